@@ -1,0 +1,168 @@
+// rcache — the Redis cache client.
+//
+// A Client owns one libuv loop thread and a pool of pipelined connections to one Redis endpoint.
+// Commands submitted from any number of threads are batched into one write per connection per
+// loop turn; replies are matched in order.
+//
+// Thread safety: every member function may be called concurrently from any thread.
+//
+// Blocking calls return when the reply arrives, the command times out (Config::command_timeout,
+// counted from submission) or the connection carrying it fails; they never wait longer than the
+// timeout plus a few milliseconds.
+//
+// Async calls come in two forms:
+//   * with a callback: the callback runs exactly once, on the client's loop thread, and owns its
+//     argument. It must not block and must not destroy the Client. If it throws, the exception is
+//     caught and discarded (it never reaches libuv).
+//   * without a callback: returns a std::future that becomes ready exactly once.
+// If the Client is being destroyed, the callback may run on the destroying thread with
+// Errc::shutdown.
+//
+// Destroying a Client completes every pending call with Errc::shutdown and joins its thread.
+//
+// Keys and values are binary-safe std::string_views (NUL bytes, empty values). Config::key_prefix
+// is prepended to every key argument (not to command()).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "rcache/config.hpp"
+#include "rcache/error.hpp"
+#include "rcache/reply.hpp"
+
+namespace rcache {
+
+namespace detail {
+class ClientCore;
+}
+
+template <class T>
+using Callback = std::function<void(Result<T>)>;
+
+// Remaining time to live of a key, from PTTL.
+struct Ttl {
+  bool exists = false;      // false: no such key
+  bool persistent = false;  // true: the key exists and has no expiry
+  std::chrono::milliseconds remaining{0};  // valid when exists && !persistent
+};
+
+struct SetOptions {
+  enum class Condition { always, if_absent /* NX */, if_present /* XX */ };
+  // Zero: no expiry. Otherwise rounded to milliseconds (PX), must be > 0.
+  std::chrono::milliseconds ttl{0};
+  Condition condition = Condition::always;
+};
+
+// Connection counts, for health checks.
+struct PoolStatus {
+  std::size_t ready = 0;       // connected and handshaken
+  std::size_t connecting = 0;  // connecting or handshaking
+  std::size_t down = 0;        // waiting to reconnect
+  std::uint64_t reconnects = 0;
+  std::string last_error;  // most recent connection error, "" if none
+};
+
+class Client {
+ public:
+  // Validates the config and starts connecting in the background. Fails only for a bad config:
+  // an unreachable server is not an error here (calls fail with Errc::connection until it is up).
+  static Result<std::unique_ptr<Client>> create(Config config);
+
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const Config& config() const noexcept;
+  PoolStatus pool_status() const;
+
+  // ---- strings ---------------------------------------------------------------------------------
+  // GET: the value, or std::nullopt on a miss.
+  Result<std::optional<std::string>> get(std::string_view key);
+  void get_async(std::string_view key, Callback<std::optional<std::string>> cb);
+  std::future<Result<std::optional<std::string>>> get_async(std::string_view key);
+
+  // SET with optional TTL and NX/XX: true if the value was written, false if NX/XX prevented it.
+  Result<bool> set(std::string_view key, std::string_view value, SetOptions options = {});
+  Result<bool> set(std::string_view key, std::string_view value, std::chrono::milliseconds ttl);
+  void set_async(std::string_view key, std::string_view value, SetOptions options,
+                 Callback<bool> cb);
+  std::future<Result<bool>> set_async(std::string_view key, std::string_view value,
+                                      SetOptions options = {});
+
+  // DEL / UNLINK: number of keys removed.
+  Result<std::int64_t> del(std::string_view key);
+  Result<std::int64_t> del(const std::vector<std::string>& keys);
+  void del_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb);
+  std::future<Result<std::int64_t>> del_async(const std::vector<std::string>& keys);
+  Result<std::int64_t> unlink(std::string_view key);
+  Result<std::int64_t> unlink(const std::vector<std::string>& keys);
+  void unlink_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb);
+  std::future<Result<std::int64_t>> unlink_async(const std::vector<std::string>& keys);
+
+  // EXISTS: whether the key exists / how many of the keys exist (repeats counted).
+  Result<bool> exists(std::string_view key);
+  Result<std::int64_t> exists(const std::vector<std::string>& keys);
+  void exists_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb);
+  std::future<Result<std::int64_t>> exists_async(const std::vector<std::string>& keys);
+
+  // PEXPIRE: true if the timeout was set (false: no such key). ttl must be > 0.
+  Result<bool> expire(std::string_view key, std::chrono::milliseconds ttl);
+  void expire_async(std::string_view key, std::chrono::milliseconds ttl, Callback<bool> cb);
+  std::future<Result<bool>> expire_async(std::string_view key, std::chrono::milliseconds ttl);
+
+  // PTTL.
+  Result<Ttl> ttl(std::string_view key);
+  void ttl_async(std::string_view key, Callback<Ttl> cb);
+  std::future<Result<Ttl>> ttl_async(std::string_view key);
+
+  // INCRBY: the new value.
+  Result<std::int64_t> incrby(std::string_view key, std::int64_t delta);
+  void incrby_async(std::string_view key, std::int64_t delta, Callback<std::int64_t> cb);
+  std::future<Result<std::int64_t>> incrby_async(std::string_view key, std::int64_t delta);
+
+  // MGET: one entry per key, std::nullopt for a miss.
+  using Values = std::vector<std::optional<std::string>>;
+  Result<Values> mget(const std::vector<std::string>& keys);
+  void mget_async(const std::vector<std::string>& keys, Callback<Values> cb);
+  std::future<Result<Values>> mget_async(const std::vector<std::string>& keys);
+
+  // MSET, or with a TTL > 0 a MULTI/EXEC of SET ... PX (atomic: all or none are written).
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  Result<void> mset(const Pairs& pairs, std::chrono::milliseconds ttl = {});
+  void mset_async(const Pairs& pairs, std::chrono::milliseconds ttl, Callback<void> cb);
+  std::future<Result<void>> mset_async(const Pairs& pairs, std::chrono::milliseconds ttl = {});
+
+  // PING: the round-trip time.
+  Result<std::chrono::microseconds> ping();
+  void ping_async(Callback<std::chrono::microseconds> cb);
+  std::future<Result<std::chrono::microseconds>> ping_async();
+
+  // Any command, argv as given (no key prefix). A top-level error reply becomes Errc::server;
+  // errors nested in arrays (EXEC) stay in the Reply as Kind::error.
+  Result<Reply> command(const std::vector<std::string>& argv);
+  void command_async(const std::vector<std::string>& argv, Callback<Reply> cb);
+  std::future<Result<Reply>> command_async(const std::vector<std::string>& argv);
+
+  // Deletes every key matching the glob `pattern` (key_prefix prepended): SCAN cursor MATCH
+  // pattern COUNT scan_count, then UNLINK of each non-empty batch, until the cursor returns to 0
+  // (that last batch included). Never KEYS. Returns the number of keys removed. On an error the
+  // message says how many were removed before it.
+  Result<std::uint64_t> delete_pattern(std::string_view pattern);
+  void delete_pattern_async(std::string_view pattern, Callback<std::uint64_t> cb);
+  std::future<Result<std::uint64_t>> delete_pattern_async(std::string_view pattern);
+
+ private:
+  explicit Client(std::unique_ptr<detail::ClientCore> core);
+  std::unique_ptr<detail::ClientCore> core_;
+};
+
+}  // namespace rcache

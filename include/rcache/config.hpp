@@ -1,0 +1,92 @@
+// rcache — client configuration.
+//
+// Config is a plain aggregate: set fields directly or with designated initializers, or start from
+// Config::from_url() / Config::from_env(). Nothing is checked until validate() runs, which
+// Client::create() does once; every bad field gives an Errc::invalid_argument error that names
+// the field and the bad value (never a password).
+//
+// Thread safety: a plain value type.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "rcache/error.hpp"
+
+namespace rcache {
+
+struct Config {
+  // --- endpoint -------------------------------------------------------------------------------
+  // Host name or IP literal (IPv6 without brackets). Ignored when unix_socket is set.
+  std::string host = "127.0.0.1";
+  // TCP port, 1..65535. Ignored when unix_socket is set.
+  int port = 6379;
+  // Path of a Unix domain socket; when non-empty it is used instead of host/port.
+  std::string unix_socket;
+  // ACL user name (Redis 6+); empty means the "default" user (AUTH <password>).
+  std::string username;
+  // Password for AUTH; empty means no AUTH. Never printed by to_string() or in any error.
+  std::string password;
+  // Logical database selected on every connection (SELECT), >= 0. The server checks the upper
+  // bound (its `databases` setting) when the connection is made.
+  std::int64_t db = 0;
+  // Name given to each connection with CLIENT SETNAME; empty: none. No spaces or control bytes.
+  std::string client_name = "rcache";
+
+  // --- keys -------------------------------------------------------------------------------------
+  // Prepended to every key, and to every delete_pattern() pattern (glob characters in the prefix
+  // are escaped). Client::command() does not apply it.
+  std::string key_prefix;
+
+  // --- pool -------------------------------------------------------------------------------------
+  // Connections per endpoint, 1..1024. Each one pipelines many commands.
+  std::size_t pool_size = 4;
+
+  // --- timeouts ---------------------------------------------------------------------------------
+  // TCP connect plus handshake (AUTH/SELECT/CLIENT SETNAME). Must be > 0.
+  std::chrono::milliseconds connect_timeout{1000};
+  // From submission of a command to its reply. Must be > 0. A connection whose oldest command
+  // stays unanswered for twice this long is considered hung and is replaced.
+  std::chrono::milliseconds command_timeout{100};
+
+  // --- TCP keepalive ----------------------------------------------------------------------------
+  // Idle time before the first probe; zero disables keepalive. Interval and count must be > 0
+  // when keepalive is on.
+  std::chrono::seconds keepalive_idle{300};
+  std::chrono::seconds keepalive_interval{60};
+  int keepalive_count = 3;
+
+  // --- reconnection -----------------------------------------------------------------------------
+  // Delay before reconnecting a dropped connection: starts at min, doubles per failed attempt up
+  // to max, with jitter. Both > 0 and min <= max.
+  std::chrono::milliseconds reconnect_backoff_min{50};
+  std::chrono::milliseconds reconnect_backoff_max{2000};
+
+  // --- limits -----------------------------------------------------------------------------------
+  // Largest key or value accepted by set/mset, 1..512 MiB (Redis' own limit). Larger ones fail
+  // with Errc::too_large before anything is sent.
+  std::size_t max_value_size = 512u * 1024 * 1024;
+  // COUNT hint for the SCAN calls of delete_pattern(), 1..1,000,000.
+  std::size_t scan_count = 100;
+
+  // Parses redis://[[user]:password@]host[:port][/db], unix:///path/to/socket[?db=N] (also
+  // ?password=...&username=...), with percent-escapes in user, password and path. rediss:// is
+  // recognised and refused ("TLS is not supported yet"). Other fields keep their defaults.
+  // The result is validated.
+  static Result<Config> from_url(std::string_view url);
+
+  // from_url($REDIS_URL, default "redis://127.0.0.1:6379/0"), then REDIS_PASSWORD and REDIS_DB
+  // override the password and db when set and non-empty. The result is validated.
+  static Result<Config> from_env();
+
+  // Checks every field; the first bad one is reported.
+  Result<void> validate() const;
+
+  // One line, password masked: "redis://user:***@127.0.0.1:6379/0 pool=4 connect_timeout=1000ms ..."
+  std::string to_string() const;
+};
+
+}  // namespace rcache

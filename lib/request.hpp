@@ -1,0 +1,43 @@
+// A command on its way through the transport.
+//
+// Thread safety: a Request is built on the caller's thread, handed to Transport::submit() and from
+// then on touched only by the loop thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rcache/error.hpp"
+#include "resp.hpp"
+
+namespace rcache::detail {
+
+using Clock = std::chrono::steady_clock;
+
+// What a request ends with: an error, or its replies.
+struct Outcome {
+  std::optional<Error> error;
+  ReplyPtr reply;                 // reply to the last command of the request
+  std::vector<ReplyPtr> earlier;  // replies to the commands before it (multi-command requests)
+};
+
+// Runs exactly once, on the loop thread (or on the thread that submits after shutdown began).
+using Completion = std::function<void(Outcome&&)>;
+
+struct Request {
+  std::string wire;          // one or more RESP-encoded commands
+  std::uint32_t replies = 1; // how many replies `wire` produces
+  const char* name = "";     // command name for error messages (static string)
+  Clock::time_point deadline = Clock::time_point::max();
+  Completion done;
+};
+
+// Invokes the completion; an exception from it is swallowed (it must never reach libuv).
+void complete(Request& request, Outcome&& outcome) noexcept;
+void complete(Request& request, Error error) noexcept;
+
+}  // namespace rcache::detail

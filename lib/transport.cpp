@@ -1,0 +1,200 @@
+#include "transport.hpp"
+
+namespace rcache::detail {
+
+void complete(Request& request, Outcome&& outcome) noexcept {
+  Completion done = std::move(request.done);
+  request.done = nullptr;
+  if (!done) return;
+  try {
+    done(std::move(outcome));
+  } catch (...) {
+    // A user callback threw; it must not unwind into libuv. Documented in client.hpp.
+  }
+}
+
+void complete(Request& request, Error error) noexcept {
+  Outcome o;
+  try {
+    o.error = std::move(error);
+  } catch (...) {
+  }
+  complete(request, std::move(o));
+}
+
+Transport::Transport(const Config& cfg) : cfg_(cfg) {}
+
+Result<std::unique_ptr<Transport>> Transport::create(const Config& cfg) {
+  std::unique_ptr<Transport> t(new Transport(cfg));
+  if (auto r = t->start(); !r) return std::move(r).error();
+  return t;
+}
+
+Result<void> Transport::start() {
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    return Error{Errc::connection, std::string("uv_loop_init: ") + uv_strerror(rc)};
+  }
+  loop_ready_ = true;
+  if (int rc = uv_async_init(&loop_, &async_, on_async_cb); rc != 0) {
+    return Error{Errc::connection, std::string("uv_async_init: ") + uv_strerror(rc)};
+  }
+  async_.data = this;
+  conns_.reserve(cfg_.pool_size);
+  down_ = cfg_.pool_size;
+  for (std::size_t i = 0; i < cfg_.pool_size; ++i) {
+    conns_.push_back(std::make_unique<Connection>(*this, &loop_, cfg_, i));
+  }
+  // Handles are set up here, before the loop thread exists; from then on only it touches them.
+  for (auto& c : conns_) c->start();
+  thread_ = std::thread([this] { run(); });
+  thread_started_ = true;
+  loop_thread_id_ = thread_.get_id();
+  return {};
+}
+
+Transport::~Transport() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      uv_async_send(&async_);
+    }
+    thread_.join();
+  }
+  if (loop_ready_) {
+    // After the join every handle is closed; if start() failed before the thread existed, only
+    // the loop (and maybe the async handle) exist and a non-blocking run finishes their closing.
+    if (!thread_started_ && async_.loop != nullptr) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+      uv_run(&loop_, UV_RUN_NOWAIT);
+    }
+    uv_loop_close(&loop_);
+  }
+}
+
+void Transport::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+void Transport::on_async_cb(uv_async_t* handle) {
+  auto* self = static_cast<Transport*>(handle->data);
+  try {
+    self->drain();
+  } catch (...) {
+  }
+}
+
+void Transport::drain() {
+  bool stopping = false;
+  {
+    std::lock_guard lock(mu_);
+    batch_.swap(queue_);
+    stopping = stopping_;
+  }
+  if (stopping) {
+    shutdown_loop();
+    return;
+  }
+  for (auto& r : batch_) dispatch(std::move(r));
+  batch_.clear();
+  for (auto& c : conns_) c->flush();
+}
+
+void Transport::dispatch(Request&& r) {
+  const std::size_t n = conns_.size();
+  // Round robin over ready connections; else one that is coming up; else fail now.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::size_t i = 0; i < n; ++i) {
+      Connection& c = *conns_[(next_ + i) % n];
+      const bool fits = pass == 0 ? c.state() == Connection::State::ready : c.accepting();
+      if (fits) {
+        next_ = (next_ + i + 1) % n;
+        c.enqueue(std::move(r));
+        return;
+      }
+    }
+  }
+  Error last{Errc::connection, "no connection"};
+  for (const auto& c : conns_) {
+    if (!c->last_error().message.empty()) {
+      last = c->last_error();
+      break;
+    }
+  }
+  std::string message = std::string(r.name) + ": not connected (" + last.message + ")";
+  complete(r, Error{last.code == Errc::auth ? Errc::auth : Errc::connection, std::move(message)});
+}
+
+void Transport::shutdown_loop() {
+  const Error why{Errc::shutdown, "client is shutting down"};
+  for (auto& r : batch_) complete(r, why);
+  batch_.clear();
+  for (auto& c : conns_) c->stop(why);
+  {
+    // Late submissions (from the callbacks above) are refused by submit() itself; collect any
+    // that raced in before stopping_ was seen.
+    std::vector<Request> late;
+    {
+      std::lock_guard lock(mu_);
+      late.swap(queue_);
+    }
+    for (auto& r : late) complete(r, why);
+  }
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  }
+}
+
+void Transport::submit(Request&& r) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      const bool wake = queue_.empty();
+      queue_.push_back(std::move(r));
+      // Under the lock, so that no send can follow the destructor's.
+      if (wake) uv_async_send(&async_);
+      return;
+    }
+  }
+  complete(r, Error{Errc::shutdown, std::string(r.name) + ": client is shutting down"});
+}
+
+void Transport::on_connection_state(const Connection& c, Connection::State from,
+                                    Connection::State to) {
+  using S = Connection::State;
+  auto bucket = [this](S s) -> std::atomic<std::size_t>* {
+    switch (s) {
+      case S::ready: return &ready_;
+      case S::connecting:
+      case S::handshaking: return &connecting_;
+      case S::down:
+      case S::closing: return &down_;
+      case S::stopped: return nullptr;
+    }
+    return nullptr;
+  };
+  auto* a = bucket(from);
+  auto* b = bucket(to);
+  if (a != b) {
+    if (a != nullptr) a->fetch_sub(1, std::memory_order_relaxed);
+    if (b != nullptr) b->fetch_add(1, std::memory_order_relaxed);
+  }
+  if (to == S::closing) {
+    if (from == S::ready) reconnects_.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(status_mu_);
+    last_error_ = c.last_error().to_string();
+  }
+}
+
+PoolStatus Transport::status() const {
+  PoolStatus s;
+  s.ready = ready_.load(std::memory_order_relaxed);
+  s.connecting = connecting_.load(std::memory_order_relaxed);
+  s.down = down_.load(std::memory_order_relaxed);
+  s.reconnects = reconnects_.load(std::memory_order_relaxed);
+  std::lock_guard lock(status_mu_);
+  s.last_error = last_error_;
+  return s;
+}
+
+}  // namespace rcache::detail

@@ -1,0 +1,74 @@
+// The libuv loop thread and the connection pool behind a Client.
+//
+// submit() may be called from any thread: the request joins a queue and one uv_async_t wakes the
+// loop, which takes the whole queue in one turn, spreads it over the ready connections (round
+// robin) and issues one write per connection. A request submitted while no connection is up or
+// coming up fails at once with the last connection error instead of waiting.
+//
+// Thread safety: submit(), status(), loop_thread() are safe from any thread; the rest is internal
+// to the loop thread. The destructor (one thread, no concurrent submit) completes everything still
+// pending with Errc::shutdown and joins the loop thread.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "connection.hpp"
+#include "rcache/client.hpp"
+#include "rcache/config.hpp"
+#include "request.hpp"
+
+namespace rcache::detail {
+
+class Transport {
+ public:
+  static Result<std::unique_ptr<Transport>> create(const Config& cfg);
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  void submit(Request&& request);
+  PoolStatus status() const;
+  std::thread::id loop_thread() const noexcept { return loop_thread_id_; }
+  const Config& config() const noexcept { return cfg_; }
+
+  // Loop thread: a connection changed state.
+  void on_connection_state(const Connection& c, Connection::State from, Connection::State to);
+
+ private:
+  explicit Transport(const Config& cfg);
+  Result<void> start();
+  void run();
+  void drain();
+  void dispatch(Request&& request);
+  void shutdown_loop();
+  static void on_async_cb(uv_async_t* handle);
+
+  const Config cfg_;
+  uv_loop_t loop_{};
+  bool loop_ready_ = false;
+  uv_async_t async_{};
+  std::thread thread_;
+  bool thread_started_ = false;
+  std::thread::id loop_thread_id_{};
+
+  std::mutex mu_;
+  std::vector<Request> queue_;  // guarded by mu_
+  bool stopping_ = false;       // guarded by mu_
+  std::vector<Request> batch_;  // loop thread: the queue taken in this turn
+
+  std::vector<std::unique_ptr<Connection>> conns_;
+  std::size_t next_ = 0;
+
+  std::atomic<std::size_t> ready_{0}, connecting_{0}, down_{0};
+  std::atomic<std::uint64_t> reconnects_{0};
+  mutable std::mutex status_mu_;
+  std::string last_error_;  // guarded by status_mu_
+};
+
+}  // namespace rcache::detail

@@ -1,0 +1,56 @@
+// gtest fixtures over a private redis-server.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "rcache/rcache.hpp"
+#include "redis_server.hpp"
+
+namespace rcache::test {
+
+// Generous per-command timeout for tests that are not about timeouts: sanitizer builds on a
+// loaded 2-core machine can stall for a while.
+inline constexpr std::chrono::milliseconds kRelaxedTimeout{5000};
+
+inline Config config_for(const RedisServer& s) {
+  Config c;
+  c.host = s.host();
+  c.port = s.port();
+  c.command_timeout = kRelaxedTimeout;
+  c.connect_timeout = kRelaxedTimeout;
+  return c;
+}
+
+inline std::unique_ptr<Client> make_client(Config c) {
+  auto r = Client::create(std::move(c));
+  if (!r.ok()) {
+    ADD_FAILURE() << "Client::create: " << r.error().to_string();
+    return nullptr;
+  }
+  return std::move(*r);
+}
+
+// One server per test, plus a client with default settings against it.
+class RedisTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = RedisServer::start(server_options());
+    ASSERT_NE(server_, nullptr) << "could not start redis-server";
+    client_ = make_client(config_for(*server_));
+    ASSERT_NE(client_, nullptr);
+  }
+  void TearDown() override {
+    client_.reset();
+    server_.reset();
+  }
+  virtual RedisServer::Options server_options() { return {}; }
+
+  Client& client() { return *client_; }
+
+  std::unique_ptr<RedisServer> server_;
+  std::unique_ptr<Client> client_;
+};
+
+}  // namespace rcache::test

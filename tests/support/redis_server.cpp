@@ -1,0 +1,171 @@
+#include "redis_server.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+extern char** environ;
+
+namespace rcache::test {
+namespace {
+
+// One PING over a fresh socket; true when anything RESP-like comes back (+PONG or -NOAUTH).
+bool answers_ping(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    const char ping[] = "PING\r\n";
+    if (::send(fd, ping, sizeof ping - 1, MSG_NOSIGNAL) == sizeof ping - 1) {
+      pollfd p{fd, POLLIN, 0};
+      char buf[64];
+      if (::poll(&p, 1, 500) == 1 && ::recv(fd, buf, sizeof buf, 0) > 0) {
+        ok = buf[0] == '+' || buf[0] == '-';
+      }
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+std::unique_ptr<RedisServer> RedisServer::start(Options options) {
+  std::unique_ptr<RedisServer> s(new RedisServer());
+  s->options_ = std::move(options);
+  char tmpl[] = "/tmp/rcache-redis-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) {
+    std::fprintf(stderr, "mkdtemp: %s\n", std::strerror(errno));
+    return nullptr;
+  }
+  s->dir_ = tmpl;
+  // A port can be taken between free_port() and bind: retry a few times with a new one.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    s->port_ = s->options_.port != 0 ? s->options_.port : free_port();
+    if (s->spawn() && s->wait_ready(std::chrono::seconds(10))) return s;
+    s->kill9();
+  }
+  std::fprintf(stderr, "redis-server did not start; see %s/redis.log\n", s->dir_.c_str());
+  return nullptr;
+}
+
+bool RedisServer::spawn() {
+  std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_),
+                                   "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                   "--daemonize", "no", "--dir", dir_,
+                                   "--logfile", dir_ + "/redis.log"};
+  if (options_.unix_socket) {
+    args.insert(args.end(), {"--unixsocket", socket_path(), "--unixsocketperm", "700"});
+  }
+  args.insert(args.end(), options_.args.begin(), options_.args.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, "redis-server", &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    std::fprintf(stderr, "posix_spawnp(redis-server): %s\n", std::strerror(rc));
+    return false;
+  }
+  pid_ = pid;
+  return true;
+}
+
+bool RedisServer::wait_ready(std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // exited: port taken or bad args
+      pid_ = -1;
+      return false;
+    }
+    if (answers_ping(port_)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+void RedisServer::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  paused_ = false;
+}
+
+void RedisServer::stop() {
+  if (pid_ <= 0) return;
+  if (paused_) resume();
+  ::kill(pid_, SIGTERM);
+  for (int i = 0; i < 500; ++i) {
+    if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill9();
+}
+
+void RedisServer::pause() {
+  if (pid_ > 0 && ::kill(pid_, SIGSTOP) == 0) paused_ = true;
+}
+
+void RedisServer::resume() {
+  if (pid_ > 0 && ::kill(pid_, SIGCONT) == 0) paused_ = false;
+}
+
+bool RedisServer::restart() {
+  if (pid_ > 0) return true;
+  for (int attempt = 0; attempt < 50; ++attempt) {  // the old socket may linger briefly
+    if (spawn() && wait_ready(std::chrono::seconds(10))) return true;
+    kill9();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+RedisServer::~RedisServer() {
+  stop();
+  std::error_code ec;
+  if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+}
+
+}  // namespace rcache::test

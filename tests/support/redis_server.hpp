@@ -1,0 +1,57 @@
+// A private redis-server for one test: started on a free loopback port with --save '' and
+// --appendonly no in its own temporary directory, stopped by pid (never by name).
+//
+// Thread safety: one owner thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rcache::test {
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int free_port();
+
+class RedisServer {
+ public:
+  struct Options {
+    std::vector<std::string> args;  // extra arguments, e.g. {"--requirepass", "s3cret"}
+    bool unix_socket = false;       // also listen on <dir>/redis.sock
+    int port = 0;                   // 0: pick a free one
+  };
+
+  // Starts and waits until it answers; nullptr (with the reason on stderr) if it cannot.
+  static std::unique_ptr<RedisServer> start(Options options);
+  static std::unique_ptr<RedisServer> start() { return start(Options{}); }
+  ~RedisServer();
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string host() const { return "127.0.0.1"; }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+  std::string socket_path() const { return dir_ + "/redis.sock"; }
+  bool running() const { return pid_ > 0; }
+
+  void kill9();      // SIGKILL and reap
+  void stop();       // SIGTERM, then SIGKILL after 5 s; reap
+  void pause();      // SIGSTOP
+  void resume();     // SIGCONT
+  bool restart();    // start again on the same port (after kill9/stop)
+
+ private:
+  RedisServer() = default;
+  bool spawn();
+  bool wait_ready(std::chrono::milliseconds limit);
+
+  Options options_;
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+  bool paused_ = false;
+};
+
+}  // namespace rcache::test

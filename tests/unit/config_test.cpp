@@ -1,0 +1,259 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "rcache/config.hpp"
+
+using rcache::Config;
+using rcache::Errc;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+void expect_invalid(std::string_view url, std::string_view fragment) {
+  auto r = Config::from_url(url);
+  ASSERT_FALSE(r.ok()) << url;
+  EXPECT_EQ(r.error().code, Errc::invalid_argument) << url;
+  EXPECT_THAT(r.error().message, HasSubstr(std::string(fragment))) << url;
+}
+
+TEST(ConfigUrl, ParsesHostPortAndDb) {
+  auto r = Config::from_url("redis://cache.internal:6380/3");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->host, "cache.internal");
+  EXPECT_EQ(r->port, 6380);
+  EXPECT_EQ(r->db, 3);
+  EXPECT_TRUE(r->password.empty());
+  EXPECT_TRUE(r->unix_socket.empty());
+}
+
+TEST(ConfigUrl, DefaultsPortAndDb) {
+  auto r = Config::from_url("redis://localhost");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->port, 6379);
+  EXPECT_EQ(r->db, 0);
+  auto slash = Config::from_url("redis://localhost:7000/");
+  ASSERT_TRUE(slash.ok());
+  EXPECT_EQ(slash->port, 7000);
+  EXPECT_EQ(slash->db, 0);
+}
+
+TEST(ConfigUrl, PasswordOnly) {
+  auto r = Config::from_url("redis://:s3cret@127.0.0.1:6379/0");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->username, "");
+  EXPECT_EQ(r->password, "s3cret");
+}
+
+TEST(ConfigUrl, AclUserAndPercentEscapes) {
+  auto r = Config::from_url("redis://app%2Duser:p%40ss%3Aw%25rd@127.0.0.1/1");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->username, "app-user");
+  EXPECT_EQ(r->password, "p@ss:w%rd");
+  EXPECT_EQ(r->db, 1);
+}
+
+TEST(ConfigUrl, PasswordContainingAtSign) {
+  auto r = Config::from_url("redis://:a@b@127.0.0.1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->password, "a@b");
+  EXPECT_EQ(r->host, "127.0.0.1");
+}
+
+TEST(ConfigUrl, Ipv6Host) {
+  auto r = Config::from_url("redis://[::1]:6390/2");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->host, "::1");
+  EXPECT_EQ(r->port, 6390);
+  EXPECT_EQ(r->db, 2);
+}
+
+TEST(ConfigUrl, UnixSocketWithDb) {
+  auto r = Config::from_url("unix:///var/run/redis/redis.sock?db=4");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->unix_socket, "/var/run/redis/redis.sock");
+  EXPECT_EQ(r->db, 4);
+}
+
+TEST(ConfigUrl, UnixSocketWithPasswordParameter) {
+  auto r = Config::from_url("unix:///tmp/r.sock?db=1&password=x%20y");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->password, "x y");
+}
+
+TEST(ConfigUrl, RedissIsRefusedAsUnsupportedTls) {
+  expect_invalid("rediss://127.0.0.1:6380", "TLS");
+  expect_invalid("rediss://127.0.0.1:6380", "not supported yet");
+}
+
+TEST(ConfigUrl, UnknownSchemeIsNamed) {
+  expect_invalid("http://127.0.0.1", "unknown scheme 'http'");
+  expect_invalid("127.0.0.1:6379", "no scheme");
+}
+
+TEST(ConfigUrl, PortOutOfRange) {
+  expect_invalid("redis://127.0.0.1:0", "port = '0'");
+  expect_invalid("redis://127.0.0.1:65536", "port = '65536'");
+  expect_invalid("redis://127.0.0.1:99999999999999999999", "port");
+  expect_invalid("redis://127.0.0.1:-1", "port = '-1'");
+  expect_invalid("redis://127.0.0.1:http", "port = 'http'");
+  expect_invalid("redis://127.0.0.1:", "port is empty");
+}
+
+TEST(ConfigUrl, EmptyHost) {
+  expect_invalid("redis://", "host is empty");
+  expect_invalid("redis://:6379", "host is empty");
+  expect_invalid("redis://:pw@:6379/0", "host is empty");
+  expect_invalid("redis://[]:6379", "host is empty");
+}
+
+TEST(ConfigUrl, DbOutOfRange) {
+  expect_invalid("redis://127.0.0.1/-1", "db = '-1'");
+  expect_invalid("redis://127.0.0.1/abc", "db = 'abc'");
+  expect_invalid("redis://127.0.0.1/99999999999999999999999", "db");
+  expect_invalid("unix:///tmp/r.sock?db=x", "db = 'x'");
+}
+
+TEST(ConfigUrl, BadPercentEscapes) {
+  expect_invalid("redis://us%zzer:pw@127.0.0.1", "bad percent escape in username");
+  expect_invalid("unix:///tmp/r%2.sock", "bad percent escape in socket path");
+}
+
+TEST(ConfigUrl, BadPercentEscapeInPasswordDoesNotLeakIt) {
+  auto r = Config::from_url("redis://:hunter2%G@127.0.0.1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, HasSubstr("password"));
+  EXPECT_THAT(r.error().message, Not(HasSubstr("hunter2")));
+}
+
+TEST(ConfigUrl, UserWithoutPassword) {
+  expect_invalid("redis://alice@127.0.0.1", "userinfo without ':'");
+  expect_invalid("redis://alice:@127.0.0.1", "without a password");
+}
+
+TEST(ConfigUrl, UnknownQueryParameter) {
+  expect_invalid("redis://127.0.0.1?timeout=5", "unknown query parameter 'timeout'");
+}
+
+TEST(ConfigUrl, RelativeUnixPath) {
+  expect_invalid("unix://redis.sock", "must be absolute");
+}
+
+TEST(ConfigValidate, DefaultsAreValid) { EXPECT_TRUE(Config{}.validate().ok()); }
+
+TEST(ConfigValidate, EachBadFieldIsNamedWithItsValue) {
+  struct Case {
+    const char* what;
+    Config cfg;
+    const char* fragment;
+  };
+  auto with = [](auto mutate) {
+    Config c;
+    mutate(c);
+    return c;
+  };
+  const Case cases[] = {
+      {"port 0", with([](Config& c) { c.port = 0; }), "port = 0"},
+      {"port big", with([](Config& c) { c.port = 70000; }), "port = 70000"},
+      {"empty host", with([](Config& c) { c.host = ""; }), "host is empty"},
+      {"negative db", with([](Config& c) { c.db = -3; }), "db = -3"},
+      {"pool 0", with([](Config& c) { c.pool_size = 0; }), "pool_size = 0"},
+      {"connect 0", with([](Config& c) { c.connect_timeout = std::chrono::milliseconds(0); }),
+       "connect_timeout = 0ms"},
+      {"command neg",
+       with([](Config& c) { c.command_timeout = std::chrono::milliseconds(-5); }),
+       "command_timeout = -5ms"},
+      {"keepalive neg", with([](Config& c) { c.keepalive_idle = std::chrono::seconds(-1); }),
+       "keepalive_idle = -1s"},
+      {"keepalive intvl", with([](Config& c) { c.keepalive_interval = std::chrono::seconds(0); }),
+       "keepalive_interval = 0s"},
+      {"keepalive cnt", with([](Config& c) { c.keepalive_count = 0; }), "keepalive_count = 0"},
+      {"backoff", with([](Config& c) {
+         c.reconnect_backoff_min = std::chrono::milliseconds(500);
+         c.reconnect_backoff_max = std::chrono::milliseconds(100);
+       }),
+       "reconnect_backoff_max = 100ms"},
+      {"max value", with([](Config& c) { c.max_value_size = 0; }), "max_value_size = 0"},
+      {"scan count", with([](Config& c) { c.scan_count = 0; }), "scan_count = 0"},
+      {"client name", with([](Config& c) { c.client_name = "my app"; }), "client_name = 'my app'"},
+      {"user no pw", with([](Config& c) { c.username = "bob"; }), "without a password"},
+      {"relative socket", with([](Config& c) { c.unix_socket = "r.sock"; }), "unix_socket"},
+  };
+  for (const auto& c : cases) {
+    auto r = c.cfg.validate();
+    ASSERT_FALSE(r.ok()) << c.what;
+    EXPECT_EQ(r.error().code, Errc::invalid_argument) << c.what;
+    EXPECT_THAT(r.error().message, HasSubstr(c.fragment)) << c.what;
+  }
+}
+
+TEST(ConfigValidate, ZeroKeepaliveIdleDisablesKeepalive) {
+  Config c;
+  c.keepalive_idle = std::chrono::seconds(0);
+  c.keepalive_interval = std::chrono::seconds(0);
+  EXPECT_TRUE(c.validate().ok());
+}
+
+TEST(ConfigToString, MasksPassword) {
+  auto r = Config::from_url("redis://alice:hunter2@127.0.0.1:6381/5");
+  ASSERT_TRUE(r.ok());
+  const std::string s = r->to_string();
+  EXPECT_THAT(s, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(s, HasSubstr("alice:***@127.0.0.1:6381/5"));
+}
+
+class EnvGuard {
+ public:
+  EnvGuard() { clear(); }
+  ~EnvGuard() { clear(); }
+  static void clear() {
+    ::unsetenv("REDIS_URL");
+    ::unsetenv("REDIS_PASSWORD");
+    ::unsetenv("REDIS_DB");
+  }
+};
+
+TEST(ConfigEnv, DefaultsWhenUnset) {
+  EnvGuard g;
+  auto r = Config::from_env();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->host, "127.0.0.1");
+  EXPECT_EQ(r->port, 6379);
+}
+
+TEST(ConfigEnv, PasswordAndDbOverrideTheUrl) {
+  EnvGuard g;
+  ::setenv("REDIS_URL", "redis://:fromurl@127.0.0.1:6390/1", 1);
+  ::setenv("REDIS_PASSWORD", "fromenv", 1);
+  ::setenv("REDIS_DB", "7", 1);
+  auto r = Config::from_env();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->password, "fromenv");
+  EXPECT_EQ(r->db, 7);
+  EXPECT_EQ(r->port, 6390);
+}
+
+TEST(ConfigEnv, BadValuesNameTheVariable) {
+  EnvGuard g;
+  ::setenv("REDIS_URL", "redis://127.0.0.1:0", 1);
+  auto bad_url = Config::from_env();
+  ASSERT_FALSE(bad_url.ok());
+  EXPECT_THAT(bad_url.error().message, HasSubstr("REDIS_URL"));
+  ::setenv("REDIS_URL", "redis://127.0.0.1:6379", 1);
+  ::setenv("REDIS_DB", "minus-one", 1);
+  auto bad_db = Config::from_env();
+  ASSERT_FALSE(bad_db.ok());
+  EXPECT_THAT(bad_db.error().message, HasSubstr("REDIS_DB"));
+}
+
+TEST(ConfigEnv, WrongPasswordUrlErrorsNeverShowThePassword) {
+  EnvGuard g;
+  ::setenv("REDIS_URL", "redis://:topsecret@127.0.0.1:70000", 1);
+  auto r = Config::from_env();
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, Not(HasSubstr("topsecret")));
+}
+
+}  // namespace
