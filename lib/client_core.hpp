@@ -4,6 +4,7 @@
 // Thread safety: as Client.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -41,17 +42,24 @@ class ClientCore {
       std::mutex mu;
       std::condition_variable cv;
       bool done = false;
+      std::atomic<bool> ready{false};
       Outcome out;
     } slot;
     req.done = [&slot](Outcome&& o) {
       std::lock_guard lock(slot.mu);  // notify under the lock: `slot` dies as soon as we unlock
       slot.out = std::move(o);
       slot.done = true;
+      slot.ready.store(true, std::memory_order_release);
       slot.cv.notify_one();
     };
+    waiters_.fetch_add(1, std::memory_order_relaxed);
     transport_->submit(std::move(req));
-    std::unique_lock lock(slot.mu);
-    slot.cv.wait(lock, [&] { return slot.done; });
+    spin_until(slot.ready);
+    {
+      std::unique_lock lock(slot.mu);
+      slot.cv.wait(lock, [&] { return slot.done; });
+    }
+    waiters_.fetch_sub(1, std::memory_order_relaxed);
     if (slot.out.error) return std::move(*slot.out.error);
     return parse(slot.out);
   }
@@ -80,7 +88,28 @@ class ClientCore {
   }
 
  private:
+  // Adaptive wait: a reply on loopback often arrives within tens of microseconds, sooner than a
+  // sleeping thread can be woken. A caller that is the client's only blocking waiter spins for up
+  // to Config::blocking_spin before it sleeps, and stops as soon as another waiter appears; with
+  // many blocking threads nobody spins, so they do not burn the cores that the loop thread and
+  // the server need.
+  void spin_until(const std::atomic<bool>& ready) {
+    if (cfg_.blocking_spin.count() <= 0) return;
+    if (waiters_.load(std::memory_order_relaxed) != 1) return;
+    const auto until = Clock::now() + cfg_.blocking_spin;
+    for (unsigned i = 1; !ready.load(std::memory_order_acquire); ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      if ((i & 63) == 0 &&
+          (waiters_.load(std::memory_order_relaxed) != 1 || Clock::now() >= until)) {
+        break;
+      }
+    }
+  }
+
   const Config cfg_;
+  std::atomic<int> waiters_{0};  // blocking calls waiting for their reply
   std::unique_ptr<Transport> transport_;
 };
 

@@ -294,6 +294,10 @@ Result<void> Config::validate() const {
   if (command_timeout.count() <= 0) {
     return invalid("config: command_timeout = " + ms(command_timeout) + " must be > 0");
   }
+  if (blocking_spin.count() < 0) {
+    return invalid("config: blocking_spin = " + std::to_string(blocking_spin.count()) +
+                   "us must be >= 0");
+  }
   if (keepalive_idle.count() < 0) {
     return invalid("config: keepalive_idle = " + std::to_string(keepalive_idle.count()) +
                    "s must be >= 0 (0 disables keepalive)");

@@ -45,6 +45,8 @@ class Connection {
            state_ == State::handshaking;
   }
   const Error& last_error() const noexcept { return last_error_; }
+  // Commands accepted and not yet answered (or abandoned).
+  std::size_t pending() const noexcept { return inflight_.size() + waiting_.size(); }
 
   // Takes a request; only when accepting().
   void enqueue(Request&& request);

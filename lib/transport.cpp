@@ -95,25 +95,41 @@ void Transport::drain() {
     shutdown_loop();
     return;
   }
-  for (auto& r : batch_) dispatch(std::move(r));
-  batch_.clear();
-  for (auto& c : conns_) c->flush();
-}
-
-void Transport::dispatch(Request&& r) {
-  const std::size_t n = conns_.size();
-  // Round robin over ready connections; else one that is coming up; else fail now.
-  for (int pass = 0; pass < 2; ++pass) {
-    for (std::size_t i = 0; i < n; ++i) {
-      Connection& c = *conns_[(next_ + i) % n];
-      const bool fits = pass == 0 ? c.state() == Connection::State::ready : c.accepting();
-      if (fits) {
-        next_ = (next_ + i + 1) % n;
-        c.enqueue(std::move(r));
-        return;
-      }
+  if (batch_.empty()) return;
+  // The whole turn's batch goes to one connection, so the server reads it in one go (one
+  // syscall for many commands); the least loaded one is picked, so a connection stuck behind a
+  // slow command is avoided.
+  Connection* target = pick();
+  for (auto& r : batch_) {
+    if (target != nullptr) {
+      target->enqueue(std::move(r));
+    } else {
+      fail_unconnected(r);
     }
   }
+  batch_.clear();
+  if (target != nullptr) target->flush();
+}
+
+Connection* Transport::pick() {
+  const std::size_t n = conns_.size();
+  Connection* best = nullptr;
+  for (std::size_t i = 0; i < n; ++i) {
+    Connection& c = *conns_[(next_ + i) % n];
+    if (c.state() == Connection::State::ready &&
+        (best == nullptr || c.pending() < best->pending())) {
+      best = &c;
+    }
+  }
+  next_ = (next_ + 1) % n;
+  if (best != nullptr) return best;
+  for (auto& c : conns_) {  // none ready: one that is coming up holds the requests
+    if (c->accepting()) return c.get();
+  }
+  return nullptr;
+}
+
+void Transport::fail_unconnected(Request& r) {
   Error last{Errc::connection, "no connection"};
   for (const auto& c : conns_) {
     if (!c->last_error().message.empty()) {

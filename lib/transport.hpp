@@ -1,8 +1,8 @@
 // The libuv loop thread and the connection pool behind a Client.
 //
 // submit() may be called from any thread: the request joins a queue and one uv_async_t wakes the
-// loop, which takes the whole queue in one turn, spreads it over the ready connections (round
-// robin) and issues one write per connection. A request submitted while no connection is up or
+// loop, which takes the whole queue in one turn and writes it to the least loaded ready connection
+// in one write. A request submitted while no connection is up or
 // coming up fails at once with the last connection error instead of waiting.
 //
 // Thread safety: submit(), status(), loop_thread() are safe from any thread; the rest is internal
@@ -45,7 +45,8 @@ class Transport {
   Result<void> start();
   void run();
   void drain();
-  void dispatch(Request&& request);
+  Connection* pick();
+  void fail_unconnected(Request& request);
   void shutdown_loop();
   static void on_async_cb(uv_async_t* handle);
 
