@@ -1,12 +1,9 @@
 #include "connection.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <cstring>
 
+#include "socket_options.hpp"
 #include "transport.hpp"
 
 namespace rcache::detail {
@@ -116,10 +113,19 @@ void Connection::on_resolved_cb(uv_getaddrinfo_t* req, int status, addrinfo* res
       self->drop(Error{Errc::connection,
                        "cannot resolve " + self->cfg_.host + ": " + uv_message(status)});
     } else {
-      self->connect_addr(res->ai_addr);
+      // Prefer an IPv4 address: "localhost" often resolves to ::1 first while servers are
+      // frequently bound to 127.0.0.1 only.
+      const addrinfo* chosen = res;
+      for (const addrinfo* a = res; a != nullptr; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+          chosen = a;
+          break;
+        }
+      }
+      self->connect_addr(chosen->ai_addr);
     }
   });
-  uv_freeaddrinfo(res);
+  if (res != nullptr) uv_freeaddrinfo(res);
 }
 
 void Connection::on_connect_cb(uv_connect_t* req, int status) {
@@ -139,17 +145,13 @@ void Connection::on_connected() {
   if (cfg_.unix_socket.empty()) {
     uv_tcp_nodelay(&sock_.tcp, 1);
     uv_os_fd_t fd{};
-    if (cfg_.keepalive_idle.count() > 0 &&
-        uv_fileno(reinterpret_cast<uv_handle_t*>(&sock_.tcp), &fd) == 0) {
-      // uv_tcp_keepalive() sets only the idle time; interval and count need the socket options.
-      const int on = 1;
-      const int idle = static_cast<int>(cfg_.keepalive_idle.count());
-      const int intvl = static_cast<int>(cfg_.keepalive_interval.count());
-      const int cnt = cfg_.keepalive_count;
-      setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
-      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&sock_.tcp), &fd) == 0) {
+      auto r = set_keepalive(fd, cfg_.keepalive_idle, cfg_.keepalive_interval,
+                             cfg_.keepalive_count);
+      if (!r) {
+        drop(std::move(r).error());
+        return;
+      }
     }
   }
   const int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&sock_), on_alloc_cb, on_read_cb);
@@ -314,6 +316,13 @@ void Connection::on_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
 void Connection::on_data(const char* data, std::size_t len) {
   if (redisReaderFeed(reader_, data, len) != REDIS_OK) {
     drop(error_from_reader(*reader_));
+    return;
+  }
+  // Bytes not yet parsed belong to one incomplete element; a legitimate one is at most
+  // max_value_size (plus its header). More means a garbage length from a broken server.
+  if (reader_->len - reader_->pos > cfg_.max_value_size + 64 * 1024) {
+    drop(Error{Errc::protocol, endpoint() + ": reply element larger than max_value_size (" +
+                                   std::to_string(cfg_.max_value_size) + " bytes)"});
     return;
   }
   for (;;) {

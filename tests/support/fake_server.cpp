@@ -1,0 +1,61 @@
+#include "fake_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace rcache::test {
+
+FakeServer::FakeServer(Script script) : script_(std::move(script)) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int on = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::listen(listen_fd_, 16);
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+  thread_ = std::thread([this] { run(); });
+}
+
+FakeServer::~FakeServer() {
+  stop_ = true;
+  thread_.join();
+  for (auto& t : conns_) t.join();
+  ::close(listen_fd_);
+}
+
+void FakeServer::run() {
+  while (!stop_ && conns_.size() < 64) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 20) != 1) continue;
+    const int fd = ::accept(listen_fd_, nullptr, nullptr);
+    if (fd < 0) continue;
+    conns_.emplace_back([this, fd] { serve(fd); });
+  }
+}
+
+void FakeServer::serve(int fd) {
+  bool greeted = false;
+  char buf[4096];
+  while (!stop_) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 20) != 1) continue;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    const std::string& out = greeted ? script_.payload : script_.greeting;
+    if (greeted || !script_.close_after_greeting) {
+      ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+    if (!greeted && script_.close_after_greeting) break;
+    greeted = true;
+  }
+  ::close(fd);
+}
+
+}  // namespace rcache::test
