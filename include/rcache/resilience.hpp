@@ -1,0 +1,66 @@
+// rcache — resilience policies: retry with backoff and a retry budget, and the circuit breaker.
+//
+// Plain aggregates with defaults; Config holds one of each and validates them in create().
+// Thread safety: plain value types.
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+namespace rcache {
+
+enum class Jitter {
+  none,          // exactly base * multiplier^(n-1), capped
+  full,          // uniform in [0, that]                       (default; AWS "full jitter")
+  equal,         // half of it plus uniform in [0, half]
+  decorrelated,  // uniform in [base, 3 * previous delay], capped (AWS "decorrelated jitter")
+};
+
+struct RetryPolicy {
+  // Attempts in all, the first included; 1 disables retries. 1..10.
+  int max_attempts = 3;
+  // Delay before the first retry (before jitter), > 0.
+  std::chrono::milliseconds base{10};
+  // Growth per retry, >= 1.
+  double multiplier = 2.0;
+  // Largest delay, >= base.
+  std::chrono::milliseconds cap{200};
+  Jitter jitter = Jitter::full;
+  // Retry budget, a token bucket as in gRPC's retry throttling: starts full at budget_tokens,
+  // each retry spends one, each success earns budget_per_success (up to the maximum); no retry is
+  // made while the bucket holds half of the maximum or less. Zero tokens disables the budget.
+  double budget_tokens = 10.0;
+  double budget_per_success = 0.1;
+  // Retry commands that are not idempotent (INCRBY, or marked so) even when they may have
+  // reached the server. Off: such a command is retried only if it was never sent.
+  bool retry_non_idempotent = false;
+};
+
+enum class BreakerState {
+  closed,       // calls flow; failures are counted
+  half_open,    // a few probe calls are let through to test the server
+  open,         // calls fail with circuit_open without touching a socket
+  forced_open,  // an operator holds it open
+  disabled,     // an operator turned the breaker off: every call flows, nothing is counted
+};
+
+std::string_view to_string(BreakerState s) noexcept;
+
+struct BreakerPolicy {
+  // Trip after this many consecutive failures, >= 1.
+  int consecutive_failures = 5;
+  // ...or when at least min_calls of the last `window` calls were seen and this fraction failed.
+  double failure_rate = 0.5;  // (0, 1]
+  int window = 100;           // 1..100000
+  int min_calls = 20;         // 1..window
+  // How long it stays open: open_base after the first trip, doubling on each re-trip from
+  // half-open, at most open_max. Both > 0, open_base <= open_max.
+  std::chrono::milliseconds open_base{5000};
+  std::chrono::milliseconds open_max{60000};
+  // Probe calls admitted in half-open: all must succeed to close; any failure reopens. >= 1.
+  int half_open_probes = 3;
+  // A call slower than this counts as a failure even if it succeeded; zero: off.
+  std::chrono::milliseconds slow_call{0};
+};
+
+}  // namespace rcache

@@ -1,0 +1,173 @@
+#include "circuit_breaker.hpp"
+
+#include <algorithm>
+
+namespace rcache {
+
+std::string_view to_string(BreakerState s) noexcept {
+  switch (s) {
+    case BreakerState::closed: return "closed";
+    case BreakerState::half_open: return "half_open";
+    case BreakerState::open: return "open";
+    case BreakerState::forced_open: return "forced_open";
+    case BreakerState::disabled: return "disabled";
+  }
+  return "unknown";
+}
+
+}  // namespace rcache
+
+namespace rcache::detail {
+
+CircuitBreaker::CircuitBreaker(const BreakerPolicy& policy, const ClockSource& clock,
+                               Listener listener)
+    : p_(policy), clock_(clock), listener_(std::move(listener)),
+      window_(static_cast<std::size_t>(std::max(1, policy.window)), false) {}
+
+std::chrono::milliseconds CircuitBreaker::open_period() const {
+  std::lock_guard lock(mu_);
+  auto d = p_.open_base;
+  for (int i = 1; i < trips_in_a_row_ && d < p_.open_max; ++i) d *= 2;
+  return std::min(d, p_.open_max);
+}
+
+void CircuitBreaker::move_to(BreakerState to, Lock& lock) {
+  const BreakerState from = state_;
+  if (from == to) return;
+  state_ = to;
+  ++generation_;
+  ++transitions_;
+  probes_admitted_ = 0;
+  probes_succeeded_ = 0;
+  if (to == BreakerState::closed) {
+    consecutive_ = 0;
+    window_next_ = window_count_ = window_failures_ = 0;
+    std::fill(window_.begin(), window_.end(), false);
+  }
+  if (listener_) {
+    Listener l = listener_;
+    lock.unlock();
+    try {
+      l(from, to);
+    } catch (...) {
+    }
+    lock.lock();
+  }
+}
+
+void CircuitBreaker::trip(Lock& lock) {
+  ++trips_in_a_row_;
+  auto d = p_.open_base;
+  for (int i = 1; i < trips_in_a_row_ && d < p_.open_max; ++i) d *= 2;
+  d = std::min(d, p_.open_max);
+  open_until_ = clock_.now() + d;
+  move_to(BreakerState::open, lock);
+}
+
+CircuitBreaker::Ticket CircuitBreaker::admit() {
+  Lock lock(mu_);
+  switch (state_) {
+    case BreakerState::disabled:
+    case BreakerState::closed: return Ticket{true, false, generation_};
+    case BreakerState::forced_open: return Ticket{false, false, generation_};
+    case BreakerState::open:
+      if (clock_.now() < open_until_) return Ticket{false, false, generation_};
+      move_to(BreakerState::half_open, lock);
+      if (state_ != BreakerState::half_open) return Ticket{false, false, generation_};
+      [[fallthrough]];
+    case BreakerState::half_open:
+      if (probes_admitted_ >= p_.half_open_probes) return Ticket{false, false, generation_};
+      ++probes_admitted_;
+      return Ticket{true, true, generation_};
+  }
+  return Ticket{};
+}
+
+void CircuitBreaker::record_closed(bool failed, Lock& lock) {
+  if (window_count_ == window_.size()) {
+    if (window_[window_next_]) --window_failures_;
+  } else {
+    ++window_count_;
+  }
+  window_[window_next_] = failed;
+  if (failed) ++window_failures_;
+  window_next_ = (window_next_ + 1) % window_.size();
+  consecutive_ = failed ? consecutive_ + 1 : 0;
+  if (!failed) return;
+  const bool by_streak = consecutive_ >= p_.consecutive_failures;
+  const bool by_rate = window_count_ >= static_cast<std::size_t>(p_.min_calls) &&
+                       static_cast<double>(window_failures_) >=
+                           p_.failure_rate * static_cast<double>(window_count_);
+  if (by_streak || by_rate) {
+    trips_in_a_row_ = 0;  // a trip from closed starts the doubling afresh
+    trip(lock);
+  }
+}
+
+void CircuitBreaker::on_success(const Ticket& t, std::chrono::nanoseconds elapsed) {
+  if (!t.admitted) return;
+  if (p_.slow_call.count() > 0 && elapsed > p_.slow_call) {
+    on_failure(t);
+    return;
+  }
+  Lock lock(mu_);
+  if (t.generation != generation_) return;
+  if (state_ == BreakerState::closed) {
+    record_closed(false, lock);
+  } else if (state_ == BreakerState::half_open && t.probe) {
+    if (++probes_succeeded_ >= p_.half_open_probes) {
+      trips_in_a_row_ = 0;
+      move_to(BreakerState::closed, lock);
+    }
+  }
+}
+
+void CircuitBreaker::on_failure(const Ticket& t) {
+  if (!t.admitted) return;
+  Lock lock(mu_);
+  if (t.generation != generation_) return;
+  if (state_ == BreakerState::closed) {
+    record_closed(true, lock);
+  } else if (state_ == BreakerState::half_open && t.probe) {
+    trip(lock);  // re-trip: the open period doubles
+  }
+}
+
+void CircuitBreaker::on_abandon(const Ticket& t) {
+  if (!t.admitted || !t.probe) return;
+  Lock lock(mu_);
+  // A probe that ended without a verdict frees its slot for another probe.
+  if (t.generation == generation_ && state_ == BreakerState::half_open && probes_admitted_ > 0) {
+    --probes_admitted_;
+  }
+}
+
+void CircuitBreaker::force_open() {
+  Lock lock(mu_);
+  move_to(BreakerState::forced_open, lock);
+}
+
+void CircuitBreaker::disable() {
+  Lock lock(mu_);
+  move_to(BreakerState::disabled, lock);
+}
+
+void CircuitBreaker::reset() {
+  Lock lock(mu_);
+  trips_in_a_row_ = 0;
+  move_to(BreakerState::closed, lock);
+  consecutive_ = 0;
+  window_next_ = window_count_ = window_failures_ = 0;
+}
+
+BreakerState CircuitBreaker::state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+std::uint64_t CircuitBreaker::transitions() const {
+  std::lock_guard lock(mu_);
+  return transitions_;
+}
+
+}  // namespace rcache::detail
