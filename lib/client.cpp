@@ -10,6 +10,7 @@ namespace rcache {
 using detail::ClientCore;
 using detail::Clock;
 using detail::Outcome;
+using detail::Command;
 using detail::Request;
 using detail::RespWriter;
 
@@ -187,16 +188,16 @@ auto parse_command() {
   });
 }
 
-// ---- the three call forms over a Result<Request> ---------------------------------------------
+// ---- the three call forms over a Result<Command> ---------------------------------------------
 
 template <class T, class Parse>
-Result<T> run(ClientCore& core, Result<Request> req, Parse parse) {
+Result<T> run(ClientCore& core, Result<Command> req, Parse parse) {
   if (!req) return std::move(req).error();
   return core.call<T>(std::move(*req), std::move(parse));
 }
 
 template <class T, class Parse>
-void run_async(ClientCore& core, Result<Request> req, Parse parse, Callback<T> cb) {
+void run_async(ClientCore& core, Result<Command> req, Parse parse, Callback<T> cb) {
   if (!req) {
     if (cb) {
       try {
@@ -210,7 +211,7 @@ void run_async(ClientCore& core, Result<Request> req, Parse parse, Callback<T> c
 }
 
 template <class T, class Parse>
-std::future<Result<T>> run_future(ClientCore& core, Result<Request> req, Parse parse) {
+std::future<Result<T>> run_future(ClientCore& core, Result<Command> req, Parse parse) {
   if (!req) {
     std::promise<Result<T>> p;
     p.set_value(Result<T>(std::move(req).error()));
@@ -221,10 +222,10 @@ std::future<Result<T>> run_future(ClientCore& core, Result<Request> req, Parse p
 
 // ---- command builders -------------------------------------------------------------------------
 
-Result<Request> keyed(const ClientCore& core, const char* name, std::string_view cmd,
+Result<Command> keyed(const ClientCore& core, const char* name, std::string_view cmd,
                       std::string_view key) {
   if (auto r = check_key(core.config(), name, key); !r) return std::move(r).error();
-  Request req = core.make_request(name);
+  Command req = core.make_command(name);
   RespWriter w(req.wire);
   w.begin(2);
   w.arg(cmd);
@@ -233,11 +234,11 @@ Result<Request> keyed(const ClientCore& core, const char* name, std::string_view
 }
 
 template <class Keys>
-Result<Request> multi_keyed(const ClientCore& core, const char* name, const Keys& keys) {
+Result<Command> multi_keyed(const ClientCore& core, const char* name, const Keys& keys) {
   if (keys.empty()) {
     return Error{Errc::invalid_argument, std::string(name) + ": no keys given"};
   }
-  Request req = core.make_request(name);
+  Command req = core.make_command(name);
   RespWriter w(req.wire);
   w.begin(keys.size() + 1);
   w.arg(name);
@@ -248,11 +249,11 @@ Result<Request> multi_keyed(const ClientCore& core, const char* name, const Keys
   return req;
 }
 
-Result<Request> build_set(const ClientCore& core, std::string_view key, std::string_view value,
+Result<Command> build_set(const ClientCore& core, std::string_view key, std::string_view value,
                           const SetOptions& o) {
   if (auto r = check_value(core.config(), "SET", key, value); !r) return std::move(r).error();
   if (auto r = check_ttl("SET", o.ttl, true); !r) return std::move(r).error();
-  Request req = core.make_request("SET");
+  Command req = core.make_command("SET");
   RespWriter w(req.wire);
   const bool cond = o.condition != SetOptions::Condition::always;
   w.begin(3 + (o.ttl.count() > 0 ? 2 : 0) + (cond ? 1 : 0));
@@ -267,11 +268,11 @@ Result<Request> build_set(const ClientCore& core, std::string_view key, std::str
   return req;
 }
 
-Result<Request> build_expire(const ClientCore& core, std::string_view key,
+Result<Command> build_expire(const ClientCore& core, std::string_view key,
                              std::chrono::milliseconds ttl) {
   if (auto r = check_ttl("PEXPIRE", ttl, false); !r) return std::move(r).error();
   if (auto r = check_key(core.config(), "PEXPIRE", key); !r) return std::move(r).error();
-  Request req = core.make_request("PEXPIRE");
+  Command req = core.make_command("PEXPIRE");
   RespWriter w(req.wire);
   w.begin(3);
   w.arg("PEXPIRE");
@@ -280,25 +281,26 @@ Result<Request> build_expire(const ClientCore& core, std::string_view key,
   return req;
 }
 
-Result<Request> build_incrby(const ClientCore& core, std::string_view key, std::int64_t delta) {
+Result<Command> build_incrby(const ClientCore& core, std::string_view key, std::int64_t delta) {
   if (auto r = check_key(core.config(), "INCRBY", key); !r) return std::move(r).error();
-  Request req = core.make_request("INCRBY");
+  Command req = core.make_command("INCRBY");
   RespWriter w(req.wire);
   w.begin(3);
   w.arg("INCRBY");
   w.arg(core.config().key_prefix, key);
   w.arg(delta);
+  req.idempotent = false;
   return req;
 }
 
-Result<Request> build_mset(const ClientCore& core, const Client::Pairs& pairs,
+Result<Command> build_mset(const ClientCore& core, const Client::Pairs& pairs,
                            std::chrono::milliseconds ttl) {
   if (pairs.empty()) return Error{Errc::invalid_argument, "MSET: no pairs given"};
   if (auto r = check_ttl("MSET", ttl, true); !r) return std::move(r).error();
   for (const auto& [k, v] : pairs) {
     if (auto r = check_value(core.config(), "MSET", k, v); !r) return std::move(r).error();
   }
-  Request req = core.make_request("MSET");
+  Command req = core.make_command("MSET");
   RespWriter w(req.wire);
   const auto& prefix = core.config().key_prefix;
   if (ttl.count() == 0) {
@@ -327,7 +329,7 @@ Result<Request> build_mset(const ClientCore& core, const Client::Pairs& pairs,
   return req;
 }
 
-Result<Request> build_command(const ClientCore& core, const std::vector<std::string>& argv) {
+Result<Command> build_command(const ClientCore& core, const std::vector<std::string>& argv) {
   if (argv.empty()) return Error{Errc::invalid_argument, "command: argv is empty"};
   for (const auto& a : argv) {
     if (a.size() > core.config().max_value_size) {
@@ -335,15 +337,16 @@ Result<Request> build_command(const ClientCore& core, const std::vector<std::str
                                         " bytes is over max_value_size"};
     }
   }
-  Request req = core.make_request("command");
+  Command req = core.make_command("command");
   RespWriter w(req.wire);
   w.begin(argv.size());
   for (const auto& a : argv) w.arg(a);
+  req.idempotent = false;  // unknown command: not resent once it may have run
   return req;
 }
 
-Request build_ping(const ClientCore& core) {
-  Request req = core.make_request("PING");
+Command build_ping(const ClientCore& core) {
+  Command req = core.make_command("PING");
   RespWriter w(req.wire);
   w.begin(1);
   w.arg("PING");
@@ -379,7 +382,7 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
       fail(Error{Errc::protocol, "SCAN cursor never returned to 0"});
       return;
     }
-    Request req = core->make_request("SCAN");
+    Command req = core->make_command("SCAN");
     RespWriter w(req.wire);
     w.begin(6);
     w.arg("SCAN");
@@ -388,8 +391,9 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
     w.arg(match);
     w.arg("COUNT");
     w.arg(static_cast<std::int64_t>(core->config().scan_count));
-    req.done = [self = shared_from_this()](Outcome&& o) { self->on_scan(std::move(o)); };
-    core->transport().submit(std::move(req));
+    core->executor().execute(std::move(req), [self = shared_from_this()](Outcome&& o) {
+      self->on_scan(std::move(o));
+    });
   }
 
   void on_scan(Outcome&& o) {
@@ -403,7 +407,7 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
     cursor.assign(r.element[0]->str, r.element[0]->len);
     const redisReply& keys = *r.element[1];
     if (keys.elements == 0) return next();
-    Request req = core->make_request("UNLINK");
+    Command req = core->make_command("UNLINK");
     RespWriter w(req.wire);
     w.begin(keys.elements + 1);
     w.arg("UNLINK");
@@ -412,8 +416,9 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
       if (k.type != REDIS_REPLY_STRING) return fail(unexpected("SCAN", k));
       w.arg(std::string_view(k.str, k.len));  // already prefixed
     }
-    req.done = [self = shared_from_this()](Outcome&& o2) { self->on_unlink(std::move(o2)); };
-    core->transport().submit(std::move(req));
+    core->executor().execute(std::move(req), [self = shared_from_this()](Outcome&& o2) {
+      self->on_unlink(std::move(o2));
+    });
   }
 
   void on_unlink(Outcome&& o) {
@@ -452,10 +457,9 @@ void start_pattern_delete(ClientCore& core, std::string_view pattern,
 Result<std::unique_ptr<Client>> Client::create(Config config) {
   try {
     if (auto r = config.validate(); !r) return std::move(r).error();
-    auto transport = detail::Transport::create(config);
-    if (!transport) return std::move(transport).error();
-    auto core = std::make_unique<ClientCore>(std::move(config), std::move(*transport));
-    return std::unique_ptr<Client>(new Client(std::move(core)));
+    auto core = ClientCore::create(std::move(config));
+    if (!core) return std::move(core).error();
+    return std::unique_ptr<Client>(new Client(std::move(*core)));
   } catch (const std::exception& e) {
     return Error{Errc::connection, std::string("cannot start client: ") + e.what()};
   }

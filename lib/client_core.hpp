@@ -1,5 +1,5 @@
-// The machinery behind Client: turns a call into a Request, and its Outcome into a Result<T>,
-// for the blocking, callback and future forms alike.
+// The machinery behind Client: owns the transport and the executor, and turns a Command's
+// Outcome into a Result<T> for the blocking, callback and future forms alike.
 //
 // Thread safety: as Client.
 #pragma once
@@ -10,32 +10,48 @@
 #include <mutex>
 #include <thread>
 
+#include "log.hpp"
 #include "rcache/client.hpp"
+#include "resilience/clock.hpp"
+#include "resilience/executor.hpp"
 #include "transport.hpp"
 
 namespace rcache::detail {
 
 class ClientCore {
  public:
-  ClientCore(Config cfg, std::unique_ptr<Transport> transport)
-      : cfg_(std::move(cfg)), transport_(std::move(transport)) {}
+  static Result<std::unique_ptr<ClientCore>> create(Config cfg) {
+    std::unique_ptr<ClientCore> core(new ClientCore(std::move(cfg)));
+    auto transport = Transport::create(core->cfg_, core->logger_);
+    if (!transport) return std::move(transport).error();
+    core->transport_ = std::move(*transport);
+    core->executor_ = std::make_unique<Executor>(core->cfg_, *core->transport_,
+                                                 SteadyClock::instance(), core->logger_,
+                                                 core->transport_->endpoint());
+    return core;
+  }
+
+  ~ClientCore() {
+    transport_.reset();  // fails and completes everything pending, joins the loop thread
+    executor_.reset();   // only then: completions reach into the executor
+  }
 
   const Config& config() const noexcept { return cfg_; }
   Transport& transport() noexcept { return *transport_; }
+  Executor& executor() noexcept { return *executor_; }
 
-  Request make_request(const char* name) const {
-    Request r;
-    r.name = name;
-    r.deadline = Clock::now() + cfg_.command_timeout;
-    return r;
+  Command make_command(const char* name) const {
+    Command c;
+    c.name = name;
+    return c;
   }
 
   // Blocking form: parse runs on the calling thread.
   template <class T, class Parse>
-  Result<T> call(Request&& req, Parse parse) {
+  Result<T> call(Command&& cmd, Parse parse) {
     if (std::this_thread::get_id() == transport_->loop_thread()) {
       return Error{Errc::invalid_argument,
-                   std::string(req.name) +
+                   std::string(cmd.name) +
                        ": blocking call from an rcache callback would deadlock; use the async form"};
     }
     struct Slot {
@@ -45,15 +61,14 @@ class ClientCore {
       std::atomic<bool> ready{false};
       Outcome out;
     } slot;
-    req.done = [&slot](Outcome&& o) {
+    waiters_.fetch_add(1, std::memory_order_relaxed);
+    executor_->execute(std::move(cmd), [&slot](Outcome&& o) {
       std::lock_guard lock(slot.mu);  // notify under the lock: `slot` dies as soon as we unlock
       slot.out = std::move(o);
       slot.done = true;
       slot.ready.store(true, std::memory_order_release);
       slot.cv.notify_one();
-    };
-    waiters_.fetch_add(1, std::memory_order_relaxed);
-    transport_->submit(std::move(req));
+    });
     spin_until(slot.ready);
     {
       std::unique_lock lock(slot.mu);
@@ -64,30 +79,33 @@ class ClientCore {
     return parse(slot.out);
   }
 
-  // Callback form: parse and cb run on the loop thread.
+  // Callback form: parse and cb run on the loop thread (or at once on the calling thread when
+  // the call is refused before reaching the transport).
   template <class T, class Parse>
-  void call_async(Request&& req, Parse parse, Callback<T> cb) {
-    req.done = [parse = std::move(parse), cb = std::move(cb)](Outcome&& o) {
+  void call_async(Command&& cmd, Parse parse, Callback<T> cb) {
+    executor_->execute(std::move(cmd), [parse = std::move(parse), cb = std::move(cb)](Outcome&& o) {
       if (!cb) return;
       if (o.error) {
         cb(Result<T>(std::move(*o.error)));
       } else {
         cb(parse(o));
       }
-    };
-    transport_->submit(std::move(req));
+    });
   }
 
   template <class T, class Parse>
-  std::future<Result<T>> call_future(Request&& req, Parse parse) {
+  std::future<Result<T>> call_future(Command&& cmd, Parse parse) {
     auto promise = std::make_shared<std::promise<Result<T>>>();
     auto future = promise->get_future();
-    call_async<T>(std::move(req), std::move(parse),
+    call_async<T>(std::move(cmd), std::move(parse),
                   Callback<T>([promise](Result<T> r) { promise->set_value(std::move(r)); }));
     return future;
   }
 
  private:
+  explicit ClientCore(Config cfg)
+      : cfg_(std::move(cfg)), logger_(cfg_.log_sink, cfg_.log_level) {}
+
   // Adaptive wait: a reply on loopback often arrives within tens of microseconds, sooner than a
   // sleeping thread can be woken. A caller that is the client's only blocking waiter spins for up
   // to Config::blocking_spin before it sleeps, and stops as soon as another waiter appears; with
@@ -109,8 +127,10 @@ class ClientCore {
   }
 
   const Config cfg_;
-  std::atomic<int> waiters_{0};  // blocking calls waiting for their reply
+  const Logger logger_;
   std::unique_ptr<Transport> transport_;
+  std::unique_ptr<Executor> executor_;
+  std::atomic<int> waiters_{0};  // blocking calls waiting for their reply
 };
 
 }  // namespace rcache::detail

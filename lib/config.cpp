@@ -294,6 +294,61 @@ Result<void> Config::validate() const {
   if (command_timeout.count() <= 0) {
     return invalid("config: command_timeout = " + ms(command_timeout) + " must be > 0");
   }
+  if (deadline.count() <= 0) {
+    return invalid("config: deadline = " + ms(deadline) + " must be > 0");
+  }
+  if (retry.max_attempts < 1 || retry.max_attempts > 10) {
+    return invalid("config: retry.max_attempts = " + std::to_string(retry.max_attempts) +
+                   " is out of range (1..10)");
+  }
+  if (retry.base.count() <= 0) {
+    return invalid("config: retry.base = " + ms(retry.base) + " must be > 0");
+  }
+  if (!(retry.multiplier >= 1.0) || retry.multiplier > 100.0) {
+    return invalid("config: retry.multiplier = " + std::to_string(retry.multiplier) +
+                   " is out of range (1..100)");
+  }
+  if (retry.cap < retry.base) {
+    return invalid("config: retry.cap = " + ms(retry.cap) + " must be >= retry.base = " +
+                   ms(retry.base));
+  }
+  if (!(retry.budget_tokens >= 0) || !(retry.budget_per_success >= 0) ||
+      retry.budget_tokens > 1e6) {
+    return invalid("config: retry.budget_tokens = " + std::to_string(retry.budget_tokens) +
+                   " and retry.budget_per_success = " + std::to_string(retry.budget_per_success) +
+                   " must be >= 0");
+  }
+  if (breaker.consecutive_failures < 1) {
+    return invalid("config: breaker.consecutive_failures = " +
+                   std::to_string(breaker.consecutive_failures) + " must be >= 1");
+  }
+  if (!(breaker.failure_rate > 0.0) || breaker.failure_rate > 1.0) {
+    return invalid("config: breaker.failure_rate = " + std::to_string(breaker.failure_rate) +
+                   " is out of range (0..1]");
+  }
+  if (breaker.window < 1 || breaker.window > 100000) {
+    return invalid("config: breaker.window = " + std::to_string(breaker.window) +
+                   " is out of range (1..100000)");
+  }
+  if (breaker.min_calls < 1 || breaker.min_calls > breaker.window) {
+    return invalid("config: breaker.min_calls = " + std::to_string(breaker.min_calls) +
+                   " is out of range (1..breaker.window)");
+  }
+  if (breaker.open_base.count() <= 0 || breaker.open_max < breaker.open_base) {
+    return invalid("config: breaker.open_base = " + ms(breaker.open_base) +
+                   " must be > 0 and <= breaker.open_max = " + ms(breaker.open_max));
+  }
+  if (breaker.half_open_probes < 1) {
+    return invalid("config: breaker.half_open_probes = " +
+                   std::to_string(breaker.half_open_probes) + " must be >= 1");
+  }
+  if (breaker.slow_call.count() < 0) {
+    return invalid("config: breaker.slow_call = " + ms(breaker.slow_call) + " must be >= 0");
+  }
+  if (max_in_flight < 1 || max_in_flight > 10000000) {
+    return invalid("config: max_in_flight = " + std::to_string(max_in_flight) +
+                   " is out of range (1..10000000)");
+  }
   if (blocking_spin.count() < 0) {
     return invalid("config: blocking_spin = " + std::to_string(blocking_spin.count()) +
                    "us must be >= 0");

@@ -164,7 +164,8 @@ void Connection::on_connected() {
   // AUTH, SELECT, CLIENT SETNAME pipelined in one write; a PING when there is nothing else, so
   // that "ready" always means the server has answered on this connection.
   Request hs;
-  RespWriter w(hs.wire);
+  std::string hs_wire;
+  RespWriter w(hs_wire);
   handshake_steps_.clear();
   if (!cfg_.password.empty()) {
     if (cfg_.username.empty()) {
@@ -196,6 +197,7 @@ void Connection::on_connected() {
     w.arg("PING");
     handshake_steps_.push_back("PING");
   }
+  hs.wire = std::make_shared<const std::string>(std::move(hs_wire));
   hs.replies = static_cast<std::uint32_t>(handshake_steps_.size());
   hs.name = "handshake";
   hs.done = [this](Outcome&& o) { on_handshake(std::move(o)); };
@@ -245,8 +247,8 @@ void Connection::enqueue(Request&& r) {
 }
 
 void Connection::write_request(Request&& r) {
-  out_.append(r.wire);
-  std::string().swap(r.wire);  // release large values now
+  out_.append(*r.wire);
+  r.wire.reset();  // the bytes are in out_; a retry holds its own reference
   inflight_.push_back(InFlight{std::move(r), {}, false});
 }
 
@@ -352,7 +354,7 @@ void Connection::deliver(ReplyPtr reply) {
   InFlight done = std::move(front);
   inflight_.pop_front();
   if (!done.abandoned) {
-    complete(done.request, Outcome{std::nullopt, std::move(reply), std::move(done.earlier)});
+    complete(done.request, Outcome{std::nullopt, true, std::move(reply), std::move(done.earlier)});
   }
 }
 
@@ -375,7 +377,7 @@ void Connection::drop(Error why) {
   auto waiting = std::move(waiting_);
   waiting_.clear();
   for (auto& f : inflight) {
-    if (!f.abandoned) complete(f.request, why);
+    if (!f.abandoned) complete(f.request, why, true);
   }
   for (auto& r : waiting) complete(r, why);
   finish_close();
@@ -461,7 +463,7 @@ void Connection::on_deadline() {
     if (!f.abandoned && f.request.deadline <= now) {
       f.abandoned = true;
       Request& r = f.request;
-      complete(r, timeout_error(r));
+      complete(r, timeout_error(r), true);
       r.done = nullptr;
     }
   }
@@ -502,7 +504,7 @@ void Connection::stop(const Error& why) {
   auto waiting = std::move(waiting_);
   waiting_.clear();
   for (auto& f : inflight) {
-    if (!f.abandoned) complete(f.request, why);
+    if (!f.abandoned) complete(f.request, why, true);
   }
   for (auto& r : waiting) complete(r, why);
 }

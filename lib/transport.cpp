@@ -13,8 +13,9 @@ void complete(Request& request, Outcome&& outcome) noexcept {
   }
 }
 
-void complete(Request& request, Error error) noexcept {
+void complete(Request& request, Error error, bool sent) noexcept {
   Outcome o;
+  o.sent = sent;
   try {
     o.error = std::move(error);
   } catch (...) {
@@ -22,10 +23,18 @@ void complete(Request& request, Error error) noexcept {
   complete(request, std::move(o));
 }
 
-Transport::Transport(const Config& cfg) : cfg_(cfg) {}
+Transport::Transport(const Config& cfg, const Logger& logger) : cfg_(cfg), logger_(logger) {}
 
-Result<std::unique_ptr<Transport>> Transport::create(const Config& cfg) {
-  std::unique_ptr<Transport> t(new Transport(cfg));
+std::string Transport::endpoint() const {
+  if (!cfg_.unix_socket.empty()) return cfg_.unix_socket;
+  if (cfg_.host.find(':') != std::string::npos) {
+    return "[" + cfg_.host + "]:" + std::to_string(cfg_.port);
+  }
+  return cfg_.host + ":" + std::to_string(cfg_.port);
+}
+
+Result<std::unique_ptr<Transport>> Transport::create(const Config& cfg, const Logger& logger) {
+  std::unique_ptr<Transport> t(new Transport(cfg, logger));
   if (auto r = t->start(); !r) return std::move(r).error();
   return t;
 }
@@ -39,6 +48,8 @@ Result<void> Transport::start() {
     return Error{Errc::connection, std::string("uv_async_init: ") + uv_strerror(rc)};
   }
   async_.data = this;
+  uv_timer_init(&loop_, &timer_);
+  timer_.data = this;
   conns_.reserve(cfg_.pool_size);
   down_ = cfg_.pool_size;
   for (std::size_t i = 0; i < cfg_.pool_size; ++i) {
@@ -66,6 +77,7 @@ Transport::~Transport() {
     // the loop (and maybe the async handle) exist and a non-blocking run finishes their closing.
     if (!thread_started_ && async_.loop != nullptr) {
       uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+      if (timer_.loop != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
       uv_run(&loop_, UV_RUN_NOWAIT);
     }
     uv_loop_close(&loop_);
@@ -156,8 +168,62 @@ void Transport::shutdown_loop() {
     }
     for (auto& r : late) complete(r, why);
   }
+  // Pending retries run now; their submissions fail with shutdown.
+  while (!timers_.empty()) {
+    auto fn = std::move(timers_.begin()->second);
+    timers_.erase(timers_.begin());
+    try {
+      fn();
+    } catch (...) {
+    }
+  }
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+  }
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  }
+}
+
+void Transport::schedule_after(std::chrono::microseconds delay, std::function<void()> fn) {
+  bool stopping = false;
+  {
+    std::lock_guard lock(mu_);
+    stopping = stopping_;
+  }
+  if (stopping) {
+    fn();
+    return;
+  }
+  timers_.emplace(Clock::now() + delay, std::move(fn));
+  arm_timer();
+}
+
+void Transport::arm_timer() {
+  if (timers_.empty()) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  const auto now = Clock::now();
+  const auto first = timers_.begin()->first;
+  const auto ms = first <= now ? 0
+                               : std::chrono::ceil<std::chrono::milliseconds>(first - now).count();
+  uv_timer_start(&timer_, on_timer_cb, static_cast<std::uint64_t>(ms), 0);
+}
+
+void Transport::on_timer_cb(uv_timer_t* handle) {
+  auto* self = static_cast<Transport*>(handle->data);
+  try {
+    const auto now = Clock::now();
+    std::vector<std::function<void()>> due;
+    while (!self->timers_.empty() && self->timers_.begin()->first <= now) {
+      due.push_back(std::move(self->timers_.begin()->second));
+      self->timers_.erase(self->timers_.begin());
+    }
+    for (auto& fn : due) fn();
+    self->arm_timer();
+    for (auto& c : self->conns_) c->flush();
+  } catch (...) {
   }
 }
 
@@ -199,6 +265,15 @@ void Transport::on_connection_state(const Connection& c, Connection::State from,
     if (from == S::ready) reconnects_.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(status_mu_);
     last_error_ = c.last_error().to_string();
+  }
+  // One line per pool-level change, not per connection or per attempt.
+  if (from == S::ready && to != S::ready && ready_.load(std::memory_order_relaxed) == 0) {
+    logger_.log(LogLevel::warning,
+                "redis " + endpoint() + " unreachable: " + c.last_error().to_string());
+    reported_down_ = true;
+  } else if (to == S::ready && ready_.load(std::memory_order_relaxed) == 1 && reported_down_) {
+    logger_.log(LogLevel::info, "redis " + endpoint() + " reachable again");
+    reported_down_ = false;
   }
 }
 

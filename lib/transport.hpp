@@ -13,12 +13,15 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "connection.hpp"
+#include "log.hpp"
 #include "rcache/client.hpp"
 #include "rcache/config.hpp"
 #include "request.hpp"
@@ -27,7 +30,8 @@ namespace rcache::detail {
 
 class Transport {
  public:
-  static Result<std::unique_ptr<Transport>> create(const Config& cfg);
+  // cfg and logger must outlive the Transport.
+  static Result<std::unique_ptr<Transport>> create(const Config& cfg, const Logger& logger);
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -36,12 +40,18 @@ class Transport {
   PoolStatus status() const;
   std::thread::id loop_thread() const noexcept { return loop_thread_id_; }
   const Config& config() const noexcept { return cfg_; }
+  std::string endpoint() const;
+
+  // Loop thread only: runs `fn` on the loop thread after `delay`. At shutdown pending ones run at
+  // once (whatever they submit then fails with Errc::shutdown), so nothing is left hanging.
+  void schedule_after(std::chrono::microseconds delay, std::function<void()> fn);
+  bool on_loop_thread() const noexcept { return std::this_thread::get_id() == loop_thread_id_; }
 
   // Loop thread: a connection changed state.
   void on_connection_state(const Connection& c, Connection::State from, Connection::State to);
 
  private:
-  explicit Transport(const Config& cfg);
+  Transport(const Config& cfg, const Logger& logger);
   Result<void> start();
   void run();
   void drain();
@@ -49,8 +59,11 @@ class Transport {
   void fail_unconnected(Request& request);
   void shutdown_loop();
   static void on_async_cb(uv_async_t* handle);
+  static void on_timer_cb(uv_timer_t* handle);
+  void arm_timer();
 
-  const Config cfg_;
+  const Config& cfg_;
+  const Logger& logger_;
   uv_loop_t loop_{};
   bool loop_ready_ = false;
   uv_async_t async_{};
@@ -63,6 +76,9 @@ class Transport {
   bool stopping_ = false;       // guarded by mu_
   std::vector<Request> batch_;  // loop thread: the queue taken in this turn
 
+  uv_timer_t timer_{};
+  std::multimap<Clock::time_point, std::function<void()>> timers_;  // loop thread
+
   std::vector<std::unique_ptr<Connection>> conns_;
   std::size_t next_ = 0;
 
@@ -70,6 +86,7 @@ class Transport {
   std::atomic<std::uint64_t> reconnects_{0};
   mutable std::mutex status_mu_;
   std::string last_error_;  // guarded by status_mu_
+  bool reported_down_ = false;  // loop thread
 };
 
 }  // namespace rcache::detail

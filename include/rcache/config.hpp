@@ -15,6 +15,8 @@
 #include <string_view>
 
 #include "rcache/error.hpp"
+#include "rcache/log.hpp"
+#include "rcache/resilience.hpp"
 
 namespace rcache {
 
@@ -57,6 +59,20 @@ struct Config {
   // thread wake-up, so this roughly doubles single-caller throughput, at the cost of one busy
   // core while waiting. Zero: never spin. Must be >= 0.
   std::chrono::microseconds blocking_spin{100};
+
+  // --- resilience -----------------------------------------------------------------------------
+  // Whole-call deadline, every attempt and backoff included. Each attempt also ends at
+  // command_timeout. Must be > 0.
+  std::chrono::milliseconds deadline{250};
+  RetryPolicy retry;
+  BreakerPolicy breaker;
+  // Bulkhead: most calls in flight at once; past it calls fail at once with Errc::rejected.
+  // 1..10,000,000.
+  std::size_t max_in_flight = 100000;
+
+  // --- logging ----------------------------------------------------------------------------------
+  LogLevel log_level = LogLevel::warning;
+  LogSink log_sink;  // empty: stderr
 
   // --- TCP keepalive ----------------------------------------------------------------------------
   // Idle time before the first probe; zero disables keepalive. Interval and count must be > 0

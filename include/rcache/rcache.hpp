@@ -4,5 +4,7 @@
 #include "rcache/client.hpp"
 #include "rcache/config.hpp"
 #include "rcache/error.hpp"
+#include "rcache/log.hpp"
 #include "rcache/reply.hpp"
+#include "rcache/resilience.hpp"
 #include "rcache/version.hpp"

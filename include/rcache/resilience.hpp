@@ -47,6 +47,8 @@ enum class BreakerState {
 std::string_view to_string(BreakerState s) noexcept;
 
 struct BreakerPolicy {
+  // false: no breaker at all (every call goes to the transport).
+  bool enabled = true;
   // Trip after this many consecutive failures, >= 1.
   int consecutive_failures = 5;
   // ...or when at least min_calls of the last `window` calls were seen and this fraction failed.

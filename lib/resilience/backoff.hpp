@@ -14,7 +14,8 @@ namespace rcache::detail {
 
 class Backoff {
  public:
-  Backoff(const RetryPolicy& policy, std::uint64_t seed) : p_(policy), rng_(seed) {}
+  Backoff(const RetryPolicy& policy, std::uint64_t seed)
+      : p_(policy), rng_(static_cast<std::uint_fast32_t>(seed % 2147483646u) + 1u) {}
 
   // Delay before retry number `retry` (1 = the first retry).
   std::chrono::microseconds delay(int retry);
@@ -26,7 +27,7 @@ class Backoff {
   std::chrono::microseconds uniform(std::chrono::microseconds lo, std::chrono::microseconds hi);
 
   RetryPolicy p_;
-  std::mt19937_64 rng_;
+  std::minstd_rand rng_;
   std::chrono::microseconds previous_{0};  // decorrelated jitter's memory
 };
 

@@ -18,7 +18,7 @@ Config fake_config(const FakeServer& s) {
   c.pool_size = 1;
   c.client_name = "";  // handshake is a single PING, answered by the greeting
   c.command_timeout = kRelaxedTimeout;
-  return c;
+  return transport_only(c);
 }
 
 TEST(BadServer, GarbageReplyIsAProtocolErrorNamingTheProblem) {

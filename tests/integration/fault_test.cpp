@@ -29,7 +29,7 @@ bool eventually(std::chrono::milliseconds limit, F&& f) {
 TEST(NoServer, CreateSucceedsAndCallsFailFastWithTheReason) {
   Config c;
   c.port = free_port();  // nothing listens there
-  auto client = make_client(c);
+  auto client = make_client(transport_only(c));
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(eventually(5s, [&] { return !client->pool_status().last_error.empty(); }));
   const auto start = SteadyClock::now();
@@ -46,7 +46,7 @@ TEST(NoServer, ClientStartsServingWhenTheServerAppearsLater) {
   Config c;
   c.port = free_port();
   c.command_timeout = kRelaxedTimeout;
-  auto client = make_client(c);
+  auto client = make_client(transport_only(c));
   EXPECT_FALSE(client->ping().ok());
   // Start a server on exactly that port.
   RedisServer::Options o;
@@ -67,7 +67,7 @@ class Faults : public RedisTest {
 TEST_F(Faults, KillNineUnderLoadFailsPendingCallsPromptlyAndSameClientRecovers) {
   Config c = config_for(*server_);
   c.command_timeout = 3s;  // a hang would show up as a 3 s call
-  auto client = make_client(c);
+  auto client = make_client(transport_only(c));
   ASSERT_TRUE(client->set("before", "crash").ok());
 
   std::atomic<bool> stop{false};
@@ -116,7 +116,7 @@ TEST_F(Faults, StoppedServerMakesCallsTimeOutThenRecoverAfterSigcont) {
   Config c = config_for(*server_);
   c.command_timeout = 300ms;
   c.connect_timeout = 500ms;
-  auto client = make_client(c);
+  auto client = make_client(transport_only(c));
   ASSERT_TRUE(client->set("k", "v").ok());
 
   server_->pause();
@@ -146,7 +146,7 @@ TEST_F(Faults, SlowCommandTimesOutAndTheConnectionKeepsWorking) {
   Config c = config_for(*server_);
   c.command_timeout = 200ms;
   c.pool_size = 1;
-  auto client = make_client(c);
+  auto client = make_client(transport_only(c));
   auto slow = client->command({"DEBUG", "SLEEP", "0.5"});
   if (!slow.ok() && slow.error().code == Errc::server) GTEST_SKIP() << "DEBUG disabled";
   ASSERT_FALSE(slow.ok());

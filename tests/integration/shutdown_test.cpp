@@ -15,7 +15,7 @@ class Shutdown : public RedisTest {};
 TEST_F(Shutdown, PendingCallsCompleteWithShutdownAndTheThreadJoins) {
   Config c = config_for(*server_);
   c.command_timeout = 60s;  // nothing may end by timeout in this test
-  auto client = make_client(c);
+  auto client = make_client(transport_only(c));
   ASSERT_TRUE(client->ping().ok());
   server_->pause();  // replies never come
 
@@ -54,7 +54,7 @@ TEST_F(Shutdown, DestroyingWhileDisconnectedIsQuick) {
 TEST_F(Shutdown, CallbacksThatSubmitDuringShutdownAreAnsweredToo) {
   Config c = config_for(*server_);
   c.command_timeout = 60s;
-  auto client = make_client(c);
+  auto client = make_client(transport_only(c));
   Client* raw = client.get();
   server_->pause();
   std::atomic<int> second{0};

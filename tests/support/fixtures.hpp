@@ -20,6 +20,15 @@ inline Config config_for(const RedisServer& s) {
   c.port = s.port();
   c.command_timeout = kRelaxedTimeout;
   c.connect_timeout = kRelaxedTimeout;
+  c.deadline = kRelaxedTimeout;
+  return c;
+}
+
+// No breaker, no retries, deadline = command_timeout: for tests about the transport itself.
+inline Config transport_only(Config c) {
+  c.breaker.enabled = false;
+  c.retry.max_attempts = 1;
+  c.deadline = c.command_timeout;
   return c;
 }
 
