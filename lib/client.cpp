@@ -1,14 +1,17 @@
 // Client: builds each command, hands it to the transport and decodes its reply.
 #include "rcache/client.hpp"
 
+#include <cstdio>
 #include <exception>
 
 #include "client_core.hpp"
+#include "json.hpp"
 
 namespace rcache {
 
 using detail::ClientCore;
 using detail::Clock;
+using detail::LocalStore;
 using detail::Outcome;
 using detail::Command;
 using detail::Request;
@@ -218,6 +221,69 @@ std::future<Result<T>> run_future(ClientCore& core, Result<Command> req, Parse p
     return p.get_future();
   }
   return core.call_future<T>(std::move(*req), std::move(parse));
+}
+
+// ---- local degraded mode: answer get/set/del from memory when Redis is unavailable ----------
+
+bool unavailable(const Error& e) {
+  switch (e.code) {
+    case Errc::disabled:
+    case Errc::circuit_open:
+    case Errc::connection:
+    case Errc::timeout:
+    case Errc::rejected: return true;
+    default: return false;
+  }
+}
+
+// Wraps a callback so that an "unavailable" error is replaced by local(), in local mode.
+template <class T, class Local>
+Callback<T> with_fallback(ClientCore& core, Callback<T> cb, Local local) {
+  if (core.local() == nullptr) return cb;
+  return [&core, cb = std::move(cb), local = std::move(local)](Result<T> r) {
+    if (!r.ok() && unavailable(r.error())) {
+      core.fallback_served().fetch_add(1, std::memory_order_relaxed);
+      r = local();
+    }
+    if (cb) cb(std::move(r));
+  };
+}
+
+template <class T, class Local>
+Result<T> or_fallback(ClientCore& core, Result<T> r, Local local) {
+  if (core.local() == nullptr || r.ok() || !unavailable(r.error())) return r;
+  core.fallback_served().fetch_add(1, std::memory_order_relaxed);
+  return local();
+}
+
+template <class T>
+std::future<Result<T>> future_from(std::function<void(Callback<T>)> start) {
+  auto promise = std::make_shared<std::promise<Result<T>>>();
+  auto future = promise->get_future();
+  start([promise](Result<T> r) { promise->set_value(std::move(r)); });
+  return future;
+}
+
+auto local_get(ClientCore& core, std::string key) {
+  return [&core, key = std::move(key)]() -> Result<OptString> { return core.local()->get(key); };
+}
+
+auto local_set(ClientCore& core, std::string key, std::string value, SetOptions o) {
+  return [&core, key = std::move(key), value = std::move(value), o]() -> Result<bool> {
+    LocalStore& store = *core.local();
+    const bool has = store.get(key).has_value();
+    if (o.condition == SetOptions::Condition::if_absent && has) return false;
+    if (o.condition == SetOptions::Condition::if_present && !has) return false;
+    return store.set(key, value, o.ttl);
+  };
+}
+
+auto local_del(ClientCore& core, std::vector<std::string> keys) {
+  return [&core, keys = std::move(keys)]() -> Result<std::int64_t> {
+    std::int64_t n = 0;
+    for (const auto& k : keys) n += core.local()->erase(k) ? 1 : 0;
+    return n;
+  };
 }
 
 // ---- command builders -------------------------------------------------------------------------
@@ -469,23 +535,122 @@ Client::Client(std::unique_ptr<ClientCore> core) : core_(std::move(core)) {}
 Client::~Client() = default;
 
 const Config& Client::config() const noexcept { return core_->config(); }
+
+std::string_view to_string(Health::Status st) noexcept {
+  switch (st) {
+    case Health::Status::ok: return "ok";
+    case Health::Status::degraded: return "degraded";
+    case Health::Status::disabled: return "disabled";
+  }
+  return "unknown";
+}
+
+std::string Health::to_json() const {
+  using detail::append_json_string;
+  std::string out = "{\"status\":";
+  append_json_string(out, rcache::to_string(status));
+  out += ",\"reason\":";
+  append_json_string(out, reason);
+  out += ",\"ping_ms\":";
+  if (ping) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(ping->count()) / 1000.0);
+    out += buf;
+  } else {
+    out += "null";
+  }
+  out += ",\"circuit_breaker\":{\"state\":";
+  append_json_string(out, rcache::to_string(breaker));
+  out += "},\"mode\":";
+  append_json_string(out, rcache::to_string(mode));
+  out += ",\"connections\":{\"ready\":" + std::to_string(pool.ready) +
+         ",\"connecting\":" + std::to_string(pool.connecting) +
+         ",\"down\":" + std::to_string(pool.down) +
+         ",\"reconnects\":" + std::to_string(pool.reconnects) + ",\"last_error\":";
+  append_json_string(out, pool.last_error);
+  out += "}}";
+  return out;
+}
+
+Health Client::health() {
+  Health h;
+  h.mode = core_->config().degraded_mode;
+  h.breaker = breaker_state();
+  h.pool = pool_status();
+  const std::string where = core_->transport().endpoint();
+  if (core_->transport().disabled()) {
+    h.status = Health::Status::disabled;
+    h.reason = "redis " + where + " unreachable since start-up (" + h.pool.last_error +
+               "); probing in the background";
+    return h;
+  }
+  if (h.breaker == BreakerState::open || h.breaker == BreakerState::forced_open) {
+    h.status = Health::Status::degraded;
+    h.reason = "circuit breaker " + std::string(rcache::to_string(h.breaker)) + " for " + where +
+               (h.pool.last_error.empty() ? "" : " (last error: " + h.pool.last_error + ")");
+    return h;
+  }
+  auto p = ping();
+  h.pool = pool_status();
+  if (p.ok()) {
+    h.ping = *p;
+  } else {
+    h.status = Health::Status::degraded;
+    h.reason = "PING failed: " + p.error().to_string();
+    return h;
+  }
+  if (h.breaker == BreakerState::half_open) {
+    h.status = Health::Status::degraded;
+    h.reason = "circuit breaker half_open: probing " + where;
+  } else if (h.pool.ready < core_->config().pool_size) {
+    h.status = Health::Status::degraded;
+    h.reason = std::to_string(h.pool.ready) + " of " +
+               std::to_string(core_->config().pool_size) + " connections ready";
+  }
+  return h;
+}
+
+BreakerState Client::breaker_state() const {
+  auto* b = core_->executor().breaker();
+  return b != nullptr ? b->state() : BreakerState::disabled;
+}
+void Client::force_breaker_open() {
+  if (auto* b = core_->executor().breaker()) b->force_open();
+}
+void Client::disable_breaker() {
+  if (auto* b = core_->executor().breaker()) b->disable();
+}
+void Client::reset_breaker() {
+  if (auto* b = core_->executor().breaker()) b->reset();
+}
 PoolStatus Client::pool_status() const { return core_->transport().status(); }
 
 // GET
 Result<OptString> Client::get(std::string_view key) {
-  return run<OptString>(*core_, keyed(*core_, "GET", "GET", key), parse_bulk("GET"));
+  auto r = run<OptString>(*core_, keyed(*core_, "GET", "GET", key), parse_bulk("GET"));
+  return or_fallback(*core_, std::move(r), [&] { return local_get(*core_, std::string(key))(); });
 }
 void Client::get_async(std::string_view key, Callback<OptString> cb) {
+  if (core_->local() != nullptr) {
+    cb = with_fallback<OptString>(*core_, std::move(cb), local_get(*core_, std::string(key)));
+  }
   run_async<OptString>(*core_, keyed(*core_, "GET", "GET", key), parse_bulk("GET"),
                        std::move(cb));
 }
 std::future<Result<OptString>> Client::get_async(std::string_view key) {
-  return run_future<OptString>(*core_, keyed(*core_, "GET", "GET", key), parse_bulk("GET"));
+  if (core_->local() == nullptr) {
+    return run_future<OptString>(*core_, keyed(*core_, "GET", "GET", key), parse_bulk("GET"));
+  }
+  return future_from<OptString>([&](Callback<OptString> cb) { get_async(key, std::move(cb)); });
 }
 
 // SET
 Result<bool> Client::set(std::string_view key, std::string_view value, SetOptions options) {
-  return run<bool>(*core_, build_set(*core_, key, value, options), parse_set());
+  auto r = run<bool>(*core_, build_set(*core_, key, value, options), parse_set());
+  if (!r.ok() && r.error().code == Errc::too_large) return r;
+  return or_fallback(*core_, std::move(r), [&] {
+    return local_set(*core_, std::string(key), std::string(value), options)();
+  });
 }
 Result<bool> Client::set(std::string_view key, std::string_view value,
                          std::chrono::milliseconds ttl) {
@@ -493,27 +658,45 @@ Result<bool> Client::set(std::string_view key, std::string_view value,
 }
 void Client::set_async(std::string_view key, std::string_view value, SetOptions options,
                        Callback<bool> cb) {
+  if (core_->local() != nullptr) {
+    cb = with_fallback<bool>(*core_, std::move(cb),
+                             local_set(*core_, std::string(key), std::string(value), options));
+  }
   run_async<bool>(*core_, build_set(*core_, key, value, options), parse_set(), std::move(cb));
 }
 std::future<Result<bool>> Client::set_async(std::string_view key, std::string_view value,
                                             SetOptions options) {
-  return run_future<bool>(*core_, build_set(*core_, key, value, options), parse_set());
+  if (core_->local() == nullptr) {
+    return run_future<bool>(*core_, build_set(*core_, key, value, options), parse_set());
+  }
+  return future_from<bool>(
+      [&](Callback<bool> cb) { set_async(key, value, options, std::move(cb)); });
 }
 
 // DEL / UNLINK / EXISTS
 Result<std::int64_t> Client::del(std::string_view key) {
-  return run<std::int64_t>(*core_, keyed(*core_, "DEL", "DEL", key), parse_integer("DEL"));
+  auto r = run<std::int64_t>(*core_, keyed(*core_, "DEL", "DEL", key), parse_integer("DEL"));
+  return or_fallback(*core_, std::move(r),
+                     [&] { return local_del(*core_, {std::string(key)})(); });
 }
 Result<std::int64_t> Client::del(const std::vector<std::string>& keys) {
-  return run<std::int64_t>(*core_, multi_keyed(*core_, "DEL", keys), parse_integer("DEL"));
+  auto r = run<std::int64_t>(*core_, multi_keyed(*core_, "DEL", keys), parse_integer("DEL"));
+  return or_fallback(*core_, std::move(r), [&] { return local_del(*core_, keys)(); });
 }
 void Client::del_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
+  if (core_->local() != nullptr) {
+    cb = with_fallback<std::int64_t>(*core_, std::move(cb), local_del(*core_, keys));
+  }
   run_async<std::int64_t>(*core_, multi_keyed(*core_, "DEL", keys), parse_integer("DEL"),
                           std::move(cb));
 }
 std::future<Result<std::int64_t>> Client::del_async(const std::vector<std::string>& keys) {
-  return run_future<std::int64_t>(*core_, multi_keyed(*core_, "DEL", keys),
-                                  parse_integer("DEL"));
+  if (core_->local() == nullptr) {
+    return run_future<std::int64_t>(*core_, multi_keyed(*core_, "DEL", keys),
+                                    parse_integer("DEL"));
+  }
+  return future_from<std::int64_t>(
+      [&](Callback<std::int64_t> cb) { del_async(keys, std::move(cb)); });
 }
 Result<std::int64_t> Client::unlink(std::string_view key) {
   return run<std::int64_t>(*core_, keyed(*core_, "UNLINK", "UNLINK", key),

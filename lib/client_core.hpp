@@ -14,6 +14,7 @@
 #include "rcache/client.hpp"
 #include "resilience/clock.hpp"
 #include "resilience/executor.hpp"
+#include "resilience/local_store.hpp"
 #include "transport.hpp"
 
 namespace rcache::detail {
@@ -22,12 +23,47 @@ class ClientCore {
  public:
   static Result<std::unique_ptr<ClientCore>> create(Config cfg) {
     std::unique_ptr<ClientCore> core(new ClientCore(std::move(cfg)));
-    auto transport = Transport::create(core->cfg_, core->logger_);
+    ClientCore* self = core.get();
+    if (core->cfg_.degraded_mode == DegradedMode::local) {
+      core->local_ = std::make_unique<LocalStore>(core->cfg_.local_max_bytes,
+                                                  SteadyClock::instance());
+    }
+    // Redis reachable again (pool or breaker): drop what was stored locally during the outage.
+    auto recovered = [self] {
+      if (self->local_) self->local_->clear();
+    };
+    auto transport = Transport::create(core->cfg_, core->logger_, recovered);
     if (!transport) return std::move(transport).error();
     core->transport_ = std::move(*transport);
-    core->executor_ = std::make_unique<Executor>(core->cfg_, *core->transport_,
-                                                 SteadyClock::instance(), core->logger_,
-                                                 core->transport_->endpoint());
+    core->executor_ = std::make_unique<Executor>(
+        core->cfg_, *core->transport_, SteadyClock::instance(), core->logger_,
+        core->transport_->endpoint(), [recovered](BreakerState, BreakerState to) {
+          if (to == BreakerState::closed) recovered();
+        });
+    // Start-up: give the pool its connect timeout to reach Redis, then apply the mode.
+    const bool up = core->transport_->wait_first_outcome(core->cfg_.connect_timeout +
+                                                         std::chrono::milliseconds(100));
+    if (!up) {
+      const Error last = core->transport_->last_error();
+      const std::string why = last.to_string();
+      const std::string where = core->transport_->endpoint();
+      if (core->cfg_.degraded_mode == DegradedMode::fail_fast) {
+        return Error{last.code == Errc::auth ? Errc::auth : Errc::connection,
+                     "redis " + where + " unreachable at start-up (" + why +
+                         ") and degraded_mode is fail_fast"};
+      }
+      // Refused credentials are a configuration error, not an absent Redis: calls keep failing
+      // with Errc::auth, which says so, rather than a generic `disabled`.
+      if (last.code == Errc::auth) return core;
+      core->transport_->disable_unless_ready();
+      if (core->transport_->disabled()) {
+        core->logger_.log(LogLevel::warning,
+                          "redis " + where + " unreachable at start-up (" + why +
+                              "): client disabled (" +
+                              std::string(to_string(core->cfg_.degraded_mode)) +
+                              " mode), probing in the background");
+      }
+    }
     return core;
   }
 
@@ -39,6 +75,8 @@ class ClientCore {
   const Config& config() const noexcept { return cfg_; }
   Transport& transport() noexcept { return *transport_; }
   Executor& executor() noexcept { return *executor_; }
+  LocalStore* local() noexcept { return local_.get(); }
+  std::atomic<std::uint64_t>& fallback_served() noexcept { return fallback_served_; }
 
   Command make_command(const char* name) const {
     Command c;
@@ -128,8 +166,10 @@ class ClientCore {
 
   const Config cfg_;
   const Logger logger_;
+  std::unique_ptr<LocalStore> local_;  // `local` mode only; outlives transport_ and executor_
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Executor> executor_;
+  std::atomic<std::uint64_t> fallback_served_{0};
   std::atomic<int> waiters_{0};  // blocking calls waiting for their reply
 };
 

@@ -349,6 +349,14 @@ Result<void> Config::validate() const {
     return invalid("config: max_in_flight = " + std::to_string(max_in_flight) +
                    " is out of range (1..10000000)");
   }
+  if (probe_min.count() <= 0 || probe_max < probe_min) {
+    return invalid("config: probe_min = " + ms(probe_min) + " must be > 0 and <= probe_max = " +
+                   ms(probe_max));
+  }
+  if (local_max_bytes < 1024) {
+    return invalid("config: local_max_bytes = " + std::to_string(local_max_bytes) +
+                   " must be >= 1024");
+  }
   if (blocking_spin.count() < 0) {
     return invalid("config: blocking_spin = " + std::to_string(blocking_spin.count()) +
                    "us must be >= 0");

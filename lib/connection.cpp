@@ -398,8 +398,13 @@ void Connection::finish_close() {
 }
 
 void Connection::schedule_reconnect() {
-  const auto min = static_cast<std::uint64_t>(cfg_.reconnect_backoff_min.count());
-  const auto max = static_cast<std::uint64_t>(cfg_.reconnect_backoff_max.count());
+  // While the client is disabled, reconnect attempts are its background probe, on a slower
+  // schedule.
+  const bool probing = owner_.disabled();
+  const auto min = static_cast<std::uint64_t>(
+      (probing ? cfg_.probe_min : cfg_.reconnect_backoff_min).count());
+  const auto max = static_cast<std::uint64_t>(
+      (probing ? cfg_.probe_max : cfg_.reconnect_backoff_max).count());
   std::uint64_t delay = min;
   for (unsigned i = 0; i < reconnect_attempt_ && delay < max; ++i) delay *= 2;
   delay = std::min(delay, max);
@@ -408,6 +413,10 @@ void Connection::schedule_reconnect() {
   delay = jitter(rng_);
   ++reconnect_attempt_;
   uv_timer_start(&conn_timer_, on_conn_timer_cb, delay, 0);
+}
+
+void Connection::reconnect_now() {
+  if (state_ == State::down) uv_timer_start(&conn_timer_, on_conn_timer_cb, 0, 0);
 }
 
 void Connection::on_conn_timer_cb(uv_timer_t* timer) {

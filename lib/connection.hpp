@@ -45,6 +45,7 @@ class Connection {
            state_ == State::handshaking;
   }
   const Error& last_error() const noexcept { return last_error_; }
+  std::size_t index() const noexcept { return index_; }
   // Commands accepted and not yet answered (or abandoned).
   std::size_t pending() const noexcept { return inflight_.size() + waiting_.size(); }
 
@@ -52,6 +53,8 @@ class Connection {
   void enqueue(Request&& request);
   // Writes what was enqueued since the last flush, in one write.
   void flush();
+  // Waiting to reconnect: do it now (the pool just found the server reachable again).
+  void reconnect_now();
   // Fails everything with `why` and closes every handle for good.
   void stop(const Error& why);
 

@@ -33,8 +33,10 @@ std::string Transport::endpoint() const {
   return cfg_.host + ":" + std::to_string(cfg_.port);
 }
 
-Result<std::unique_ptr<Transport>> Transport::create(const Config& cfg, const Logger& logger) {
+Result<std::unique_ptr<Transport>> Transport::create(const Config& cfg, const Logger& logger,
+                                                     std::function<void()> on_available) {
   std::unique_ptr<Transport> t(new Transport(cfg, logger));
+  t->on_available_ = std::move(on_available);
   if (auto r = t->start(); !r) return std::move(r).error();
   return t;
 }
@@ -50,6 +52,7 @@ Result<void> Transport::start() {
   async_.data = this;
   uv_timer_init(&loop_, &timer_);
   timer_.data = this;
+  first_seen_.assign(cfg_.pool_size, false);
   conns_.reserve(cfg_.pool_size);
   down_ = cfg_.pool_size;
   for (std::size_t i = 0; i < cfg_.pool_size; ++i) {
@@ -258,13 +261,30 @@ void Transport::on_connection_state(const Connection& c, Connection::State from,
   auto* a = bucket(from);
   auto* b = bucket(to);
   if (a != b) {
-    if (a != nullptr) a->fetch_sub(1, std::memory_order_relaxed);
-    if (b != nullptr) b->fetch_add(1, std::memory_order_relaxed);
+    if (a != nullptr) a->fetch_sub(1);
+    if (b != nullptr) b->fetch_add(1);
   }
   if (to == S::closing) {
     if (from == S::ready) reconnects_.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(status_mu_);
     last_error_ = c.last_error().to_string();
+    last_error_value_ = c.last_error();
+  }
+  if (to == S::ready || to == S::closing) {
+    std::lock_guard lock(first_mu_);
+    if (!first_seen_[c.index()]) {
+      first_seen_[c.index()] = true;
+      ++first_outcomes_;
+    }
+    first_cv_.notify_all();
+  }
+  if (to == S::ready && ready_.load(std::memory_order_relaxed) == 1) {
+    if (disabled_.exchange(false)) {
+      logger_.log(LogLevel::warning, "redis " + endpoint() + " reachable: client enabled");
+    }
+    // The server is back: the rest of the pool need not sit out its backoff.
+    for (auto& other : conns_) other->reconnect_now();
+    if (on_available_) on_available_();
   }
   // One line per pool-level change, not per connection or per attempt.
   if (from == S::ready && to != S::ready && ready_.load(std::memory_order_relaxed) == 0) {
@@ -275,6 +295,26 @@ void Transport::on_connection_state(const Connection& c, Connection::State from,
     logger_.log(LogLevel::info, "redis " + endpoint() + " reachable again");
     reported_down_ = false;
   }
+}
+
+void Transport::disable_unless_ready() {
+  disabled_.store(true);
+  // A connection that became ready before the store above saw disabled_ == false and will not
+  // clear it: undo. (ready_ is incremented before the loop thread clears disabled_.)
+  if (ready_.load() > 0) disabled_.store(false);
+}
+
+bool Transport::wait_first_outcome(std::chrono::milliseconds limit) {
+  std::unique_lock lock(first_mu_);
+  first_cv_.wait_for(lock, limit, [&] {
+    return ready_.load(std::memory_order_relaxed) > 0 || first_outcomes_ >= conns_.size();
+  });
+  return ready_.load(std::memory_order_relaxed) > 0;
+}
+
+Error Transport::last_error() const {
+  std::lock_guard lock(status_mu_);
+  return last_error_value_;
 }
 
 PoolStatus Transport::status() const {

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -30,14 +31,17 @@ namespace rcache::detail {
 
 class Transport {
  public:
-  // cfg and logger must outlive the Transport.
-  static Result<std::unique_ptr<Transport>> create(const Config& cfg, const Logger& logger);
+  // cfg and logger must outlive the Transport. on_available runs on the loop thread each time
+  // the pool goes from no ready connection to one (the first time included).
+  static Result<std::unique_ptr<Transport>> create(const Config& cfg, const Logger& logger,
+                                                   std::function<void()> on_available = {});
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
   void submit(Request&& request);
   PoolStatus status() const;
+  Error last_error() const;
   std::thread::id loop_thread() const noexcept { return loop_thread_id_; }
   const Config& config() const noexcept { return cfg_; }
   std::string endpoint() const;
@@ -46,6 +50,15 @@ class Transport {
   // once (whatever they submit then fails with Errc::shutdown), so nothing is left hanging.
   void schedule_after(std::chrono::microseconds delay, std::function<void()> fn);
   bool on_loop_thread() const noexcept { return std::this_thread::get_id() == loop_thread_id_; }
+
+  // Waits until a connection is ready or every connection has failed once (at most `limit`).
+  // True if one is ready.
+  bool wait_first_outcome(std::chrono::milliseconds limit);
+  // Disabled: calls are refused with Errc::disabled and connections reconnect with the probe
+  // backoff, until a connection becomes ready, which clears it.
+  // Marks the client disabled unless a connection is (or becomes) ready meanwhile.
+  void disable_unless_ready();
+  bool disabled() const noexcept { return disabled_.load(); }
 
   // Loop thread: a connection changed state.
   void on_connection_state(const Connection& c, Connection::State from, Connection::State to);
@@ -86,7 +99,14 @@ class Transport {
   std::atomic<std::uint64_t> reconnects_{0};
   mutable std::mutex status_mu_;
   std::string last_error_;  // guarded by status_mu_
+  Error last_error_value_;  // guarded by status_mu_
   bool reported_down_ = false;  // loop thread
+  std::atomic<bool> disabled_{false};
+  std::function<void()> on_available_;
+  std::mutex first_mu_;
+  std::condition_variable first_cv_;
+  std::vector<bool> first_seen_;       // guarded by first_mu_
+  std::size_t first_outcomes_ = 0;     // guarded by first_mu_
 };
 
 }  // namespace rcache::detail

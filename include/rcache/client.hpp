@@ -38,6 +38,7 @@
 #include "rcache/config.hpp"
 #include "rcache/error.hpp"
 #include "rcache/reply.hpp"
+#include "rcache/resilience.hpp"
 
 namespace rcache {
 
@@ -71,6 +72,24 @@ struct PoolStatus {
   std::string last_error;  // most recent connection error, "" if none
 };
 
+// A health snapshot; see Client::health().
+struct Health {
+  enum class Status { ok, degraded, disabled };
+  Status status = Status::ok;
+  std::string reason;  // why not ok ("" when ok); never contains a password
+  std::optional<std::chrono::microseconds> ping;  // live PING round trip, when one succeeded
+  BreakerState breaker = BreakerState::closed;
+  DegradedMode mode = DegradedMode::disabled;
+  PoolStatus pool;
+
+  // {"status":"ok","reason":"","ping_ms":0.21,"circuit_breaker":{"state":"closed"},
+  //  "mode":"disabled","connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,
+  //  "last_error":""}}
+  std::string to_json() const;
+};
+
+std::string_view to_string(Health::Status s) noexcept;
+
 class Client {
  public:
   // Validates the config and starts connecting in the background. Fails only for a bad config:
@@ -83,6 +102,18 @@ class Client {
 
   const Config& config() const noexcept;
   PoolStatus pool_status() const;
+
+  // ok / degraded / disabled with the reason, a live PING (made unless the client is disabled
+  // or the breaker refuses calls), breaker state and connections. Blocking, bounded by the
+  // call deadline.
+  Health health();
+
+  // Circuit breaker: current state, and operator controls. Without a breaker (breaker.enabled =
+  // false) the state reads `disabled` and the controls do nothing.
+  BreakerState breaker_state() const;
+  void force_breaker_open();
+  void disable_breaker();
+  void reset_breaker();
 
   // ---- strings ---------------------------------------------------------------------------------
   // GET: the value, or std::nullopt on a miss.

@@ -70,6 +70,14 @@ struct Config {
   // 1..10,000,000.
   std::size_t max_in_flight = 100000;
 
+  // --- degraded modes -------------------------------------------------------------------------
+  DegradedMode degraded_mode = DegradedMode::disabled;
+  // Probe backoff while disabled: doubling from min to max, jittered. Both > 0, min <= max.
+  std::chrono::milliseconds probe_min{1000};
+  std::chrono::milliseconds probe_max{30000};
+  // Byte bound of the `local` mode store (keys + values + ~96 B per entry), >= 1 KiB.
+  std::size_t local_max_bytes = 64u * 1024 * 1024;
+
   // --- logging ----------------------------------------------------------------------------------
   LogLevel log_level = LogLevel::warning;
   LogSink log_sink;  // empty: stderr

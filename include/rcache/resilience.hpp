@@ -36,6 +36,25 @@ struct RetryPolicy {
   bool retry_non_idempotent = false;
 };
 
+// What the client does when Redis cannot be reached.
+enum class DegradedMode {
+  // Client::create succeeds without Redis; calls fail at once with Errc::disabled until a
+  // background probe (Config::probe_min..probe_max backoff) reaches Redis, then it serves. Once
+  // Redis has been reached, later outages are handled by the breaker (Errc::circuit_open).
+  disabled,
+  // As `disabled`, but get/set/del that cannot reach Redis (disabled, circuit open, connection
+  // error, timeout, rejected) are answered by a bounded in-process LRU store
+  // (Config::local_max_bytes). The store is cleared whenever Redis becomes reachable again, so
+  // no value written during an outage is ever read back after it; such writes are not replayed
+  // to Redis.
+  local,
+  // Client::create fails with Errc::connection when no connection can be made within
+  // connect_timeout.
+  fail_fast,
+};
+
+std::string_view to_string(DegradedMode m) noexcept;
+
 enum class BreakerState {
   closed,       // calls flow; failures are counted
   half_open,    // a few probe calls are let through to test the server

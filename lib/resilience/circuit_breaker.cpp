@@ -15,6 +15,15 @@ std::string_view to_string(BreakerState s) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(DegradedMode m) noexcept {
+  switch (m) {
+    case DegradedMode::disabled: return "disabled";
+    case DegradedMode::local: return "local";
+    case DegradedMode::fail_fast: return "fail_fast";
+  }
+  return "unknown";
+}
+
 }  // namespace rcache
 
 namespace rcache::detail {

@@ -51,9 +51,10 @@ struct Executor::Call {
 };
 
 Executor::Executor(const Config& cfg, Transport& transport, const ClockSource& clock,
-                   const Logger& logger, std::string endpoint)
+                   const Logger& logger, std::string endpoint,
+                   CircuitBreaker::Listener on_breaker_change)
     : cfg_(cfg), transport_(transport), clock_(clock), logger_(logger),
-      endpoint_(std::move(endpoint)),
+      endpoint_(std::move(endpoint)), on_breaker_change_(std::move(on_breaker_change)),
       budget_(cfg.retry.budget_tokens, cfg.retry.budget_per_success) {
   if (cfg.breaker.enabled) {
     breaker_ = std::make_unique<CircuitBreaker>(
@@ -62,6 +63,7 @@ Executor::Executor(const Config& cfg, Transport& transport, const ClockSource& c
           logger_.log(level, "circuit breaker for " + endpoint_ + ": " +
                                  std::string(to_string(from)) + " -> " +
                                  std::string(to_string(to)));
+          if (on_breaker_change_) on_breaker_change_(from, to);
         });
   }
 }
@@ -73,6 +75,14 @@ void Executor::refuse(Completion& done, Errc code, std::string message) {
 }
 
 void Executor::execute(Command&& cmd, Completion done) {
+  if (transport_.disabled()) {
+    counters_.disabled.fetch_add(1, std::memory_order_relaxed);
+    refuse(done, Errc::disabled,
+           std::string(cmd.name) + ": client disabled, redis " + endpoint_ +
+               " unreachable since start-up (" + transport_.status().last_error +
+               "); probing in the background");
+    return;
+  }
   if (in_flight_.fetch_add(1, std::memory_order_relaxed) >= cfg_.max_in_flight) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     counters_.rejected.fetch_add(1, std::memory_order_relaxed);

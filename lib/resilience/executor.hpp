@@ -40,12 +40,15 @@ struct ExecutorCounters {
   std::atomic<std::uint64_t> budget_exhausted{0};
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> circuit_open{0};
+  std::atomic<std::uint64_t> disabled{0};
 };
 
 class Executor {
  public:
+  // on_breaker_change runs after each breaker transition (any thread), besides the log line.
   Executor(const Config& cfg, Transport& transport, const ClockSource& clock,
-           const Logger& logger, std::string endpoint);
+           const Logger& logger, std::string endpoint,
+           CircuitBreaker::Listener on_breaker_change = {});
 
   void execute(Command&& cmd, Completion done);
 
@@ -66,6 +69,7 @@ class Executor {
   const ClockSource& clock_;
   const Logger& logger_;
   const std::string endpoint_;
+  CircuitBreaker::Listener on_breaker_change_;
   std::unique_ptr<CircuitBreaker> breaker_;  // null when disabled by config
   RetryBudget budget_;
   ExecutorCounters counters_;

@@ -53,12 +53,15 @@ TEST(BadServer, WrongReplyTypeIsAProtocolError) {
   EXPECT_THAT(r.error().message, HasSubstr("unexpected integer reply to GET"));
 }
 
-TEST(BadServer, ServerThatHangsUpGivesAConnectionError) {
+TEST(BadServer, ServerThatAlwaysHangsUpLeavesTheClientDisabledWithTheReason) {
   FakeServer server({"", "", true});
-  auto client = make_client(fake_config(server));
+  Config c = fake_config(server);
+  c.log_level = LogLevel::off;
+  auto client = make_client(c);
   auto r = client->ping();
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, Errc::connection) << r.error().to_string();
+  EXPECT_EQ(r.error().code, Errc::disabled) << r.error().to_string();
+  EXPECT_THAT(r.error().message, HasSubstr("server closed the connection"));
 }
 
 TEST(BadServer, HostNameIsResolved) {

@@ -1,0 +1,218 @@
+// Degraded modes: disabled (with background probe), local, fail_fast; and health().
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "fixtures.hpp"
+
+namespace rcache::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using SteadyClock = std::chrono::steady_clock;
+
+template <class F>
+bool eventually(std::chrono::milliseconds limit, F&& f) {
+  const auto end = SteadyClock::now() + limit;
+  while (SteadyClock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+Config absent(int port) {
+  Config c;
+  c.port = port;
+  c.probe_min = 200ms;
+  c.probe_max = 1s;
+  c.log_level = LogLevel::off;
+  return c;
+}
+
+TEST(Disabled, CreateSucceedsCallsAnswerDisabledAtOnceThenTheProbeEnablesIt) {
+  const int port = free_port();
+  std::vector<std::string> lines;
+  Config c = absent(port);
+  c.log_level = LogLevel::info;
+  std::mutex mu;
+  c.log_sink = [&](LogLevel, std::string_view m) {
+    std::lock_guard l(mu);
+    lines.emplace_back(m);
+  };
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+
+  long long worst_us = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const auto s = SteadyClock::now();
+    auto r = client->get("k");
+    worst_us = std::max<long long>(
+        worst_us,
+        std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - s).count());
+    ASSERT_FALSE(r.ok());
+    ASSERT_EQ(r.error().code, Errc::disabled);
+  }
+  std::printf("[ figures  ] disabled answer: worst of 1000 calls %lld us\n", worst_us);
+  EXPECT_LT(worst_us, 1000) << "a disabled answer should take well under 1 ms";
+  EXPECT_THAT(client->get("k").error().message, HasSubstr("refused"));
+
+  Health h = client->health();
+  EXPECT_EQ(h.status, Health::Status::disabled);
+  EXPECT_THAT(h.reason, HasSubstr("127.0.0.1:" + std::to_string(port)));
+  EXPECT_THAT(h.reason, HasSubstr("refused"));
+  EXPECT_THAT(h.to_json(), HasSubstr("\"status\":\"disabled\""));
+
+  RedisServer::Options o;
+  o.port = port;
+  auto server = RedisServer::start(o);
+  ASSERT_NE(server, nullptr);
+  EXPECT_TRUE(eventually(5s, [&] { return client->set("k", "v").ok(); }))
+      << "the probe did not re-enable the client";
+  EXPECT_EQ(client->get("k").value(), std::optional<std::string>("v"));
+  EXPECT_TRUE(eventually(2s, [&] { return client->health().status == Health::Status::ok; }))
+      << client->health().reason;
+  std::lock_guard l(mu);
+  // One line for going disabled, one for coming back: not one per refused call.
+  EXPECT_LE(lines.size(), 4u);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_THAT(lines.front(), HasSubstr("client disabled"));
+  EXPECT_THAT(lines.back(), HasSubstr("client enabled"));
+}
+
+TEST(FailFast, CreateReturnsAClearError) {
+  Config c = absent(free_port());
+  c.degraded_mode = DegradedMode::fail_fast;
+  auto r = Client::create(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::connection);
+  EXPECT_THAT(r.error().message, HasSubstr("fail_fast"));
+  EXPECT_THAT(r.error().message, HasSubstr("127.0.0.1:" + std::to_string(c.port)));
+}
+
+TEST(FailFast, CreateSucceedsWhenRedisIsUp) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  Config c = config_for(*server);
+  c.degraded_mode = DegradedMode::fail_fast;
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  EXPECT_TRUE(client->ping().ok());
+}
+
+class Local : public RedisTest {
+ protected:
+  RedisServer::Options server_options() override {
+    RedisServer::Options o;
+    o.args = {"--appendonly", "yes", "--appendfsync", "always"};  // "before" survives kill -9
+    return o;
+  }
+  Config local_config() {
+    Config c = config_for(*server_);
+    c.degraded_mode = DegradedMode::local;
+    c.command_timeout = 200ms;
+    c.deadline = 250ms;
+    c.breaker.open_base = 200ms;
+    c.breaker.open_max = 400ms;
+    c.reconnect_backoff_max = 200ms;
+    c.log_level = LogLevel::off;
+    return c;
+  }
+};
+
+TEST_F(Local, ServesFromMemoryDuringTheOutageAndForgetsItAfterRecovery) {
+  auto client = make_client(local_config());
+  ASSERT_TRUE(client->set("shared", "before").ok());
+  server_->kill9();
+
+  // During the outage: writes and reads work, from memory.
+  ASSERT_TRUE(client->set("shared", "outage").value());
+  ASSERT_TRUE(client->set("only-local", "x").value());
+  EXPECT_EQ(client->get("shared").value(), std::optional<std::string>("outage"));
+  EXPECT_EQ(client->get("only-local").value(), std::optional<std::string>("x"));
+  EXPECT_EQ(client->del("only-local").value(), 1);
+  EXPECT_FALSE(client->get("only-local")->has_value());
+  auto async_get = client->get_async("shared").get();
+  ASSERT_TRUE(async_get.ok());
+  EXPECT_EQ(*async_get, std::optional<std::string>("outage"));
+
+  ASSERT_TRUE(server_->restart());
+  // After recovery Redis is the truth again: the outage value does not shadow it.
+  ASSERT_TRUE(eventually(10s, [&] {
+    auto r = client->command({"PING"});
+    return r.ok();
+  }));
+  ASSERT_TRUE(eventually(5s, [&] {
+    auto v = client->get("shared");
+    return v.ok() && *v == std::optional<std::string>("before");
+  })) << "an outage value shadowed Redis after recovery";
+}
+
+long long resident_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+TEST(LocalBound, OneGibibyteOfWritesWithA64MibLimitStaysBounded) {
+  Config c = absent(free_port());
+  c.degraded_mode = DegradedMode::local;
+  c.local_max_bytes = 64u * 1024 * 1024;
+  auto client = make_client(c);
+  const long long before = resident_kib();
+  const std::string value(64 * 1024, 'v');
+  long long peak = before;
+  for (int i = 0; i < 16384; ++i) {  // 16384 x 64 KiB = 1 GiB
+    ASSERT_TRUE(client->set("key" + std::to_string(i), value).value());
+    if (i % 1024 == 0) peak = std::max(peak, resident_kib());
+  }
+  peak = std::max(peak, resident_kib());
+  std::printf("[ figures  ] local mode, 1 GiB written: RSS %lld -> peak %lld KiB\n", before, peak);
+#if !defined(__SANITIZE_ADDRESS__)
+  // 64 MiB of data plus allocator slack; without the bound this would be ~1 GiB.
+  EXPECT_LT(peak - before, 160 * 1024);
+#endif
+  EXPECT_TRUE(client->get("key16383")->has_value());   // newest kept
+  EXPECT_FALSE(client->get("key0")->has_value());      // oldest evicted
+}
+
+TEST(HealthSnapshot, OkClientReportsPingAndConnections) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  auto client = make_client(config_for(*server));
+  ASSERT_TRUE(eventually(5s, [&] { return client->pool_status().ready == 4; }));
+  Health h = client->health();
+  EXPECT_EQ(h.status, Health::Status::ok) << h.reason;
+  ASSERT_TRUE(h.ping.has_value());
+  EXPECT_EQ(h.pool.ready, 4u);
+  const std::string j = h.to_json();
+  EXPECT_THAT(j, HasSubstr("\"status\":\"ok\""));
+  EXPECT_THAT(j, HasSubstr("\"circuit_breaker\":{\"state\":\"closed\"}"));
+  EXPECT_THAT(j, HasSubstr("\"ready\":4"));
+}
+
+TEST(HealthSnapshot, ForcedOpenBreakerIsDegradedAndRefusesCalls) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  auto client = make_client(config_for(*server));
+  client->force_breaker_open();
+  EXPECT_EQ(client->breaker_state(), BreakerState::forced_open);
+  EXPECT_EQ(client->get("k").error().code, Errc::circuit_open);
+  Health h = client->health();
+  EXPECT_EQ(h.status, Health::Status::degraded);
+  EXPECT_THAT(h.reason, HasSubstr("forced_open"));
+  client->reset_breaker();
+  EXPECT_TRUE(client->get("k").ok());
+  client->disable_breaker();
+  EXPECT_EQ(client->breaker_state(), BreakerState::disabled);
+  EXPECT_TRUE(client->get("k").ok());
+}
+
+}  // namespace
+}  // namespace rcache::test
