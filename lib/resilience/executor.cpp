@@ -37,6 +37,19 @@ Verdict classify(const Outcome& o) noexcept {
   return Verdict::success;
 }
 
+RetryPlan plan_retry(const RetryPolicy& policy, Verdict v, int attempts_made, bool idempotent,
+                     bool sent, Backoff& backoff, RetryBudget& budget, ClockSource::time_point now,
+                     ClockSource::time_point deadline) {
+  using Why = RetryPlan::Why;
+  if (v != Verdict::retryable) return {Why::not_retryable};
+  if (attempts_made >= policy.max_attempts) return {Why::attempts_exhausted};
+  if (!idempotent && sent && !policy.retry_non_idempotent) return {Why::not_idempotent};
+  const auto delay = backoff.delay(attempts_made);
+  if (now + delay >= deadline) return {Why::deadline};  // never sleep past the deadline
+  if (budget.enabled() && !budget.try_spend()) return {Why::budget};
+  return {Why::retry, delay};
+}
+
 struct Executor::Call {
   std::shared_ptr<const std::string> wire;
   std::uint32_t replies = 1;
@@ -143,26 +156,23 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
     finish(*call, std::move(o));
     return;
   }
-  const bool may_retry = v == Verdict::retryable && call->attempts < cfg_.retry.max_attempts &&
-                         (call->idempotent || !o.sent || cfg_.retry.retry_non_idempotent) &&
-                         transport_.on_loop_thread();
-  if (!may_retry) {
+  if (!transport_.on_loop_thread()) {  // only the loop thread owns retry timers
     finish(*call, std::move(o));
     return;
   }
   if (!call->backoff) {
     call->backoff.emplace(cfg_.retry, seed_.fetch_add(0x9e3779b97f4a7c15ull));
   }
-  const auto delay = call->backoff->delay(call->attempts);
-  if (clock_.now() + delay >= call->deadline) {  // never sleep past the deadline
+  const RetryPlan plan = plan_retry(cfg_.retry, v, call->attempts, call->idempotent, o.sent,
+                                    *call->backoff, budget_, clock_.now(), call->deadline);
+  if (!plan.retry()) {
+    if (plan.why == RetryPlan::Why::budget) {
+      counters_.budget_exhausted.fetch_add(1, std::memory_order_relaxed);
+    }
     finish(*call, std::move(o));
     return;
   }
-  if (budget_.enabled() && !budget_.try_spend()) {
-    counters_.budget_exhausted.fetch_add(1, std::memory_order_relaxed);
-    finish(*call, std::move(o));
-    return;
-  }
+  const auto delay = plan.delay;
   counters_.retries.fetch_add(1, std::memory_order_relaxed);
   auto last = std::make_shared<Outcome>(std::move(o));
   transport_.schedule_after(delay, [this, call, last] {

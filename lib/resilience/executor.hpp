@@ -35,6 +35,17 @@ enum class Verdict {
 };
 Verdict classify(const Outcome& o) noexcept;
 
+// Whether and when to retry an attempt that ended with verdict `v`. Pure: no clock reads, no I/O.
+struct RetryPlan {
+  enum class Why { retry, not_retryable, attempts_exhausted, not_idempotent, deadline, budget };
+  Why why = Why::not_retryable;
+  std::chrono::microseconds delay{0};
+  bool retry() const noexcept { return why == Why::retry; }
+};
+RetryPlan plan_retry(const RetryPolicy& policy, Verdict v, int attempts_made, bool idempotent,
+                     bool sent, Backoff& backoff, RetryBudget& budget, ClockSource::time_point now,
+                     ClockSource::time_point deadline);
+
 struct ExecutorCounters {
   std::atomic<std::uint64_t> retries{0};
   std::atomic<std::uint64_t> budget_exhausted{0};
