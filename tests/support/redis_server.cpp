@@ -14,7 +14,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 extern char** environ;
@@ -43,6 +45,47 @@ bool answers_ping(int port) {
   }
   ::close(fd);
   return ok;
+}
+
+// Servers this process started, so that a crash or a kill of the test (ASan abort, meson's
+// timeout SIGTERM) does not leave them running: the handler kills exactly these pids.
+constexpr int kMaxChildren = 64;
+std::atomic<pid_t> g_children[kMaxChildren];
+
+void kill_children_and_reraise(int sig) {
+  for (auto& c : g_children) {
+    const pid_t pid = c.load();
+    if (pid > 0) ::kill(pid, SIGKILL);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void install_crash_handlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTERM, SIGINT}) {
+      struct sigaction sa {};
+      sa.sa_handler = kill_children_and_reraise;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = static_cast<int>(SA_RESETHAND);
+      ::sigaction(sig, &sa, nullptr);
+    }
+  });
+}
+
+void track_child(pid_t pid) {
+  for (auto& c : g_children) {
+    pid_t expected = 0;
+    if (c.compare_exchange_strong(expected, pid)) return;
+  }
+}
+
+void untrack_child(pid_t pid) {
+  for (auto& c : g_children) {
+    pid_t expected = pid;
+    if (c.compare_exchange_strong(expected, 0)) return;
+  }
 }
 
 }  // namespace
@@ -105,6 +148,8 @@ bool RedisServer::spawn() {
     return false;
   }
   pid_ = pid;
+  install_crash_handlers();
+  track_child(pid);
   return true;
 }
 
@@ -113,6 +158,7 @@ bool RedisServer::wait_ready(std::chrono::milliseconds limit) {
   while (std::chrono::steady_clock::now() < end) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // exited: port taken or bad args
+      untrack_child(pid_);
       pid_ = -1;
       return false;
     }
@@ -126,6 +172,7 @@ void RedisServer::kill9() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
   ::waitpid(pid_, nullptr, 0);
+  untrack_child(pid_);
   pid_ = -1;
   paused_ = false;
 }
@@ -136,6 +183,7 @@ void RedisServer::stop() {
   ::kill(pid_, SIGTERM);
   for (int i = 0; i < 500; ++i) {
     if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      untrack_child(pid_);
       pid_ = -1;
       return;
     }

@@ -82,6 +82,7 @@ void TcpProxy::run() {
       fds.push_back({p.server, POLLIN, 0});
     }
     ::poll(fds.data(), fds.size(), 5);
+    const std::size_t polled = pairs.size();  // a pair accepted below has no pollfd this round
     if (fds[0].revents & POLLIN) {
       const int c = ::accept(listen_fd_, nullptr, nullptr);
       if (c >= 0 && pairs.size() < 256) {
@@ -97,7 +98,7 @@ void TcpProxy::run() {
       }
     }
     const auto now = std::chrono::steady_clock::now();
-    for (std::size_t i = 0; i < pairs.size(); ++i) {
+    for (std::size_t i = 0; i < polled; ++i) {
       Pair& p = pairs[i];
       const short cev = fds[1 + 2 * i].revents;
       const short sev = fds[2 + 2 * i].revents;
