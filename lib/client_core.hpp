@@ -37,8 +37,9 @@ class ClientCore {
     core->transport_ = std::move(*transport);
     core->executor_ = std::make_unique<Executor>(
         core->cfg_, *core->transport_, SteadyClock::instance(), core->logger_,
-        core->transport_->endpoint(), [recovered](BreakerState, BreakerState to) {
+        core->transport_->endpoint(), [recovered, self](BreakerState from, BreakerState to) {
           if (to == BreakerState::closed) recovered();
+          if (self->cfg_.on_breaker_change) self->cfg_.on_breaker_change(from, to);
         });
     // Start-up: give the pool its connect timeout to reach Redis, then apply the mode.
     const bool up = core->transport_->wait_first_outcome(core->cfg_.connect_timeout +

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -81,6 +82,9 @@ struct Config {
   // --- logging ----------------------------------------------------------------------------------
   LogLevel log_level = LogLevel::warning;
   LogSink log_sink;  // empty: stderr
+  // Called after every circuit breaker transition, on the thread whose call caused it (often the
+  // loop thread): must be quick and must not call back into the Client. Exceptions are dropped.
+  std::function<void(BreakerState from, BreakerState to)> on_breaker_change;
 
   // --- TCP keepalive ----------------------------------------------------------------------------
   // Idle time before the first probe; zero disables keepalive. Interval and count must be > 0

@@ -200,8 +200,13 @@ TEST(HealthSnapshot, OkClientReportsPingAndConnections) {
 TEST(HealthSnapshot, ForcedOpenBreakerIsDegradedAndRefusesCalls) {
   auto server = RedisServer::start();
   ASSERT_NE(server, nullptr);
-  auto client = make_client(config_for(*server));
+  Config c = config_for(*server);
+  std::vector<std::pair<BreakerState, BreakerState>> seen;
+  c.on_breaker_change = [&](BreakerState from, BreakerState to) { seen.emplace_back(from, to); };
+  auto client = make_client(c);
   client->force_breaker_open();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], std::make_pair(BreakerState::closed, BreakerState::forced_open));
   EXPECT_EQ(client->breaker_state(), BreakerState::forced_open);
   EXPECT_EQ(client->get("k").error().code, Errc::circuit_open);
   Health h = client->health();
