@@ -306,5 +306,15 @@ int main(int argc, char** argv) {
   std::snprintf(note, sizeof note, "target 500000 ops/s: %s",
                 ag.ops_per_s >= 500000 ? "met" : "NOT met");
   row("rcache async, 1 thread, 64 in flight", "GET", ag, note);
+
+  // --- fail fast: cost of a call refused by an open breaker (no socket touched) ---
+  client.force_breaker_open();
+  const auto open = run_threads(1, seconds / 2, [&](std::size_t i) {
+    auto r = client.get(key_of(i));
+    return !r.ok() && r.error().code == rcache::Errc::circuit_open;
+  });
+  std::snprintf(note, sizeof note, "%.0f ns per refused call", 1e9 / open.ops_per_s);
+  row("rcache breaker forced open, 1 thread", "GET", open, note);
+  client.reset_breaker();
   return 0;
 }

@@ -51,7 +51,7 @@ RetryPlan plan_retry(const RetryPolicy& policy, Verdict v, int attempts_made, bo
 }
 
 struct Executor::Call {
-  std::shared_ptr<const std::string> wire;
+  std::string bytes;  // the command, shared by every attempt
   std::uint32_t replies = 1;
   const char* name = "";
   bool idempotent = true;
@@ -117,7 +117,7 @@ void Executor::execute(Command&& cmd, Completion done) {
     }
   }
   auto call = std::make_shared<Call>();
-  call->wire = std::make_shared<const std::string>(std::move(cmd.wire));
+  call->bytes = std::move(cmd.wire);
   call->replies = cmd.replies;
   call->name = cmd.name;
   call->idempotent = cmd.idempotent;
@@ -131,7 +131,8 @@ void Executor::attempt(const std::shared_ptr<Call>& call) {
   ++call->attempts;
   call->attempt_start = clock_.now();
   Request r;
-  r.wire = call->wire;
+  // Aliasing pointer: keeps the Call (and so its bytes) alive, no second allocation.
+  r.wire = std::shared_ptr<const std::string>(call, &call->bytes);
   r.replies = call->replies;
   r.name = call->name;
   r.deadline = std::min(call->attempt_start + cfg_.command_timeout, call->deadline);
