@@ -430,8 +430,10 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
   Callback<std::uint64_t> cb;
 
   static constexpr std::uint64_t kMaxRounds = std::uint64_t{1} << 32;  // a guard, not a limit
+  Clock::time_point start = Clock::now();
 
   void finish(Result<std::uint64_t> r) {
+    core->record(detail::Op::delete_pattern, r, start);
     Callback<std::uint64_t> done = std::move(cb);
     cb = nullptr;
     if (done) done(std::move(r));

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include "log.hpp"
 #include "rcache/client.hpp"
@@ -38,6 +39,7 @@ class ClientCore {
     core->executor_ = std::make_unique<Executor>(
         core->cfg_, *core->transport_, SteadyClock::instance(), core->logger_,
         core->transport_->endpoint(), [recovered, self](BreakerState from, BreakerState to) {
+          self->metrics_->breaker_transition(from, to);
           if (to == BreakerState::closed) recovered();
           if (self->cfg_.on_breaker_change) self->cfg_.on_breaker_change(from, to);
         });
@@ -82,7 +84,26 @@ class ClientCore {
   Command make_command(const char* name) const {
     Command c;
     c.name = name;
+    c.op = op_from_command(name);
     return c;
+  }
+
+  Metrics& metrics() noexcept { return *metrics_; }
+
+  template <class T>
+  static ResultKind kind_of(const Result<T>& r) noexcept {
+    if (!r.ok()) return ResultKind::error;
+    if constexpr (std::is_same_v<T, std::optional<std::string>>) {
+      return r.value().has_value() ? ResultKind::hit : ResultKind::miss;
+    } else {
+      return ResultKind::ok;
+    }
+  }
+
+  template <class T>
+  void record(Op op, const Result<T>& r, Clock::time_point start) noexcept {
+    const auto now = Clock::now();
+    metrics_->record(op, kind_of(r), r.ok() ? Errc{} : r.error().code, now - start, now);
   }
 
   // Blocking form: parse runs on the calling thread.
@@ -93,6 +114,8 @@ class ClientCore {
                    std::string(cmd.name) +
                        ": blocking call from an rcache callback would deadlock; use the async form"};
     }
+    const auto start = Clock::now();
+    const Op op = cmd.op;
     struct Slot {
       std::mutex mu;
       std::condition_variable cv;
@@ -114,21 +137,21 @@ class ClientCore {
       slot.cv.wait(lock, [&] { return slot.done; });
     }
     waiters_.fetch_sub(1, std::memory_order_relaxed);
-    if (slot.out.error) return std::move(*slot.out.error);
-    return parse(slot.out);
+    Result<T> r = slot.out.error ? Result<T>(std::move(*slot.out.error)) : parse(slot.out);
+    record(op, r, start);
+    return r;
   }
 
   // Callback form: parse and cb run on the loop thread (or at once on the calling thread when
   // the call is refused before reaching the transport).
   template <class T, class Parse>
   void call_async(Command&& cmd, Parse parse, Callback<T> cb) {
-    executor_->execute(std::move(cmd), [parse = std::move(parse), cb = std::move(cb)](Outcome&& o) {
-      if (!cb) return;
-      if (o.error) {
-        cb(Result<T>(std::move(*o.error)));
-      } else {
-        cb(parse(o));
-      }
+    const Op op = cmd.op;
+    executor_->execute(std::move(cmd), [this, op, start = Clock::now(), parse = std::move(parse),
+                                        cb = std::move(cb)](Outcome&& o) {
+      Result<T> r = o.error ? Result<T>(std::move(*o.error)) : parse(o);
+      record(op, r, start);
+      if (cb) cb(std::move(r));
     });
   }
 
@@ -143,7 +166,8 @@ class ClientCore {
 
  private:
   explicit ClientCore(Config cfg)
-      : cfg_(std::move(cfg)), logger_(cfg_.log_sink, cfg_.log_level) {}
+      : cfg_(std::move(cfg)), logger_(cfg_.log_sink, cfg_.log_level),
+        metrics_(std::make_unique<Metrics>()) {}
 
   // Adaptive wait: a reply on loopback often arrives within tens of microseconds, sooner than a
   // sleeping thread can be woken. A caller that is the client's only blocking waiter spins for up
@@ -167,6 +191,7 @@ class ClientCore {
 
   const Config cfg_;
   const Logger logger_;
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<LocalStore> local_;  // `local` mode only; outlives transport_ and executor_
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Executor> executor_;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "rcache/error.hpp"
+#include "metrics/metrics.hpp"
 #include "resp.hpp"
 
 namespace rcache::detail {
@@ -36,6 +37,7 @@ struct Command {
   std::uint32_t replies = 1;  // how many replies `wire` produces
   const char* name = "";      // command name for messages (static string)
   bool idempotent = true;     // safe to send twice (INCRBY is not)
+  Op op = Op::other;          // for metrics
 };
 
 // One attempt of a Command on the wire. Retries share the same bytes.

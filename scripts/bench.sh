@@ -7,3 +7,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/with-redis.sh --require -- ./build/benchmarks/client_bench "$@"
 ./build/benchmarks/resp_bench --benchmark_min_time=0.2
+./build/benchmarks/metrics_bench --benchmark_min_time=0.3

@@ -12,7 +12,7 @@ PACKAGES=(
   g++ pkg-config meson ninja-build
   libhiredis-dev libuv1-dev zlib1g-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server redis-tools
+  redis-server redis-tools prometheus
 )
 
 missing=()

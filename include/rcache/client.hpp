@@ -39,11 +39,13 @@
 #include "rcache/error.hpp"
 #include "rcache/reply.hpp"
 #include "rcache/resilience.hpp"
+#include "rcache/stats.hpp"
 
 namespace rcache {
 
 namespace detail {
 class ClientCore;
+struct ClientAccess;
 }
 
 template <class T>
@@ -107,6 +109,10 @@ class Client {
   // or the breaker refuses calls), breaker state and connections. Blocking, bounded by the
   // call deadline.
   Health health();
+
+  // Counters since creation and latency percentiles over the last 60 s. Cheap: no I/O, no lock
+  // on the call path.
+  Stats stats() const;
 
   // Circuit breaker: current state, and operator controls. Without a breaker (breaker.enabled =
   // false) the state reads `disabled` and the controls do nothing.
@@ -192,6 +198,7 @@ class Client {
   std::future<Result<std::uint64_t>> delete_pattern_async(std::string_view pattern);
 
  private:
+  friend struct detail::ClientAccess;
   explicit Client(std::unique_ptr<detail::ClientCore> core);
   std::unique_ptr<detail::ClientCore> core_;
 };

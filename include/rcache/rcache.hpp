@@ -7,4 +7,5 @@
 #include "rcache/log.hpp"
 #include "rcache/reply.hpp"
 #include "rcache/resilience.hpp"
+#include "rcache/stats.hpp"
 #include "rcache/version.hpp"

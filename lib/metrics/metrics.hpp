@@ -1,0 +1,93 @@
+// Lock-free recording of every call's outcome and latency, aggregated when read.
+//
+// Hot path: record() does a handful of relaxed atomic increments on one of kShards
+// cache-line-separated shards (a thread keeps its shard), no locks, no allocation. Readers
+// (stats(), the Prometheus collectable) sum the shards.
+//
+// Latency is kept twice: in fixed Prometheus buckets (cumulative, since start) per op, and in a
+// rolling window of log-linear buckets (kSlots slots of kSlotSeconds) for percentiles.
+//
+// Thread safety: record() and every reader may run concurrently from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+#include "log_histogram.hpp"
+#include "rcache/error.hpp"
+#include "rcache/resilience.hpp"
+
+namespace rcache::detail {
+
+enum class Op : std::uint8_t {
+  get, set, del, unlink, exists, expire, ttl, incrby, mget, mset, ping, command,
+  delete_pattern, other
+};
+inline constexpr int kOps = static_cast<int>(Op::other) + 1;
+std::string_view op_name(Op op) noexcept;
+Op op_from_command(std::string_view name) noexcept;  // "GET" -> Op::get, ...
+
+enum class ResultKind : std::uint8_t { hit, miss, ok, error };
+inline constexpr int kResultKinds = 4;
+std::string_view result_name(ResultKind k) noexcept;
+
+inline constexpr int kErrcs = static_cast<int>(Errc::shutdown) + 1;
+inline constexpr int kBreakerStates = static_cast<int>(BreakerState::disabled) + 1;
+
+// Prometheus histogram upper bounds, seconds (+Inf implied): 50 us .. 1 s.
+inline constexpr std::array<double, 14> kPromBounds = {
+    50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3,
+    500e-3, 1.0};
+inline constexpr int kPromBuckets = static_cast<int>(kPromBounds.size()) + 1;
+
+class Metrics {
+ public:
+  static constexpr int kShards = 8;
+  static constexpr int kSlots = 6;
+  static constexpr std::int64_t kSlotSeconds = 10;  // window: 60 s
+
+  Metrics() = default;
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // `now` is the call's end time (the caller has it already: no extra clock read).
+  void record(Op op, ResultKind kind, Errc code, std::chrono::nanoseconds latency,
+              std::chrono::steady_clock::time_point now) noexcept;
+  void breaker_transition(BreakerState from, BreakerState to) noexcept;
+
+  // ---- readers (sum over shards) ----
+  std::uint64_t requests(Op op, ResultKind k) const noexcept;
+  std::uint64_t errors(Op op, Errc code) const noexcept;
+  // Cumulative count per Prometheus bucket (last = +Inf), and the sum of latencies in seconds.
+  std::array<std::uint64_t, kPromBuckets> latency_buckets(Op op) const noexcept;
+  double latency_sum_seconds(Op op) const noexcept;
+  // Log-linear histogram of the last kSlots * kSlotSeconds seconds, all ops.
+  LogHistogram window(std::chrono::steady_clock::time_point now) const noexcept;
+  double window_sum_ns(std::chrono::steady_clock::time_point now) const noexcept;
+  std::uint64_t transitions(BreakerState from, BreakerState to) const noexcept;
+
+ private:
+  struct Slot {
+    std::atomic<std::int64_t> epoch{-1};
+    std::atomic<std::uint64_t> sum_ns{0};
+    std::array<std::atomic<std::uint64_t>, LogBuckets::kCount> counts{};
+  };
+  struct alignas(64) Shard {
+    std::array<std::array<std::atomic<std::uint64_t>, kResultKinds>, kOps> requests{};
+    std::array<std::array<std::atomic<std::uint64_t>, kErrcs>, kOps> errors{};
+    std::array<std::array<std::atomic<std::uint64_t>, kPromBuckets>, kOps> buckets{};
+    std::array<std::atomic<std::uint64_t>, kOps> sum_ns{};
+    std::array<Slot, kSlots> slots{};
+  };
+  static int my_shard() noexcept;
+  static std::int64_t epoch_of(std::chrono::steady_clock::time_point t) noexcept;
+
+  std::array<Shard, kShards> shards_{};
+  std::array<std::array<std::atomic<std::uint64_t>, kBreakerStates>, kBreakerStates>
+      transitions_{};
+};
+
+}  // namespace rcache::detail

@@ -1,0 +1,232 @@
+// Observability: exact counts in the exposition, promtool, a real Prometheus scrape, JSON.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "fixtures.hpp"
+#include "http_get.hpp"
+#include "json_check.hpp"
+#include "rcache/prometheus.hpp"
+
+extern char** environ;
+
+namespace rcache::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+// "name{labels}" -> value, from the text exposition.
+std::map<std::string, double> parse_exposition(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto sp = line.rfind(' ');
+    out[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+  }
+  return out;
+}
+
+class Metrics : public RedisTest {
+ protected:
+  // 100 sets, 60 gets that hit, 40 that miss, 5 gets refused by a forced-open breaker.
+  void scripted_workload(Client& c) {
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(c.set("k" + std::to_string(i), "v").ok());
+    for (int i = 0; i < 60; ++i) ASSERT_TRUE(c.get("k" + std::to_string(i))->has_value());
+    for (int i = 0; i < 40; ++i) ASSERT_FALSE(c.get("missing" + std::to_string(i))->has_value());
+    c.force_breaker_open();
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(c.get("k1").error().code, Errc::circuit_open);
+    c.reset_breaker();
+  }
+};
+
+TEST_F(Metrics, ScriptedWorkloadShowsExactlyThoseCountsInTheExposition) {
+  scripted_workload(client());
+  const auto m = parse_exposition(metrics_text(client()));
+  EXPECT_EQ(m.at("rcache_requests_total{op=\"set\",result=\"ok\"}"), 100);
+  EXPECT_EQ(m.at("rcache_requests_total{op=\"get\",result=\"hit\"}"), 60);
+  EXPECT_EQ(m.at("rcache_requests_total{op=\"get\",result=\"miss\"}"), 40);
+  EXPECT_EQ(m.at("rcache_requests_total{op=\"get\",result=\"error\"}"), 5);
+  EXPECT_EQ(m.at("rcache_hits_total"), 60);
+  EXPECT_EQ(m.at("rcache_misses_total"), 40);
+  EXPECT_EQ(m.at("rcache_errors_total{op=\"get\",reason=\"circuit_open\"}"), 5);
+  EXPECT_EQ(m.at("rcache_rejected_total{reason=\"circuit_open\"}"), 5);
+  EXPECT_EQ(m.at("rcache_request_duration_seconds_count{op=\"get\"}"), 105);
+  EXPECT_EQ(m.at("rcache_request_duration_seconds_bucket{op=\"set\",le=\"+Inf\"}"), 100);
+  EXPECT_EQ(m.at("rcache_circuit_transitions_total{from=\"closed\",to=\"forced_open\"}"), 1);
+  EXPECT_EQ(m.at("rcache_circuit_state"), 0);
+  EXPECT_EQ(m.at("rcache_up"), 1);
+  EXPECT_EQ(m.at("rcache_connections{state=\"ready\"}"), 4);
+  // No key ever appears in a label.
+  EXPECT_EQ(metrics_text(client()).find("missing1"), std::string::npos);
+
+  Stats s = client().stats();
+  EXPECT_EQ(s.hits, 60u);
+  EXPECT_EQ(s.misses, 40u);
+  EXPECT_DOUBLE_EQ(s.hit_rate, 0.6);
+  EXPECT_EQ(s.requests, 205u);
+  EXPECT_EQ(s.errors, 5u);
+  EXPECT_EQ(s.rejected_circuit_open, 5u);
+  EXPECT_EQ(s.latency.samples, 205u);
+  EXPECT_GT(s.latency.p50_ms, 0);
+  EXPECT_LE(s.latency.p50_ms, s.latency.p99_ms);
+}
+
+TEST_F(Metrics, BucketsAreCumulativeAndLatencyHistogramIsConsistent) {
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(client().ping().ok());
+  const auto m = parse_exposition(metrics_text(client()));
+  double prev = 0;
+  for (const char* le : {"5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
+                         "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "+Inf"}) {
+    const auto key = std::string("rcache_request_duration_seconds_bucket{op=\"ping\",le=\"") + le + "\"}";
+    ASSERT_TRUE(m.count(key)) << key;
+    EXPECT_GE(m.at(key), prev) << key;
+    prev = m.at(key);
+  }
+  EXPECT_EQ(prev, 50);
+}
+
+TEST_F(Metrics, PromtoolAcceptsTheExposition) {
+  scripted_workload(client());
+  const auto dir = std::filesystem::temp_directory_path() / ("rcache-promtool-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "metrics.txt";
+  std::ofstream(file) << metrics_text(client());
+  const std::string cmd = "promtool check metrics < " + file.string() + " > " +
+                          (dir / "out.txt").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream out(dir / "out.txt");
+  std::string report((std::istreambuf_iterator<char>(out)), {});
+  EXPECT_EQ(rc, 0) << "promtool check metrics: " << report;
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(Metrics, JsonSnapshotsAreValidJsonWithTheDocumentedFields) {
+  scripted_workload(client());
+  const std::string stats = client().stats().to_json();
+  EXPECT_EQ(JsonCheck::validate(stats), "") << stats;
+  for (const char* field : {"\"hits\":60", "\"misses\":40", "\"hit_rate\":0.6", "\"avg_latency_ms\"",
+                            "\"errors\":5", "\"circuit_breaker\":{\"state\":\"closed\"",
+                            "\"latency_ms\":{\"p50\"", "\"p999\"", "\"connections\"",
+                            "\"errors_by_kind\":{\"circuit_open\":5}"}) {
+    EXPECT_THAT(stats, HasSubstr(field));
+  }
+  const std::string health = client().health().to_json();
+  EXPECT_EQ(JsonCheck::validate(health), "") << health;
+  EXPECT_THAT(health, HasSubstr("\"status\":\"ok\""));
+  EXPECT_THAT(health, HasSubstr("\"ping_ms\""));
+}
+
+TEST(JsonCheckSelfTest, RejectsBrokenJson) {
+  EXPECT_EQ(JsonCheck::validate(R"({"a":[1,2.5e3,"x\n",true,null]})"), "");
+  EXPECT_NE(JsonCheck::validate(R"({"a":1,})"), "");
+  EXPECT_NE(JsonCheck::validate("{\"a\":\"\x01\"}"), "");
+  EXPECT_NE(JsonCheck::validate(R"({"a":01})"), "");
+}
+
+TEST(Exposer, BindFailureIsAClearErrorNotAnException) {
+  Config c;
+  c.port = free_port();
+  c.log_level = LogLevel::off;
+  auto client = make_client(c);
+  auto first = start_exposer(*client, "127.0.0.1:0");
+  ASSERT_TRUE(first.ok()) << first.error().to_string();
+  const int port = (*first)->port();
+  ASSERT_GT(port, 0);
+  auto clash = start_exposer(*client, "127.0.0.1:" + std::to_string(port));
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.error().code, Errc::invalid_argument);
+  EXPECT_THAT(clash.error().message, HasSubstr("127.0.0.1:" + std::to_string(port)));
+  auto garbage = start_exposer(*client, "not an address");
+  EXPECT_FALSE(garbage.ok());
+}
+
+// A real Prometheus server scrapes an rcache exposer every second; its HTTP API must then report
+// rcache_hits_total with the value we produced.
+class PrometheusServer {
+ public:
+  explicit PrometheusServer(int target_port) {
+    char tmpl[] = "/tmp/rcache-prometheus-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    port_ = free_port();
+    std::ofstream(dir_ + "/prometheus.yml")
+        << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        << "scrape_configs:\n  - job_name: rcache\n    static_configs:\n"
+        << "      - targets: ['127.0.0.1:" << target_port << "']\n";
+    std::vector<std::string> args = {"prometheus",
+                                     "--config.file=" + dir_ + "/prometheus.yml",
+                                     "--storage.tsdb.path=" + dir_ + "/data",
+                                     "--web.listen-address=127.0.0.1:" + std::to_string(port_),
+                                     "--log.level=warn"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    const std::string log = dir_ + "/prometheus.log";
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    if (posix_spawnp(&pid_, "prometheus", &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~PrometheusServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      for (int i = 0; i < 200 && ::waitpid(pid_, nullptr, WNOHANG) != pid_; ++i) {
+        std::this_thread::sleep_for(25ms);
+        if (i == 199) {
+          ::kill(pid_, SIGKILL);
+          ::waitpid(pid_, nullptr, 0);
+        }
+      }
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  bool started() const { return pid_ > 0; }
+  int port() const { return port_; }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+TEST_F(Metrics, RealPrometheusScrapesTheExposerAndReportsHits) {
+  scripted_workload(client());
+  auto exposer = start_exposer(client(), "127.0.0.1:0");
+  ASSERT_TRUE(exposer.ok()) << exposer.error().to_string();
+  PrometheusServer prom((*exposer)->port());
+  ASSERT_TRUE(prom.started()) << "could not start prometheus";
+  // Bounded: Prometheus starts, scrapes (1 s interval), and answers the query.
+  std::string last;
+  bool found = false;
+  const auto end = std::chrono::steady_clock::now() + 60s;
+  while (!found && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(250ms);
+    auto r = http_get(prom.port(), "/api/v1/query?query=rcache_hits_total");
+    if (r.status != 200) continue;
+    last = r.body;
+    found = r.body.find("\"rcache_hits_total\"") != std::string::npos &&
+            r.body.find(",\"60\"]") != std::string::npos;
+  }
+  EXPECT_TRUE(found) << "last answer: " << last;
+  EXPECT_EQ(JsonCheck::validate(last), "");
+  auto up = http_get(prom.port(), "/api/v1/query?query=up%7Bjob%3D%22rcache%22%7D");
+  EXPECT_THAT(up.body, HasSubstr(",\"1\"]")) << "target not up: " << up.body;
+}
+
+}  // namespace
+}  // namespace rcache::test
