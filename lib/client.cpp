@@ -6,6 +6,7 @@
 
 #include "client_core.hpp"
 #include "json.hpp"
+#include "rcache/prometheus.hpp"
 
 namespace rcache {
 
@@ -527,14 +528,20 @@ Result<std::unique_ptr<Client>> Client::create(Config config) {
     if (auto r = config.validate(); !r) return std::move(r).error();
     auto core = ClientCore::create(std::move(config));
     if (!core) return std::move(core).error();
-    return std::unique_ptr<Client>(new Client(std::move(*core)));
+    std::unique_ptr<Client> client(new Client(std::move(*core)));
+    if (const auto& address = client->config().metrics_address; !address.empty()) {
+      auto exposer = start_exposer(*client, address);
+      if (!exposer) return std::move(exposer).error();
+      client->exposer_ = std::move(*exposer);
+    }
+    return client;
   } catch (const std::exception& e) {
     return Error{Errc::connection, std::string("cannot start client: ") + e.what()};
   }
 }
 
 Client::Client(std::unique_ptr<ClientCore> core) : core_(std::move(core)) {}
-Client::~Client() = default;
+Client::~Client() { exposer_.reset(); }  // stop scrapes before the core goes away
 
 const Config& Client::config() const noexcept { return core_->config(); }
 

@@ -48,6 +48,8 @@ class ClientCore;
 struct ClientAccess;
 }
 
+class MetricsExposer;
+
 template <class T>
 using Callback = std::function<void(Result<T>)>;
 
@@ -201,6 +203,7 @@ class Client {
   friend struct detail::ClientAccess;
   explicit Client(std::unique_ptr<detail::ClientCore> core);
   std::unique_ptr<detail::ClientCore> core_;
+  std::unique_ptr<MetricsExposer> exposer_;  // Config::metrics_address; destroyed first
 };
 
 }  // namespace rcache

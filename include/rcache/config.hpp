@@ -79,6 +79,13 @@ struct Config {
   // Byte bound of the `local` mode store (keys + values + ~96 B per entry), >= 1 KiB.
   std::size_t local_max_bytes = 64u * 1024 * 1024;
 
+  // --- metrics ----------------------------------------------------------------------------------
+  // When non-empty ("127.0.0.1:9464"), Client::create starts a Prometheus exposer serving
+  // /metrics there, owned by the client; a bind failure makes create() fail with
+  // Errc::invalid_argument. Empty (default): none; see rcache/prometheus.hpp to register the
+  // client's collectable on your own exposer.
+  std::string metrics_address;
+
   // --- logging ----------------------------------------------------------------------------------
   LogLevel log_level = LogLevel::warning;
   LogSink log_sink;  // empty: stderr

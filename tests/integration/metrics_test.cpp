@@ -153,6 +153,23 @@ TEST(Exposer, BindFailureIsAClearErrorNotAnException) {
   EXPECT_FALSE(garbage.ok());
 }
 
+TEST_F(Metrics, ConfiguredAddressStartsAnExposerOwnedByTheClient) {
+  Config c = config_for(*server_);
+  const int port = free_port();
+  c.metrics_address = "127.0.0.1:" + std::to_string(port);
+  auto owned = make_client(c);
+  ASSERT_NE(owned, nullptr);
+  ASSERT_TRUE(owned->set("a", "1").ok());
+  ASSERT_TRUE(owned->get("a")->has_value());
+  auto r = http_get(port, "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("rcache_hits_total 1"));
+  // The same address again: create() fails cleanly.
+  auto clash = Client::create(c);
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.error().code, Errc::invalid_argument);
+}
+
 // A real Prometheus server scrapes an rcache exposer every second; its HTTP API must then report
 // rcache_hits_total with the value we produced.
 class PrometheusServer {
