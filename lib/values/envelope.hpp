@@ -1,0 +1,57 @@
+// The value envelope: how rcache stores values in Redis.
+//
+//   plain bytes                       values below the threshold, incompressible ones, and every
+//                                     value written by another client
+//   "\xFFRCZ" v codec 0 0 len crc data   an envelope (20-byte header, little-endian):
+//     offset 0  magic "\xFF" "RCZ"     (0xFF never starts UTF-8 text, so JSON/text never collide)
+//            4  format version (1)
+//            5  codec: 0 stored (raw bytes follow), 1 zlib
+//            6  2 reserved bytes (0)
+//            8  original length, u64
+//           16  CRC-32 of the original bytes
+//           20  payload
+//
+// A value that is not worth compressing but happens to start with the magic is stored with codec
+// 0, so reading never mistakes user bytes for an envelope.
+//
+// Decoding never allocates more than the declared original length, which must be within the cap,
+// and checks: known version and codec, payload inflates to exactly the declared length, the zlib
+// stream ends where the value ends, and the CRC matches. Any failure is Errc::corrupt_value.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "rcache/error.hpp"
+
+namespace rcache::detail {
+
+struct EnvelopeOptions {
+  bool enabled = true;
+  std::size_t threshold = 2048;         // compress values of at least this many bytes
+  int level = 1;                        // zlib level 1..9
+  double min_saving = 0.10;             // keep compressed only if at least 10 % smaller
+  std::size_t max_decompressed = 512u * 1024 * 1024;
+  bool legacy_hex = false;              // also read "compressed:<hex of zlib>"
+};
+
+inline constexpr std::size_t kEnvelopeHeader = 20;
+
+struct Encoded {
+  std::string bytes;
+  bool compressed = false;  // zlib envelope (for metrics)
+};
+
+Encoded encode_value(std::string_view value, const EnvelopeOptions& o);
+
+// `key` only names the value in error messages.
+Result<std::string> decode_value(std::string&& stored, const EnvelopeOptions& o,
+                                 std::string_view key);
+
+bool looks_like_envelope(std::string_view stored) noexcept;
+
+}  // namespace rcache::detail

@@ -1,0 +1,226 @@
+// The value envelope: round trips, coexistence with plain values, and hostile inputs.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <random>
+
+#include "values/envelope.hpp"
+
+namespace rcache::detail {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string random_bytes(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::string json_like(std::size_t n) {
+  std::string s;
+  for (int i = 0; s.size() < n; ++i) {
+    s += R"({"id":"rec)" + std::to_string(i) + R"(","fields":{"Name":"Customer )" +
+         std::to_string(i * 7) + R"(","Status":"active","Tags":["a","b"]}},)";
+  }
+  s.resize(n);
+  return s;
+}
+
+Result<std::string> roundtrip(std::string_view v, const EnvelopeOptions& o = {}) {
+  return decode_value(encode_value(v, o).bytes, o, "k");
+}
+
+TEST(Envelope, RoundTripsAcrossSizesAroundTheThreshold) {
+  EnvelopeOptions o;
+  for (std::size_t n : {0u, 1u, 100u, 2047u, 2048u, 2049u, 4096u, 65536u, 1u << 20, 8u << 20}) {
+    for (const auto& v : {json_like(n), random_bytes(n, n)}) {
+      auto r = roundtrip(v, o);
+      ASSERT_TRUE(r.ok()) << n << ": " << r.error().message;
+      ASSERT_EQ(*r, v) << n;
+    }
+  }
+}
+
+TEST(Envelope, SmallAndIncompressibleValuesAreStoredPlain) {
+  EnvelopeOptions o;
+  const auto small = json_like(2047);
+  EXPECT_EQ(encode_value(small, o).bytes, small);
+  const auto noise = random_bytes(10000, 1);
+  auto e = encode_value(noise, o);
+  EXPECT_FALSE(e.compressed);
+  EXPECT_EQ(e.bytes, noise);
+}
+
+TEST(Envelope, CompressibleValuesShrinkAtLeastTenPercent) {
+  EnvelopeOptions o;
+  const auto v = json_like(100000);
+  auto e = encode_value(v, o);
+  EXPECT_TRUE(e.compressed);
+  EXPECT_LE(e.bytes.size(), v.size() * 9 / 10);
+  EXPECT_TRUE(looks_like_envelope(e.bytes));
+}
+
+TEST(Envelope, ForeignValuesReadBackUnchangedEvenIfTheyLookLikeOurs) {
+  EnvelopeOptions o;
+  EXPECT_EQ(*decode_value(std::string("plain text"), o, "k"), "plain text");
+  EXPECT_EQ(*decode_value(std::string(), o, "k"), "");
+  // A user value that starts with our magic is wrapped on write and comes back intact.
+  const std::string tricky = std::string("\xFFRCZ") + "user bytes";
+  auto r = roundtrip(tricky, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, tricky);
+}
+
+TEST(Envelope, DisabledCompressionStillRoundTrips) {
+  EnvelopeOptions o;
+  o.enabled = false;
+  const auto v = json_like(50000);
+  EXPECT_EQ(encode_value(v, o).bytes, v);
+  EXPECT_EQ(*roundtrip(v, o), v);
+}
+
+TEST(Envelope, CorruptionIsReportedNamingTheKey) {
+  EnvelopeOptions o;
+  const std::string good = encode_value(json_like(20000), o).bytes;
+  ASSERT_TRUE(looks_like_envelope(good));
+  struct Case {
+    std::string bytes;
+    const char* why;
+  };
+  std::string bad_crc = good;
+  bad_crc[16] ^= 0x01;
+  std::string bad_version = good;
+  bad_version[4] = 9;
+  std::string bad_codec = good;
+  bad_codec[5] = 7;
+  std::string truncated = good.substr(0, good.size() / 2);
+  std::string short_header = good.substr(0, 10);
+  std::string lying_short = good;
+  lying_short[8] = static_cast<char>(lying_short[8] - 1);  // declares one byte fewer
+  std::string flipped = good;
+  flipped[good.size() / 2] ^= 0x40;
+  const Case cases[] = {
+      {bad_crc, "checksum"}, {bad_version, "version"}, {bad_codec, "codec"},
+      {truncated, "truncated"}, {short_header, "header truncated"},
+      {lying_short, "past the declared length"}, {flipped, ""},
+  };
+  for (const auto& c : cases) {
+    auto r = decode_value(std::string(c.bytes), o, "user:42");
+    ASSERT_FALSE(r.ok()) << c.why;
+    EXPECT_EQ(r.error().code, Errc::corrupt_value) << c.why;
+    EXPECT_THAT(r.error().message, HasSubstr("user:42")) << c.why;
+    EXPECT_THAT(r.error().message, HasSubstr(c.why));
+  }
+}
+
+TEST(Envelope, ZlibBombIsRefusedWithoutAllocatingIt) {
+  // 1 GiB of zeros deflates to a few MiB (deflate tops out near 1000:1). Declared as 1 GiB it is
+  // refused by the cap before any allocation; declared as 1 KiB it is refused after 1 KiB.
+  EnvelopeOptions o;  // cap 512 MiB
+  std::string zeros(1 << 20, '\0');
+  std::string z;
+  {
+    z_stream zs{};
+    deflateInit(&zs, 1);
+    std::string out(1 << 20, '\0');
+    std::size_t total = 0;
+    for (int i = 0; i < 1024; ++i) {  // 1 GiB of input, streamed
+      zs.next_in = reinterpret_cast<Bytef*>(zeros.data());
+      zs.avail_in = static_cast<uInt>(zeros.size());
+      do {
+        zs.next_out = reinterpret_cast<Bytef*>(out.data());
+        zs.avail_out = static_cast<uInt>(out.size());
+        deflate(&zs, i == 1023 ? Z_FINISH : Z_NO_FLUSH);
+        z.append(out.data(), out.size() - zs.avail_out);
+      } while (zs.avail_out == 0);
+      total += zeros.size();
+    }
+    deflateEnd(&zs);
+  }
+  std::string bomb(kEnvelopeHeader, '\0');
+  bomb[0] = '\xFF';
+  bomb[1] = 'R';
+  bomb[2] = 'C';
+  bomb[3] = 'Z';
+  bomb[4] = 1;
+  bomb[5] = 1;
+  const std::uint64_t gib = 1ull << 30;
+  for (int i = 0; i < 8; ++i) bomb[8 + i] = static_cast<char>((gib >> (8 * i)) & 0xff);
+  bomb += z;
+  auto r = decode_value(std::string(bomb), o, "bomb");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, HasSubstr("exceeds max_decompressed_size"));
+  // Lying the other way (declares 1 KiB): refused at 1 KiB of output.
+  bomb[8] = 0;
+  bomb[9] = 4;
+  for (int i = 10; i < 16; ++i) bomb[i] = 0;
+  auto r2 = decode_value(std::string(bomb), o, "bomb");
+  ASSERT_FALSE(r2.ok());
+  EXPECT_THAT(r2.error().message, HasSubstr("past the declared length"));
+}
+
+TEST(Envelope, LegacyHexIsReadWhenEnabled) {
+  const std::string original = json_like(5000);
+  uLongf n = compressBound(static_cast<uLong>(original.size()));
+  std::string z(n, '\0');
+  compress(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(original.data()),
+           static_cast<uLong>(original.size()));
+  z.resize(n);
+  std::string hex = "compressed:";
+  static const char* digits = "0123456789abcdef";
+  for (unsigned char c : z) {
+    hex += digits[c >> 4];
+    hex += digits[c & 15];
+  }
+  EnvelopeOptions o;
+  EXPECT_EQ(*decode_value(std::string(hex), o, "k"), hex);  // off: plain value
+  o.legacy_hex = true;
+  auto r = decode_value(std::string(hex), o, "k");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r, original);
+  auto bad = decode_value("compressed:zz", o, "k");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::corrupt_value);
+}
+
+// Fuzz-style, bounded in time: mutated envelopes never crash and never allocate past the cap
+// (the cap is small here, so an over-allocation would also show as ASan/RSS trouble).
+TEST(Envelope, MutatedEnvelopesNeverCrash) {
+  EnvelopeOptions o;
+  o.max_decompressed = 1 << 20;
+  std::mt19937_64 rng(1234);
+  std::vector<std::string> seeds = {encode_value(json_like(30000), o).bytes,
+                                    encode_value(json_like(3000), o).bytes,
+                                    encode_value(std::string("\xFFRCZ") + "x", o).bytes};
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  int rounds = 0;
+  while (std::chrono::steady_clock::now() < end && rounds < 200000) {
+    std::string v = seeds[rng() % seeds.size()];
+    switch (rng() % 4) {
+      case 0:
+        for (int k = 0; k < 1 + static_cast<int>(rng() % 8); ++k) {
+          v[rng() % v.size()] ^= static_cast<char>(1u << (rng() % 8));
+        }
+        break;
+      case 1: v.resize(rng() % v.size()); break;
+      case 2:  // lie about the length
+        for (int i = 8; i < 16; ++i) v[static_cast<std::size_t>(i)] = static_cast<char>(rng());
+        break;
+      case 3: v += random_bytes(rng() % 64, rng()); break;
+    }
+    auto r = decode_value(std::move(v), o, "fuzz");
+    if (r.ok()) {
+      ASSERT_LE(r->size(), o.max_decompressed);
+    }
+    ++rounds;
+  }
+  std::printf("[ figures  ] %d mutated envelopes decoded without a crash\n", rounds);
+  EXPECT_GT(rounds, 1000);
+}
+
+}  // namespace
+}  // namespace rcache::detail
