@@ -96,11 +96,14 @@ auto parser(const char* cmd, F&& f) {
   };
 }
 
-auto parse_bulk(const char* cmd) {
-  return parser<OptString>(cmd, [cmd](const redisReply& r) -> Result<OptString> {
+// GET: a stored value goes through the envelope decoder (plain values pass unchanged).
+auto parse_value(ClientCore& core, std::string key) {
+  return parser<OptString>("GET", [&core, key = std::move(key)](const redisReply& r) -> Result<OptString> {
     if (r.type == REDIS_REPLY_NIL) return OptString{};
-    if (r.type == REDIS_REPLY_STRING) return OptString{std::string(r.str, r.len)};
-    return unexpected(cmd, r);
+    if (r.type != REDIS_REPLY_STRING) return unexpected("GET", r);
+    auto v = core.decode(std::string(r.str, r.len), key);
+    if (!v) return std::move(v).error();
+    return OptString{std::move(*v)};
   });
 }
 
@@ -141,15 +144,17 @@ auto parse_ttl() {
   });
 }
 
-auto parse_mget() {
-  return parser<Client::Values>("MGET", [](const redisReply& r) -> Result<Client::Values> {
+auto parse_mget(ClientCore& core, std::vector<std::string> keys) {
+  return parser<Client::Values>("MGET", [&core, keys = std::move(keys)](const redisReply& r) -> Result<Client::Values> {
     if (r.type != REDIS_REPLY_ARRAY) return unexpected("MGET", r);
     Client::Values out;
     out.reserve(r.elements);
     for (std::size_t i = 0; i < r.elements; ++i) {
       const redisReply& e = *r.element[i];
       if (e.type == REDIS_REPLY_STRING) {
-        out.emplace_back(std::string(e.str, e.len));
+        auto v = core.decode(std::string(e.str, e.len), i < keys.size() ? keys[i] : "");
+        if (!v) return std::move(v).error();
+        out.emplace_back(std::move(*v));
       } else if (e.type == REDIS_REPLY_NIL) {
         out.emplace_back(std::nullopt);
       } else {
@@ -316,7 +321,7 @@ Result<Command> multi_keyed(const ClientCore& core, const char* name, const Keys
   return req;
 }
 
-Result<Command> build_set(const ClientCore& core, std::string_view key, std::string_view value,
+Result<Command> build_set(ClientCore& core, std::string_view key, std::string_view value,
                           const SetOptions& o) {
   if (auto r = check_value(core.config(), "SET", key, value); !r) return std::move(r).error();
   if (auto r = check_ttl("SET", o.ttl, true); !r) return std::move(r).error();
@@ -326,7 +331,8 @@ Result<Command> build_set(const ClientCore& core, std::string_view key, std::str
   w.begin(3 + (o.ttl.count() > 0 ? 2 : 0) + (cond ? 1 : 0));
   w.arg("SET");
   w.arg(core.config().key_prefix, key);
-  w.arg(value);
+  const detail::Encoded stored = core.encode(value);
+  w.arg(stored.view(value));
   if (o.ttl.count() > 0) {
     w.arg("PX");
     w.arg(static_cast<std::int64_t>(o.ttl.count()));
@@ -360,7 +366,7 @@ Result<Command> build_incrby(const ClientCore& core, std::string_view key, std::
   return req;
 }
 
-Result<Command> build_mset(const ClientCore& core, const Client::Pairs& pairs,
+Result<Command> build_mset(ClientCore& core, const Client::Pairs& pairs,
                            std::chrono::milliseconds ttl) {
   if (pairs.empty()) return Error{Errc::invalid_argument, "MSET: no pairs given"};
   if (auto r = check_ttl("MSET", ttl, true); !r) return std::move(r).error();
@@ -375,7 +381,7 @@ Result<Command> build_mset(const ClientCore& core, const Client::Pairs& pairs,
     w.arg("MSET");
     for (const auto& [k, v] : pairs) {
       w.arg(prefix, k);
-      w.arg(v);
+      w.arg(core.encode(v).view(v));
     }
     return req;
   }
@@ -386,7 +392,8 @@ Result<Command> build_mset(const ClientCore& core, const Client::Pairs& pairs,
     w.begin(5);
     w.arg("SET");
     w.arg(prefix, k);
-    w.arg(v);
+    const detail::Encoded stored = core.encode(v);
+    w.arg(stored.view(v));
     w.arg("PX");
     w.arg(static_cast<std::int64_t>(ttl.count()));
   }
@@ -636,19 +643,19 @@ PoolStatus Client::pool_status() const { return core_->transport().status(); }
 
 // GET
 Result<OptString> Client::get(std::string_view key) {
-  auto r = run<OptString>(*core_, keyed(*core_, "GET", "GET", key), parse_bulk("GET"));
+  auto r = run<OptString>(*core_, keyed(*core_, "GET", "GET", key), parse_value(*core_, std::string(key)));
   return or_fallback(*core_, std::move(r), [&] { return local_get(*core_, std::string(key))(); });
 }
 void Client::get_async(std::string_view key, Callback<OptString> cb) {
   if (core_->local() != nullptr) {
     cb = with_fallback<OptString>(*core_, std::move(cb), local_get(*core_, std::string(key)));
   }
-  run_async<OptString>(*core_, keyed(*core_, "GET", "GET", key), parse_bulk("GET"),
+  run_async<OptString>(*core_, keyed(*core_, "GET", "GET", key), parse_value(*core_, std::string(key)),
                        std::move(cb));
 }
 std::future<Result<OptString>> Client::get_async(std::string_view key) {
   if (core_->local() == nullptr) {
-    return run_future<OptString>(*core_, keyed(*core_, "GET", "GET", key), parse_bulk("GET"));
+    return run_future<OptString>(*core_, keyed(*core_, "GET", "GET", key), parse_value(*core_, std::string(key)));
   }
   return future_from<OptString>([&](Callback<OptString> cb) { get_async(key, std::move(cb)); });
 }
@@ -777,13 +784,13 @@ std::future<Result<std::int64_t>> Client::incrby_async(std::string_view key,
 
 // MGET / MSET
 Result<Client::Values> Client::mget(const std::vector<std::string>& keys) {
-  return run<Values>(*core_, multi_keyed(*core_, "MGET", keys), parse_mget());
+  return run<Values>(*core_, multi_keyed(*core_, "MGET", keys), parse_mget(*core_, keys));
 }
 void Client::mget_async(const std::vector<std::string>& keys, Callback<Values> cb) {
-  run_async<Values>(*core_, multi_keyed(*core_, "MGET", keys), parse_mget(), std::move(cb));
+  run_async<Values>(*core_, multi_keyed(*core_, "MGET", keys), parse_mget(*core_, keys), std::move(cb));
 }
 std::future<Result<Client::Values>> Client::mget_async(const std::vector<std::string>& keys) {
-  return run_future<Values>(*core_, multi_keyed(*core_, "MGET", keys), parse_mget());
+  return run_future<Values>(*core_, multi_keyed(*core_, "MGET", keys), parse_mget(*core_, keys));
 }
 Result<void> Client::mset(const Pairs& pairs, std::chrono::milliseconds ttl) {
   return run<void>(*core_, build_mset(*core_, pairs, ttl), parse_mset);

@@ -17,6 +17,7 @@
 #include "resilience/executor.hpp"
 #include "resilience/local_store.hpp"
 #include "transport.hpp"
+#include "values/envelope.hpp"
 
 namespace rcache::detail {
 
@@ -89,6 +90,26 @@ class ClientCore {
   }
 
   Metrics& metrics() noexcept { return *metrics_; }
+  const EnvelopeOptions& envelope() const noexcept { return envelope_; }
+
+  // Encodes a value for storage, counting what compression saved. Store e.view(value).
+  Encoded encode(std::string_view value) {
+    Encoded e = encode_value(value, envelope_);
+    if (e.compressed) {
+      compressed_in_.fetch_add(value.size(), std::memory_order_relaxed);
+      compressed_out_.fetch_add(e.bytes.size(), std::memory_order_relaxed);
+    }
+    return e;
+  }
+  Result<std::string> decode(std::string&& stored, std::string_view key) {
+    const bool enveloped = looks_like_envelope(stored);
+    auto r = decode_value(std::move(stored), envelope_, key);
+    if (enveloped && r.ok()) decompressed_.fetch_add(r->size(), std::memory_order_relaxed);
+    return r;
+  }
+  std::uint64_t compressed_in() const noexcept { return compressed_in_.load(); }
+  std::uint64_t compressed_out() const noexcept { return compressed_out_.load(); }
+  std::uint64_t decompressed() const noexcept { return decompressed_.load(); }
 
   template <class T>
   static ResultKind kind_of(const Result<T>& r) noexcept {
@@ -167,7 +188,9 @@ class ClientCore {
  private:
   explicit ClientCore(Config cfg)
       : cfg_(std::move(cfg)), logger_(cfg_.log_sink, cfg_.log_level),
-        metrics_(std::make_unique<Metrics>()) {}
+        metrics_(std::make_unique<Metrics>()),
+        envelope_{cfg_.compression, cfg_.compression_threshold, cfg_.compression_level, 0.10,
+                  cfg_.max_decompressed_size, cfg_.legacy_hex} {}
 
   // Adaptive wait: a reply on loopback often arrives within tens of microseconds, sooner than a
   // sleeping thread can be woken. A caller that is the client's only blocking waiter spins for up
@@ -192,6 +215,8 @@ class ClientCore {
   const Config cfg_;
   const Logger logger_;
   std::unique_ptr<Metrics> metrics_;
+  const EnvelopeOptions envelope_;
+  std::atomic<std::uint64_t> compressed_in_{0}, compressed_out_{0}, decompressed_{0};
   std::unique_ptr<LocalStore> local_;  // `local` mode only; outlives transport_ and executor_
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Executor> executor_;

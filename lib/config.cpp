@@ -349,6 +349,17 @@ Result<void> Config::validate() const {
     return invalid("config: max_in_flight = " + std::to_string(max_in_flight) +
                    " is out of range (1..10000000)");
   }
+  if (compression_threshold < 1) {
+    return invalid("config: compression_threshold = 0 must be >= 1");
+  }
+  if (compression_level < 1 || compression_level > 9) {
+    return invalid("config: compression_level = " + std::to_string(compression_level) +
+                   " is out of range (1..9)");
+  }
+  if (max_decompressed_size < 1 || max_decompressed_size > (std::size_t{4} << 30)) {
+    return invalid("config: max_decompressed_size = " + std::to_string(max_decompressed_size) +
+                   " is out of range (1..4294967296)");
+  }
   if (probe_min.count() <= 0 || probe_max < probe_min) {
     return invalid("config: probe_min = " + ms(probe_min) + " must be > 0 and <= probe_max = " +
                    ms(probe_max));

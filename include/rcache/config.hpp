@@ -44,6 +44,18 @@ struct Config {
   // are escaped). Client::command() does not apply it.
   std::string key_prefix;
 
+  // --- values -----------------------------------------------------------------------------------
+  // Values of at least compression_threshold bytes are zlib-compressed into a binary envelope
+  // when that saves at least 10 %; smaller or incompressible values, and values written by other
+  // clients, are stored and read as plain bytes. See docs/ARCHITECTURE.md for the format.
+  bool compression = true;
+  std::size_t compression_threshold = 2048;  // >= 1
+  int compression_level = 1;                 // zlib 1..9; 1 chosen from benchmarks/README.md
+  // Largest value a read will inflate; a bigger declared size is Errc::corrupt_value. 1..4 GiB.
+  std::size_t max_decompressed_size = 512u * 1024 * 1024;
+  // Also read the Python services' "compressed:<hex of zlib>" values.
+  bool legacy_hex = false;
+
   // --- pool -------------------------------------------------------------------------------------
   // Connections per endpoint, 1..1024. Each one pipelines many commands.
   std::size_t pool_size = 4;

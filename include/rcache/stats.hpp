@@ -48,6 +48,9 @@ struct Stats {
   std::uint64_t breaker_transitions = 0;
   std::size_t connections_ready = 0, connections_connecting = 0, connections_down = 0;
   std::uint64_t reconnects = 0;
+  std::uint64_t compressed_bytes_in = 0;   // original bytes of values stored compressed
+  std::uint64_t compressed_bytes_out = 0;  // their stored (compressed) size
+  double compression_ratio = 0;            // out / in; 0 when nothing was compressed
 
   // The shape of the services' /cache/stats, extended:
   // {"hits":60,"misses":40,"hit_rate":0.6,"total_requests":205,"errors":5,"avg_latency_ms":0.1,
@@ -56,7 +59,8 @@ struct Stats {
   //  "retries":0,"retry_budget_exhausted":0,
   //  "rejected":{"bulkhead":0,"circuit_open":5,"disabled":0},"fallback_served":0,
   //  "circuit_breaker":{"state":"closed","transitions":2},
-  //  "connections":{"ready":4,"connecting":0,"down":0,"reconnects":0}}
+  //  "connections":{"ready":4,"connecting":0,"down":0,"reconnects":0},
+  //  "compression":{"bytes_in":..,"bytes_out":..,"ratio":..}}
   std::string to_json() const;
 };
 

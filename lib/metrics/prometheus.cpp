@@ -161,6 +161,13 @@ class ClientCollectable final : public prometheus::Collectable {
                            MetricType::Counter);
     add(fallback, static_cast<double>(core.fallback_served().load()));
     out.push_back(std::move(fallback));
+    auto compressed = family("rcache_compressed_bytes_total",
+                             "Bytes through the value envelope's compressor: in = original size "
+                             "of values stored compressed, out = their stored size.",
+                             MetricType::Counter);
+    add(compressed, static_cast<double>(core.compressed_in()), {{"direction", "in"}});
+    add(compressed, static_cast<double>(core.compressed_out()), {{"direction", "out"}});
+    out.push_back(std::move(compressed));
     auto up = family("rcache_up", "1 when at least one connection is ready and the client is "
                                   "not disabled.", MetricType::Gauge);
     add(up, pool.ready > 0 && !core.transport().disabled() ? 1.0 : 0.0);

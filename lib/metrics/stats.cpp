@@ -67,6 +67,11 @@ Stats Client::stats() const {
   s.connections_connecting = pool.connecting;
   s.connections_down = pool.down;
   s.reconnects = pool.reconnects;
+  s.compressed_bytes_in = core.compressed_in();
+  s.compressed_bytes_out = core.compressed_out();
+  s.compression_ratio = s.compressed_bytes_in > 0 ? static_cast<double>(s.compressed_bytes_out) /
+                                                        static_cast<double>(s.compressed_bytes_in)
+                                                  : 0.0;
   return s;
 }
 
@@ -117,6 +122,9 @@ std::string Stats::to_json() const {
        ",\"connecting\":" + std::to_string(connections_connecting) +
        ",\"down\":" + std::to_string(connections_down) +
        ",\"reconnects\":" + std::to_string(reconnects) + "}";
+  o += ",\"compression\":{\"bytes_in\":" + std::to_string(compressed_bytes_in) +
+       ",\"bytes_out\":" + std::to_string(compressed_bytes_out) +
+       ",\"ratio\":" + num(compression_ratio) + "}";
   o += "}";
   return o;
 }

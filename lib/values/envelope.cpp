@@ -181,7 +181,7 @@ Encoded encode_value(std::string_view value, const EnvelopeOptions& o) {
     e.bytes.append(value);
     return e;
   }
-  e.bytes.assign(value);
+  e.plain = true;
   return e;
 }
 

@@ -42,8 +42,12 @@ struct EnvelopeOptions {
 inline constexpr std::size_t kEnvelopeHeader = 20;
 
 struct Encoded {
-  std::string bytes;
+  std::string bytes;        // the stored form, unless `plain`
+  bool plain = false;       // store the original bytes as they are (no copy made)
   bool compressed = false;  // zlib envelope (for metrics)
+  std::string_view view(std::string_view original) const noexcept {
+    return plain ? original : std::string_view(bytes);
+  }
 };
 
 Encoded encode_value(std::string_view value, const EnvelopeOptions& o);
