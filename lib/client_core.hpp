@@ -17,9 +17,16 @@
 #include "resilience/executor.hpp"
 #include "resilience/local_store.hpp"
 #include "transport.hpp"
+#include "values/cache_aside.hpp"
 #include "values/envelope.hpp"
 
 namespace rcache::detail {
+
+// Raw GET (+ PTTL) for get_or_load.
+struct RawRead {
+  std::optional<std::string> raw;
+  std::int64_t pttl_ms = -3;  // -3: not asked
+};
 
 class ClientCore {
  public:
@@ -91,6 +98,7 @@ class ClientCore {
 
   Metrics& metrics() noexcept { return *metrics_; }
   const EnvelopeOptions& envelope() const noexcept { return envelope_; }
+  CacheAside& cache_aside() noexcept { return cache_aside_; }
 
   // Encodes a value for storage, counting what compression saved. Store e.view(value).
   Encoded encode(std::string_view value) {
@@ -116,6 +124,8 @@ class ClientCore {
     if (!r.ok()) return ResultKind::error;
     if constexpr (std::is_same_v<T, std::optional<std::string>>) {
       return r.value().has_value() ? ResultKind::hit : ResultKind::miss;
+    } else if constexpr (std::is_same_v<T, RawRead>) {
+      return r.value().raw.has_value() ? ResultKind::hit : ResultKind::miss;
     } else {
       return ResultKind::ok;
     }
@@ -216,6 +226,7 @@ class ClientCore {
   const Logger logger_;
   std::unique_ptr<Metrics> metrics_;
   const EnvelopeOptions envelope_;
+  CacheAside cache_aside_;
   std::atomic<std::uint64_t> compressed_in_{0}, compressed_out_{0}, decompressed_{0};
   std::unique_ptr<LocalStore> local_;  // `local` mode only; outlives transport_ and executor_
   std::unique_ptr<Transport> transport_;

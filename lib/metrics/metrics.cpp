@@ -28,7 +28,7 @@ std::string_view op_name(Op op) noexcept {
 }
 
 Op op_from_command(std::string_view n) noexcept {
-  if (n == "GET") return Op::get;
+  if (n == "GET" || n == "GETEX") return Op::get;
   if (n == "SET") return Op::set;
   if (n == "DEL") return Op::del;
   if (n == "UNLINK") return Op::unlink;

@@ -1,0 +1,207 @@
+// Cache-aside against a real server: single-flight, negative cache, bypass, jitter, XFetch,
+// stale-if-error, sliding TTL.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <latch>
+#include <thread>
+
+#include "fixtures.hpp"
+
+namespace rcache::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Source = Loaded::Source;
+
+class GetOrLoad : public RedisTest {};
+
+TEST_F(GetOrLoad, HundredThreadsOnAMissingKeyShareOneLoaderCall) {
+  std::atomic<int> calls{0};
+  Loader slow = [&]() -> Result<std::optional<std::string>> {
+    calls.fetch_add(1);
+    std::this_thread::sleep_for(300ms);
+    return std::optional<std::string>("loaded");
+  };
+  std::latch start(100);
+  std::atomic<int> good{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 100; ++i) {
+    ts.emplace_back([&] {
+      start.arrive_and_wait();
+      auto r = client().get_or_load("hot", 60s, slow);
+      if (r.ok() && r->value == std::optional<std::string>("loaded")) good.fetch_add(1);
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(good.load(), 100);
+  EXPECT_EQ(client().get("hot").value(), std::optional<std::string>("loaded"));
+}
+
+TEST_F(GetOrLoad, SecondCallIsServedFromTheCache) {
+  int calls = 0;
+  Loader l = [&]() -> Result<std::optional<std::string>> {
+    ++calls;
+    return std::optional<std::string>("v" + std::to_string(calls));
+  };
+  auto a = client().get_or_load("k", 60s, l);
+  auto b = client().get_or_load("k", 60s, l);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->source, Source::loader);
+  EXPECT_EQ(b->source, Source::cache);
+  EXPECT_EQ(b->value, std::optional<std::string>("v1"));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(GetOrLoad, LoaderErrorsAreReturnedAndNotCached) {
+  auto bad = client().get_or_load("k", 60s, []() -> Result<std::optional<std::string>> {
+    return Error{Errc::server, "upstream 503"};
+  });
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "upstream 503");
+  auto thrown = client().get_or_load("k", 60s, []() -> Result<std::optional<std::string>> {
+    throw std::runtime_error("boom");
+  });
+  ASSERT_FALSE(thrown.ok());
+  EXPECT_THAT(thrown.error().message, ::testing::HasSubstr("boom"));
+  EXPECT_FALSE(client().get("k")->has_value());
+  auto good = client().get_or_load("k", 60s, []() -> Result<std::optional<std::string>> {
+    return std::optional<std::string>("fine");
+  });
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(good->source, Source::loader);
+}
+
+TEST_F(GetOrLoad, NotFoundIsCachedOnlyWithTheNegativeCache) {
+  int calls = 0;
+  Loader none = [&]() -> Result<std::optional<std::string>> {
+    ++calls;
+    return std::optional<std::string>{};
+  };
+  LoadOptions o;
+  o.ttl = 60s;
+  (void)client().get_or_load("absent", o, none);
+  (void)client().get_or_load("absent", o, none);
+  EXPECT_EQ(calls, 2);
+  o.negative_cache = true;
+  o.negative_ttl = 5s;
+  auto first = client().get_or_load("absent2", o, none);
+  auto second = client().get_or_load("absent2", o, none);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->source, Source::negative_cache);
+  EXPECT_FALSE(second->value.has_value());
+  EXPECT_EQ(calls, 3);
+  auto t = client().ttl("absent2");
+  EXPECT_TRUE(t->exists);
+  EXPECT_LE(t->remaining.count(), 5500);
+}
+
+TEST_F(GetOrLoad, RedisDownMeansTheLoaderIsCalledDirectlyAndMarkedBypassed) {
+  Config c = config_for(*server_);
+  c.command_timeout = 200ms;
+  c.deadline = 250ms;
+  c.log_level = LogLevel::off;
+  auto cl = make_client(c);
+  server_->kill9();
+  auto r = cl->get_or_load("k", 60s, []() -> Result<std::optional<std::string>> {
+    return std::optional<std::string>("direct");
+  });
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_TRUE(r->bypassed);
+  EXPECT_EQ(r->value, std::optional<std::string>("direct"));
+}
+
+TEST_F(GetOrLoad, TtlsAreJitteredWithinTenPercent) {
+  LoadOptions o;
+  o.ttl = 10s;
+  std::int64_t lo = 1 << 30, hi = 0;
+  for (int i = 0; i < 200; ++i) {
+    const std::string k = "j" + std::to_string(i);
+    ASSERT_TRUE(client().get_or_load(k, o, [] {
+      return Result<std::optional<std::string>>(std::optional<std::string>("x"));
+    }).ok());
+    const auto t = client().ttl(k)->remaining.count();
+    lo = std::min(lo, t);
+    hi = std::max(hi, t);
+  }
+  EXPECT_GE(lo, 8900);
+  EXPECT_LE(hi, 11000);
+  EXPECT_GT(hi - lo, 1000) << "keys loaded together would expire together";
+}
+
+TEST_F(GetOrLoad, HotKeyIsRefreshedEarlyWithoutStampedeOrMiss) {
+  LoadOptions o;
+  o.ttl = 1000ms;
+  o.ttl_jitter = 0;
+  o.early_refresh = true;
+  std::atomic<int> loads{0};
+  Loader l = [&]() -> Result<std::optional<std::string>> {
+    loads.fetch_add(1);
+    std::this_thread::sleep_for(50ms);
+    return std::optional<std::string>("fresh");
+  };
+  ASSERT_TRUE(client().get_or_load("hotkey", o, l).ok());  // initial load
+  std::atomic<int> misses{0}, refreshed{0}, errors{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t) {
+    ts.emplace_back([&] {
+      const auto end = std::chrono::steady_clock::now() + 3500ms;
+      while (std::chrono::steady_clock::now() < end) {
+        auto r = client().get_or_load("hotkey", o, l);
+        if (!r.ok()) {
+          errors.fetch_add(1);
+        } else if (r->source == Source::loader) {
+          misses.fetch_add(1);
+        } else if (r->source == Source::refreshed) {
+          refreshed.fetch_add(1);
+        }
+        std::this_thread::sleep_for(1ms);
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  std::printf("[ figures  ] 3.5 s of a 1 s-TTL hot key: %d loader calls, %d early refreshes, "
+              "%d misses\n", loads.load(), refreshed.load(), misses.load());
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(misses.load(), 0) << "the key expired under load instead of being refreshed";
+  EXPECT_GE(refreshed.load(), 3);
+  EXPECT_LE(loads.load() - 1, 2 * 4) << "more than a couple of loads per expiry period";
+}
+
+TEST_F(GetOrLoad, StaleCopyIsServedWhenTheLoaderFails) {
+  LoadOptions o;
+  o.ttl = 60s;
+  o.stale_if_error = true;
+  ASSERT_TRUE(client().get_or_load("s", o, [] {
+    return Result<std::optional<std::string>>(std::optional<std::string>("old"));
+  }).ok());
+  ASSERT_EQ(client().del("s").value(), 1);  // as if it had expired
+  auto r = client().get_or_load("s", o, []() -> Result<std::optional<std::string>> {
+    return Error{Errc::server, "upstream down"};
+  });
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->source, Source::stale);
+  EXPECT_EQ(r->value, std::optional<std::string>("old"));
+}
+
+TEST_F(GetOrLoad, BadOptionsAreRefused) {
+  LoadOptions o;
+  o.ttl = 0ms;
+  auto r = client().get_or_load("k", o, [] { return Result<std::optional<std::string>>(std::nullopt); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+}
+
+TEST_F(GetOrLoad, GetRenewSlidesTheTtl) {
+  ASSERT_TRUE(client().set("session", std::string(5000, 'x'), 1s).ok());
+  auto v = client().get_renew("session", 30s);
+  ASSERT_TRUE(v.ok()) << v.error().to_string();
+  EXPECT_EQ(v->value().size(), 5000u);  // compressed on the wire, decoded here
+  EXPECT_GT(client().ttl("session")->remaining.count(), 29000);
+  EXPECT_FALSE(client().get_renew("nothing", 1s)->has_value());
+}
+
+}  // namespace
+}  // namespace rcache::test
