@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <cstring>
+#include <memory>
 #include <limits>
 
 namespace rcache::detail {
@@ -31,25 +32,33 @@ std::uint32_t get_u32(const char* p) {
   return v;
 }
 
-std::uint32_t crc_of(std::string_view s) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  // crc32 takes uInt lengths: feed large values in pieces.
+std::uint32_t adler_of(std::string_view s) {
+  uLong a = adler32(0L, Z_NULL, 0);
+  // adler32 takes uInt lengths: feed large values in pieces.
   std::size_t off = 0;
   while (off < s.size()) {
     const auto n = static_cast<uInt>(std::min<std::size_t>(s.size() - off, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(s.data() + off), n);
+    a = adler32(a, reinterpret_cast<const Bytef*>(s.data() + off), n);
     off += n;
   }
-  return static_cast<std::uint32_t>(crc);
+  return static_cast<std::uint32_t>(a);
 }
 
-std::string header(std::uint8_t codec, std::string_view original) {
+// The Adler-32 of the original that a zlib stream carries in its last 4 bytes (big-endian).
+std::uint32_t zlib_trailer(std::string_view z) {
+  if (z.size() < 4) return 0;
+  std::uint32_t v = 0;
+  for (std::size_t i = z.size() - 4; i < z.size(); ++i) v = (v << 8) | static_cast<unsigned char>(z[i]);
+  return v;
+}
+
+std::string header(std::uint8_t codec, std::uint64_t length, std::uint32_t checksum) {
   std::string h(kEnvelopeHeader, '\0');
   std::memcpy(h.data(), kMagic, 4);
   h[4] = static_cast<char>(kVersion);
   h[5] = static_cast<char>(codec);
-  put_u64(h.data() + 8, original.size());
-  put_u32(h.data() + 16, crc_of(original));
+  put_u64(h.data() + 8, length);
+  put_u32(h.data() + 16, checksum);
   return h;
 }
 
@@ -95,6 +104,10 @@ Result<std::string> inflate_exact(std::string_view in, std::uint64_t expected, s
   }
   inflateEnd(&zs);
   if (rc != Z_STREAM_END) {
+    if (rc == Z_DATA_ERROR && zs.msg != nullptr &&
+        std::string_view(zs.msg) == "incorrect data check") {
+      return corrupt(key, "checksum mismatch");
+    }
     return corrupt(key, rc == Z_DATA_ERROR || rc == Z_NEED_DICT || rc == Z_STREAM_ERROR
                             ? "invalid zlib data"
                             : "truncated zlib stream");
@@ -160,24 +173,24 @@ bool looks_like_envelope(std::string_view s) noexcept {
 Encoded encode_value(std::string_view value, const EnvelopeOptions& o) {
   Encoded e;
   if (o.enabled && value.size() >= o.threshold && value.size() <= std::numeric_limits<uLong>::max()) {
-    uLongf bound = compressBound(static_cast<uLong>(value.size()));
-    std::string out = header(kZlib, value);
-    out.resize(kEnvelopeHeader + bound);
-    const int rc = compress2(reinterpret_cast<Bytef*>(out.data() + kEnvelopeHeader), &bound,
+    uLongf n = compressBound(static_cast<uLong>(value.size()));
+    // Uninitialized scratch (a std::string would zero-fill the whole bound first).
+    std::unique_ptr<char[]> z(new char[n]);
+    const int rc = compress2(reinterpret_cast<Bytef*>(z.get()), &n,
                              reinterpret_cast<const Bytef*>(value.data()),
                              static_cast<uLong>(value.size()), o.level);
-    if (rc == Z_OK) {
-      out.resize(kEnvelopeHeader + bound);
-      if (static_cast<double>(out.size()) <=
-          (1.0 - o.min_saving) * static_cast<double>(value.size())) {
-        e.bytes = std::move(out);
-        e.compressed = true;
-        return e;
-      }
+    if (rc == Z_OK && static_cast<double>(kEnvelopeHeader + n) <=
+                          (1.0 - o.min_saving) * static_cast<double>(value.size())) {
+      const std::string_view stream(z.get(), n);
+      // The checksum is the stream's own Adler-32 of the original: no second pass over it.
+      e.bytes = header(kZlib, value.size(), zlib_trailer(stream));
+      e.bytes.append(stream);
+      e.compressed = true;
+      return e;
     }
   }
   if (looks_like_envelope(value)) {
-    e.bytes = header(kStored, value);  // user bytes that look like ours: wrap them
+    e.bytes = header(kStored, value.size(), adler_of(value));  // user bytes that look like ours
     e.bytes.append(value);
     return e;
   }
@@ -209,21 +222,19 @@ Result<std::string> decode_value(std::string&& stored, const EnvelopeOptions& o,
                             " exceeds max_decompressed_size " + std::to_string(o.max_decompressed));
   }
   const std::string_view payload = std::string_view(stored).substr(kEnvelopeHeader);
-  std::string out;
   if (codec == kStored) {
     if (payload.size() != length) {
       return corrupt(key, "stored payload is " + std::to_string(payload.size()) +
                               " bytes, declared " + std::to_string(length));
     }
-    out.assign(payload);
-  } else if (codec == kZlib) {
-    auto r = inflate_exact(payload, length, key);
-    if (!r) return std::move(r).error();
-    out = std::move(*r);
-  } else {
-    return corrupt(key, "unknown codec " + std::to_string(codec));
+    if (adler_of(payload) != crc) return corrupt(key, "checksum mismatch");
+    return std::string(payload);
   }
-  if (crc_of(out) != crc) return corrupt(key, "checksum mismatch");
+  if (codec != kZlib) return corrupt(key, "unknown codec " + std::to_string(codec));
+  // inflate checks the stream (length, truncation, its Adler-32 against the data); then the
+  // header's checksum must agree with the stream's.
+  auto out = inflate_exact(payload, length, key);
+  if (out.ok() && zlib_trailer(payload) != crc) return corrupt(key, "checksum mismatch");
   return out;
 }
 

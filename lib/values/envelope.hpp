@@ -8,7 +8,8 @@
 //            5  codec: 0 stored (raw bytes follow), 1 zlib
 //            6  2 reserved bytes (0)
 //            8  original length, u64
-//           16  CRC-32 of the original bytes
+//           16  Adler-32 of the original bytes (for zlib: the stream's own trailer, so encoding
+//               costs no extra pass; inflate verifies it, and it must match the header)
 //           20  payload
 //
 // A value that is not worth compressing but happens to start with the magic is stored with codec
