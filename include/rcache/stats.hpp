@@ -51,6 +51,11 @@ struct Stats {
   std::uint64_t compressed_bytes_in = 0;   // original bytes of values stored compressed
   std::uint64_t compressed_bytes_out = 0;  // their stored (compressed) size
   double compression_ratio = 0;            // out / in; 0 when nothing was compressed
+  std::uint64_t loader_calls = 0;          // get_or_load
+  std::uint64_t singleflight_shared = 0;
+  std::uint64_t bypassed = 0;
+  std::uint64_t early_refreshes = 0;
+  std::uint64_t stale_served = 0;
 
   // The shape of the services' /cache/stats, extended:
   // {"hits":60,"misses":40,"hit_rate":0.6,"total_requests":205,"errors":5,"avg_latency_ms":0.1,
@@ -60,7 +65,9 @@ struct Stats {
   //  "rejected":{"bulkhead":0,"circuit_open":5,"disabled":0},"fallback_served":0,
   //  "circuit_breaker":{"state":"closed","transitions":2},
   //  "connections":{"ready":4,"connecting":0,"down":0,"reconnects":0},
-  //  "compression":{"bytes_in":..,"bytes_out":..,"ratio":..}}
+  //  "compression":{"bytes_in":..,"bytes_out":..,"ratio":..},
+  //  "get_or_load":{"loader_calls":..,"singleflight_shared":..,"bypassed":..,
+  //                 "early_refreshes":..,"stale_served":..}}
   std::string to_json() const;
 };
 

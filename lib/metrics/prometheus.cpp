@@ -168,6 +168,29 @@ class ClientCollectable final : public prometheus::Collectable {
     add(compressed, static_cast<double>(core.compressed_in()), {{"direction", "in"}});
     add(compressed, static_cast<double>(core.compressed_out()), {{"direction", "out"}});
     out.push_back(std::move(compressed));
+    auto& ca = core.cache_aside();
+    auto loads = family("rcache_loader_calls_total", "get_or_load loader invocations.",
+                        MetricType::Counter);
+    add(loads, static_cast<double>(ca.loader_calls.load()));
+    out.push_back(std::move(loads));
+    auto shared = family("rcache_singleflight_shared_total",
+                         "get_or_load callers served by another caller's load.",
+                         MetricType::Counter);
+    add(shared, static_cast<double>(ca.shared.load()));
+    out.push_back(std::move(shared));
+    auto bypass = family("rcache_bypassed_total",
+                         "get_or_load results returned straight from the loader because Redis "
+                         "was unavailable.", MetricType::Counter);
+    add(bypass, static_cast<double>(ca.bypassed.load()));
+    out.push_back(std::move(bypass));
+    auto early = family("rcache_early_refresh_total", "Early (XFetch) refreshes of hot keys.",
+                        MetricType::Counter);
+    add(early, static_cast<double>(ca.early_refreshes.load()));
+    out.push_back(std::move(early));
+    auto stale = family("rcache_stale_served_total",
+                        "Stale copies served because the loader failed.", MetricType::Counter);
+    add(stale, static_cast<double>(ca.stale_served.load()));
+    out.push_back(std::move(stale));
     auto up = family("rcache_up", "1 when at least one connection is ready and the client is "
                                   "not disabled.", MetricType::Gauge);
     add(up, pool.ready > 0 && !core.transport().disabled() ? 1.0 : 0.0);

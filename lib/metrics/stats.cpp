@@ -72,6 +72,12 @@ Stats Client::stats() const {
   s.compression_ratio = s.compressed_bytes_in > 0 ? static_cast<double>(s.compressed_bytes_out) /
                                                         static_cast<double>(s.compressed_bytes_in)
                                                   : 0.0;
+  const auto& ca = core.cache_aside();
+  s.loader_calls = ca.loader_calls.load();
+  s.singleflight_shared = ca.shared.load();
+  s.bypassed = ca.bypassed.load();
+  s.early_refreshes = ca.early_refreshes.load();
+  s.stale_served = ca.stale_served.load();
   return s;
 }
 
@@ -125,6 +131,11 @@ std::string Stats::to_json() const {
   o += ",\"compression\":{\"bytes_in\":" + std::to_string(compressed_bytes_in) +
        ",\"bytes_out\":" + std::to_string(compressed_bytes_out) +
        ",\"ratio\":" + num(compression_ratio) + "}";
+  o += ",\"get_or_load\":{\"loader_calls\":" + std::to_string(loader_calls) +
+       ",\"singleflight_shared\":" + std::to_string(singleflight_shared) +
+       ",\"bypassed\":" + std::to_string(bypassed) +
+       ",\"early_refreshes\":" + std::to_string(early_refreshes) +
+       ",\"stale_served\":" + std::to_string(stale_served) + "}";
   o += "}";
   return o;
 }

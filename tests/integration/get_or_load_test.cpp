@@ -37,6 +37,9 @@ TEST_F(GetOrLoad, HundredThreadsOnAMissingKeyShareOneLoaderCall) {
   for (auto& t : ts) t.join();
   EXPECT_EQ(calls.load(), 1);
   EXPECT_EQ(good.load(), 100);
+  const Stats st = client().stats();
+  EXPECT_EQ(st.loader_calls, 1u);
+  EXPECT_GT(st.singleflight_shared, 0u);  // callers that arrived during the load waited for it
   EXPECT_EQ(client().get("hot").value(), std::optional<std::string>("loaded"));
 }
 
