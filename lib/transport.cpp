@@ -287,7 +287,8 @@ void Transport::on_connection_state(const Connection& c, Connection::State from,
     if (on_available_) on_available_();
   }
   // One line per pool-level change, not per connection or per attempt.
-  if (from == S::ready && to != S::ready && ready_.load(std::memory_order_relaxed) == 0) {
+  if (from == S::ready && to != S::ready && to != S::stopped &&
+      ready_.load(std::memory_order_relaxed) == 0) {
     logger_.log(LogLevel::warning,
                 "redis " + endpoint() + " unreachable: " + c.last_error().to_string());
     reported_down_ = true;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job: sets everything up, then runs the slow-API demo through rcache on a private
-# redis-server (or degraded, if none can run) and prints hits, misses and latency.
-# Extra arguments go to the demo, e.g. scripts/demo.sh --requests 1000 --latency-ms 100
+# The main job: sets everything up, then runs the demo service in front of a slow, rate-limited
+# API stand-in, drives it with a Zipf load, kills redis-server mid-load and shows the recovery.
+# It starts a private redis-server on a free loopback port (unless REDIS_URL is set) and stops
+# everything it started. Extra arguments go to the demo: --short, --clients N, --serve SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec bash scripts/with-redis.sh -- ./build/examples/slow_api_demo "$@"
+exec ./build/examples/demo_service "$@"

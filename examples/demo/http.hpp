@@ -1,0 +1,58 @@
+// Tiny HTTP pieces for the demo: a civetweb server with lambda handlers, and a blocking
+// loopback HTTP/1.0 client with a timeout.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct mg_context;
+
+namespace demo {
+
+struct Request {
+  std::string method;
+  std::string path;   // without the query
+  std::string query;  // after '?', raw
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+class HttpServer {
+ public:
+  // Listens on 127.0.0.1:port with `threads` worker threads; empty error() when it started.
+  HttpServer(int port, int threads);
+  ~HttpServer();
+  const std::string& error() const { return error_; }
+  // A prefix route: "/records/" matches "/records/rec1". Register before serving traffic.
+  void route(const std::string& prefix, Handler h);
+
+ private:
+  struct Route {
+    HttpServer* server;
+    Handler handler;
+  };
+  mg_context* ctx_ = nullptr;
+  std::vector<std::unique_ptr<Route>> routes_;
+  std::string error_;
+};
+
+struct ClientResult {
+  int status = 0;  // 0: no answer (connection refused, timeout)
+  std::string body;
+};
+
+ClientResult http_call(int port, const std::string& method, const std::string& path,
+                       int timeout_ms);
+
+int free_port();
+std::string query_param(const std::string& query, const std::string& name);
+
+}  // namespace demo
