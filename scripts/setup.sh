@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  g++ pkg-config meson ninja-build
+  g++ pkg-config meson ninja-build cmake
   libhiredis-dev libuv1-dev zlib1g-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools prometheus

@@ -25,5 +25,12 @@ for dir in build build-asan; do
   failed=$((failed + ${bad:-0}))
   [ -z "$ok" ] && status=1
 done
+echo "=== consumer project against the installed library"
+if bash scripts/consumer-check.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  status=1
+fi
 echo "${passed} passed, ${failed} failed"
 exit $status

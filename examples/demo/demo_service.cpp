@@ -217,7 +217,9 @@ int main(int argc, char** argv) {
     url = "redis://127.0.0.1:" + std::to_string(demo::free_port());
     std::printf("redis: NO redis-server could be started: running DEGRADED (uncached)\n");
   }
-  auto cfg = rcache::Config::from_url(url);
+  // REDIS_URL (with REDIS_PASSWORD / REDIS_DB) when given, else the private or absent server.
+  auto cfg = given != nullptr && *given != '\0' ? rcache::Config::from_env()
+                                                : rcache::Config::from_url(url);
   if (!cfg) {
     std::fprintf(stderr, "config: %s\n", cfg.error().to_string().c_str());
     return 2;
