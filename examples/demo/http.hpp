@@ -1,5 +1,5 @@
-// Tiny HTTP pieces for the demo: a civetweb server with lambda handlers, and a blocking
-// loopback HTTP/1.0 client with a timeout.
+// A civetweb HTTP server with lambda handlers, for the demo. (Its HTTP client and free_port()
+// come from tests/support, shared with the test suite.)
 #pragma once
 
 #include <functional>
@@ -44,15 +44,6 @@ class HttpServer {
   std::string error_;
 };
 
-struct ClientResult {
-  int status = 0;  // 0: no answer (connection refused, timeout)
-  std::string body;
-};
-
-ClientResult http_call(int port, const std::string& method, const std::string& path,
-                       int timeout_ms);
-
-int free_port();
 std::string query_param(const std::string& query, const std::string& name);
 
 }  // namespace demo

@@ -15,15 +15,6 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using SteadyClock = std::chrono::steady_clock;
 
-template <class F>
-bool eventually(std::chrono::milliseconds limit, F&& f) {
-  const auto end = SteadyClock::now() + limit;
-  while (SteadyClock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
 
 Config absent(int port) {
   Config c;

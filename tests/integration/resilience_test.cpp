@@ -18,15 +18,6 @@ using namespace std::chrono_literals;
 using ::testing::AnyOf;
 using SteadyClock = std::chrono::steady_clock;
 
-template <class F>
-bool eventually(std::chrono::milliseconds limit, F&& f) {
-  const auto end = SteadyClock::now() + limit;
-  while (SteadyClock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
 
 // Breaker settings scaled down so a test sees open -> half-open -> closed in a second or two.
 Config resilient(const RedisServer& s) {

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
+#include <thread>
 
 #include "rcache/rcache.hpp"
 #include "redis_server.hpp"
@@ -39,6 +41,17 @@ inline std::unique_ptr<Client> make_client(Config c) {
     return nullptr;
   }
   return std::move(*r);
+}
+
+// Polls `f` every 20 ms until it returns true or `limit` passes (bounded waits in fault tests).
+template <class F>
+bool eventually(std::chrono::milliseconds limit, F&& f) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 // One server per test, plus a client with default settings against it.

@@ -11,7 +11,8 @@
 
 namespace rcache::test {
 
-HttpResponse http_get(int port, const std::string& path, int timeout_ms) {
+HttpResponse http_call(int port, const std::string& method, const std::string& path,
+                       int timeout_ms) {
   HttpResponse r;
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -22,11 +23,11 @@ HttpResponse http_get(int port, const std::string& path, int timeout_ms) {
     ::close(fd);
     return r;
   }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
   ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   std::string raw;
   const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  char buf[8192];
+  char buf[16384];
   while (std::chrono::steady_clock::now() < end) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 50) != 1) continue;

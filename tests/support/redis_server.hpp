@@ -16,6 +16,9 @@ namespace rcache::test {
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_port();
 
+// A listening socket on 127.0.0.1 with a kernel-chosen port (stored in `port`); -1 on failure.
+int listen_loopback(int& port, int backlog = 64);
+
 class RedisServer {
  public:
   struct Options {
