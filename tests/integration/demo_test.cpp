@@ -40,7 +40,7 @@ TEST(Demo, ShortRunServesAZipfLoadSurvivesARedisKillAndRecovers) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(out, m, std::regex(
       R"(RESULT phase1_hit_rate=([0-9.]+) phase1_errors=(\d+) phase2_errors=(\d+) phase2_429=(\d+))")));
-  EXPECT_GE(std::stod(m[1]), 0.2) << "hit rate under the floor for a Zipf load";
+  EXPECT_GE(std::stod(m[1]), 0.15) << "hit rate under the floor for a Zipf load (uncached: 0)";
   EXPECT_EQ(std::stol(m[2]), 0) << "failed requests in the steady phase";
   EXPECT_EQ(std::stol(m[3]), 0) << "failed requests (other than upstream 429s) with redis killed";
   EXPECT_THAT(out, HasSubstr(">>> kill -9 redis-server"));
