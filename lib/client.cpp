@@ -231,16 +231,7 @@ std::future<Result<T>> run_future(ClientCore& core, Result<Command> req, Parse p
 
 // ---- local degraded mode: answer get/set/del from memory when Redis is unavailable ----------
 
-bool unavailable(const Error& e) {
-  switch (e.code) {
-    case Errc::disabled:
-    case Errc::circuit_open:
-    case Errc::connection:
-    case Errc::timeout:
-    case Errc::rejected: return true;
-    default: return false;
-  }
-}
+using detail::unavailable;
 
 // Wraps a callback so that an "unavailable" error is replaced by local(), in local mode.
 template <class T, class Local>

@@ -50,6 +50,17 @@ RetryPlan plan_retry(const RetryPolicy& policy, Verdict v, int attempts_made, bo
   return {Why::retry, delay};
 }
 
+bool unavailable(const Error& e) noexcept {
+  switch (e.code) {
+    case Errc::disabled:
+    case Errc::circuit_open:
+    case Errc::connection:
+    case Errc::timeout:
+    case Errc::rejected: return true;
+    default: return false;
+  }
+}
+
 struct Executor::Call {
   std::string bytes;  // the command, shared by every attempt
   std::uint32_t replies = 1;

@@ -35,6 +35,10 @@ enum class Verdict {
 };
 Verdict classify(const Outcome& o) noexcept;
 
+// Errors that mean "Redis could not be used for this call" (as opposed to an answer from it):
+// local-mode fallback and get_or_load's bypass act on exactly these.
+bool unavailable(const Error& e) noexcept;
+
 // Whether and when to retry an attempt that ended with verdict `v`. Pure: no clock reads, no I/O.
 struct RetryPlan {
   enum class Why { retry, not_retryable, attempts_exhausted, not_idempotent, deadline, budget };

@@ -16,16 +16,7 @@ using detail::RespWriter;
 
 namespace {
 
-bool unavailable(const Error& e) {
-  switch (e.code) {
-    case Errc::disabled:
-    case Errc::circuit_open:
-    case Errc::connection:
-    case Errc::timeout:
-    case Errc::rejected: return true;
-    default: return false;
-  }
-}
+using detail::unavailable;
 
 double uniform01() {
   thread_local std::minstd_rand rng(std::random_device{}());

@@ -1,5 +1,7 @@
 #include "http_get.hpp"
 
+#include "redis_server.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -14,15 +16,8 @@ namespace rcache::test {
 HttpResponse http_call(int port, const std::string& method, const std::string& path,
                        int timeout_ms) {
   HttpResponse r;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return r;
-  }
+  const int fd = connect_loopback(port);
+  if (fd < 0) return r;
   const std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
   ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   std::string raw;

@@ -16,6 +16,9 @@ namespace rcache::test {
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_port();
 
+// A socket connected to 127.0.0.1:port, or -1.
+int connect_loopback(int port);
+
 // A listening socket on 127.0.0.1 with a kernel-chosen port (stored in `port`); -1 on failure.
 int listen_loopback(int& port, int backlog = 64);
 
