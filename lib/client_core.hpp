@@ -110,14 +110,10 @@ class ClientCore {
     return e;
   }
   Result<std::string> decode(std::string&& stored, std::string_view key) {
-    const bool enveloped = looks_like_envelope(stored);
-    auto r = decode_value(std::move(stored), envelope_, key);
-    if (enveloped && r.ok()) decompressed_.fetch_add(r->size(), std::memory_order_relaxed);
-    return r;
+    return decode_value(std::move(stored), envelope_, key);
   }
   std::uint64_t compressed_in() const noexcept { return compressed_in_.load(); }
   std::uint64_t compressed_out() const noexcept { return compressed_out_.load(); }
-  std::uint64_t decompressed() const noexcept { return decompressed_.load(); }
 
   template <class T>
   static ResultKind kind_of(const Result<T>& r) noexcept {
@@ -227,7 +223,7 @@ class ClientCore {
   std::unique_ptr<Metrics> metrics_;
   const EnvelopeOptions envelope_;
   CacheAside cache_aside_;
-  std::atomic<std::uint64_t> compressed_in_{0}, compressed_out_{0}, decompressed_{0};
+  std::atomic<std::uint64_t> compressed_in_{0}, compressed_out_{0};
   std::unique_ptr<LocalStore> local_;  // `local` mode only; outlives transport_ and executor_
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Executor> executor_;

@@ -47,13 +47,7 @@ Connection::~Connection() {
   if (reader_ != nullptr) redisReaderFree(reader_);
 }
 
-std::string Connection::endpoint() const {
-  if (!cfg_.unix_socket.empty()) return cfg_.unix_socket;
-  if (cfg_.host.find(':') != std::string::npos) {
-    return "[" + cfg_.host + "]:" + std::to_string(cfg_.port);
-  }
-  return cfg_.host + ":" + std::to_string(cfg_.port);
-}
+const std::string& Connection::endpoint() const noexcept { return owner_.endpoint(); }
 
 void Connection::set_state(State s) {
   const State from = state_;

@@ -78,7 +78,7 @@ class Connection {
   void on_deadline();
   void write_request(Request&& request);
   void set_state(State s);
-  std::string endpoint() const;
+  const std::string& endpoint() const noexcept;
 
   static void on_resolved_cb(uv_getaddrinfo_t* req, int status, addrinfo* res);
   static void on_connect_cb(uv_connect_t* req, int status);

@@ -23,15 +23,16 @@ void complete(Request& request, Error error, bool sent) noexcept {
   complete(request, std::move(o));
 }
 
-Transport::Transport(const Config& cfg, const Logger& logger) : cfg_(cfg), logger_(logger) {}
-
-std::string Transport::endpoint() const {
-  if (!cfg_.unix_socket.empty()) return cfg_.unix_socket;
-  if (cfg_.host.find(':') != std::string::npos) {
-    return "[" + cfg_.host + "]:" + std::to_string(cfg_.port);
-  }
-  return cfg_.host + ":" + std::to_string(cfg_.port);
+namespace {
+std::string endpoint_of(const Config& c) {
+  if (!c.unix_socket.empty()) return c.unix_socket;
+  if (c.host.find(':') != std::string::npos) return "[" + c.host + "]:" + std::to_string(c.port);
+  return c.host + ":" + std::to_string(c.port);
 }
+}  // namespace
+
+Transport::Transport(const Config& cfg, const Logger& logger)
+    : cfg_(cfg), logger_(logger), endpoint_(endpoint_of(cfg)) {}
 
 Result<std::unique_ptr<Transport>> Transport::create(const Config& cfg, const Logger& logger,
                                                      std::function<void()> on_available) {
@@ -267,8 +268,7 @@ void Transport::on_connection_state(const Connection& c, Connection::State from,
   if (to == S::closing) {
     if (from == S::ready) reconnects_.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(status_mu_);
-    last_error_ = c.last_error().to_string();
-    last_error_value_ = c.last_error();
+    last_error_ = c.last_error();
   }
   if (to == S::ready || to == S::closing) {
     std::lock_guard lock(first_mu_);
@@ -315,7 +315,7 @@ bool Transport::wait_first_outcome(std::chrono::milliseconds limit) {
 
 Error Transport::last_error() const {
   std::lock_guard lock(status_mu_);
-  return last_error_value_;
+  return last_error_;
 }
 
 PoolStatus Transport::status() const {
@@ -325,7 +325,7 @@ PoolStatus Transport::status() const {
   s.down = down_.load(std::memory_order_relaxed);
   s.reconnects = reconnects_.load(std::memory_order_relaxed);
   std::lock_guard lock(status_mu_);
-  s.last_error = last_error_;
+  s.last_error = last_error_.message.empty() ? std::string() : last_error_.to_string();
   return s;
 }
 

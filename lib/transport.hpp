@@ -44,7 +44,8 @@ class Transport {
   Error last_error() const;
   std::thread::id loop_thread() const noexcept { return loop_thread_id_; }
   const Config& config() const noexcept { return cfg_; }
-  std::string endpoint() const;
+  // "host:port", "[v6]:port" or the socket path; for messages and logs.
+  const std::string& endpoint() const noexcept { return endpoint_; }
 
   // Loop thread only: runs `fn` on the loop thread after `delay`. At shutdown pending ones run at
   // once (whatever they submit then fails with Errc::shutdown), so nothing is left hanging.
@@ -77,6 +78,7 @@ class Transport {
 
   const Config& cfg_;
   const Logger& logger_;
+  const std::string endpoint_;
   uv_loop_t loop_{};
   bool loop_ready_ = false;
   uv_async_t async_{};
@@ -98,8 +100,7 @@ class Transport {
   std::atomic<std::size_t> ready_{0}, connecting_{0}, down_{0};
   std::atomic<std::uint64_t> reconnects_{0};
   mutable std::mutex status_mu_;
-  std::string last_error_;  // guarded by status_mu_
-  Error last_error_value_;  // guarded by status_mu_
+  Error last_error_;  // guarded by status_mu_
   bool reported_down_ = false;  // loop thread
   std::atomic<bool> disabled_{false};
   std::function<void()> on_available_;

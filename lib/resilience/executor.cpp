@@ -132,15 +132,16 @@ void Executor::execute(Command&& cmd, Completion done) {
   call->replies = cmd.replies;
   call->name = cmd.name;
   call->idempotent = cmd.idempotent;
-  call->deadline = clock_.now() + cfg_.deadline;
+  const auto now = clock_.now();
+  call->deadline = now + cfg_.deadline;
   call->ticket = ticket;
   call->done = std::move(done);
-  attempt(call);
+  attempt(call, now);
 }
 
-void Executor::attempt(const std::shared_ptr<Call>& call) {
+void Executor::attempt(const std::shared_ptr<Call>& call, ClockSource::time_point now) {
   ++call->attempts;
-  call->attempt_start = clock_.now();
+  call->attempt_start = now;
   Request r;
   // Aliasing pointer: keeps the Call (and so its bytes) alive, no second allocation.
   r.wire = std::shared_ptr<const std::string>(call, &call->bytes);
@@ -196,7 +197,7 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
         return;
       }
     }
-    attempt(call);
+    attempt(call, clock_.now());
   });
 }
 

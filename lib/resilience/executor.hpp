@@ -74,7 +74,7 @@ class Executor {
 
  private:
   struct Call;
-  void attempt(const std::shared_ptr<Call>& call);
+  void attempt(const std::shared_ptr<Call>& call, ClockSource::time_point now);
   void on_attempt(const std::shared_ptr<Call>& call, Outcome&& o);
   void finish(Call& call, Outcome&& o);
   void refuse(Completion& done, Errc code, std::string message);
