@@ -7,7 +7,7 @@
 #include <random>
 #include <string>
 
-#include "values/envelope.hpp"
+#include "codec/envelope.hpp"
 
 namespace {
 

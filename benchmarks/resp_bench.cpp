@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "resp.hpp"
+#include "protocol/resp.hpp"
 
 namespace {
 

@@ -35,101 +35,24 @@
 #include <utility>
 #include <vector>
 
+#include "rcache/callback.hpp"
 #include "rcache/config.hpp"
 #include "rcache/error.hpp"
+#include "rcache/export.hpp"
+#include "rcache/get_or_load.hpp"
 #include "rcache/reply.hpp"
 #include "rcache/resilience.hpp"
 #include "rcache/stats.hpp"
+#include "rcache/status.hpp"
+#include "rcache/types.hpp"
 
 namespace rcache {
 
 namespace detail {
 class ClientCore;
-struct ClientAccess;
 }
 
-class MetricsExposer;
-
-template <class T>
-using Callback = std::function<void(Result<T>)>;
-
-// Remaining time to live of a key, from PTTL.
-struct Ttl {
-  bool exists = false;      // false: no such key
-  bool persistent = false;  // true: the key exists and has no expiry
-  std::chrono::milliseconds remaining{0};  // valid when exists && !persistent
-};
-
-struct SetOptions {
-  enum class Condition { always, if_absent /* NX */, if_present /* XX */ };
-  // Zero: no expiry. Otherwise rounded to milliseconds (PX), must be > 0.
-  std::chrono::milliseconds ttl{0};
-  Condition condition = Condition::always;
-};
-
-// Connection counts, for health checks.
-struct PoolStatus {
-  std::size_t ready = 0;       // connected and handshaken
-  std::size_t connecting = 0;  // connecting or handshaking
-  std::size_t down = 0;        // waiting to reconnect
-  std::uint64_t reconnects = 0;
-  std::string last_error;  // most recent connection error, "" if none
-};
-
-// Options of Client::get_or_load().
-struct LoadOptions {
-  // TTL of a loaded value, > 0; each write is jittered by +-ttl_jitter (0.10 = +-10 %) so that
-  // keys loaded together do not expire together.
-  std::chrono::milliseconds ttl{60000};
-  double ttl_jitter = 0.10;  // 0..0.5
-  // Cache "not found" (the loader returned std::nullopt) for negative_ttl; off by default.
-  bool negative_cache = false;
-  std::chrono::milliseconds negative_ttl{5000};
-  // Probabilistic early refresh of hot keys (XFetch, beta as below): a caller may reload a value
-  // before it expires, with a probability that rises as expiry nears and with the loader's
-  // duration. One refresh per key at a time in this process; the others keep the cached value.
-  bool early_refresh = false;
-  double beta = 1.0;
-  // If the loader fails and a stale copy exists (kept for stale_ttl after each load), return it
-  // marked stale instead of the error.
-  bool stale_if_error = false;
-  std::chrono::milliseconds stale_ttl{600000};
-};
-
-// What get_or_load() returns.
-struct Loaded {
-  // cache: from Redis; loader: loaded on a miss; refreshed: loaded early (XFetch) although a
-  // cached value existed; stale: the loader failed and the stale copy was served;
-  // negative_cache: a cached "not found".
-  enum class Source { cache, loader, refreshed, stale, negative_cache };
-  std::optional<std::string> value;  // std::nullopt: "not found" (from the loader or cached)
-  Source source = Source::cache;
-  bool bypassed = false;  // Redis was unavailable: the loader's result was returned uncached
-};
-
-// The loader of get_or_load(): a value, std::nullopt for "not found", or an error. Runs on the
-// calling thread. An exception it throws is caught and returned as Errc::invalid_argument.
-using Loader = std::function<Result<std::optional<std::string>>()>;
-
-// A health snapshot; see Client::health().
-struct Health {
-  enum class Status { ok, degraded, disabled };
-  Status status = Status::ok;
-  std::string reason;  // why not ok ("" when ok); never contains a password
-  std::optional<std::chrono::microseconds> ping;  // live PING round trip, when one succeeded
-  BreakerState breaker = BreakerState::closed;
-  DegradedMode mode = DegradedMode::disabled;
-  PoolStatus pool;
-
-  // {"status":"ok","reason":"","ping_ms":0.21,"circuit_breaker":{"state":"closed"},
-  //  "mode":"disabled","connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,
-  //  "last_error":""}}
-  std::string to_json() const;
-};
-
-std::string_view to_string(Health::Status s) noexcept;
-
-class Client {
+class RCACHE_API Client {
  public:
   // Validates the config and starts connecting in the background. Fails only for a bad config:
   // an unreachable server is not an error here (calls fail with Errc::connection until it is up).
@@ -254,10 +177,9 @@ class Client {
   std::future<Result<std::uint64_t>> delete_pattern_async(std::string_view pattern);
 
  private:
-  friend struct detail::ClientAccess;
   explicit Client(std::unique_ptr<detail::ClientCore> core);
   std::unique_ptr<detail::ClientCore> core_;
-  std::unique_ptr<MetricsExposer> exposer_;  // Config::metrics_address; destroyed first
+  std::shared_ptr<void> exposer_;  // Config::metrics_address's exposer; released first
 };
 
 }  // namespace rcache

@@ -16,12 +16,13 @@
 #include <string_view>
 
 #include "rcache/error.hpp"
+#include "rcache/export.hpp"
 #include "rcache/log.hpp"
 #include "rcache/resilience.hpp"
 
 namespace rcache {
 
-struct Config {
+struct RCACHE_API Config {
   // --- endpoint -------------------------------------------------------------------------------
   // Host name or IP literal (IPv6 without brackets). Ignored when unix_socket is set.
   std::string host = "127.0.0.1";

@@ -15,6 +15,8 @@
 #include <utility>
 #include <variant>
 
+#include "rcache/export.hpp"
+
 namespace rcache {
 
 // What went wrong, coarse enough to branch on. Values are stable (they appear in logs/metrics).
@@ -34,12 +36,12 @@ enum class Errc {
 };
 
 // Short stable name: "timeout", "connection", ... ("unknown" for out-of-range values).
-std::string_view to_string(Errc code) noexcept;
+RCACHE_API std::string_view to_string(Errc code) noexcept;
 
-const std::error_category& error_category() noexcept;
-std::error_code make_error_code(Errc code) noexcept;
+RCACHE_API const std::error_category& error_category() noexcept;
+RCACHE_API std::error_code make_error_code(Errc code) noexcept;
 
-struct Error {
+struct RCACHE_API Error {
   Errc code{};
   std::string message;  // human-readable, never contains a password
 
@@ -50,9 +52,8 @@ struct Error {
 // Tag for building an error Result from an Error: `return rcache::fail(Errc::timeout, "...")`.
 inline Error fail(Errc code, std::string message) { return Error{code, std::move(message)}; }
 
-namespace detail {
-[[noreturn]] void bad_result_access(const Error& e) noexcept;
-}  // namespace detail
+// Aborts with the error's message: value() on an error Result is a programming error.
+[[noreturn]] RCACHE_API void abort_on_bad_result_access(const Error& e) noexcept;
 
 // Either a value or an Error. Modelled on std::expected (C++23), without exceptions:
 // value()/operator* on an error Result is a programming error and aborts with the message.
@@ -85,7 +86,7 @@ class [[nodiscard]] Result {
 
  private:
   void check() const {
-    if (!ok()) detail::bad_result_access(std::get<1>(v_));
+    if (!ok()) abort_on_bad_result_access(std::get<1>(v_));
   }
   std::variant<T, Error> v_;
 };
@@ -99,7 +100,7 @@ class [[nodiscard]] Result<void> {
   bool ok() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }
   void value() const {
-    if (!ok_) detail::bad_result_access(error_);
+    if (!ok_) abort_on_bad_result_access(error_);
   }
   const Error& error() const& { return error_; }
   Error&& error() && { return std::move(error_); }

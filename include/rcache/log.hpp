@@ -10,11 +10,13 @@
 #include <functional>
 #include <string_view>
 
+#include "rcache/export.hpp"
+
 namespace rcache {
 
 enum class LogLevel { debug = 0, info = 1, warning = 2, error = 3, off = 4 };
 
-std::string_view to_string(LogLevel level) noexcept;
+RCACHE_API std::string_view to_string(LogLevel level) noexcept;
 
 // Receives each line that passes Config::log_level. Empty: write to stderr.
 using LogSink = std::function<void(LogLevel level, std::string_view message)>;

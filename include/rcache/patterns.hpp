@@ -30,7 +30,7 @@ struct RateDecision {
   std::int64_t server_time_ms = 0;   // Redis' clock at the decision (for audits and tests)
 };
 
-class RateLimiter {
+class RCACHE_API RateLimiter {
  public:
   // limit >= 1 calls per window > 0; checked by acquire().
   RateLimiter(Client& client, std::int64_t limit, std::chrono::milliseconds window)
@@ -49,16 +49,16 @@ struct LockHandle {
 };
 
 // One attempt.
-Result<std::optional<LockHandle>> try_lock(Client& client, std::string_view key,
+RCACHE_API Result<std::optional<LockHandle>> try_lock(Client& client, std::string_view key,
                                            std::chrono::milliseconds ttl);
 // Retries with jittered exponential backoff (10 ms doubling to 200 ms) until `wait` has passed.
-Result<std::optional<LockHandle>> lock(Client& client, std::string_view key,
+RCACHE_API Result<std::optional<LockHandle>> lock(Client& client, std::string_view key,
                                        std::chrono::milliseconds ttl,
                                        std::chrono::milliseconds wait);
 // True if this holder still had the lock and released it; false: it had expired or another
 // holder has it (nothing is deleted then).
-Result<bool> unlock(Client& client, const LockHandle& handle);
+RCACHE_API Result<bool> unlock(Client& client, const LockHandle& handle);
 // True if the TTL was reset to `ttl` (still held by this token).
-Result<bool> extend(Client& client, const LockHandle& handle, std::chrono::milliseconds ttl);
+RCACHE_API Result<bool> extend(Client& client, const LockHandle& handle, std::chrono::milliseconds ttl);
 
 }  // namespace rcache

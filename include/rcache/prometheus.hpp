@@ -32,14 +32,14 @@ class Exposer;
 
 namespace rcache {
 
-std::shared_ptr<prometheus::Collectable> make_collectable(Client& client);
+RCACHE_API std::shared_ptr<prometheus::Collectable> make_collectable(Client& client);
 
 // The Prometheus text exposition format (version 0.0.4) of the client's metrics.
-std::string metrics_text(Client& client);
+RCACHE_API std::string metrics_text(Client& client);
 
 // An HTTP endpoint serving /metrics for one client. Binding failures are an Error, never an
 // exception.
-class MetricsExposer {
+class RCACHE_API MetricsExposer {
  public:
   ~MetricsExposer();
   MetricsExposer(const MetricsExposer&) = delete;
@@ -55,7 +55,7 @@ class MetricsExposer {
 };
 
 // bind_address: "127.0.0.1:9464" (port 0 picks a free one).
-Result<std::unique_ptr<MetricsExposer>> start_exposer(Client& client,
+RCACHE_API Result<std::unique_ptr<MetricsExposer>> start_exposer(Client& client,
                                                       const std::string& bind_address);
 
 }  // namespace rcache

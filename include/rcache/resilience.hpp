@@ -7,6 +7,8 @@
 #include <chrono>
 #include <string_view>
 
+#include "rcache/export.hpp"
+
 namespace rcache {
 
 enum class Jitter {
@@ -53,7 +55,7 @@ enum class DegradedMode {
   fail_fast,
 };
 
-std::string_view to_string(DegradedMode m) noexcept;
+RCACHE_API std::string_view to_string(DegradedMode m) noexcept;
 
 enum class BreakerState {
   closed,       // calls flow; failures are counted
@@ -63,7 +65,7 @@ enum class BreakerState {
   disabled,     // an operator turned the breaker off: every call flows, nothing is counted
 };
 
-std::string_view to_string(BreakerState s) noexcept;
+RCACHE_API std::string_view to_string(BreakerState s) noexcept;
 
 struct BreakerPolicy {
   // false: no breaker at all (every call goes to the transport).

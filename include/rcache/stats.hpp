@@ -1,4 +1,4 @@
-// rcache — statistics snapshot (Client::stats()).
+// rcache — statistics snapshot (Client::stats()) and the declaration of every counter.
 //
 // Counters are totals since the client was created; latency percentiles cover a rolling window
 // (the last 60 s), from log-linear buckets accurate to about 3 %.
@@ -6,21 +6,66 @@
 // Thread safety: a plain value type.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "rcache/export.hpp"
 #include "rcache/resilience.hpp"
+
+// Every event counter of rcache, declared once. Each entry generates a field of Stats, a JSON key
+// of Stats::to_json() (inside the group object when the group is not empty), a sample of a
+// Prometheus family (with the label, when not empty) and the internal counter that records it.
+//   X(field, json group, json key, Prometheus family, "label=value" or "", help)
+#define RCACHE_COUNTERS(X)                                                                       \
+  X(retries, "", "retries", "rcache_retries_total", "", "Retries made.")                         \
+  X(retry_budget_exhausted, "", "retry_budget_exhausted", "rcache_retry_budget_exhausted_total", \
+    "", "Retries refused by the retry budget.")                                                  \
+  X(rejected_bulkhead, "rejected", "bulkhead", "rcache_rejected_total", "reason=bulkhead",       \
+    "Calls refused without touching Redis.")                                                     \
+  X(rejected_circuit_open, "rejected", "circuit_open", "rcache_rejected_total",                  \
+    "reason=circuit_open", "Calls refused without touching Redis.")                              \
+  X(rejected_disabled, "rejected", "disabled", "rcache_rejected_total", "reason=disabled",       \
+    "Calls refused without touching Redis.")                                                     \
+  X(fallback_served, "", "fallback_served", "rcache_fallback_served_total", "",                  \
+    "Calls answered by the local store while Redis was unavailable.")                           \
+  X(compressed_bytes_in, "compression", "bytes_in", "rcache_compressed_bytes_total",             \
+    "direction=in",                                                                              \
+    "Bytes through the value envelope's compressor: in = original size of values stored "       \
+    "compressed, out = their stored size.")                                                      \
+  X(compressed_bytes_out, "compression", "bytes_out", "rcache_compressed_bytes_total",           \
+    "direction=out",                                                                             \
+    "Bytes through the value envelope's compressor: in = original size of values stored "       \
+    "compressed, out = their stored size.")                                                      \
+  X(loader_calls, "get_or_load", "loader_calls", "rcache_loader_calls_total", "",                \
+    "get_or_load loader invocations.")                                                           \
+  X(singleflight_shared, "get_or_load", "singleflight_shared", "rcache_singleflight_shared_total", \
+    "", "get_or_load callers served by another caller's load.")                                 \
+  X(bypassed, "get_or_load", "bypassed", "rcache_bypassed_total", "",                            \
+    "get_or_load results returned straight from the loader because Redis was unavailable.")     \
+  X(early_refreshes, "get_or_load", "early_refreshes", "rcache_early_refresh_total", "",         \
+    "Early (XFetch) refreshes of hot keys.")                                                     \
+  X(stale_served, "get_or_load", "stale_served", "rcache_stale_served_total", "",                \
+    "Stale copies served because the loader failed.")
 
 namespace rcache {
 
-struct PoolStatus;
+// Prometheus latency bucket upper bounds in seconds (+Inf implied): 50 us .. 1 s.
+inline constexpr std::array<double, 14> kLatencyBounds = {
+    50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3,
+    500e-3, 1.0};
 
 struct OpStats {
-  std::string op;  // "get", "set", ...
+  std::string op;  // "get", "set", ... ("get_or_load": its cache hits and misses)
   std::uint64_t calls = 0;
   std::uint64_t errors = 0;
+  std::uint64_t hits = 0, misses = 0, ok = 0;  // results other than errors
+  std::vector<std::pair<std::string, std::uint64_t>> errors_by_kind;  // Errc name -> count
+  // Cumulative counts per kLatencyBounds bucket, the last one +Inf; and the sum in seconds.
+  std::vector<std::uint64_t> latency_buckets;
+  double latency_sum_seconds = 0;
 };
 
 struct LatencySummary {
@@ -29,33 +74,33 @@ struct LatencySummary {
   int window_seconds = 60;
 };
 
-struct Stats {
+struct BreakerTransition {
+  BreakerState from = BreakerState::closed;
+  BreakerState to = BreakerState::closed;
+  std::uint64_t count = 0;
+};
+
+struct RCACHE_API Stats {
+  // User-visible hits and misses: get() and get_or_load()'s read (not its internal traffic).
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;
   double hit_rate = 0;  // hits / (hits + misses), 0 when none
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
-  std::vector<OpStats> ops;                                       // ops with at least one call
+  std::vector<OpStats> ops;                                           // ops with at least one call
   std::vector<std::pair<std::string, std::uint64_t>> errors_by_kind;  // Errc name -> count
   LatencySummary latency;
-  std::uint64_t retries = 0;
-  std::uint64_t retry_budget_exhausted = 0;
-  std::uint64_t rejected_bulkhead = 0;
-  std::uint64_t rejected_circuit_open = 0;
-  std::uint64_t rejected_disabled = 0;
-  std::uint64_t fallback_served = 0;  // local-mode answers
+#define RCACHE_STATS_FIELD(field, group, key, family, label, help) std::uint64_t field = 0;
+  RCACHE_COUNTERS(RCACHE_STATS_FIELD)
+#undef RCACHE_STATS_FIELD
   BreakerState breaker = BreakerState::closed;
   std::uint64_t breaker_transitions = 0;
+  std::vector<BreakerTransition> transitions;  // only pairs that happened
   std::size_t connections_ready = 0, connections_connecting = 0, connections_down = 0;
   std::uint64_t reconnects = 0;
-  std::uint64_t compressed_bytes_in = 0;   // original bytes of values stored compressed
-  std::uint64_t compressed_bytes_out = 0;  // their stored (compressed) size
-  double compression_ratio = 0;            // out / in; 0 when nothing was compressed
-  std::uint64_t loader_calls = 0;          // get_or_load
-  std::uint64_t singleflight_shared = 0;
-  std::uint64_t bypassed = 0;
-  std::uint64_t early_refreshes = 0;
-  std::uint64_t stale_served = 0;
+  double compression_ratio = 0;  // compressed_bytes_out / compressed_bytes_in; 0 when none
+  // A connection is ready and the client is not disabled (Prometheus: rcache_up).
+  bool up = false;
 
   // The shape of the services' /cache/stats, extended:
   // {"hits":60,"misses":40,"hit_rate":0.6,"total_requests":205,"errors":5,"avg_latency_ms":0.1,
@@ -63,11 +108,12 @@ struct Stats {
   //  "ops":{"get":{"calls":100,"errors":0},...},"errors_by_kind":{"circuit_open":5},
   //  "retries":0,"retry_budget_exhausted":0,
   //  "rejected":{"bulkhead":0,"circuit_open":5,"disabled":0},"fallback_served":0,
-  //  "circuit_breaker":{"state":"closed","transitions":2},
-  //  "connections":{"ready":4,"connecting":0,"down":0,"reconnects":0},
   //  "compression":{"bytes_in":..,"bytes_out":..,"ratio":..},
   //  "get_or_load":{"loader_calls":..,"singleflight_shared":..,"bypassed":..,
-  //                 "early_refreshes":..,"stale_served":..}}
+  //                 "early_refreshes":..,"stale_served":..},
+  //  "circuit_breaker":{"state":"closed","transitions":2},
+  //  "connections":{"ready":4,"connecting":0,"down":0,"reconnects":0},"up":true}
+  // Numbers are written with '.' whatever the C locale.
   std::string to_json() const;
 };
 

@@ -1,3 +1,4 @@
+// The metrics recorder: sharded relaxed atomics written per call, summed when read.
 #include "metrics/metrics.hpp"
 
 namespace rcache::detail {
@@ -22,7 +23,9 @@ std::string_view op_name(Op op) noexcept {
     case Op::ping: return "ping";
     case Op::command: return "command";
     case Op::delete_pattern: return "delete_pattern";
+    case Op::get_or_load: return "get_or_load";
     case Op::other: return "other";
+    case Op::internal: return "internal";
   }
   return "other";
 }
@@ -65,6 +68,7 @@ std::int64_t Metrics::epoch_of(std::chrono::steady_clock::time_point t) noexcept
 
 void Metrics::record(Op op, ResultKind kind, Errc code, std::chrono::nanoseconds latency,
                      std::chrono::steady_clock::time_point now) noexcept {
+  if (op == Op::internal) return;
   Shard& s = shards_[static_cast<std::size_t>(my_shard())];
   const auto o = static_cast<std::size_t>(op);
   s.requests[o][static_cast<std::size_t>(kind)].fetch_add(1, relaxed);
@@ -156,6 +160,17 @@ double Metrics::window_sum_ns(std::chrono::steady_clock::time_point now) const n
     }
   }
   return sum;
+}
+
+void Metrics::add(Counter c, std::uint64_t n) noexcept {
+  shards_[static_cast<std::size_t>(my_shard())].counters[static_cast<std::size_t>(c)].fetch_add(
+      n, relaxed);
+}
+
+std::uint64_t Metrics::count(Counter c) const noexcept {
+  std::uint64_t n = 0;
+  for (const auto& s : shards_) n += s.counters[static_cast<std::size_t>(c)].load(relaxed);
+  return n;
 }
 
 std::uint64_t Metrics::transitions(BreakerState from, BreakerState to) const noexcept {

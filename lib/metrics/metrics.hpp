@@ -1,4 +1,5 @@
-// Lock-free recording of every call's outcome and latency, aggregated when read.
+// Lock-free recording of every call's outcome and latency, and of every event counter declared
+// in RCACHE_COUNTERS (rcache/stats.hpp), aggregated when read.
 //
 // Hot path: record() does a handful of relaxed atomic increments on one of kShards
 // cache-line-separated shards (a thread keeps its shard), no locks, no allocation. Readers
@@ -19,14 +20,17 @@
 #include "log_histogram.hpp"
 #include "rcache/error.hpp"
 #include "rcache/resilience.hpp"
+#include "rcache/stats.hpp"
 
 namespace rcache::detail {
 
+// What a call was, for metrics. `internal`: traffic rcache makes for its own purposes (the reads
+// and writes inside get_or_load); it is not recorded as a user call at all.
 enum class Op : std::uint8_t {
   get, set, del, unlink, exists, expire, ttl, incrby, mget, mset, ping, command,
-  delete_pattern, other
+  delete_pattern, get_or_load, other, internal
 };
-inline constexpr int kOps = static_cast<int>(Op::other) + 1;
+inline constexpr int kOps = static_cast<int>(Op::other) + 1;  // recorded ops (not internal)
 std::string_view op_name(Op op) noexcept;
 Op op_from_command(std::string_view name) noexcept;  // "GET" -> Op::get, ...
 
@@ -37,11 +41,18 @@ std::string_view result_name(ResultKind k) noexcept;
 inline constexpr int kErrcs = static_cast<int>(Errc::shutdown) + 1;
 inline constexpr int kBreakerStates = static_cast<int>(BreakerState::disabled) + 1;
 
-// Prometheus histogram upper bounds, seconds (+Inf implied): 50 us .. 1 s.
-inline constexpr std::array<double, 14> kPromBounds = {
-    50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3,
-    500e-3, 1.0};
+inline constexpr const auto& kPromBounds = kLatencyBounds;
 inline constexpr int kPromBuckets = static_cast<int>(kPromBounds.size()) + 1;
+
+// One enumerator per RCACHE_COUNTERS entry.
+enum class Counter : std::uint8_t {
+#define RCACHE_COUNTER_ENUM(field, group, key, family, label, help) field,
+  RCACHE_COUNTERS(RCACHE_COUNTER_ENUM)
+#undef RCACHE_COUNTER_ENUM
+};
+#define RCACHE_COUNTER_ONE(field, group, key, family, label, help) +1
+inline constexpr int kCounters = 0 RCACHE_COUNTERS(RCACHE_COUNTER_ONE);
+#undef RCACHE_COUNTER_ONE
 
 class Metrics {
  public:
@@ -57,6 +68,7 @@ class Metrics {
   void record(Op op, ResultKind kind, Errc code, std::chrono::nanoseconds latency,
               std::chrono::steady_clock::time_point now) noexcept;
   void breaker_transition(BreakerState from, BreakerState to) noexcept;
+  void add(Counter c, std::uint64_t n = 1) noexcept;
 
   // ---- readers (sum over shards) ----
   std::uint64_t requests(Op op, ResultKind k) const noexcept;
@@ -68,6 +80,7 @@ class Metrics {
   LogHistogram window(std::chrono::steady_clock::time_point now) const noexcept;
   double window_sum_ns(std::chrono::steady_clock::time_point now) const noexcept;
   std::uint64_t transitions(BreakerState from, BreakerState to) const noexcept;
+  std::uint64_t count(Counter c) const noexcept;
 
  private:
   struct Slot {
@@ -81,6 +94,7 @@ class Metrics {
     std::array<std::array<std::atomic<std::uint64_t>, kPromBuckets>, kOps> buckets{};
     std::array<std::atomic<std::uint64_t>, kOps> sum_ns{};
     std::array<Slot, kSlots> slots{};
+    std::array<std::atomic<std::uint64_t>, kCounters> counters{};
   };
   static int my_shard() noexcept;
   static std::int64_t epoch_of(std::chrono::steady_clock::time_point t) noexcept;

@@ -1,4 +1,5 @@
-#include "circuit_breaker.hpp"
+// The circuit breaker's state machine, and the names of breaker states and degraded modes.
+#include "resilience/circuit_breaker.hpp"
 
 #include <algorithm>
 
@@ -33,11 +34,16 @@ CircuitBreaker::CircuitBreaker(const BreakerPolicy& policy, const ClockSource& c
     : p_(policy), clock_(clock), listener_(std::move(listener)),
       window_(static_cast<std::size_t>(std::max(1, policy.window)), false) {}
 
+std::chrono::milliseconds CircuitBreaker::period_for(int trips) const {
+  // The shared backoff without jitter: open_base doubling per re-trip, at most open_max.
+  const auto shape = BackoffShape::doubling(p_.open_base, p_.open_max, Jitter::none);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      Backoff::ceiling(shape, std::max(1, trips)));
+}
+
 std::chrono::milliseconds CircuitBreaker::open_period() const {
   std::lock_guard lock(mu_);
-  auto d = p_.open_base;
-  for (int i = 1; i < trips_in_a_row_ && d < p_.open_max; ++i) d *= 2;
-  return std::min(d, p_.open_max);
+  return period_for(trips_in_a_row_);
 }
 
 void CircuitBreaker::move_to(BreakerState to, Lock& lock) {
@@ -66,10 +72,7 @@ void CircuitBreaker::move_to(BreakerState to, Lock& lock) {
 
 void CircuitBreaker::trip(Lock& lock) {
   ++trips_in_a_row_;
-  auto d = p_.open_base;
-  for (int i = 1; i < trips_in_a_row_ && d < p_.open_max; ++i) d *= 2;
-  d = std::min(d, p_.open_max);
-  open_until_ = clock_.now() + d;
+  open_until_ = clock_.now() + period_for(trips_in_a_row_);
   move_to(BreakerState::open, lock);
 }
 

@@ -15,7 +15,8 @@
 #include <mutex>
 #include <vector>
 
-#include "clock.hpp"
+#include "base/backoff.hpp"
+#include "base/clock.hpp"
 #include "rcache/resilience.hpp"
 
 namespace rcache::detail {
@@ -52,6 +53,7 @@ class CircuitBreaker {
   void move_to(BreakerState to, Lock& lock);  // unlocks to notify
   void trip(Lock& lock);
   void record_closed(bool failed, Lock& lock);
+  std::chrono::milliseconds period_for(int trips) const;
 
   const BreakerPolicy p_;
   const ClockSource& clock_;

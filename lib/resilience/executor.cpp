@@ -1,84 +1,29 @@
+// The executor: admission (disabled, bulkhead, breaker), attempts, retries within the deadline.
 #include "resilience/executor.hpp"
 
 #include <optional>
 
-#include "transport.hpp"
-
 namespace rcache::detail {
-
-namespace {
-
-bool starts_with(const redisReply& r, std::string_view word) {
-  return r.len >= word.size() && std::string_view(r.str, word.size()) == word &&
-         (r.len == word.size() || r.str[word.size()] == ' ');
-}
-
-}  // namespace
-
-Verdict classify(const Outcome& o) noexcept {
-  if (o.error) {
-    switch (o.error->code) {
-      case Errc::timeout:
-      case Errc::connection:
-      case Errc::protocol: return Verdict::retryable;
-      case Errc::auth: return Verdict::failure;
-      case Errc::shutdown: return Verdict::abandoned;
-      default: return Verdict::failure;
-    }
-  }
-  const redisReply* r = o.reply.get();
-  if (r != nullptr && r->type == REDIS_REPLY_ERROR) {
-    for (std::string_view w : {"LOADING", "TRYAGAIN", "MASTERDOWN", "READONLY", "BUSY",
-                               "CLUSTERDOWN"}) {
-      if (starts_with(*r, w)) return Verdict::retryable;
-    }
-    if (starts_with(*r, "NOAUTH") || starts_with(*r, "WRONGPASS")) return Verdict::failure;
-  }
-  return Verdict::success;
-}
-
-RetryPlan plan_retry(const RetryPolicy& policy, Verdict v, int attempts_made, bool idempotent,
-                     bool sent, Backoff& backoff, RetryBudget& budget, ClockSource::time_point now,
-                     ClockSource::time_point deadline) {
-  using Why = RetryPlan::Why;
-  if (v != Verdict::retryable) return {Why::not_retryable};
-  if (attempts_made >= policy.max_attempts) return {Why::attempts_exhausted};
-  if (!idempotent && sent && !policy.retry_non_idempotent) return {Why::not_idempotent};
-  const auto delay = backoff.delay(attempts_made);
-  if (now + delay >= deadline) return {Why::deadline};  // never sleep past the deadline
-  if (budget.enabled() && !budget.try_spend()) return {Why::budget};
-  return {Why::retry, delay};
-}
-
-bool unavailable(const Error& e) noexcept {
-  switch (e.code) {
-    case Errc::disabled:
-    case Errc::circuit_open:
-    case Errc::connection:
-    case Errc::timeout:
-    case Errc::rejected: return true;
-    default: return false;
-  }
-}
 
 struct Executor::Call {
   std::string bytes;  // the command, shared by every attempt
   std::uint32_t replies = 1;
   const char* name = "";
   bool idempotent = true;
-  Clock::time_point deadline{};
-  Clock::time_point attempt_start{};
+  TimePoint deadline{};
+  TimePoint attempt_start{};
   int attempts = 0;
   CircuitBreaker::Ticket ticket{};
   std::optional<Backoff> backoff;
   Completion done;
 };
 
-Executor::Executor(const Config& cfg, Transport& transport, const ClockSource& clock,
-                   const Logger& logger, std::string endpoint,
-                   CircuitBreaker::Listener on_breaker_change)
-    : cfg_(cfg), transport_(transport), clock_(clock), logger_(logger),
-      endpoint_(std::move(endpoint)), on_breaker_change_(std::move(on_breaker_change)),
+Executor::Executor(const Config& cfg, Sender& sender, Availability& availability,
+                   Metrics& metrics, const ClockSource& clock, const Logger& logger,
+                   std::string endpoint, CircuitBreaker::Listener on_breaker_change)
+    : cfg_(cfg), sender_(sender), availability_(availability), metrics_(metrics), clock_(clock),
+      logger_(logger), endpoint_(std::move(endpoint)),
+      on_breaker_change_(std::move(on_breaker_change)),
       budget_(cfg.retry.budget_tokens, cfg.retry.budget_per_success) {
   if (cfg.breaker.enabled) {
     breaker_ = std::make_unique<CircuitBreaker>(
@@ -92,39 +37,24 @@ Executor::Executor(const Config& cfg, Transport& transport, const ClockSource& c
   }
 }
 
-void Executor::refuse(Completion& done, Errc code, std::string message) {
-  Request r;
-  r.done = std::move(done);
-  complete(r, Error{code, std::move(message)});
-}
-
-void Executor::execute(Command&& cmd, Completion done) {
-  if (transport_.disabled()) {
-    counters_.disabled.fetch_add(1, std::memory_order_relaxed);
-    refuse(done, Errc::disabled,
-           std::string(cmd.name) + ": client disabled, redis " + endpoint_ +
-               " unreachable since start-up (" + transport_.status().last_error +
-               "); probing in the background");
-    return;
-  }
+Result<void> Executor::execute(Command&& cmd, Completion done) {
+  if (auto refused = availability_.refusal(cmd.name)) return std::move(*refused);
   if (in_flight_.fetch_add(1, std::memory_order_relaxed) >= cfg_.max_in_flight) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
-    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
-    refuse(done, Errc::rejected,
-           std::string(cmd.name) + ": too many calls in flight (max_in_flight = " +
-               std::to_string(cfg_.max_in_flight) + ")");
-    return;
+    metrics_.add(Counter::rejected_bulkhead);
+    return Error{Errc::rejected, std::string(cmd.name) +
+                                     ": too many calls in flight (max_in_flight = " +
+                                     std::to_string(cfg_.max_in_flight) + ")"};
   }
   CircuitBreaker::Ticket ticket{true, false, 0};
   if (breaker_) {
     ticket = breaker_->admit();
     if (!ticket.admitted) {
       in_flight_.fetch_sub(1, std::memory_order_relaxed);
-      counters_.circuit_open.fetch_add(1, std::memory_order_relaxed);
-      refuse(done, Errc::circuit_open,
-             std::string(cmd.name) + ": circuit breaker for " + endpoint_ + " is " +
-                 std::string(to_string(breaker_->state())));
-      return;
+      metrics_.add(Counter::rejected_circuit_open);
+      return Error{Errc::circuit_open, std::string(cmd.name) + ": circuit breaker for " +
+                                           endpoint_ + " is " +
+                                           std::string(to_string(breaker_->state()))};
     }
   }
   auto call = std::make_shared<Call>();
@@ -137,9 +67,10 @@ void Executor::execute(Command&& cmd, Completion done) {
   call->ticket = ticket;
   call->done = std::move(done);
   attempt(call, now);
+  return {};
 }
 
-void Executor::attempt(const std::shared_ptr<Call>& call, ClockSource::time_point now) {
+void Executor::attempt(const std::shared_ptr<Call>& call, TimePoint now) {
   ++call->attempts;
   call->attempt_start = now;
   Request r;
@@ -149,7 +80,7 @@ void Executor::attempt(const std::shared_ptr<Call>& call, ClockSource::time_poin
   r.name = call->name;
   r.deadline = std::min(call->attempt_start + cfg_.command_timeout, call->deadline);
   r.done = [this, call](Outcome&& o) { on_attempt(call, std::move(o)); };
-  transport_.submit(std::move(r));
+  sender_.submit(std::move(r));
 }
 
 void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
@@ -169,7 +100,7 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
     finish(*call, std::move(o));
     return;
   }
-  if (!transport_.on_loop_thread()) {  // only the loop thread owns retry timers
+  if (!sender_.on_loop_thread()) {  // only the loop thread owns retry timers (shutdown path)
     finish(*call, std::move(o));
     return;
   }
@@ -179,20 +110,17 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
   const RetryPlan plan = plan_retry(cfg_.retry, v, call->attempts, call->idempotent, o.sent,
                                     *call->backoff, budget_, clock_.now(), call->deadline);
   if (!plan.retry()) {
-    if (plan.why == RetryPlan::Why::budget) {
-      counters_.budget_exhausted.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (plan.why == RetryPlan::Why::budget) metrics_.add(Counter::retry_budget_exhausted);
     finish(*call, std::move(o));
     return;
   }
-  const auto delay = plan.delay;
-  counters_.retries.fetch_add(1, std::memory_order_relaxed);
+  metrics_.add(Counter::retries);
   auto last = std::make_shared<Outcome>(std::move(o));
-  transport_.schedule_after(delay, [this, call, last] {
+  sender_.schedule_after(plan.delay, [this, call, last] {
     if (breaker_) {
       call->ticket = breaker_->admit();
       if (!call->ticket.admitted) {  // the breaker opened meanwhile: give the last answer
-        counters_.circuit_open.fetch_add(1, std::memory_order_relaxed);
+        metrics_.add(Counter::rejected_circuit_open);
         finish(*call, std::move(*last));
         return;
       }
@@ -203,9 +131,7 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
 
 void Executor::finish(Call& call, Outcome&& o) {
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
-  Request r;
-  r.done = std::move(call.done);
-  complete(r, std::move(o));
+  complete(call.done, std::move(o));
 }
 
 }  // namespace rcache::detail

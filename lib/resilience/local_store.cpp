@@ -1,3 +1,4 @@
+// Bounded in-process LRU store with per-key TTL, for the `local` degraded mode.
 #include "resilience/local_store.hpp"
 
 namespace rcache::detail {

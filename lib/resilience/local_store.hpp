@@ -17,7 +17,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "clock.hpp"
+#include "base/clock.hpp"
 
 namespace rcache::detail {
 

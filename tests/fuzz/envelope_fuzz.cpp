@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "values/envelope.hpp"
+#include "codec/envelope.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   rcache::detail::EnvelopeOptions o;

@@ -3,7 +3,7 @@
 
 #include <set>
 
-#include "resilience/backoff.hpp"
+#include "base/backoff.hpp"
 
 namespace rcache::detail {
 namespace {

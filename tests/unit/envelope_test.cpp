@@ -6,7 +6,7 @@
 #include <chrono>
 #include <random>
 
-#include "values/envelope.hpp"
+#include "codec/envelope.hpp"
 
 namespace rcache::detail {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "resp.hpp"
+#include "protocol/resp.hpp"
 
 using namespace rcache;
 using namespace rcache::detail;

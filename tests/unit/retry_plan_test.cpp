@@ -1,7 +1,7 @@
 // Retry decisions and outcome classification: pure logic with a manual clock, no sleeps.
 #include <gtest/gtest.h>
 
-#include "resilience/executor.hpp"
+#include "resilience/verdict.hpp"
 
 namespace rcache::detail {
 namespace {

@@ -5,7 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "socket_options.hpp"
+#include "transport/socket_options.hpp"
 
 namespace {
 

@@ -1,0 +1,50 @@
+// rcache — options and results of Client::get_or_load() (cache-aside with single-flight).
+//
+// Thread safety: plain value types.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "rcache/error.hpp"
+
+namespace rcache {
+
+// Options of Client::get_or_load().
+struct LoadOptions {
+  // TTL of a loaded value, > 0; each write is jittered by +-ttl_jitter (0.10 = +-10 %) so that
+  // keys loaded together do not expire together.
+  std::chrono::milliseconds ttl{60000};
+  double ttl_jitter = 0.10;  // 0..0.5
+  // Cache "not found" (the loader returned std::nullopt) for negative_ttl; off by default.
+  bool negative_cache = false;
+  std::chrono::milliseconds negative_ttl{5000};
+  // Probabilistic early refresh of hot keys (XFetch, beta as below): a caller may reload a value
+  // before it expires, with a probability that rises as expiry nears and with the loader's
+  // duration. One refresh per key at a time in this process; the others keep the cached value.
+  bool early_refresh = false;
+  double beta = 1.0;
+  // If the loader fails and a stale copy exists (kept for stale_ttl after each load), return it
+  // marked stale instead of the error.
+  bool stale_if_error = false;
+  std::chrono::milliseconds stale_ttl{600000};
+};
+
+// What get_or_load() returns.
+struct Loaded {
+  // cache: from Redis; loader: loaded on a miss; refreshed: loaded early (XFetch) although a
+  // cached value existed; stale: the loader failed and the stale copy was served;
+  // negative_cache: a cached "not found".
+  enum class Source { cache, loader, refreshed, stale, negative_cache };
+  std::optional<std::string> value;  // std::nullopt: "not found" (from the loader or cached)
+  Source source = Source::cache;
+  bool bypassed = false;  // Redis was unavailable: the loader's result was returned uncached
+};
+
+// The loader of get_or_load(): a value, std::nullopt for "not found", or an error. Runs on the
+// calling thread. An exception it throws is caught and returned as Errc::invalid_argument.
+using Loader = std::function<Result<std::optional<std::string>>()>;
+
+}  // namespace rcache

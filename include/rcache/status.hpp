@@ -1,0 +1,45 @@
+// rcache — connection pool status and health snapshots (Client::pool_status(), Client::health()).
+//
+// Thread safety: plain value types.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rcache/export.hpp"
+#include "rcache/resilience.hpp"
+
+namespace rcache {
+
+// Connection counts, for health checks.
+struct PoolStatus {
+  std::size_t ready = 0;       // connected and handshaken
+  std::size_t connecting = 0;  // connecting or handshaking
+  std::size_t down = 0;        // waiting to reconnect
+  std::uint64_t reconnects = 0;
+  std::string last_error;  // most recent connection error, "" if none
+};
+
+// A health snapshot; see Client::health().
+struct RCACHE_API Health {
+  enum class Status { ok, degraded, disabled };
+  Status status = Status::ok;
+  std::string reason;  // why not ok ("" when ok); never contains a password
+  std::optional<std::chrono::microseconds> ping;  // live PING round trip, when one succeeded
+  BreakerState breaker = BreakerState::closed;
+  DegradedMode mode = DegradedMode::disabled;
+  PoolStatus pool;
+
+  // {"status":"ok","reason":"","ping_ms":0.21,"circuit_breaker":{"state":"closed"},
+  //  "mode":"disabled","connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,
+  //  "last_error":""}}
+  std::string to_json() const;
+};
+
+RCACHE_API std::string_view to_string(Health::Status s) noexcept;
+
+}  // namespace rcache

@@ -1,0 +1,46 @@
+// Single-flight for get_or_load: concurrent callers of one key in this process share one load.
+//
+// Thread safety: every member may be called from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "metrics/metrics.hpp"
+#include "rcache/get_or_load.hpp"
+
+namespace rcache::detail {
+
+class SingleFlight {
+ public:
+  explicit SingleFlight(Metrics& metrics) : metrics_(metrics) {}
+
+  // Runs fn once for concurrent callers of `key`; the others wait and get a copy of its result
+  // (counted as singleflight_shared).
+  Result<Loaded> run(const std::string& key, const std::function<Result<Loaded>()>& fn);
+  // Leads a flight only if none is running for `key`; nullopt when one is (the caller then keeps
+  // its cached value).
+  std::optional<Result<Loaded>> lead_if_idle(const std::string& key,
+                                             const std::function<Result<Loaded>()>& fn);
+
+ private:
+  struct Flight {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::optional<Result<Loaded>> result;
+  };
+  Result<Loaded> run_as_leader(const std::string& key, const std::shared_ptr<Flight>& f,
+                               const std::function<Result<Loaded>()>& fn);
+
+  Metrics& metrics_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
+};
+
+}  // namespace rcache::detail

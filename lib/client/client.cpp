@@ -1,0 +1,108 @@
+// Client, the facade: creation, ping, command(), breaker controls, pool status and stats.
+#include "rcache/client.hpp"
+
+#include <exception>
+
+#include "client/calls.hpp"
+#include "protocol/commands.hpp"
+#include "protocol/replies.hpp"
+#include "client/exposer_hook.hpp"
+
+namespace rcache {
+
+using detail::command_of;
+using detail::future_of;
+using detail::Op;
+using detail::run;
+using detail::run_async;
+
+Result<std::unique_ptr<Client>> Client::create(Config config) {
+  try {
+    if (auto r = config.validate(); !r) return std::move(r).error();
+    auto core = detail::ClientCore::create(std::move(config));
+    if (!core) return std::move(core).error();
+    std::unique_ptr<Client> client(new Client(std::move(*core)));
+    if (const auto& address = client->config().metrics_address; !address.empty()) {
+      auto exposer = detail::start_owned_exposer(*client, address);
+      if (!exposer) return std::move(exposer).error();
+      client->exposer_ = std::move(*exposer);
+    }
+    return client;
+  } catch (const std::exception& e) {
+    return Error{Errc::connection, std::string("cannot start client: ") + e.what()};
+  } catch (...) {
+    return Error{Errc::connection, "cannot start client"};
+  }
+}
+
+Client::Client(std::unique_ptr<detail::ClientCore> core) : core_(std::move(core)) {}
+Client::~Client() { exposer_.reset(); }  // stop scrapes before the core goes away
+
+const Config& Client::config() const noexcept { return core_->config(); }
+
+BreakerState Client::breaker_state() const {
+  auto* b = core_->executor().breaker();
+  return b != nullptr ? b->state() : BreakerState::disabled;
+}
+void Client::force_breaker_open() {
+  if (auto* b = core_->executor().breaker()) b->force_open();
+}
+void Client::disable_breaker() {
+  if (auto* b = core_->executor().breaker()) b->disable();
+}
+void Client::reset_breaker() {
+  if (auto* b = core_->executor().breaker()) b->reset();
+}
+PoolStatus Client::pool_status() const { return core_->transport().pool().status(); }
+
+// PING
+namespace {
+auto parse_ping(const detail::ClockSource& clock, detail::TimePoint start) {
+  return [&clock, start](detail::Outcome& o) -> Result<std::chrono::microseconds> {
+    if (auto r = detail::parse_status("PING", *o.reply); !r) return std::move(r).error();
+    return std::chrono::duration_cast<std::chrono::microseconds>(clock.now() - start);
+  };
+}
+Result<detail::Command> ping_cmd() {
+  return command_of("PING", detail::ping_command(), Op::ping);
+}
+}  // namespace
+
+Result<std::chrono::microseconds> Client::ping() {
+  return run<std::chrono::microseconds>(*core_, ping_cmd(),
+                                        parse_ping(core_->clock(), core_->clock().now()));
+}
+void Client::ping_async(Callback<std::chrono::microseconds> cb) {
+  run_async<std::chrono::microseconds>(*core_, Op::ping, ping_cmd(),
+                                       parse_ping(core_->clock(), core_->clock().now()),
+                                       std::move(cb));
+}
+std::future<Result<std::chrono::microseconds>> Client::ping_async() {
+  return future_of<std::chrono::microseconds>(
+      [&](Callback<std::chrono::microseconds> cb) { ping_async(std::move(cb)); });
+}
+
+// command: an unknown command is not resent once it may have run.
+namespace {
+Result<detail::Command> raw_cmd(detail::ClientCore& core, const std::vector<std::string>& argv) {
+  return command_of("command", detail::raw_command(core.config(), argv), Op::command, false);
+}
+auto parse_raw() {
+  return [](detail::Outcome& o) -> Result<Reply> {
+    if (auto e = detail::reply_error("command", *o.reply)) return std::move(*e);
+    return detail::to_reply(*o.reply);
+  };
+}
+}  // namespace
+
+Result<Reply> Client::command(const std::vector<std::string>& argv) {
+  return run<Reply>(*core_, raw_cmd(*core_, argv), parse_raw());
+}
+void Client::command_async(const std::vector<std::string>& argv, Callback<Reply> cb) {
+  run_async<Reply>(*core_, Op::command, raw_cmd(*core_, argv), parse_raw(), std::move(cb));
+}
+std::future<Result<Reply>> Client::command_async(const std::vector<std::string>& argv) {
+  return future_of<Reply>([&](Callback<Reply> cb) { command_async(argv, std::move(cb)); });
+}
+
+}  // namespace rcache

@@ -1,0 +1,86 @@
+// Wiring of the layers behind Client, start-up, value encoding counters, and the blocking wait.
+#include "client/core.hpp"
+
+#include <thread>
+
+namespace rcache::detail {
+
+ClientCore::ClientCore(Config cfg)
+    : cfg_(std::move(cfg)), logger_(cfg_.log_sink, cfg_.log_level),
+      clock_(SteadyClock::instance()), metrics_(std::make_unique<Metrics>()),
+      envelope_{cfg_.compression,           cfg_.compression_threshold, cfg_.compression_level,
+                0.10,                       cfg_.max_decompressed_size, cfg_.legacy_hex},
+      single_flight_(*metrics_),
+      availability_(std::make_unique<Availability>(cfg_, logger_, *metrics_, clock_)) {}
+
+Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
+  std::unique_ptr<ClientCore> core(new ClientCore(std::move(cfg)));
+  Availability& availability = *core->availability_;
+  auto transport = Transport::create(core->cfg_, core->logger_, core->clock_,
+                                     [&availability] { availability.on_pool_available(); });
+  if (!transport) return std::move(transport).error();
+  core->transport_ = std::move(*transport);
+  availability.attach(core->transport_->pool());
+  ClientCore* self = core.get();
+  core->executor_ = std::make_unique<Executor>(
+      core->cfg_, *core->transport_, availability, *core->metrics_, core->clock_, core->logger_,
+      core->transport_->endpoint(), [self](BreakerState from, BreakerState to) {
+        self->metrics_->breaker_transition(from, to);
+        self->availability_->on_breaker_change(from, to);
+        if (self->cfg_.on_breaker_change) self->cfg_.on_breaker_change(from, to);
+      });
+  // Start-up: give the pool its connect timeout to reach Redis, then apply the mode.
+  const bool reached = core->transport_->pool().wait_first_outcome(
+      core->cfg_.connect_timeout + std::chrono::milliseconds(100));
+  if (auto r = availability.start(reached); !r) return std::move(r).error();
+  return core;
+}
+
+ClientCore::~ClientCore() {
+  transport_.reset();  // fails and completes everything pending, joins the loop thread
+  executor_.reset();   // only then: completions reach into the executor
+}
+
+Encoded ClientCore::encode(std::string_view value) {
+  Encoded e = encode_value(value, envelope_);
+  if (e.compressed) {
+    metrics_->add(Counter::compressed_bytes_in, value.size());
+    metrics_->add(Counter::compressed_bytes_out, e.bytes.size());
+  }
+  return e;
+}
+
+std::optional<Error> ClientCore::refuse_on_loop_thread(const char* what) const {
+  if (!transport_->on_loop_thread()) return std::nullopt;
+  return Error{Errc::invalid_argument,
+               std::string(what) +
+                   ": blocking call from an rcache callback would deadlock; use the async form"};
+}
+
+void ClientCore::wait(Waiter& w) {
+  spin_until(w.ready);
+  std::unique_lock lock(w.mu);
+  w.cv.wait(lock, [&] { return w.done; });
+}
+
+// Adaptive wait: a reply on loopback often arrives within tens of microseconds, sooner than a
+// sleeping thread can be woken. A caller that is the client's only blocking waiter spins for up
+// to Config::blocking_spin before it sleeps, and stops as soon as another waiter appears; with
+// many blocking threads nobody spins, so they do not burn the cores that the loop thread and
+// the server need.
+void ClientCore::spin_until(const std::atomic<bool>& ready) {
+  if (cfg_.blocking_spin.count() <= 0) return;
+  if (waiters_.load(std::memory_order_relaxed) != 1) return;
+  const auto until = clock_.now() + cfg_.blocking_spin;
+  for (unsigned i = 1; !ready.load(std::memory_order_acquire); ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if ((i & 63) == 0 &&
+        (waiters_.load(std::memory_order_relaxed) != 1 || clock_.now() >= until)) {
+      break;
+    }
+  }
+}
+
+}  // namespace rcache::detail

@@ -1,0 +1,184 @@
+// The wiring behind Client: owns the layers below (metrics, availability, transport, executor,
+// single-flight) and runs a Command in the three call forms (blocking, callback, future).
+//
+// The callback rule is applied here: an async callback always runs on the loop thread. Refusals
+// (disabled, rejected, circuit_open) and argument errors, which are known on the calling thread,
+// are posted to the loop thread rather than run in place; a blocking call returns them directly.
+//
+// Thread safety: as Client.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <type_traits>
+
+#include "base/clock.hpp"
+#include "base/log.hpp"
+#include "cache/single_flight.hpp"
+#include "cache/xfetch.hpp"
+#include "codec/envelope.hpp"
+#include "metrics/metrics.hpp"
+#include "rcache/callback.hpp"
+#include "rcache/config.hpp"
+#include "resilience/availability.hpp"
+#include "resilience/executor.hpp"
+#include "transport/transport.hpp"
+
+namespace rcache::detail {
+
+// Raw GET (+ PTTL) for get_or_load.
+struct RawRead {
+  std::optional<std::string> raw;
+  std::int64_t pttl_ms = -3;  // -3: not asked
+};
+
+class ClientCore {
+ public:
+  static Result<std::unique_ptr<ClientCore>> create(Config cfg);
+  ~ClientCore();
+  ClientCore(const ClientCore&) = delete;
+  ClientCore& operator=(const ClientCore&) = delete;
+
+  const Config& config() const noexcept { return cfg_; }
+  const ClockSource& clock() const noexcept { return clock_; }
+  Transport& transport() noexcept { return *transport_; }
+  const Transport& transport() const noexcept { return *transport_; }
+  Executor& executor() noexcept { return *executor_; }
+  Availability& availability() noexcept { return *availability_; }
+  const Availability& availability() const noexcept { return *availability_; }
+  Metrics& metrics() noexcept { return *metrics_; }
+  const Metrics& metrics() const noexcept { return *metrics_; }
+  SingleFlight& single_flight() noexcept { return single_flight_; }
+  LoadTimes& load_times() noexcept { return load_times_; }
+  bool on_loop_thread() const noexcept { return transport_->on_loop_thread(); }
+
+  // Encodes a value for storage, counting what compression saved. Store e.view(value).
+  Encoded encode(std::string_view value);
+  Result<std::string> decode(std::string&& stored, std::string_view key) const {
+    return decode_value(std::move(stored), envelope_, key);
+  }
+
+  template <class T>
+  static ResultKind kind_of(const Result<T>& r) noexcept {
+    if (!r.ok()) return ResultKind::error;
+    if constexpr (std::is_same_v<T, std::optional<std::string>>) {
+      return r.value().has_value() ? ResultKind::hit : ResultKind::miss;
+    } else if constexpr (std::is_same_v<T, RawRead>) {
+      return r.value().raw.has_value() ? ResultKind::hit : ResultKind::miss;
+    } else {
+      return ResultKind::ok;
+    }
+  }
+
+  template <class T>
+  void record(Op op, const Result<T>& r, TimePoint start) noexcept {
+    const auto now = clock_.now();
+    metrics_->record(op, kind_of(r), r.ok() ? Errc{} : r.error().code, now - start, now);
+  }
+
+  // Blocking form: parse runs on the calling thread.
+  template <class T, class Parse>
+  Result<T> call(Command&& cmd, Parse parse) {
+    const auto start = clock_.now();
+    const Op op = cmd.op;
+    Result<T> r = wait_for<T>(std::move(cmd), parse);
+    record(op, r, start);
+    return r;
+  }
+
+  // Callback form: parse and cb run on the loop thread, whatever the outcome.
+  template <class T, class Parse>
+  void call_async(Command&& cmd, Parse parse, Callback<T> cb) {
+    const Op op = cmd.op;
+    const auto start = clock_.now();
+    auto finish = [this, op, start, cb = std::move(cb)](Result<T> r) mutable {
+      record(op, r, start);
+      if (cb) cb(std::move(r));
+    };
+    // `finish` is moved into the completion only if the executor accepts the call.
+    auto shared = std::make_shared<decltype(finish)>(std::move(finish));
+    auto refused = executor_->execute(
+        std::move(cmd), [shared, parse = std::move(parse)](Outcome&& o) mutable {
+          Result<T> r = o.error ? Result<T>(std::move(*o.error)) : parse(o);
+          (*shared)(std::move(r));
+        });
+    if (!refused) {
+      transport_->post([shared, e = std::move(refused).error()]() mutable {
+        (*shared)(Result<T>(std::move(e)));
+      });
+    }
+  }
+
+  template <class T, class Parse>
+  std::future<Result<T>> call_future(Command&& cmd, Parse parse) {
+    auto promise = std::make_shared<std::promise<Result<T>>>();
+    auto future = promise->get_future();
+    call_async<T>(std::move(cmd), std::move(parse),
+                  Callback<T>([promise](Result<T> r) { promise->set_value(std::move(r)); }));
+    return future;
+  }
+
+  // An async call that failed before reaching the executor (an argument error): its callback
+  // still runs on the loop thread, recorded like any other call.
+  template <class T>
+  void fail_async(Op op, Error e, Callback<T> cb) {
+    const auto start = clock_.now();
+    transport_->post([this, op, start, e = std::move(e), cb = std::move(cb)]() mutable {
+      Result<T> r(std::move(e));
+      record(op, r, start);
+      if (cb) cb(std::move(r));
+    });
+  }
+
+  // Refuses a blocking call made from the loop thread (it would wait for itself).
+  std::optional<Error> refuse_on_loop_thread(const char* what) const;
+
+ private:
+  explicit ClientCore(Config cfg);
+
+  template <class T, class Parse>
+  Result<T> wait_for(Command&& cmd, Parse& parse) {
+    if (auto e = refuse_on_loop_thread(cmd.name)) return std::move(*e);
+    Waiter w;
+    waiters_.fetch_add(1, std::memory_order_relaxed);
+    auto refused = executor_->execute(std::move(cmd), [&w](Outcome&& o) { w.deliver(std::move(o)); });
+    if (refused) wait(w);
+    waiters_.fetch_sub(1, std::memory_order_relaxed);
+    if (!refused) return std::move(refused).error();
+    return w.out.error ? Result<T>(std::move(*w.out.error)) : parse(w.out);
+  }
+
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::atomic<bool> ready{false};
+    Outcome out;
+    void deliver(Outcome&& o) {
+      std::lock_guard lock(mu);  // notify under the lock: the Waiter dies as soon as we unlock
+      out = std::move(o);
+      done = true;
+      ready.store(true, std::memory_order_release);
+      cv.notify_one();
+    }
+  };
+  void wait(Waiter& w);
+  void spin_until(const std::atomic<bool>& ready);
+
+  const Config cfg_;
+  const Logger logger_;
+  const ClockSource& clock_;
+  std::unique_ptr<Metrics> metrics_;
+  const EnvelopeOptions envelope_;
+  SingleFlight single_flight_;
+  LoadTimes load_times_;
+  std::unique_ptr<Availability> availability_;  // outlives transport_ and executor_
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<Executor> executor_;
+  std::atomic<int> waiters_{0};  // blocking calls waiting for their reply
+};
+
+}  // namespace rcache::detail

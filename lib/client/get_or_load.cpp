@@ -1,0 +1,185 @@
+// Client::get_or_load() (cache-aside: single-flight, negative cache, bypass, XFetch, stale copy)
+// and Client::get_renew(). get_or_load records one call of its own (hit: served from Redis, miss:
+// loaded); its internal reads and writes are not recorded as user calls.
+#include <thread>
+
+#include "client/calls.hpp"
+#include "protocol/commands.hpp"
+#include "protocol/replies.hpp"
+#include "rcache/client.hpp"
+
+namespace rcache {
+
+using detail::ClientCore;
+using detail::command_of;
+using detail::Counter;
+using detail::Op;
+using detail::Outcome;
+using detail::RawRead;
+
+namespace {
+
+Result<void> check(const LoadOptions& o) {
+  auto bad = [](const std::string& m) {
+    return Error{Errc::invalid_argument, "get_or_load: " + m};
+  };
+  if (o.ttl.count() <= 0) return bad("ttl must be > 0");
+  if (!(o.ttl_jitter >= 0 && o.ttl_jitter <= 0.5)) return bad("ttl_jitter must be in 0..0.5");
+  if (o.negative_cache && o.negative_ttl.count() <= 0) return bad("negative_ttl must be > 0");
+  if (o.stale_if_error && o.stale_ttl.count() <= 0) return bad("stale_ttl must be > 0");
+  if (o.early_refresh && !(o.beta > 0)) return bad("beta must be > 0");
+  return {};
+}
+
+// GET (+ PTTL) in one round trip, as stored.
+Result<RawRead> read_raw(ClientCore& core, const std::string& key, bool with_pttl) {
+  return detail::run<RawRead>(
+      core, command_of("GET", detail::get_with_pttl_command(core.config(), key, with_pttl), Op::internal),
+      [](Outcome& out) -> Result<RawRead> {
+        const redisReply& value = out.earlier.empty() ? *out.reply : *out.earlier[0];
+        auto raw = detail::parse_string_or_nil("GET", value);
+        if (!raw) return std::move(raw).error();
+        RawRead rr;
+        rr.raw = std::move(*raw);
+        if (!out.earlier.empty() && out.reply->type == REDIS_REPLY_INTEGER) {
+          rr.pttl_ms = out.reply->integer;
+        }
+        return rr;
+      });
+}
+
+// SET of a stored form (already encoded, or a marker), not recorded as a user call.
+void write_raw(ClientCore& core, const std::string& key, std::string_view value,
+               std::chrono::milliseconds ttl) {
+  const detail::Encoded stored = core.encode(value);
+  SetOptions o;
+  o.ttl = ttl;
+  (void)detail::run<bool>(
+      core, command_of("SET", detail::set_command(core.config(), key, value, stored.view(value), o), Op::internal),
+      detail::on_reply<bool>(detail::parse_set));
+}
+
+void write_marker(ClientCore& core, const std::string& key, std::string_view marker,
+                  std::chrono::milliseconds ttl) {
+  SetOptions o;
+  o.ttl = ttl;
+  (void)detail::run<bool>(
+      core, command_of("SET", detail::set_command(core.config(), key, marker, marker, o), Op::internal),
+      detail::on_reply<bool>(detail::parse_set));
+}
+
+Result<std::optional<std::string>> read_value(ClientCore& core, const std::string& key) {
+  auto r = read_raw(core, key, false);
+  if (!r) return std::move(r).error();
+  if (!r->raw) return std::optional<std::string>{};
+  auto v = core.decode(std::move(*r->raw), key);
+  if (!v) return std::move(v).error();
+  return std::optional<std::string>(std::move(*v));
+}
+
+Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const LoadOptions& o,
+                                const Loader& loader) {
+  auto& metrics = core.metrics();
+  Result<RawRead> read = read_raw(core, key, o.early_refresh);
+  const bool redis_down = !read.ok() && detail::unavailable(read.error());
+  if (!read.ok() && !redis_down) return std::move(read).error();
+
+  // The load itself, shared by concurrent callers.
+  auto load = [&, redis_down](Loaded::Source source) -> Result<Loaded> {
+    const auto start = core.clock().now();
+    Result<std::optional<std::string>> got = Error{Errc::invalid_argument, "loader threw"};
+    try {
+      got = loader();
+    } catch (const std::exception& e) {
+      got = Error{Errc::invalid_argument, std::string("get_or_load: loader threw: ") + e.what()};
+    } catch (...) {
+      got = Error{Errc::invalid_argument, "get_or_load: loader threw"};
+    }
+    metrics.add(Counter::loader_calls);
+    core.load_times().note(key, core.clock().now() - start);
+    const std::string stale_key = key + std::string(detail::kStaleSuffix);
+    if (!got.ok()) {
+      if (o.stale_if_error && !redis_down) {
+        auto stale = read_value(core, stale_key);
+        if (stale.ok() && stale->has_value()) {
+          metrics.add(Counter::stale_served);
+          return Loaded{std::move(*stale), Loaded::Source::stale, false};
+        }
+      }
+      return std::move(got).error();  // loader errors are returned, never cached
+    }
+    if (redis_down) {
+      metrics.add(Counter::bypassed);
+      return Loaded{std::move(*got), source, true};
+    }
+    if (got->has_value()) {
+      write_raw(core, key, **got, detail::jittered_ttl(o.ttl, o.ttl_jitter, detail::uniform01()));
+      if (o.stale_if_error) write_raw(core, stale_key, **got, o.stale_ttl);
+    } else if (o.negative_cache) {
+      write_marker(core, key, detail::kNegativeMarker,
+                   detail::jittered_ttl(o.negative_ttl, o.ttl_jitter, detail::uniform01()));
+    }
+    return Loaded{std::move(*got), source, false};
+  };
+
+  if (!redis_down && read->raw.has_value()) {
+    if (*read->raw == detail::kNegativeMarker) {
+      return Loaded{std::nullopt, Loaded::Source::negative_cache, false};
+    }
+    auto value = core.decode(std::move(*read->raw), key);
+    if (!value) return std::move(value).error();
+    if (o.early_refresh && read->pttl_ms > 0) {
+      const double load_ms =
+          std::chrono::duration<double, std::milli>(core.load_times().get(key)).count();
+      if (detail::xfetch_should_refresh(load_ms, o.beta, detail::uniform01(), read->pttl_ms)) {
+        auto refreshed =
+            core.single_flight().lead_if_idle(key, [&] { return load(Loaded::Source::refreshed); });
+        if (refreshed && refreshed->ok()) {
+          metrics.add(Counter::early_refreshes);
+          return std::move(*refreshed);
+        }
+        // Another caller is refreshing, or the refresh failed: the cached value is still good.
+      }
+    }
+    return Loaded{std::move(*value), Loaded::Source::cache, false};
+  }
+  return core.single_flight().run(key, [&] { return load(Loaded::Source::loader); });
+}
+
+}  // namespace
+
+Result<Loaded> Client::get_or_load(std::string_view key_view, const LoadOptions& o,
+                                   const Loader& loader) {
+  if (auto r = check(o); !r) return std::move(r).error();
+  if (!loader) return Error{Errc::invalid_argument, "get_or_load: no loader"};
+  if (auto e = core_->refuse_on_loop_thread("get_or_load")) return std::move(*e);
+  const auto start = core_->clock().now();
+  Result<Loaded> r = get_or_load_impl(*core_, std::string(key_view), o, loader);
+  // A hit is a value (or a cached "not found") served from Redis; a miss went to the loader.
+  const detail::ResultKind kind =
+      !r.ok() ? detail::ResultKind::error
+      : (r->source == Loaded::Source::cache || r->source == Loaded::Source::negative_cache)
+          ? detail::ResultKind::hit
+          : detail::ResultKind::miss;
+  const auto now = core_->clock().now();
+  core_->metrics().record(Op::get_or_load, kind, r.ok() ? Errc{} : r.error().code, now - start,
+                          now);
+  return r;
+}
+
+Result<std::optional<std::string>> Client::get_renew(std::string_view key,
+                                                     std::chrono::milliseconds ttl) {
+  auto& core = *core_;
+  const std::string k(key);
+  return detail::run<std::optional<std::string>>(
+      core, command_of("GETEX", detail::getex_command(core.config(), key, ttl), Op::get),
+      [&core, &k](Outcome& out) -> Result<std::optional<std::string>> {
+        auto raw = detail::parse_string_or_nil("GETEX", *out.reply);
+        if (!raw || !raw->has_value()) return raw;
+        auto v = core.decode(std::move(**raw), k);
+        if (!v) return std::move(v).error();
+        return std::optional<std::string>(std::move(*v));
+      });
+}
+
+}  // namespace rcache

@@ -1,0 +1,86 @@
+// Client::stats(): a snapshot of the recorder, the counters, the breaker and the pool.
+#include "client/core.hpp"
+#include "rcache/client.hpp"
+
+namespace rcache {
+
+using detail::Op;
+using detail::ResultKind;
+
+Stats Client::stats() const {
+  const auto& m = core_->metrics();
+  Stats s;
+  for (int i = 0; i < detail::kOps; ++i) {
+    const auto op = static_cast<Op>(i);
+    OpStats o;
+    o.op = std::string(detail::op_name(op));
+    o.hits = m.requests(op, ResultKind::hit);
+    o.misses = m.requests(op, ResultKind::miss);
+    o.ok = m.requests(op, ResultKind::ok);
+    o.errors = m.requests(op, ResultKind::error);
+    o.calls = o.hits + o.misses + o.ok + o.errors;
+    if (o.calls == 0) continue;
+    for (int e = 1; e < detail::kErrcs; ++e) {
+      const auto n = m.errors(op, static_cast<Errc>(e));
+      if (n > 0) o.errors_by_kind.emplace_back(std::string(to_string(static_cast<Errc>(e))), n);
+    }
+    const auto buckets = m.latency_buckets(op);
+    o.latency_buckets.assign(buckets.begin(), buckets.end());
+    o.latency_sum_seconds = m.latency_sum_seconds(op);
+    s.requests += o.calls;
+    s.errors += o.errors;
+    if (op == Op::get || op == Op::get_or_load) {
+      s.hits += o.hits;
+      s.misses += o.misses;
+    }
+    s.ops.push_back(std::move(o));
+  }
+  s.hit_rate = s.hits + s.misses > 0
+                   ? static_cast<double>(s.hits) / static_cast<double>(s.hits + s.misses)
+                   : 0.0;
+  for (int e = 1; e < detail::kErrcs; ++e) {
+    std::uint64_t n = 0;
+    for (int i = 0; i < detail::kOps; ++i) n += m.errors(static_cast<Op>(i), static_cast<Errc>(e));
+    if (n > 0) s.errors_by_kind.emplace_back(std::string(to_string(static_cast<Errc>(e))), n);
+  }
+  const auto now = core_->clock().now();
+  const detail::LogHistogram w = m.window(now);
+  s.latency.samples = w.total;
+  s.latency.window_seconds =
+      static_cast<int>(detail::Metrics::kSlots * detail::Metrics::kSlotSeconds);
+  if (w.total > 0) {
+    s.latency.p50_ms = w.quantile(0.50) / 1e6;
+    s.latency.p90_ms = w.quantile(0.90) / 1e6;
+    s.latency.p99_ms = w.quantile(0.99) / 1e6;
+    s.latency.p999_ms = w.quantile(0.999) / 1e6;
+    s.latency.avg_ms = m.window_sum_ns(now) / static_cast<double>(w.total) / 1e6;
+  }
+#define RCACHE_STATS_COPY(field, group, key, family, label, help) \
+  s.field = m.count(detail::Counter::field);
+  RCACHE_COUNTERS(RCACHE_STATS_COPY)
+#undef RCACHE_STATS_COPY
+  s.compression_ratio = s.compressed_bytes_in > 0
+                            ? static_cast<double>(s.compressed_bytes_out) /
+                                  static_cast<double>(s.compressed_bytes_in)
+                            : 0.0;
+  s.breaker = breaker_state();
+  for (int a = 0; a < detail::kBreakerStates; ++a) {
+    for (int b = 0; b < detail::kBreakerStates; ++b) {
+      const auto from = static_cast<BreakerState>(a);
+      const auto to = static_cast<BreakerState>(b);
+      const auto n = m.transitions(from, to);
+      if (n == 0) continue;
+      s.breaker_transitions += n;
+      s.transitions.push_back(BreakerTransition{from, to, n});
+    }
+  }
+  const PoolStatus pool = pool_status();
+  s.connections_ready = pool.ready;
+  s.connections_connecting = pool.connecting;
+  s.connections_down = pool.down;
+  s.reconnects = pool.reconnects;
+  s.up = core_->availability().up();
+  return s;
+}
+
+}  // namespace rcache

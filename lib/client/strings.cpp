@@ -1,0 +1,251 @@
+// Client's string commands: each one is build -> run -> parse, plus local fallback where it applies.
+#include "client/calls.hpp"
+#include "protocol/commands.hpp"
+#include "protocol/replies.hpp"
+#include "rcache/client.hpp"
+
+namespace rcache {
+
+using detail::Command;
+using detail::command_of;
+using detail::future_of;
+using detail::on_reply;
+using detail::Op;
+using detail::or_fallback;
+using detail::run;
+using detail::run_async;
+using detail::with_fallback;
+using OptString = std::optional<std::string>;
+
+namespace {
+
+// GET: a stored value goes through the envelope decoder (plain values pass unchanged).
+auto parse_value(detail::ClientCore& core, std::string key) {
+  return on_reply<OptString>([&core, key = std::move(key)](const redisReply& r) -> Result<OptString> {
+    auto raw = detail::parse_string_or_nil("GET", r);
+    if (!raw || !raw->has_value()) return raw;
+    auto v = core.decode(std::move(**raw), key);
+    if (!v) return std::move(v).error();
+    return OptString{std::move(*v)};
+  });
+}
+
+auto parse_integer(const char* cmd) {
+  return on_reply<std::int64_t>([cmd](const redisReply& r) { return detail::parse_integer(cmd, r); });
+}
+
+auto parse_flag(const char* cmd) {
+  return on_reply<bool>([cmd](const redisReply& r) { return detail::parse_flag(cmd, r); });
+}
+
+auto parse_values(detail::ClientCore& core, std::vector<std::string> keys) {
+  return on_reply<Client::Values>(
+      [&core, keys = std::move(keys)](const redisReply& r) -> Result<Client::Values> {
+        auto raw = detail::parse_mget(r);
+        if (!raw) return std::move(raw).error();
+        Client::Values out;
+        out.reserve(raw->size());
+        for (std::size_t i = 0; i < raw->size(); ++i) {
+          auto& v = (*raw)[i];
+          if (!v) {
+            out.emplace_back(std::nullopt);
+            continue;
+          }
+          auto decoded = core.decode(std::move(*v), i < keys.size() ? keys[i] : "");
+          if (!decoded) return std::move(decoded).error();
+          out.emplace_back(std::move(*decoded));
+        }
+        return out;
+      });
+}
+
+Result<Command> get_cmd(detail::ClientCore& core, std::string_view key) {
+  return command_of("GET", detail::keyed_command(core.config(), "GET", key), Op::get);
+}
+
+Result<Command> set_cmd(detail::ClientCore& core, std::string_view key, std::string_view value,
+                        const SetOptions& o) {
+  const detail::Encoded stored = core.encode(value);
+  return command_of("SET", detail::set_command(core.config(), key, value, stored.view(value), o),
+                    Op::set);
+}
+
+Result<Command> keys_cmd(detail::ClientCore& core, const char* name, Op op,
+                         const std::vector<std::string>& keys) {
+  return command_of(name, detail::multi_key_command(core.config(), name, keys), op);
+}
+
+Result<Command> mset_cmd(detail::ClientCore& core, const Client::Pairs& pairs,
+                         std::chrono::milliseconds ttl) {
+  std::vector<detail::Encoded> encoded;
+  std::vector<std::string_view> stored;
+  encoded.reserve(pairs.size());
+  stored.reserve(pairs.size());
+  for (const auto& [k, v] : pairs) encoded.push_back(core.encode(v));
+  for (std::size_t i = 0; i < pairs.size(); ++i) stored.push_back(encoded[i].view(pairs[i].second));
+  return command_of("MSET", detail::mset_command(core.config(), pairs, stored, ttl), Op::mset);
+}
+
+auto parse_mset() {
+  return [](detail::Outcome& o) { return detail::parse_mset(o.earlier, *o.reply); };
+}
+
+}  // namespace
+
+// GET
+Result<OptString> Client::get(std::string_view key) {
+  auto r = run<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)));
+  return or_fallback(*core_, std::move(r), [&] { return core_->availability().local_get(key); });
+}
+void Client::get_async(std::string_view key, Callback<OptString> cb) {
+  cb = with_fallback<OptString>(*core_, std::move(cb), [this, k = std::string(key)] {
+    return core_->availability().local_get(k);
+  });
+  run_async<OptString>(*core_, Op::get, get_cmd(*core_, key),
+                       parse_value(*core_, std::string(key)), std::move(cb));
+}
+std::future<Result<OptString>> Client::get_async(std::string_view key) {
+  return future_of<OptString>([&](Callback<OptString> cb) { get_async(key, std::move(cb)); });
+}
+
+// SET
+Result<bool> Client::set(std::string_view key, std::string_view value, SetOptions options) {
+  auto r = run<bool>(*core_, set_cmd(*core_, key, value, options), on_reply<bool>(detail::parse_set));
+  return or_fallback(*core_, std::move(r),
+                     [&] { return core_->availability().local_set(key, value, options); });
+}
+Result<bool> Client::set(std::string_view key, std::string_view value,
+                         std::chrono::milliseconds ttl) {
+  return set(key, value, SetOptions{ttl, SetOptions::Condition::always});
+}
+void Client::set_async(std::string_view key, std::string_view value, SetOptions options,
+                       Callback<bool> cb) {
+  cb = with_fallback<bool>(*core_, std::move(cb),
+                           [this, k = std::string(key), v = std::string(value), options] {
+                             return core_->availability().local_set(k, v, options);
+                           });
+  run_async<bool>(*core_, Op::set, set_cmd(*core_, key, value, options),
+                  on_reply<bool>(detail::parse_set), std::move(cb));
+}
+std::future<Result<bool>> Client::set_async(std::string_view key, std::string_view value,
+                                            SetOptions options) {
+  return future_of<bool>([&](Callback<bool> cb) { set_async(key, value, options, std::move(cb)); });
+}
+
+// DEL / UNLINK / EXISTS
+Result<std::int64_t> Client::del(std::string_view key) {
+  return del(std::vector<std::string>{std::string(key)});
+}
+Result<std::int64_t> Client::del(const std::vector<std::string>& keys) {
+  auto r = run<std::int64_t>(*core_, keys_cmd(*core_, "DEL", Op::del, keys), parse_integer("DEL"));
+  return or_fallback(*core_, std::move(r), [&] { return core_->availability().local_del(keys); });
+}
+void Client::del_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
+  cb = with_fallback<std::int64_t>(*core_, std::move(cb),
+                                   [this, keys] { return core_->availability().local_del(keys); });
+  run_async<std::int64_t>(*core_, Op::del, keys_cmd(*core_, "DEL", Op::del, keys),
+                          parse_integer("DEL"), std::move(cb));
+}
+std::future<Result<std::int64_t>> Client::del_async(const std::vector<std::string>& keys) {
+  return future_of<std::int64_t>([&](Callback<std::int64_t> cb) { del_async(keys, std::move(cb)); });
+}
+Result<std::int64_t> Client::unlink(std::string_view key) {
+  return unlink(std::vector<std::string>{std::string(key)});
+}
+Result<std::int64_t> Client::unlink(const std::vector<std::string>& keys) {
+  return run<std::int64_t>(*core_, keys_cmd(*core_, "UNLINK", Op::unlink, keys),
+                           parse_integer("UNLINK"));
+}
+void Client::unlink_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
+  run_async<std::int64_t>(*core_, Op::unlink, keys_cmd(*core_, "UNLINK", Op::unlink, keys),
+                          parse_integer("UNLINK"), std::move(cb));
+}
+std::future<Result<std::int64_t>> Client::unlink_async(const std::vector<std::string>& keys) {
+  return future_of<std::int64_t>(
+      [&](Callback<std::int64_t> cb) { unlink_async(keys, std::move(cb)); });
+}
+Result<bool> Client::exists(std::string_view key) {
+  return run<bool>(*core_, command_of("EXISTS", detail::keyed_command(core_->config(), "EXISTS", key), Op::exists),
+                   parse_flag("EXISTS"));
+}
+Result<std::int64_t> Client::exists(const std::vector<std::string>& keys) {
+  return run<std::int64_t>(*core_, keys_cmd(*core_, "EXISTS", Op::exists, keys),
+                           parse_integer("EXISTS"));
+}
+void Client::exists_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
+  run_async<std::int64_t>(*core_, Op::exists, keys_cmd(*core_, "EXISTS", Op::exists, keys),
+                          parse_integer("EXISTS"), std::move(cb));
+}
+std::future<Result<std::int64_t>> Client::exists_async(const std::vector<std::string>& keys) {
+  return future_of<std::int64_t>(
+      [&](Callback<std::int64_t> cb) { exists_async(keys, std::move(cb)); });
+}
+
+// PEXPIRE / PTTL
+Result<bool> Client::expire(std::string_view key, std::chrono::milliseconds ttl) {
+  return run<bool>(*core_, command_of("PEXPIRE", detail::pexpire_command(core_->config(), key, ttl), Op::expire),
+                   parse_flag("PEXPIRE"));
+}
+void Client::expire_async(std::string_view key, std::chrono::milliseconds ttl,
+                          Callback<bool> cb) {
+  run_async<bool>(*core_, Op::expire,
+                  command_of("PEXPIRE", detail::pexpire_command(core_->config(), key, ttl), Op::expire),
+                  parse_flag("PEXPIRE"), std::move(cb));
+}
+std::future<Result<bool>> Client::expire_async(std::string_view key,
+                                               std::chrono::milliseconds ttl) {
+  return future_of<bool>([&](Callback<bool> cb) { expire_async(key, ttl, std::move(cb)); });
+}
+Result<Ttl> Client::ttl(std::string_view key) {
+  return run<Ttl>(*core_, command_of("PTTL", detail::keyed_command(core_->config(), "PTTL", key), Op::ttl),
+                  on_reply<Ttl>(detail::parse_pttl));
+}
+void Client::ttl_async(std::string_view key, Callback<Ttl> cb) {
+  run_async<Ttl>(*core_, Op::ttl,
+                 command_of("PTTL", detail::keyed_command(core_->config(), "PTTL", key), Op::ttl),
+                 on_reply<Ttl>(detail::parse_pttl), std::move(cb));
+}
+std::future<Result<Ttl>> Client::ttl_async(std::string_view key) {
+  return future_of<Ttl>([&](Callback<Ttl> cb) { ttl_async(key, std::move(cb)); });
+}
+
+// INCRBY: not idempotent, never resent once it may have run.
+Result<std::int64_t> Client::incrby(std::string_view key, std::int64_t delta) {
+  return run<std::int64_t>(
+      *core_, command_of("INCRBY", detail::incrby_command(core_->config(), key, delta), Op::incrby, false),
+      parse_integer("INCRBY"));
+}
+void Client::incrby_async(std::string_view key, std::int64_t delta, Callback<std::int64_t> cb) {
+  run_async<std::int64_t>(
+      *core_, Op::incrby,
+      command_of("INCRBY", detail::incrby_command(core_->config(), key, delta), Op::incrby, false),
+      parse_integer("INCRBY"), std::move(cb));
+}
+std::future<Result<std::int64_t>> Client::incrby_async(std::string_view key,
+                                                       std::int64_t delta) {
+  return future_of<std::int64_t>(
+      [&](Callback<std::int64_t> cb) { incrby_async(key, delta, std::move(cb)); });
+}
+
+// MGET / MSET
+Result<Client::Values> Client::mget(const std::vector<std::string>& keys) {
+  return run<Values>(*core_, keys_cmd(*core_, "MGET", Op::mget, keys), parse_values(*core_, keys));
+}
+void Client::mget_async(const std::vector<std::string>& keys, Callback<Values> cb) {
+  run_async<Values>(*core_, Op::mget, keys_cmd(*core_, "MGET", Op::mget, keys),
+                    parse_values(*core_, keys), std::move(cb));
+}
+std::future<Result<Client::Values>> Client::mget_async(const std::vector<std::string>& keys) {
+  return future_of<Values>([&](Callback<Values> cb) { mget_async(keys, std::move(cb)); });
+}
+Result<void> Client::mset(const Pairs& pairs, std::chrono::milliseconds ttl) {
+  return run<void>(*core_, mset_cmd(*core_, pairs, ttl), parse_mset());
+}
+void Client::mset_async(const Pairs& pairs, std::chrono::milliseconds ttl, Callback<void> cb) {
+  run_async<void>(*core_, Op::mset, mset_cmd(*core_, pairs, ttl), parse_mset(), std::move(cb));
+}
+std::future<Result<void>> Client::mset_async(const Pairs& pairs, std::chrono::milliseconds ttl) {
+  return future_of<void>([&](Callback<void> cb) { mset_async(pairs, ttl, std::move(cb)); });
+}
+
+}  // namespace rcache

@@ -1,0 +1,121 @@
+// Stats::to_json() and Health::to_json(): the snapshots as JSON, locale-independent.
+#include <cstring>
+
+#include "base/json.hpp"
+#include "rcache/stats.hpp"
+#include "rcache/status.hpp"
+
+namespace rcache {
+
+using detail::append_json_number;
+using detail::append_json_string;
+
+namespace {
+void u64(std::string& o, std::uint64_t v) { o += std::to_string(v); }
+}  // namespace
+
+std::string Stats::to_json() const {
+  std::string o = "{\"hits\":";
+  u64(o, hits);
+  o += ",\"misses\":";
+  u64(o, misses);
+  o += ",\"hit_rate\":";
+  append_json_number(o, hit_rate);
+  o += ",\"total_requests\":";
+  u64(o, requests);
+  o += ",\"errors\":";
+  u64(o, errors);
+  o += ",\"avg_latency_ms\":";
+  append_json_number(o, latency.avg_ms);
+  o += ",\"latency_ms\":{\"p50\":";
+  append_json_number(o, latency.p50_ms);
+  o += ",\"p90\":";
+  append_json_number(o, latency.p90_ms);
+  o += ",\"p99\":";
+  append_json_number(o, latency.p99_ms);
+  o += ",\"p999\":";
+  append_json_number(o, latency.p999_ms);
+  o += ",\"samples\":";
+  u64(o, latency.samples);
+  o += ",\"window_seconds\":" + std::to_string(latency.window_seconds) + "}";
+  o += ",\"ops\":{";
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (i > 0) o += ",";
+    append_json_string(o, ops[i].op);
+    o += ":{\"calls\":" + std::to_string(ops[i].calls) +
+         ",\"errors\":" + std::to_string(ops[i].errors) + "}";
+  }
+  o += "},\"errors_by_kind\":{";
+  for (std::size_t i = 0; i < errors_by_kind.size(); ++i) {
+    if (i > 0) o += ",";
+    append_json_string(o, errors_by_kind[i].first);
+    o += ":" + std::to_string(errors_by_kind[i].second);
+  }
+  o += "}";
+  // The declared counters, ungrouped ones first, then one object per group in declaration order.
+  const char* open_group = "";
+#define RCACHE_JSON_UNGROUPED(field, group, key, family, label, help) \
+  if (group[0] == '\0') {                                             \
+    o += ",\"" key "\":";                                             \
+    u64(o, field);                                                    \
+  }
+  RCACHE_COUNTERS(RCACHE_JSON_UNGROUPED)
+#undef RCACHE_JSON_UNGROUPED
+#define RCACHE_JSON_GROUPED(field, group, key, family, label, help) \
+  if (group[0] != '\0') {                                           \
+    if (std::strcmp(open_group, group) != 0) {                      \
+      if (open_group[0] != '\0') o += "}";                          \
+      o += ",\"" group "\":{";                                      \
+      open_group = group;                                           \
+    } else {                                                        \
+      o += ",";                                                     \
+    }                                                               \
+    o += "\"" key "\":";                                            \
+    u64(o, field);                                                  \
+    if (std::strcmp(group, "compression") == 0 &&                   \
+        std::strcmp(key, "bytes_out") == 0) {                       \
+      o += ",\"ratio\":";                                           \
+      append_json_number(o, compression_ratio);                     \
+    }                                                               \
+  }
+  RCACHE_COUNTERS(RCACHE_JSON_GROUPED)
+#undef RCACHE_JSON_GROUPED
+  if (open_group[0] != '\0') o += "}";
+  o += ",\"circuit_breaker\":{\"state\":";
+  append_json_string(o, to_string(breaker));
+  o += ",\"transitions\":" + std::to_string(breaker_transitions) + "}";
+  o += ",\"connections\":{\"ready\":" + std::to_string(connections_ready) +
+       ",\"connecting\":" + std::to_string(connections_connecting) +
+       ",\"down\":" + std::to_string(connections_down) +
+       ",\"reconnects\":" + std::to_string(reconnects) + "}";
+  o += ",\"up\":";
+  o += up ? "true" : "false";
+  o += "}";
+  return o;
+}
+
+std::string Health::to_json() const {
+  std::string out = "{\"status\":";
+  append_json_string(out, rcache::to_string(status));
+  out += ",\"reason\":";
+  append_json_string(out, reason);
+  out += ",\"ping_ms\":";
+  if (ping) {
+    append_json_number(out, static_cast<double>(ping->count()) / 1000.0);
+  } else {
+    out += "null";
+  }
+  out += ",\"circuit_breaker\":{\"state\":";
+  append_json_string(out, rcache::to_string(breaker));
+  out += "},\"mode\":";
+  append_json_string(out, rcache::to_string(mode));
+  out += ",\"connections\":{\"ready\":" + std::to_string(pool.ready) +
+         ",\"connecting\":" + std::to_string(pool.connecting) +
+         ",\"down\":" + std::to_string(pool.down) +
+         ",\"reconnects\":" + std::to_string(pool.reconnects) + ",\"last_error\":";
+  append_json_string(out, pool.last_error);
+  out += "}}";
+  return out;
+}
+
+}  // namespace rcache

@@ -1,0 +1,204 @@
+// Prometheus exposition of a client's metrics, built at scrape time from the public Client::stats().
+#include "rcache/prometheus.hpp"
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <exception>
+#include <limits>
+#include <sstream>
+
+#include "client/exposer_hook.hpp"
+#include "rcache/version.hpp"
+
+namespace rcache {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void add(MetricFamily& f, double value, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+double breaker_gauge(BreakerState s) {
+  switch (s) {
+    case BreakerState::half_open: return 1;
+    case BreakerState::open:
+    case BreakerState::forced_open: return 2;
+    default: return 0;
+  }
+}
+
+// The families of the declared counters (RCACHE_COUNTERS): entries of one family are adjacent.
+void add_counters(const Stats& s, std::vector<MetricFamily>& out) {
+  auto sample = [&out](const char* name, const char* help, const char* label, double v) {
+    if (out.empty() || out.back().name != name) {
+      out.push_back(family(name, help, MetricType::Counter));
+    }
+    std::vector<ClientMetric::Label> labels;
+    const std::string_view l(label);
+    if (const auto eq = l.find('='); eq != std::string_view::npos) {
+      labels.push_back({std::string(l.substr(0, eq)), std::string(l.substr(eq + 1))});
+    }
+    add(out.back(), v, std::move(labels));
+  };
+#define RCACHE_PROM_COUNTER(field, group, key, fam, label, help) \
+  sample(fam, help, label, static_cast<double>(s.field));
+  RCACHE_COUNTERS(RCACHE_PROM_COUNTER)
+#undef RCACHE_PROM_COUNTER
+}
+
+class ClientCollectable final : public prometheus::Collectable {
+ public:
+  explicit ClientCollectable(Client& c) : client_(c) {}
+
+  std::vector<MetricFamily> Collect() const override {
+    const Stats s = client_.stats();
+    std::vector<MetricFamily> out;
+
+    auto requests = family("rcache_requests_total", "Calls by operation and result.",
+                           MetricType::Counter);
+    auto errors = family("rcache_errors_total", "Failed calls by operation and error kind.",
+                         MetricType::Counter);
+    auto duration = family("rcache_request_duration_seconds",
+                           "Call latency, submission to result, retries included.",
+                           MetricType::Histogram);
+    for (const OpStats& op : s.ops) {
+      const std::pair<const char*, std::uint64_t> results[] = {
+          {"hit", op.hits}, {"miss", op.misses}, {"ok", op.ok}, {"error", op.errors}};
+      for (const auto& [name, n] : results) {
+        if (n > 0) add(requests, static_cast<double>(n), {{"op", op.op}, {"result", name}});
+      }
+      for (const auto& [reason, n] : op.errors_by_kind) {
+        add(errors, static_cast<double>(n), {{"op", op.op}, {"reason", reason}});
+      }
+      ClientMetric h;
+      h.label = {{"op", op.op}};
+      for (std::size_t b = 0; b < kLatencyBounds.size() && b < op.latency_buckets.size(); ++b) {
+        h.histogram.bucket.push_back({op.latency_buckets[b], kLatencyBounds[b]});
+      }
+      const std::uint64_t total = op.latency_buckets.empty() ? 0 : op.latency_buckets.back();
+      h.histogram.bucket.push_back({total, std::numeric_limits<double>::infinity()});
+      h.histogram.sample_count = total;
+      h.histogram.sample_sum = op.latency_sum_seconds;
+      duration.metric.push_back(std::move(h));
+    }
+    out.push_back(std::move(requests));
+    out.push_back(std::move(errors));
+    out.push_back(std::move(duration));
+
+    auto hits = family("rcache_hits_total",
+                       "Reads that found a value: get, and get_or_load served from Redis.",
+                       MetricType::Counter);
+    add(hits, static_cast<double>(s.hits));
+    out.push_back(std::move(hits));
+    auto misses = family("rcache_misses_total",
+                         "Reads that found no value: get, and get_or_load that called its loader.",
+                         MetricType::Counter);
+    add(misses, static_cast<double>(s.misses));
+    out.push_back(std::move(misses));
+
+    add_counters(s, out);
+
+    auto state = family("rcache_circuit_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.",
+                        MetricType::Gauge);
+    add(state, breaker_gauge(s.breaker));
+    out.push_back(std::move(state));
+    auto transitions = family("rcache_circuit_transitions_total",
+                              "Circuit breaker state changes.", MetricType::Counter);
+    for (const auto& t : s.transitions) {
+      add(transitions, static_cast<double>(t.count),
+          {{"from", std::string(to_string(t.from))}, {"to", std::string(to_string(t.to))}});
+    }
+    out.push_back(std::move(transitions));
+
+    auto conns = family("rcache_connections", "Pool connections by state.", MetricType::Gauge);
+    add(conns, static_cast<double>(s.connections_ready), {{"state", "ready"}});
+    add(conns, static_cast<double>(s.connections_connecting), {{"state", "connecting"}});
+    add(conns, static_cast<double>(s.connections_down), {{"state", "down"}});
+    out.push_back(std::move(conns));
+    auto reconnects = family("rcache_reconnects_total", "Connections lost after being ready.",
+                             MetricType::Counter);
+    add(reconnects, static_cast<double>(s.reconnects));
+    out.push_back(std::move(reconnects));
+    auto up = family("rcache_up",
+                     "1 when at least one connection is ready and the client is not disabled.",
+                     MetricType::Gauge);
+    add(up, s.up ? 1.0 : 0.0);
+    out.push_back(std::move(up));
+    auto info = family("rcache_build_info", "rcache version.", MetricType::Gauge);
+    add(info, 1.0, {{"version", RCACHE_VERSION}});
+    out.push_back(std::move(info));
+    return out;
+  }
+
+ private:
+  Client& client_;
+};
+
+}  // namespace
+
+std::shared_ptr<prometheus::Collectable> make_collectable(Client& client) {
+  return std::make_shared<ClientCollectable>(client);
+}
+
+std::string metrics_text(Client& client) {
+  try {
+    ClientCollectable c(client);
+    std::ostringstream out;
+    prometheus::TextSerializer().Serialize(out, c.Collect());
+    return out.str();
+  } catch (const std::exception& e) {
+    return std::string("# rcache: cannot serialize metrics: ") + e.what() + "\n";
+  }
+}
+
+MetricsExposer::~MetricsExposer() = default;
+
+Result<std::unique_ptr<MetricsExposer>> start_exposer(Client& client,
+                                                      const std::string& bind_address) {
+  std::unique_ptr<MetricsExposer> e(new MetricsExposer());
+  try {
+    e->exposer_ = std::make_unique<prometheus::Exposer>(bind_address, 1);
+    e->collectable_ = make_collectable(client);
+    e->exposer_->RegisterCollectable(e->collectable_);
+    const auto ports = e->exposer_->GetListeningPorts();
+    e->port_ = ports.empty() ? 0 : ports.front();
+  } catch (const std::exception& ex) {
+    return Error{Errc::invalid_argument,
+                 "cannot start metrics exposer on '" + bind_address + "': " + ex.what()};
+  } catch (...) {
+    return Error{Errc::invalid_argument, "cannot start metrics exposer on '" + bind_address + "'"};
+  }
+  return e;
+}
+
+namespace detail {
+Result<std::shared_ptr<void>> start_owned_exposer(Client& client, const std::string& address) {
+  auto e = start_exposer(client, address);
+  if (!e) return std::move(e).error();
+  return std::shared_ptr<void>(std::move(*e));
+}
+}  // namespace detail
+
+}  // namespace rcache

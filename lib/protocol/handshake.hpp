@@ -1,0 +1,30 @@
+// The connection handshake: AUTH, SELECT, CLIENT SETNAME pipelined in one write (a PING when
+// there is nothing else, so that "ready" always means the server has answered on the connection),
+// and the check of its replies.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/resp.hpp"
+#include "rcache/config.hpp"
+#include "rcache/error.hpp"
+
+namespace rcache::detail {
+
+struct Handshake {
+  std::string wire;
+  std::vector<const char*> steps;  // one name per command in `wire`, in order
+};
+
+Handshake build_handshake(const Config& cfg);
+
+// Checks the replies (earlier..., last) against the steps; the first error reply becomes an
+// Error naming its step and the endpoint (auth refusals are Errc::auth).
+Result<void> check_handshake(const Handshake& hs, const std::vector<ReplyPtr>& earlier,
+                             const redisReply* last, std::string_view endpoint);
+
+}  // namespace rcache::detail

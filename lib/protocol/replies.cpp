@@ -1,0 +1,132 @@
+// Reply parsers of the string commands and the classification of Redis error words.
+#include "protocol/replies.hpp"
+
+namespace rcache::detail {
+
+namespace {
+bool starts_with_word(const redisReply& r, std::string_view word) {
+  return r.str != nullptr && r.len >= word.size() &&
+         std::string_view(r.str, word.size()) == word &&
+         (r.len == word.size() || r.str[word.size()] == ' ');
+}
+}  // namespace
+
+ErrorWord classify_error_word(const redisReply& r) noexcept {
+  if (r.type != REDIS_REPLY_ERROR) return ErrorWord::none;
+  for (std::string_view w :
+       {"LOADING", "TRYAGAIN", "MASTERDOWN", "READONLY", "BUSY", "CLUSTERDOWN"}) {
+    if (starts_with_word(r, w)) return ErrorWord::transient;
+  }
+  if (starts_with_word(r, "NOAUTH") || starts_with_word(r, "WRONGPASS")) return ErrorWord::auth;
+  return ErrorWord::other;
+}
+
+std::optional<Error> reply_error(const char* cmd, const redisReply& r) {
+  if (r.type == REDIS_REPLY_ERROR) return error_from_reply(r, cmd);
+  return std::nullopt;
+}
+
+Error unexpected_reply(const char* cmd, const redisReply& r) {
+  return Error{Errc::protocol,
+               "unexpected " + std::string(reply_type_name(r.type)) + " reply to " + cmd};
+}
+
+Result<OptString> parse_string_or_nil(const char* cmd, const redisReply& r) {
+  if (auto e = reply_error(cmd, r)) return std::move(*e);
+  if (r.type == REDIS_REPLY_NIL) return OptString{};
+  if (r.type != REDIS_REPLY_STRING) return unexpected_reply(cmd, r);
+  return OptString{std::string(r.str, r.len)};
+}
+
+Result<std::int64_t> parse_integer(const char* cmd, const redisReply& r) {
+  if (auto e = reply_error(cmd, r)) return std::move(*e);
+  if (r.type == REDIS_REPLY_INTEGER) return static_cast<std::int64_t>(r.integer);
+  return unexpected_reply(cmd, r);
+}
+
+Result<bool> parse_flag(const char* cmd, const redisReply& r) {
+  if (auto e = reply_error(cmd, r)) return std::move(*e);
+  if (r.type == REDIS_REPLY_INTEGER) return r.integer != 0;
+  return unexpected_reply(cmd, r);
+}
+
+Result<bool> parse_set(const redisReply& r) {
+  if (auto e = reply_error("SET", r)) return std::move(*e);
+  if (r.type == REDIS_REPLY_STATUS) return true;
+  if (r.type == REDIS_REPLY_NIL) return false;  // NX/XX condition not met
+  return unexpected_reply("SET", r);
+}
+
+Result<Ttl> parse_pttl(const redisReply& r) {
+  if (auto e = reply_error("PTTL", r)) return std::move(*e);
+  if (r.type != REDIS_REPLY_INTEGER) return unexpected_reply("PTTL", r);
+  Ttl t;
+  if (r.integer == -2) return t;
+  t.exists = true;
+  if (r.integer == -1) {
+    t.persistent = true;
+  } else {
+    t.remaining = std::chrono::milliseconds(r.integer);
+  }
+  return t;
+}
+
+Result<void> parse_status(const char* cmd, const redisReply& r) {
+  if (auto e = reply_error(cmd, r)) return std::move(*e);
+  if (r.type != REDIS_REPLY_STATUS) return unexpected_reply(cmd, r);
+  return {};
+}
+
+Result<RawValues> parse_mget(const redisReply& r) {
+  if (auto e = reply_error("MGET", r)) return std::move(*e);
+  if (r.type != REDIS_REPLY_ARRAY) return unexpected_reply("MGET", r);
+  RawValues out;
+  out.reserve(r.elements);
+  for (std::size_t i = 0; i < r.elements; ++i) {
+    const redisReply& e = *r.element[i];
+    if (e.type == REDIS_REPLY_STRING) {
+      out.emplace_back(std::string(e.str, e.len));
+    } else if (e.type == REDIS_REPLY_NIL) {
+      out.emplace_back(std::nullopt);
+    } else {
+      return unexpected_reply("MGET", e);
+    }
+  }
+  return out;
+}
+
+Result<void> parse_mset(const std::vector<ReplyPtr>& earlier, const redisReply& r) {
+  for (const auto& e : earlier) {
+    if (auto err = reply_error("MSET", *e)) return std::move(*err);
+  }
+  if (auto err = reply_error("MSET", r)) return std::move(*err);
+  if (r.type == REDIS_REPLY_STATUS) return {};
+  if (r.type == REDIS_REPLY_ARRAY) {
+    for (std::size_t i = 0; i < r.elements; ++i) {
+      if (auto err = reply_error("MSET", *r.element[i])) return std::move(*err);
+    }
+    return {};
+  }
+  if (r.type == REDIS_REPLY_NIL) return Error{Errc::server, "MSET: transaction aborted"};
+  return unexpected_reply("MSET", r);
+}
+
+Result<ScanPage> parse_scan(const redisReply& r) {
+  if (auto e = reply_error("SCAN", r)) return std::move(*e);
+  if (r.type != REDIS_REPLY_ARRAY || r.elements != 2 ||
+      r.element[0]->type != REDIS_REPLY_STRING || r.element[1]->type != REDIS_REPLY_ARRAY) {
+    return unexpected_reply("SCAN", r);
+  }
+  ScanPage page;
+  page.cursor.assign(r.element[0]->str, r.element[0]->len);
+  const redisReply& keys = *r.element[1];
+  page.keys.reserve(keys.elements);
+  for (std::size_t i = 0; i < keys.elements; ++i) {
+    const redisReply& k = *keys.element[i];
+    if (k.type != REDIS_REPLY_STRING) return unexpected_reply("SCAN", k);
+    page.keys.emplace_back(k.str, k.len);
+  }
+  return page;
+}
+
+}  // namespace rcache::detail

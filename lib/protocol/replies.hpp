@@ -1,0 +1,57 @@
+// Reply parsers of the string commands, and the one place that reads Redis error words.
+//
+// Each parser takes the reply to one command and returns a typed Result: a top-level error reply
+// becomes Errc::server (or Errc::auth), any other unexpected type Errc::protocol naming the command.
+// Values come back as stored (the envelope is decoded above, in the client layer).
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/resp.hpp"
+#include "rcache/error.hpp"
+#include "rcache/reply.hpp"
+#include "rcache/types.hpp"
+
+namespace rcache::detail {
+
+// What an error reply's first word means for the resilience layer.
+enum class ErrorWord {
+  none,       // not an error reply
+  transient,  // LOADING, TRYAGAIN, MASTERDOWN, READONLY, BUSY, CLUSTERDOWN: worth a retry
+  auth,       // NOAUTH, WRONGPASS
+  other,      // ERR, WRONGTYPE, ...: an answer, not a failure
+};
+ErrorWord classify_error_word(const redisReply& reply) noexcept;
+
+// The reply is an error: that error; otherwise nullopt.
+std::optional<Error> reply_error(const char* cmd, const redisReply& reply);
+Error unexpected_reply(const char* cmd, const redisReply& reply);
+
+using OptString = std::optional<std::string>;
+using RawValues = std::vector<OptString>;
+
+Result<OptString> parse_string_or_nil(const char* cmd, const redisReply& r);  // GET, GETEX
+Result<std::int64_t> parse_integer(const char* cmd, const redisReply& r);
+Result<bool> parse_flag(const char* cmd, const redisReply& r);  // integer != 0
+Result<bool> parse_set(const redisReply& r);                   // +OK true, nil false (NX/XX)
+Result<Ttl> parse_pttl(const redisReply& r);
+Result<void> parse_status(const char* cmd, const redisReply& r);  // PING, +OK
+Result<RawValues> parse_mget(const redisReply& r);
+// MSET -> +OK; MULTI, SET... -> +OK/+QUEUED... (`earlier`), then EXEC's array (or an error).
+Result<void> parse_mset(const std::vector<ReplyPtr>& earlier, const redisReply& last);
+
+// SCAN: the next cursor and the keys of this batch.
+struct ScanPage {
+  std::string cursor;
+  std::vector<std::string> keys;
+};
+Result<ScanPage> parse_scan(const redisReply& r);
+
+}  // namespace rcache::detail

@@ -1,0 +1,132 @@
+// RESP encoding of commands, the capped hiredis reader, and reply/reader errors as rcache Errors.
+#include "protocol/resp.hpp"
+
+#include <charconv>
+#include <climits>
+
+namespace rcache::detail {
+
+void RespWriter::header(char type, std::size_t n) {
+  char buf[24];
+  buf[0] = type;
+  auto [end, ec] = std::to_chars(buf + 1, buf + sizeof buf - 2, n);
+  (void)ec;  // 20 digits always fit
+  *end++ = '\r';
+  *end++ = '\n';
+  out_.append(buf, static_cast<std::size_t>(end - buf));
+}
+
+void RespWriter::begin(std::size_t argc) { header('*', argc); }
+
+void RespWriter::arg(std::string_view a) {
+  header('$', a.size());
+  out_.append(a);
+  out_.append("\r\n", 2);
+}
+
+void RespWriter::arg(std::string_view first, std::string_view second) {
+  header('$', first.size() + second.size());
+  out_.append(first);
+  out_.append(second);
+  out_.append("\r\n", 2);
+}
+
+void RespWriter::arg(std::int64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;
+  arg(std::string_view(buf, static_cast<std::size_t>(end - buf)));
+}
+
+Error error_from_reply(const redisReply& reply, std::string_view context) {
+  std::string_view text(reply.str != nullptr ? reply.str : "", reply.len);
+  std::string message;
+  if (!context.empty()) {
+    message.append(context);
+    message += ": ";
+  }
+  message.append(text);
+  const auto word = text.substr(0, text.find(' '));
+  if (word == "NOAUTH" || word == "WRONGPASS" ||
+      (context == "AUTH" && (word == "ERR" || word == "NOPERM"))) {
+    return Error{Errc::auth, std::move(message)};
+  }
+  return Error{Errc::server, std::move(message)};
+}
+
+Error error_from_reader(const redisReader& reader) {
+  std::string message = "invalid reply from server: ";
+  message += reader.errstr[0] != '\0' ? reader.errstr : "unparseable RESP";
+  return Error{Errc::protocol, std::move(message)};
+}
+
+Reply to_reply(const redisReply& r) {
+  Reply out;
+  switch (r.type) {
+    case REDIS_REPLY_NIL: out.kind = Reply::Kind::nil; break;
+    case REDIS_REPLY_INTEGER:
+      out.kind = Reply::Kind::integer;
+      out.integer = r.integer;
+      break;
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_ERROR:
+      out.kind = r.type == REDIS_REPLY_STRING   ? Reply::Kind::string
+                 : r.type == REDIS_REPLY_STATUS ? Reply::Kind::status
+                                                : Reply::Kind::error;
+      out.str.assign(r.str, r.len);
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.kind = Reply::Kind::array;
+      out.elements.reserve(r.elements);
+      for (std::size_t i = 0; i < r.elements; ++i) out.elements.push_back(to_reply(*r.element[i]));
+      break;
+    default: out.kind = Reply::Kind::nil; break;
+  }
+  return out;
+}
+
+std::string_view reply_type_name(int type) noexcept {
+  switch (type) {
+    case REDIS_REPLY_STRING: return "string";
+    case REDIS_REPLY_ARRAY: return "array";
+    case REDIS_REPLY_INTEGER: return "integer";
+    case REDIS_REPLY_NIL: return "nil";
+    case REDIS_REPLY_STATUS: return "status";
+    case REDIS_REPLY_ERROR: return "error";
+    default: return "unknown";
+  }
+}
+
+namespace {
+// hiredis 0.14 allocates an element vector as large as the count a server announces; cap it so
+// that a corrupt stream fails as a protocol error instead of a multi-gigabyte calloc.
+constexpr int kMaxArrayElements = 16 * 1024 * 1024;
+
+redisReplyObjectFunctions capped_functions() {
+  redisReader* probe = redisReaderCreate();
+  redisReplyObjectFunctions fns = *probe->fn;
+  redisReaderFree(probe);
+  return fns;
+}
+
+redisReplyObjectFunctions g_default_fns = capped_functions();
+
+void* create_array_capped(const redisReadTask* task, int elements) {
+  if (elements < 0 || elements > kMaxArrayElements) return nullptr;  // reader reports OOM error
+  return g_default_fns.createArray(task, elements);
+}
+
+redisReplyObjectFunctions g_capped_fns = [] {
+  redisReplyObjectFunctions f = g_default_fns;
+  f.createArray = create_array_capped;
+  return f;
+}();
+}  // namespace
+
+redisReader* create_reader() {
+  redisReader* r = redisReaderCreateWithFunctions(&g_capped_fns);
+  return r;
+}
+
+}  // namespace rcache::detail

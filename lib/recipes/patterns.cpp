@@ -1,0 +1,135 @@
+// Recipes over Client: sliding-window rate limiter and token lock, both as Lua scripts.
+#include "rcache/patterns.hpp"
+
+#include <random>
+#include <thread>
+
+#include "base/backoff.hpp"
+
+namespace rcache {
+
+namespace {
+
+// KEYS[1] log key; ARGV: limit, window_ms, unique member. Uses the server clock.
+constexpr const char* kRateScript = R"lua(
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+if count < limit then
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('PEXPIRE', key, window)
+  return {1, limit - count - 1, window, now}
+end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+local reset = window
+if oldest[2] then reset = tonumber(oldest[2]) + window - now end
+redis.call('PEXPIRE', key, window)
+return {0, 0, reset, now}
+)lua";
+
+constexpr const char* kUnlockScript = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+
+constexpr const char* kExtendScript = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+)lua";
+
+std::string random_hex(int bytes) {
+  thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                   (static_cast<std::uint64_t>(std::random_device{}()) << 32));
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < bytes; ++i) {
+    const auto b = static_cast<unsigned>(rng() & 0xff);
+    s += d[b >> 4];
+    s += d[b & 15];
+  }
+  return s;
+}
+
+Result<std::int64_t> int_reply(Result<Reply> r, const char* what) {
+  if (!r) return std::move(r).error();
+  if (r->kind != Reply::Kind::integer) {
+    return Error{Errc::protocol, std::string(what) + ": unexpected reply"};
+  }
+  return r->integer;
+}
+
+}  // namespace
+
+Result<RateDecision> RateLimiter::acquire(std::string_view key) {
+  if (limit_ < 1 || window_.count() <= 0) {
+    return Error{Errc::invalid_argument, "RateLimiter: limit must be >= 1 and window > 0"};
+  }
+  auto r = client_.command({"EVAL", kRateScript, "1", client_.config().key_prefix + std::string(key),
+                            std::to_string(limit_), std::to_string(window_.count()),
+                            random_hex(12)});
+  if (!r) return std::move(r).error();
+  if (r->kind != Reply::Kind::array || r->elements.size() != 4) {
+    return Error{Errc::protocol, "RateLimiter: unexpected script reply"};
+  }
+  RateDecision d;
+  d.allowed = r->elements[0].integer == 1;
+  d.remaining = r->elements[1].integer;
+  d.reset = std::chrono::milliseconds(r->elements[2].integer);
+  d.server_time_ms = r->elements[3].integer;
+  return d;
+}
+
+Result<std::optional<LockHandle>> try_lock(Client& client, std::string_view key,
+                                           std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0) return Error{Errc::invalid_argument, "lock: ttl must be > 0"};
+  LockHandle h{std::string(key), random_hex(16)};
+  auto r = client.command({"SET", client.config().key_prefix + h.key, h.token, "NX", "PX",
+                           std::to_string(ttl.count())});
+  if (!r) return std::move(r).error();
+  if (r->kind == Reply::Kind::nil) return std::optional<LockHandle>{};
+  return std::optional<LockHandle>(std::move(h));
+}
+
+Result<std::optional<LockHandle>> lock(Client& client, std::string_view key,
+                                       std::chrono::milliseconds ttl,
+                                       std::chrono::milliseconds wait) {
+  const auto end = std::chrono::steady_clock::now() + wait;
+  // The shared backoff: 10 ms doubling to 200 ms, full jitter.
+  detail::Backoff backoff(detail::BackoffShape::doubling(std::chrono::milliseconds(10),
+                                                         std::chrono::milliseconds(200),
+                                                         Jitter::full),
+                          std::random_device{}());
+  for (int attempt = 1; attempt <= 100000; ++attempt) {  // bounded; the deadline ends it first
+    auto r = try_lock(client, key, ttl);
+    if (!r || r->has_value()) return r;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= end) return std::optional<LockHandle>{};
+    const auto sleep =
+        std::min<std::chrono::steady_clock::duration>(backoff.delay(attempt), end - now);
+    std::this_thread::sleep_for(sleep);
+  }
+  return std::optional<LockHandle>{};
+}
+
+Result<bool> unlock(Client& client, const LockHandle& h) {
+  auto n = int_reply(client.command({"EVAL", kUnlockScript, "1", client.config().key_prefix + h.key,
+                                     h.token}),
+                     "unlock");
+  if (!n) return std::move(n).error();
+  return *n == 1;
+}
+
+Result<bool> extend(Client& client, const LockHandle& h, std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0) return Error{Errc::invalid_argument, "extend: ttl must be > 0"};
+  auto n = int_reply(client.command({"EVAL", kExtendScript, "1", client.config().key_prefix + h.key,
+                                     h.token, std::to_string(ttl.count())}),
+                     "extend");
+  if (!n) return std::move(n).error();
+  return *n == 1;
+}
+
+}  // namespace rcache

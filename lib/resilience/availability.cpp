@@ -1,0 +1,128 @@
+// Degraded behaviour: start-up decision, disabled mode and its probe, local fallback, recovery.
+#include "resilience/availability.hpp"
+
+#include "resilience/verdict.hpp"
+
+namespace rcache::detail {
+
+StartDecision decide_start(DegradedMode mode, bool reached, const Error& last,
+                           const std::string& endpoint) {
+  using A = StartDecision::Action;
+  if (reached) return {A::serve, std::nullopt};
+  if (mode == DegradedMode::fail_fast) {
+    return {A::fail, Error{last.code == Errc::auth ? Errc::auth : Errc::connection,
+                           "redis " + endpoint + " unreachable at start-up (" +
+                               last.to_string() + ") and degraded_mode is fail_fast"}};
+  }
+  // Refused credentials are a configuration error, not an absent Redis: calls keep failing with
+  // Errc::auth, which says so, rather than a generic `disabled`.
+  if (last.code == Errc::auth) return {A::keep_auth_errors, std::nullopt};
+  return {A::disable, std::nullopt};
+}
+
+Availability::Availability(const Config& cfg, const Logger& logger, Metrics& metrics,
+                           const ClockSource& clock)
+    : cfg_(cfg), logger_(logger), metrics_(metrics) {
+  if (cfg.degraded_mode == DegradedMode::local) {
+    local_ = std::make_unique<LocalStore>(cfg.local_max_bytes, clock);
+  }
+}
+
+void Availability::attach(Pool& pool) noexcept { pool_.store(&pool); }
+
+Result<void> Availability::start(bool reached) {
+  Pool* pool = pool_.load();
+  const Error last = pool != nullptr ? pool->last_error() : Error{Errc::connection, "no pool"};
+  const std::string where = pool != nullptr ? pool->endpoint() : std::string("redis");
+  const StartDecision d = decide_start(cfg_.degraded_mode, reached, last, where);
+  switch (d.action) {
+    case StartDecision::Action::serve:
+    case StartDecision::Action::keep_auth_errors: return {};
+    case StartDecision::Action::fail: return *d.error;
+    case StartDecision::Action::disable: break;
+  }
+  set_disabled(true);
+  // A connection that became ready before the store above saw disabled_ == false and will not
+  // clear it: undo (ready is counted before on_pool_available runs).
+  if (pool != nullptr && pool->ready() > 0) set_disabled(false);
+  if (disabled()) {
+    logger_.log(LogLevel::warning, "redis " + where + " unreachable at start-up (" +
+                                       last.to_string() + "): client disabled (" +
+                                       std::string(to_string(cfg_.degraded_mode)) +
+                                       " mode), probing in the background");
+  }
+  return {};
+}
+
+void Availability::set_disabled(bool on) {
+  disabled_.store(on, std::memory_order_release);
+  if (Pool* pool = pool_.load()) pool->set_probing(on);
+}
+
+std::optional<Error> Availability::refusal(const char* cmd) {
+  if (!disabled()) return std::nullopt;
+  metrics_.add(Counter::rejected_disabled);
+  Pool* pool = pool_.load();
+  return Error{Errc::disabled, std::string(cmd) + ": client disabled, redis " +
+                                   (pool != nullptr ? pool->endpoint() : std::string()) +
+                                   " unreachable since start-up (" +
+                                   (pool != nullptr ? pool->status().last_error : std::string()) +
+                                   "); probing in the background"};
+}
+
+std::string Availability::disabled_reason() const {
+  Pool* pool = pool_.load();
+  if (pool == nullptr) return "client disabled";
+  return "redis " + pool->endpoint() + " unreachable since start-up (" +
+         pool->status().last_error + "); probing in the background";
+}
+
+bool Availability::up() const noexcept {
+  Pool* pool = pool_.load();
+  return pool != nullptr && pool->ready() > 0 && !disabled();
+}
+
+void Availability::on_pool_available() {
+  if (disabled_.exchange(false)) {
+    if (Pool* pool = pool_.load()) {
+      pool->set_probing(false);
+      logger_.log(LogLevel::warning, "redis " + pool->endpoint() + " reachable: client enabled");
+    }
+  }
+  recovered();
+}
+
+void Availability::on_breaker_change(BreakerState, BreakerState to) {
+  if (to == BreakerState::closed) recovered();
+}
+
+void Availability::recovered() {
+  if (local_) local_->clear();
+}
+
+bool Availability::falls_back(const Error& e) const noexcept {
+  return local_ != nullptr && unavailable(e);
+}
+
+Result<std::optional<std::string>> Availability::local_get(std::string_view key) {
+  metrics_.add(Counter::fallback_served);
+  return local_->get(key);
+}
+
+Result<bool> Availability::local_set(std::string_view key, std::string_view value,
+                                     const SetOptions& o) {
+  metrics_.add(Counter::fallback_served);
+  const bool has = local_->get(key).has_value();
+  if (o.condition == SetOptions::Condition::if_absent && has) return false;
+  if (o.condition == SetOptions::Condition::if_present && !has) return false;
+  return local_->set(key, value, o.ttl);
+}
+
+Result<std::int64_t> Availability::local_del(const std::vector<std::string>& keys) {
+  metrics_.add(Counter::fallback_served);
+  std::int64_t n = 0;
+  for (const auto& k : keys) n += local_->erase(k) ? 1 : 0;
+  return n;
+}
+
+}  // namespace rcache::detail

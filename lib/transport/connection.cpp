@@ -1,0 +1,356 @@
+// One pipelined connection over libuv: connect, handshake, read, write, timers, reconnect.
+#include "transport/connection.hpp"
+
+#include <algorithm>
+
+#include "transport/socket_options.hpp"
+
+namespace rcache::detail {
+namespace {
+
+std::string uv_message(int status) { return uv_strerror(status); }
+
+std::uint64_t ms_until(TimePoint t, TimePoint now) {
+  if (t <= now) return 0;
+  const auto d = std::chrono::ceil<std::chrono::milliseconds>(t - now);
+  return static_cast<std::uint64_t>(d.count());
+}
+
+// Every libuv callback goes through this: nothing may throw into libuv.
+template <class F>
+void guarded(F&& f) noexcept {
+  try {
+    f();
+  } catch (...) {
+    // Only std::bad_alloc can get here; the connection state stays consistent because every
+    // mutation completes before the next allocation. Dropping the event is the only option.
+  }
+}
+
+Pipeline::Limits limits_of(const Config& cfg) {
+  Pipeline::Limits l;
+  l.max_value_size = cfg.max_value_size;
+  l.hung_after = cfg.command_timeout;
+  l.command_timeout = cfg.command_timeout;
+  return l;
+}
+
+}  // namespace
+
+Connection::Connection(LinkObserver& observer, uv_loop_t* loop, const Config& cfg,
+                       const ClockSource& clock, std::string endpoint, std::size_t index)
+    : observer_(observer), loop_(loop), cfg_(cfg), clock_(clock), endpoint_(std::move(endpoint)),
+      index_(index), pipeline_(limits_of(cfg), endpoint_), handshake_(build_handshake(cfg)),
+      reconnect_backoff_(observer.reconnect_shape(),
+                         static_cast<std::uint64_t>(std::random_device{}()) + index) {
+  uv_timer_init(loop_, &conn_timer_);
+  conn_timer_.data = this;
+  uv_timer_init(loop_, &deadline_timer_);
+  deadline_timer_.data = this;
+  gai_.data = this;
+  connect_req_.data = this;
+  write_req_.data = this;
+}
+
+void Connection::set_state(LinkState s) {
+  const LinkState from = state_;
+  state_ = s;
+  if (from != s) observer_.on_link_state(*this, from, s);
+}
+
+void Connection::connect_now() {
+  set_state(LinkState::connecting);
+  uv_timer_start(&conn_timer_, on_conn_timer_cb,
+                 static_cast<std::uint64_t>(cfg_.connect_timeout.count()), 0);
+  if (!cfg_.unix_socket.empty()) {
+    uv_pipe_init(loop_, &sock_.pipe, 0);
+    sock_.pipe.data = this;
+    sock_open_ = true;
+    uv_pipe_connect(&connect_req_, &sock_.pipe, cfg_.unix_socket.c_str(), on_connect_cb);
+    return;
+  }
+  sockaddr_storage addr{};
+  if (uv_ip4_addr(cfg_.host.c_str(), cfg_.port, reinterpret_cast<sockaddr_in*>(&addr)) == 0 ||
+      uv_ip6_addr(cfg_.host.c_str(), cfg_.port, reinterpret_cast<sockaddr_in6*>(&addr)) == 0) {
+    connect_addr(reinterpret_cast<const sockaddr*>(&addr));
+    return;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  const std::string port = std::to_string(cfg_.port);
+  const int rc =
+      uv_getaddrinfo(loop_, &gai_, on_resolved_cb, cfg_.host.c_str(), port.c_str(), &hints);
+  if (rc != 0) {
+    drop(Error{Errc::connection, "cannot resolve " + cfg_.host + ": " + uv_message(rc)});
+    return;
+  }
+  gai_pending_ = true;
+}
+
+void Connection::connect_addr(const sockaddr* addr) {
+  uv_tcp_init(loop_, &sock_.tcp);
+  sock_.tcp.data = this;
+  sock_open_ = true;
+  const int rc = uv_tcp_connect(&connect_req_, &sock_.tcp, addr, on_connect_cb);
+  if (rc != 0) drop(Error{Errc::connection, "connect to " + endpoint_ + ": " + uv_message(rc)});
+}
+
+void Connection::on_resolved_cb(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+  auto* self = static_cast<Connection*>(req->data);
+  guarded([&] {
+    self->gai_pending_ = false;
+    if (self->state_ != LinkState::connecting) {
+      if (self->state_ == LinkState::closing) self->finish_close();
+    } else if (status != 0 || res == nullptr) {
+      self->drop(Error{Errc::connection,
+                       "cannot resolve " + self->cfg_.host + ": " + uv_message(status)});
+    } else {
+      // Prefer an IPv4 address: "localhost" often resolves to ::1 first while servers are
+      // frequently bound to 127.0.0.1 only.
+      const addrinfo* chosen = res;
+      for (const addrinfo* a = res; a != nullptr; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+          chosen = a;
+          break;
+        }
+      }
+      self->connect_addr(chosen->ai_addr);
+    }
+  });
+  if (res != nullptr) uv_freeaddrinfo(res);
+}
+
+void Connection::on_connect_cb(uv_connect_t* req, int status) {
+  auto* self = static_cast<Connection*>(req->data);
+  guarded([&] {
+    if (status == UV_ECANCELED || self->state_ != LinkState::connecting) return;
+    if (status != 0) {
+      self->drop(Error{Errc::connection,
+                       "connect to " + self->endpoint_ + ": " + uv_message(status)});
+      return;
+    }
+    self->on_connected();
+  });
+}
+
+void Connection::on_connected() {
+  if (cfg_.unix_socket.empty()) {
+    uv_tcp_nodelay(&sock_.tcp, 1);
+    uv_os_fd_t fd{};
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&sock_.tcp), &fd) == 0) {
+      auto r =
+          set_keepalive(fd, cfg_.keepalive_idle, cfg_.keepalive_interval, cfg_.keepalive_count);
+      if (!r) {
+        drop(std::move(r).error());
+        return;
+      }
+    }
+  }
+  const int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&sock_), on_alloc_cb, on_read_cb);
+  if (rc != 0) {
+    drop(Error{Errc::connection, "read from " + endpoint_ + ": " + uv_message(rc)});
+    return;
+  }
+  set_state(LinkState::handshaking);
+  Request hs;
+  hs.wire = std::make_shared<const std::string>(handshake_.wire);
+  hs.replies = static_cast<std::uint32_t>(handshake_.steps.size());
+  hs.name = "handshake";
+  hs.done = [this](Outcome&& o) { on_handshake(std::move(o)); };
+  pipeline_.push_handshake(std::move(hs));
+  flush();
+}
+
+void Connection::on_handshake(Outcome&& o) {
+  if (state_ != LinkState::handshaking) return;  // failed already; drop() reported why
+  if (o.error) {
+    drop(std::move(*o.error));
+    return;
+  }
+  if (auto r = check_handshake(handshake_, o.earlier, o.reply.get(), endpoint_); !r) {
+    drop(std::move(r).error());
+    return;
+  }
+  uv_timer_stop(&conn_timer_);
+  reconnect_attempt_ = 0;
+  pipeline_.open();
+  set_state(LinkState::ready);
+  on_deadline();  // requests whose deadline passed while connecting end now, unsent
+  flush();
+}
+
+void Connection::enqueue(Request&& r) {
+  arm_deadline(r.deadline);
+  pipeline_.push(std::move(r));
+}
+
+void Connection::flush() {
+  if (writing_ || !sock_open_) return;
+  if (state_ != LinkState::ready && state_ != LinkState::handshaking) return;
+  auto* stream = reinterpret_cast<uv_stream_t*>(&sock_);
+  const std::string_view bytes = pipeline_.prepare_write();
+  if (bytes.empty()) return;
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
+  const int n = uv_try_write(stream, &buf, 1);
+  if (n < 0 && n != UV_EAGAIN) {
+    drop(Error{Errc::connection, "write to " + endpoint_ + ": " + uv_message(n)});
+    return;
+  }
+  const std::size_t done = n > 0 ? static_cast<std::size_t>(n) : 0;
+  pipeline_.commit_write(done);
+  if (done == bytes.size()) return;
+  // A short write: the rest goes through uv_write, which owns a copy until its callback. Handed
+  // to libuv counts as sent: some of it may reach the server whatever happens next.
+  wbuf_.assign(bytes.substr(done));
+  pipeline_.commit_write(wbuf_.size());
+  buf = uv_buf_init(wbuf_.data(), static_cast<unsigned>(wbuf_.size()));
+  const int rc = uv_write(&write_req_, stream, &buf, 1, on_write_cb);
+  if (rc != 0) {
+    drop(Error{Errc::connection, "write to " + endpoint_ + ": " + uv_message(rc)});
+    return;
+  }
+  writing_ = true;
+}
+
+void Connection::on_write_cb(uv_write_t* req, int status) {
+  auto* self = static_cast<Connection*>(req->data);
+  guarded([&] {
+    self->writing_ = false;
+    self->wbuf_.clear();
+    if (self->wbuf_.capacity() > (1u << 20)) std::string().swap(self->wbuf_);
+    if (status == UV_ECANCELED) return;
+    if (status != 0) {
+      self->drop(
+          Error{Errc::connection, "write to " + self->endpoint_ + ": " + uv_message(status)});
+      return;
+    }
+    self->flush();
+  });
+}
+
+void Connection::on_alloc_cb(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
+  auto* self = static_cast<Connection*>(handle->data);
+  *buf = uv_buf_init(self->rbuf_, sizeof self->rbuf_);
+}
+
+void Connection::on_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<Connection*>(stream->data);
+  guarded([&] {
+    if (nread == 0) return;
+    if (nread < 0) {
+      const int err = static_cast<int>(nread);
+      self->drop(Error{Errc::connection,
+                       "connection to " + self->endpoint_ + " lost: " +
+                           (err == UV_EOF ? std::string("server closed the connection")
+                                          : uv_message(err))});
+      return;
+    }
+    if (self->state_ != LinkState::ready && self->state_ != LinkState::handshaking) return;
+    if (auto broken = self->pipeline_.consume(buf->base, static_cast<std::size_t>(nread))) {
+      self->drop(std::move(*broken));
+    }
+  });
+}
+
+void Connection::close_socket() {
+  if (sock_open_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&sock_))) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&sock_));
+    uv_close(reinterpret_cast<uv_handle_t*>(&sock_), on_sock_closed_cb);
+  }
+  if (gai_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&gai_));
+}
+
+void Connection::drop(Error why) {
+  if (state_ == LinkState::closing || state_ == LinkState::stopped ||
+      state_ == LinkState::down) {
+    return;
+  }
+  last_error_ = why;
+  uv_timer_stop(&conn_timer_);
+  uv_timer_stop(&deadline_timer_);
+  deadline_armed_ = false;
+  set_state(LinkState::closing);
+  close_socket();
+  // Completions may submit new requests; those go through the transport's queue.
+  pipeline_.fail_all(why);
+  finish_close();
+}
+
+void Connection::on_sock_closed_cb(uv_handle_t* handle) {
+  auto* self = static_cast<Connection*>(handle->data);
+  guarded([&] {
+    self->sock_open_ = false;
+    self->finish_close();
+  });
+}
+
+void Connection::finish_close() {
+  if (state_ != LinkState::closing || sock_open_ || gai_pending_) return;
+  set_state(LinkState::down);
+  schedule_reconnect();
+}
+
+void Connection::schedule_reconnect() {
+  reconnect_backoff_.reshape(observer_.reconnect_shape());
+  const auto delay = reconnect_backoff_.delay(++reconnect_attempt_);
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(delay).count();
+  uv_timer_start(&conn_timer_, on_conn_timer_cb, static_cast<std::uint64_t>(ms), 0);
+}
+
+void Connection::reconnect_now() {
+  if (state_ == LinkState::down) uv_timer_start(&conn_timer_, on_conn_timer_cb, 0, 0);
+}
+
+void Connection::on_conn_timer_cb(uv_timer_t* timer) {
+  auto* self = static_cast<Connection*>(timer->data);
+  guarded([&] {
+    switch (self->state_) {
+      case LinkState::down: self->connect_now(); break;
+      case LinkState::connecting:
+      case LinkState::handshaking:
+        self->drop(Error{Errc::timeout,
+                         (self->state_ == LinkState::connecting ? "connect to "
+                                                                : "handshake with ") +
+                             self->endpoint_ + " timed out after " +
+                             std::to_string(self->cfg_.connect_timeout.count()) + " ms"});
+        break;
+      default: break;
+    }
+  });
+}
+
+void Connection::arm_deadline(TimePoint t) {
+  if (t == TimePoint::max()) return;
+  if (deadline_armed_ && deadline_at_ <= t) return;
+  deadline_armed_ = true;
+  deadline_at_ = t;
+  uv_timer_start(&deadline_timer_, on_deadline_timer_cb, ms_until(t, clock_.now()), 0);
+}
+
+void Connection::on_deadline_timer_cb(uv_timer_t* timer) {
+  auto* self = static_cast<Connection*>(timer->data);
+  guarded([&] { self->on_deadline(); });
+}
+
+void Connection::on_deadline() {
+  deadline_armed_ = false;
+  if (auto hung = pipeline_.expire(clock_.now())) {
+    drop(std::move(*hung));
+    return;
+  }
+  if (state_ == LinkState::stopped) return;
+  arm_deadline(pipeline_.next_deadline());
+}
+
+void Connection::stop(const Error& why) {
+  set_state(LinkState::stopped);
+  uv_timer_stop(&conn_timer_);
+  uv_timer_stop(&deadline_timer_);
+  close_socket();
+  uv_close(reinterpret_cast<uv_handle_t*>(&conn_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&deadline_timer_), nullptr);
+  pipeline_.fail_all(why);
+}
+
+}  // namespace rcache::detail

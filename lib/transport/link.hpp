@@ -1,0 +1,54 @@
+// What the pool needs of a connection, and what a connection tells its pool: the seam that lets
+// the pool be unit-tested with fake connections (a LinkFactory makes them).
+//
+// Thread safety: loop thread only.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "base/backoff.hpp"
+#include "rcache/error.hpp"
+#include "transport/request.hpp"
+
+namespace rcache::detail {
+
+enum class LinkState { down, connecting, handshaking, ready, closing, stopped };
+
+class Link {
+ public:
+  virtual ~Link() = default;
+  virtual void start() = 0;
+  virtual LinkState state() const noexcept = 0;
+  virtual std::size_t index() const noexcept = 0;
+  // Requests accepted and not yet answered (abandoned ones included).
+  virtual std::size_t pending() const noexcept = 0;
+  virtual const Error& last_error() const noexcept = 0;
+  // Takes a request; only while accepting().
+  virtual void enqueue(Request&& request) = 0;
+  // Writes what was enqueued since the last flush.
+  virtual void flush() = 0;
+  // Waiting to reconnect: do it now.
+  virtual void reconnect_now() = 0;
+  // Fails everything with `why` and closes for good.
+  virtual void stop(const Error& why) = 0;
+
+  bool accepting() const noexcept {
+    const LinkState s = state();
+    return s == LinkState::ready || s == LinkState::connecting || s == LinkState::handshaking;
+  }
+};
+
+class LinkObserver {
+ public:
+  virtual ~LinkObserver() = default;
+  // After every state change of `link` (loop thread).
+  virtual void on_link_state(const Link& link, LinkState from, LinkState to) = 0;
+  // The reconnect schedule in force now (normal, or the slower probe while disabled).
+  virtual BackoffShape reconnect_shape() const = 0;
+};
+
+using LinkFactory = std::function<std::unique_ptr<Link>(std::size_t index, LinkObserver& observer)>;
+
+}  // namespace rcache::detail

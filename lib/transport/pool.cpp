@@ -1,0 +1,152 @@
+// The connections to one endpoint: least-loaded pick, fail fast with none, pool-level status.
+#include "transport/pool.hpp"
+
+namespace rcache::detail {
+
+Pool::Pool(const Config& cfg, const Logger& logger, std::string endpoint,
+           std::function<void()> on_available)
+    : cfg_(cfg), logger_(logger), endpoint_(std::move(endpoint)),
+      on_available_(std::move(on_available)) {}
+
+void Pool::start(const LinkFactory& factory) {
+  {
+    std::lock_guard lock(first_mu_);
+    first_seen_.assign(cfg_.pool_size, false);
+  }
+  links_.reserve(cfg_.pool_size);
+  down_ = cfg_.pool_size;
+  for (std::size_t i = 0; i < cfg_.pool_size; ++i) links_.push_back(factory(i, *this));
+  for (auto& l : links_) l->start();
+}
+
+void Pool::dispatch(std::vector<Request>& batch) {
+  if (batch.empty()) return;
+  Link* target = pick();
+  for (auto& r : batch) {
+    if (target != nullptr) {
+      target->enqueue(std::move(r));
+    } else {
+      fail_unconnected(r);
+    }
+  }
+  batch.clear();
+  if (target != nullptr) target->flush();
+}
+
+Link* Pool::pick() {
+  const std::size_t n = links_.size();
+  if (n == 0) return nullptr;
+  Link* best = nullptr;
+  for (std::size_t i = 0; i < n; ++i) {
+    Link& l = *links_[(next_ + i) % n];
+    if (l.state() == LinkState::ready && (best == nullptr || l.pending() < best->pending())) {
+      best = &l;
+    }
+  }
+  next_ = (next_ + 1) % n;
+  if (best != nullptr) return best;
+  for (auto& l : links_) {  // none ready: one that is coming up holds the requests
+    if (l->accepting()) return l.get();
+  }
+  return nullptr;
+}
+
+void Pool::flush_all() {
+  for (auto& l : links_) l->flush();
+}
+
+void Pool::stop(const Error& why) {
+  for (auto& l : links_) l->stop(why);
+}
+
+void Pool::fail_unconnected(Request& r) {
+  Error last{Errc::connection, "no connection"};
+  for (const auto& l : links_) {
+    if (!l->last_error().message.empty()) {
+      last = l->last_error();
+      break;
+    }
+  }
+  std::string message = std::string(r.name) + ": not connected (" + last.message + ")";
+  complete(r, Error{last.code == Errc::auth ? Errc::auth : Errc::connection, std::move(message)});
+}
+
+BackoffShape Pool::reconnect_shape() const {
+  if (probing_.load()) return BackoffShape::doubling(cfg_.probe_min, cfg_.probe_max);
+  return BackoffShape::doubling(cfg_.reconnect_backoff_min, cfg_.reconnect_backoff_max);
+}
+
+void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
+  using S = LinkState;
+  auto bucket = [this](S s) -> std::atomic<std::size_t>* {
+    switch (s) {
+      case S::ready: return &ready_;
+      case S::connecting:
+      case S::handshaking: return &connecting_;
+      case S::down:
+      case S::closing: return &down_;
+      case S::stopped: return nullptr;
+    }
+    return nullptr;
+  };
+  auto* a = bucket(from);
+  auto* b = bucket(to);
+  if (a != b) {
+    if (a != nullptr) a->fetch_sub(1);
+    if (b != nullptr) b->fetch_add(1);
+  }
+  if (to == S::closing) {
+    if (from == S::ready) reconnects_.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(status_mu_);
+    last_error_ = link.last_error();
+  }
+  if (to == S::ready || to == S::closing) {
+    std::lock_guard lock(first_mu_);
+    if (link.index() < first_seen_.size() && !first_seen_[link.index()]) {
+      first_seen_[link.index()] = true;
+      ++first_outcomes_;
+    }
+    first_cv_.notify_all();
+  }
+  const std::size_t ready_now = ready_.load(std::memory_order_relaxed);
+  if (to == S::ready && ready_now == 1) {
+    // The server is back: the rest of the pool need not sit out its backoff.
+    for (auto& other : links_) other->reconnect_now();
+    if (reported_down_) {
+      logger_.log(LogLevel::info, "redis " + endpoint_ + " reachable again");
+      reported_down_ = false;
+    }
+    if (on_available_) on_available_();
+  }
+  if (from == S::ready && to != S::ready && to != S::stopped && ready_now == 0) {
+    logger_.log(LogLevel::warning,
+                "redis " + endpoint_ + " unreachable: " + link.last_error().to_string());
+    reported_down_ = true;
+  }
+}
+
+bool Pool::wait_first_outcome(std::chrono::milliseconds limit) {
+  std::unique_lock lock(first_mu_);
+  first_cv_.wait_for(lock, limit, [&] {
+    return ready_.load(std::memory_order_relaxed) > 0 || first_outcomes_ >= cfg_.pool_size;
+  });
+  return ready_.load(std::memory_order_relaxed) > 0;
+}
+
+Error Pool::last_error() const {
+  std::lock_guard lock(status_mu_);
+  return last_error_;
+}
+
+PoolStatus Pool::status() const {
+  PoolStatus s;
+  s.ready = ready_.load(std::memory_order_relaxed);
+  s.connecting = connecting_.load(std::memory_order_relaxed);
+  s.down = down_.load(std::memory_order_relaxed);
+  s.reconnects = reconnects_.load(std::memory_order_relaxed);
+  std::lock_guard lock(status_mu_);
+  s.last_error = last_error_.message.empty() ? std::string() : last_error_.to_string();
+  return s;
+}
+
+}  // namespace rcache::detail

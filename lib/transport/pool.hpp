@@ -1,0 +1,82 @@
+// The connections to one endpoint: which one takes a batch, and what state they are in.
+//
+// dispatch() gives a loop turn's whole batch to the least loaded ready connection (one write for
+// many commands; a connection stuck behind a slow command is avoided); with none ready, to one
+// that is coming up; with none at all, every request fails at once with the last connection error
+// (Errc::auth if that was an auth refusal) instead of waiting. The pool logs one line per
+// pool-level change (unreachable / reachable again), never one per connection attempt.
+//
+// Thread safety: dispatch(), flush_all(), stop() and the LinkObserver side run on the loop thread;
+// status(), last_error(), ready(), wait_first_outcome() and set_probing() from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/backoff.hpp"
+#include "base/log.hpp"
+#include "rcache/config.hpp"
+#include "rcache/status.hpp"
+#include "transport/link.hpp"
+
+namespace rcache::detail {
+
+class Pool final : public LinkObserver {
+ public:
+  // on_available runs on the loop thread each time the pool goes from no ready connection to one
+  // (the first time included). cfg and logger must outlive the Pool.
+  Pool(const Config& cfg, const Logger& logger, std::string endpoint,
+       std::function<void()> on_available);
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Makes cfg.pool_size links with `factory` and starts them.
+  void start(const LinkFactory& factory);
+
+  void dispatch(std::vector<Request>& batch);
+  Link* pick();
+  void flush_all();
+  void stop(const Error& why);
+
+  PoolStatus status() const;
+  Error last_error() const;
+  std::size_t ready() const noexcept { return ready_.load(std::memory_order_relaxed); }
+  const std::string& endpoint() const noexcept { return endpoint_; }
+  // Waits until a connection is ready or every connection has failed once (at most `limit`).
+  // True if one is ready.
+  bool wait_first_outcome(std::chrono::milliseconds limit);
+  // Probing: reconnects follow the slower probe schedule (Config::probe_min..probe_max).
+  void set_probing(bool on) noexcept { probing_.store(on); }
+
+  // LinkObserver
+  void on_link_state(const Link& link, LinkState from, LinkState to) override;
+  BackoffShape reconnect_shape() const override;
+
+ private:
+  void fail_unconnected(Request& request);
+
+  const Config& cfg_;
+  const Logger& logger_;
+  const std::string endpoint_;
+  std::function<void()> on_available_;
+  std::vector<std::unique_ptr<Link>> links_;
+  std::size_t next_ = 0;
+  bool reported_down_ = false;  // loop thread
+
+  std::atomic<std::size_t> ready_{0}, connecting_{0}, down_{0};
+  std::atomic<std::uint64_t> reconnects_{0};
+  std::atomic<bool> probing_{false};
+  mutable std::mutex status_mu_;
+  Error last_error_;  // guarded by status_mu_
+  std::mutex first_mu_;
+  std::condition_variable first_cv_;
+  std::vector<bool> first_seen_;    // guarded by first_mu_
+  std::size_t first_outcomes_ = 0;  // guarded by first_mu_
+};
+
+}  // namespace rcache::detail

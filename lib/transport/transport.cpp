@@ -1,0 +1,240 @@
+// The libuv loop thread: submit and post queues woken by one uv_async_t, timers, shutdown.
+#include "transport/transport.hpp"
+
+#include "transport/connection.hpp"
+
+namespace rcache::detail {
+
+void complete(Completion& done, Outcome&& outcome) noexcept {
+  Completion fn = std::move(done);
+  done = nullptr;
+  if (!fn) return;
+  try {
+    fn(std::move(outcome));
+  } catch (...) {
+    // A user callback threw; it must not unwind into libuv. Documented in callback.hpp.
+  }
+}
+
+void complete(Request& request, Outcome&& outcome) noexcept {
+  complete(request.done, std::move(outcome));
+}
+
+void complete(Request& request, Error error, bool sent) noexcept {
+  Outcome o;
+  o.sent = sent;
+  try {
+    o.error = std::move(error);
+  } catch (...) {
+  }
+  complete(request, std::move(o));
+}
+
+std::string endpoint_of(const Config& c) {
+  if (!c.unix_socket.empty()) return c.unix_socket;
+  if (c.host.find(':') != std::string::npos) return "[" + c.host + "]:" + std::to_string(c.port);
+  return c.host + ":" + std::to_string(c.port);
+}
+
+Transport::Transport(const Config& cfg, const Logger& logger, const ClockSource& clock)
+    : cfg_(cfg), logger_(logger), clock_(clock) {}
+
+Result<std::unique_ptr<Transport>> Transport::create(const Config& cfg, const Logger& logger,
+                                                     const ClockSource& clock,
+                                                     std::function<void()> on_available) {
+  std::unique_ptr<Transport> t(new Transport(cfg, logger, clock));
+  if (auto r = t->start(std::move(on_available)); !r) return std::move(r).error();
+  return t;
+}
+
+Result<void> Transport::start(std::function<void()> on_available) {
+  pool_ = std::make_unique<Pool>(cfg_, logger_, endpoint_of(cfg_), std::move(on_available));
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    return Error{Errc::connection, std::string("uv_loop_init: ") + uv_strerror(rc)};
+  }
+  loop_ready_ = true;
+  if (int rc = uv_async_init(&loop_, &async_, on_async_cb); rc != 0) {
+    return Error{Errc::connection, std::string("uv_async_init: ") + uv_strerror(rc)};
+  }
+  async_.data = this;
+  uv_timer_init(&loop_, &timer_);
+  timer_.data = this;
+  // Handles are set up here, before the loop thread exists; from then on only it touches them.
+  pool_->start([this](std::size_t index, LinkObserver& observer) -> std::unique_ptr<Link> {
+    return std::make_unique<Connection>(observer, &loop_, cfg_, clock_, pool_->endpoint(), index);
+  });
+  thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+  thread_started_ = true;
+  loop_thread_id_ = thread_.get_id();
+  return {};
+}
+
+Transport::~Transport() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      uv_async_send(&async_);
+    }
+    thread_.join();
+  }
+  if (loop_ready_) {
+    // After the join every handle is closed; if start() failed before the thread existed, only
+    // the loop (and maybe the async handle) exist and a non-blocking run finishes their closing.
+    if (!thread_started_ && async_.loop != nullptr) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+      if (timer_.loop != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+      uv_run(&loop_, UV_RUN_NOWAIT);
+    }
+    uv_loop_close(&loop_);
+  }
+}
+
+void Transport::on_async_cb(uv_async_t* handle) {
+  auto* self = static_cast<Transport*>(handle->data);
+  try {
+    self->drain();
+  } catch (...) {
+  }
+}
+
+void Transport::drain() {
+  bool stopping = false;
+  {
+    std::lock_guard lock(mu_);
+    batch_.swap(queue_);
+    run_.swap(posted_);
+    stopping = stopping_;
+  }
+  for (auto& fn : run_) {
+    try {
+      fn();
+    } catch (...) {
+    }
+  }
+  run_.clear();
+  if (stopping) {
+    shutdown_loop();
+    return;
+  }
+  pool_->dispatch(batch_);
+}
+
+void Transport::shutdown_loop() {
+  const Error why{Errc::shutdown, "client is shutting down"};
+  for (auto& r : batch_) complete(r, why);
+  batch_.clear();
+  pool_->stop(why);
+  {
+    // Late submissions (from the callbacks above) are refused by submit() itself; collect any
+    // that raced in before stopping_ was seen.
+    std::vector<Request> late;
+    std::vector<std::function<void()>> late_posts;
+    {
+      std::lock_guard lock(mu_);
+      late.swap(queue_);
+      late_posts.swap(posted_);
+    }
+    for (auto& fn : late_posts) {
+      try {
+        fn();
+      } catch (...) {
+      }
+    }
+    for (auto& r : late) complete(r, why);
+  }
+  // Pending retries run now; their submissions fail with shutdown.
+  while (!timers_.empty()) {
+    auto fn = std::move(timers_.begin()->second);
+    timers_.erase(timers_.begin());
+    try {
+      fn();
+    } catch (...) {
+    }
+  }
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+  }
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  }
+}
+
+void Transport::schedule_after(std::chrono::microseconds delay, std::function<void()> fn) {
+  bool stopping = false;
+  {
+    std::lock_guard lock(mu_);
+    stopping = stopping_;
+  }
+  if (stopping) {
+    fn();
+    return;
+  }
+  timers_.emplace(clock_.now() + delay, std::move(fn));
+  arm_timer();
+}
+
+void Transport::arm_timer() {
+  if (timers_.empty()) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  const auto now = clock_.now();
+  const auto first = timers_.begin()->first;
+  const auto ms =
+      first <= now ? 0 : std::chrono::ceil<std::chrono::milliseconds>(first - now).count();
+  uv_timer_start(&timer_, on_timer_cb, static_cast<std::uint64_t>(ms), 0);
+}
+
+void Transport::on_timer_cb(uv_timer_t* handle) {
+  auto* self = static_cast<Transport*>(handle->data);
+  try {
+    const auto now = self->clock_.now();
+    std::vector<std::function<void()>> due;
+    while (!self->timers_.empty() && self->timers_.begin()->first <= now) {
+      due.push_back(std::move(self->timers_.begin()->second));
+      self->timers_.erase(self->timers_.begin());
+    }
+    for (auto& fn : due) {
+      try {
+        fn();
+      } catch (...) {
+      }
+    }
+    self->arm_timer();
+    self->pool_->flush_all();
+  } catch (...) {
+  }
+}
+
+void Transport::submit(Request&& r) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      const bool wake = queue_.empty() && posted_.empty();
+      queue_.push_back(std::move(r));
+      // Under the lock, so that no send can follow the destructor's.
+      if (wake) uv_async_send(&async_);
+      return;
+    }
+  }
+  complete(r, Error{Errc::shutdown, std::string(r.name) + ": client is shutting down"});
+}
+
+void Transport::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      const bool wake = queue_.empty() && posted_.empty();
+      posted_.push_back(std::move(fn));
+      if (wake) uv_async_send(&async_);
+      return;
+    }
+  }
+  try {
+    fn();
+  } catch (...) {
+  }
+}
+
+}  // namespace rcache::detail

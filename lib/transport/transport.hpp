@@ -1,0 +1,89 @@
+// The libuv loop thread behind a Client: the submit queue, timers, and the pool it drives.
+//
+// submit() and post() may be called from any thread: the item joins a queue and one uv_async_t
+// wakes the loop, which takes the whole queue in one turn; requests go to the pool as one batch.
+//
+// libuv handles: loop_, async_ and timer_ live in the Transport. The loop thread closes async_
+// and timer_ (and the pool its connections' handles) when stopping; uv_run() then returns, the
+// destructor joins the thread and only then destroys the pool and closes the loop.
+//
+// Thread safety: submit(), post(), pool() readers, loop_thread() from any thread; the rest on
+// the loop thread. The destructor (one thread, no concurrent submit) completes everything still
+// pending with Errc::shutdown and joins the loop thread.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "base/log.hpp"
+#include "rcache/config.hpp"
+#include "transport/pool.hpp"
+#include "transport/sender.hpp"
+
+namespace rcache::detail {
+
+class Transport final : public Sender {
+ public:
+  // cfg, logger and clock must outlive the Transport. on_available: see Pool.
+  static Result<std::unique_ptr<Transport>> create(const Config& cfg, const Logger& logger,
+                                                   const ClockSource& clock,
+                                                   std::function<void()> on_available = {});
+  ~Transport() override;
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  void submit(Request&& request) override;
+  void post(std::function<void()> fn) override;
+  void schedule_after(std::chrono::microseconds delay, std::function<void()> fn) override;
+  bool on_loop_thread() const noexcept override {
+    return std::this_thread::get_id() == loop_thread_id_;
+  }
+  std::thread::id loop_thread() const noexcept { return loop_thread_id_; }
+
+  Pool& pool() noexcept { return *pool_; }
+  const Pool& pool() const noexcept { return *pool_; }
+  // "host:port", "[v6]:port" or the socket path; for messages and logs.
+  const std::string& endpoint() const noexcept { return pool_->endpoint(); }
+
+ private:
+  Transport(const Config& cfg, const Logger& logger, const ClockSource& clock);
+  Result<void> start(std::function<void()> on_available);
+  void drain();
+  void shutdown_loop();
+  static void on_async_cb(uv_async_t* handle);
+  static void on_timer_cb(uv_timer_t* handle);
+  void arm_timer();
+
+  const Config& cfg_;
+  const Logger& logger_;
+  const ClockSource& clock_;
+  uv_loop_t loop_{};
+  bool loop_ready_ = false;
+  uv_async_t async_{};
+  uv_timer_t timer_{};
+  std::thread thread_;
+  bool thread_started_ = false;
+  std::thread::id loop_thread_id_{};
+  std::unique_ptr<Pool> pool_;
+
+  std::mutex mu_;
+  std::vector<Request> queue_;                  // guarded by mu_
+  std::vector<std::function<void()>> posted_;  // guarded by mu_
+  bool stopping_ = false;                       // guarded by mu_
+  std::vector<Request> batch_;                  // loop thread: the queue taken in this turn
+  std::vector<std::function<void()>> run_;      // loop thread: the posted work of this turn
+
+  std::multimap<TimePoint, std::function<void()>> timers_;  // loop thread
+};
+
+// "host:port", "[v6]:port" or the socket path.
+std::string endpoint_of(const Config& cfg);
+
+}  // namespace rcache::detail
