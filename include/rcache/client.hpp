@@ -177,7 +177,7 @@ class RCACHE_API Client {
   std::future<Result<std::uint64_t>> delete_pattern_async(std::string_view pattern);
 
  private:
-  explicit Client(std::unique_ptr<detail::ClientCore> core);
+  RCACHE_LOCAL explicit Client(std::unique_ptr<detail::ClientCore> core);
   std::unique_ptr<detail::ClientCore> core_;
   std::shared_ptr<void> exposer_;  // Config::metrics_address's exposer; released first
 };

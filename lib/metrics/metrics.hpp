@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "log_histogram.hpp"
+#include "metrics/log_histogram.hpp"
 #include "rcache/error.hpp"
 #include "rcache/resilience.hpp"
 #include "rcache/stats.hpp"

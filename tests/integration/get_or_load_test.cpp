@@ -189,6 +189,38 @@ TEST_F(GetOrLoad, StaleCopyIsServedWhenTheLoaderFails) {
   EXPECT_EQ(r->value, std::optional<std::string>("old"));
 }
 
+// The hit rate is the user's: get_or_load counts once (hit when served from Redis, miss when it
+// called the loader); its internal reads and writes (GET, stale copy, SET) are not user calls.
+TEST_F(GetOrLoad, InternalReadsAndWritesAreNotCountedAsUserHitsMissesOrCalls) {
+  LoadOptions o;
+  o.ttl = 60s;
+  o.stale_if_error = true;
+  o.negative_cache = true;
+  Loader value = []() -> Result<std::optional<std::string>> { return std::optional<std::string>("v"); };
+  Loader none = []() -> Result<std::optional<std::string>> { return std::optional<std::string>(); };
+  ASSERT_TRUE(client().get_or_load("a", o, value).ok());  // miss: loads, writes value + stale copy
+  ASSERT_TRUE(client().get_or_load("a", o, value).ok());  // hit
+  ASSERT_TRUE(client().get_or_load("a", o, value).ok());  // hit
+  ASSERT_TRUE(client().get_or_load("n", o, none).ok());   // miss: writes the negative marker
+  ASSERT_TRUE(client().get_or_load("n", o, none).ok());   // hit (cached "not found")
+  ASSERT_TRUE(client().get("a").ok());                    // a user GET hit
+  ASSERT_TRUE(client().get("zz").ok());                   // a user GET miss
+  const Stats st = client().stats();
+  EXPECT_EQ(st.hits, 4u);    // 3 get_or_load + 1 get
+  EXPECT_EQ(st.misses, 3u);  // 2 get_or_load + 1 get
+  std::uint64_t gets = 0, sets = 0, loads = 0;
+  for (const auto& op : st.ops) {
+    if (op.op == "get") gets = op.calls;
+    if (op.op == "set") sets = op.calls;
+    if (op.op == "get_or_load") loads = op.calls;
+  }
+  EXPECT_EQ(gets, 2u) << "get_or_load's own GETs must not show up as user gets";
+  EXPECT_EQ(sets, 0u) << "get_or_load's writes must not show up as user sets";
+  EXPECT_EQ(loads, 5u);
+  EXPECT_EQ(st.requests, 7u);
+  EXPECT_EQ(st.loader_calls, 2u);
+}
+
 TEST_F(GetOrLoad, BadOptionsAreRefused) {
   LoadOptions o;
   o.ttl = 0ms;
