@@ -30,8 +30,8 @@
 #include <vector>
 
 #include "http.hpp"
-#include "http_get.hpp"
-#include "redis_server.hpp"
+#include "loopback.hpp"
+#include "redis_process.hpp"
 
 namespace {
 
@@ -116,7 +116,7 @@ class CacheService {
     o.negative_cache = true;
     o.negative_ttl = 30s;
     auto loaded = cache_.get_or_load("rec:" + id, o, [&]() -> rcache::Result<std::optional<std::string>> {
-      const auto up = rcache::test::http_call(upstream_, "GET", "/v0/appDemo/Customers/" + id, 3000);
+      const auto up = demo::http_call(upstream_, "GET", "/v0/appDemo/Customers/" + id, 3000);
       if (up.status == 200) return std::optional<std::string>(up.body);
       if (up.status == 404) return std::optional<std::string>{};
       if (up.status == 429) return rcache::Error{rcache::Errc::rejected, "upstream 429"};
@@ -205,17 +205,17 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
 
   // Redis: given, private, or none.
-  std::unique_ptr<rcache::test::RedisServer> redis;
+  std::unique_ptr<demo::RedisProcess> redis;
   const char* given = std::getenv("REDIS_URL");
   std::string url;
   if (given != nullptr && *given != '\0') {
     url = given;
     std::printf("redis: using REDIS_URL (phase 2 will not kill it)\n");
-  } else if ((redis = rcache::test::RedisServer::start()) != nullptr) {
+  } else if ((redis = demo::RedisProcess::start()) != nullptr) {
     url = redis->url();
     std::printf("redis: private redis-server pid %d on 127.0.0.1:%d\n", redis->pid(), redis->port());
   } else {
-    url = "redis://127.0.0.1:" + std::to_string(rcache::test::free_port());
+    url = "redis://127.0.0.1:" + std::to_string(demo::free_port());
     std::printf("redis: NO redis-server could be started: running DEGRADED (uncached)\n");
   }
   // REDIS_URL (with REDIS_PASSWORD / REDIS_DB) when given, else the private or absent server.
@@ -243,8 +243,8 @@ int main(int argc, char** argv) {
   rcache::Client& cache = **client;
   (void)cache.delete_pattern("*");
 
-  const int upstream_port = rcache::test::free_port();
-  const int service_port = rcache::test::free_port();
+  const int upstream_port = demo::free_port();
+  const int service_port = demo::free_port();
   SlowApi upstream(upstream_port, 150ms, 5);
   CacheService service(service_port, cache, upstream_port);
   if (!upstream.ok() || !service.ok()) {
@@ -265,7 +265,7 @@ int main(int argc, char** argv) {
   std::vector<double> direct;
   for (int i = 0; i < 6; ++i) {
     const auto t0 = Clock::now();
-    rcache::test::http_call(upstream_port, "GET", "/v0/appDemo/Customers/recD" + std::to_string(i), 3000);
+    demo::http_call(upstream_port, "GET", "/v0/appDemo/Customers/recD" + std::to_string(i), 3000);
     direct.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     std::this_thread::sleep_for(210ms);
   }
@@ -289,7 +289,7 @@ int main(int argc, char** argv) {
         while (!stop.load()) {
           const std::string path = "/records/rec" + std::to_string(zipf(rng));
           const auto t0 = Clock::now();
-          const auto r = rcache::test::http_call(service_port, "GET", path, 5000);
+          const auto r = demo::http_call(service_port, "GET", path, 5000);
           const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
           requests.fetch_add(1);
           if (r.status == 200 || r.status == 404) {
@@ -391,13 +391,13 @@ int main(int argc, char** argv) {
         std::fclose(f);
       }
     };
-    save("metrics.txt", rcache::test::http_call(service_port, "GET", "/metrics", 3000).body);
-    save("stats.json", rcache::test::http_call(service_port, "GET", "/cache/stats", 3000).body);
-    save("health.json", rcache::test::http_call(service_port, "GET", "/cache/health", 3000).body);
+    save("metrics.txt", demo::http_call(service_port, "GET", "/metrics", 3000).body);
+    save("stats.json", demo::http_call(service_port, "GET", "/cache/stats", 3000).body);
+    save("health.json", demo::http_call(service_port, "GET", "/cache/health", 3000).body);
     save("purge_unconfirmed.txt",
-         std::to_string(rcache::test::http_call(service_port, "DELETE", "/cache?pattern=rec:*", 3000).status));
+         std::to_string(demo::http_call(service_port, "DELETE", "/cache?pattern=rec:*", 3000).status));
     save("purge_confirmed.json",
-         rcache::test::http_call(service_port, "DELETE", "/cache?pattern=rec:*&confirm=true", 3000).body);
+         demo::http_call(service_port, "DELETE", "/cache?pattern=rec:*&confirm=true", 3000).body);
   }
   return 0;
 }

@@ -1,5 +1,4 @@
-// A civetweb HTTP server with lambda handlers, for the demo. (Its HTTP client and free_port()
-// come from tests/support, shared with the test suite.)
+// A civetweb HTTP server with lambda handlers, for the demo (its client is in loopback.hpp).
 #pragma once
 
 #include <functional>
@@ -25,6 +24,8 @@ struct Response {
 
 using Handler = std::function<Response(const Request&)>;
 
+// Thread safety: route() is for the constructing thread, before any traffic. Handlers then run
+// on civetweb's worker threads, several at once, so they must be thread-safe themselves.
 class HttpServer {
  public:
   // Listens on 127.0.0.1:port with `threads` worker threads; empty error() when it started.

@@ -18,6 +18,7 @@
 // Every event counter of rcache, declared once. Each entry generates a field of Stats, a JSON key
 // of Stats::to_json() (inside the group object when the group is not empty), a sample of a
 // Prometheus family (with the label, when not empty) and the internal counter that records it.
+// Entries of one JSON group, and of one Prometheus family, are adjacent.
 //   X(field, json group, json key, Prometheus family, "label=value" or "", help)
 #define RCACHE_COUNTERS(X)                                                                       \
   X(retries, "", "retries", "rcache_retries_total", "", "Retries made.")                         \

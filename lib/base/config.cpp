@@ -394,7 +394,7 @@ Result<void> Config::validate() const {
     return invalid("config: reconnect_backoff_max = " + ms(reconnect_backoff_max) +
                    " must be >= reconnect_backoff_min = " + ms(reconnect_backoff_min));
   }
-  constexpr std::size_t kRedisMax = 512u * 1024 * 1024;
+  constexpr std::size_t kRedisMax = std::size_t{512} * 1024 * 1024;
   if (max_value_size < 1 || max_value_size > kRedisMax) {
     return invalid("config: max_value_size = " + std::to_string(max_value_size) +
                    " is out of range (1..536870912)");

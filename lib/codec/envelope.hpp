@@ -36,7 +36,7 @@ struct EnvelopeOptions {
   std::size_t threshold = 2048;         // compress values of at least this many bytes
   int level = 1;                        // zlib level 1..9
   double min_saving = 0.10;             // keep compressed only if at least 10 % smaller
-  std::size_t max_decompressed = 512u * 1024 * 1024;
+  std::size_t max_decompressed = std::size_t{512} * 1024 * 1024;
   bool legacy_hex = false;              // also read "compressed:<hex of zlib>"
 };
 

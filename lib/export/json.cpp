@@ -1,7 +1,6 @@
 // Stats::to_json() and Health::to_json(): the snapshots as JSON, locale-independent.
-#include <cstring>
-
 #include "base/json.hpp"
+#include "export/counter_table.hpp"
 #include "rcache/stats.hpp"
 #include "rcache/status.hpp"
 
@@ -52,35 +51,36 @@ std::string Stats::to_json() const {
     o += ":" + std::to_string(errors_by_kind[i].second);
   }
   o += "}";
-  // The declared counters, ungrouped ones first, then one object per group in declaration order.
-  const char* open_group = "";
-#define RCACHE_JSON_UNGROUPED(field, group, key, family, label, help) \
-  if (group[0] == '\0') {                                             \
-    o += ",\"" key "\":";                                             \
-    u64(o, field);                                                    \
+  // The declared counters, ungrouped ones first, then one object per group (a group's entries
+  // are adjacent in RCACHE_COUNTERS).
+  for (const auto& c : detail::kCounterTable) {
+    if (!c.group.empty()) continue;
+    o += ",";
+    append_json_string(o, c.key);
+    o += ":";
+    u64(o, this->*c.field);
   }
-  RCACHE_COUNTERS(RCACHE_JSON_UNGROUPED)
-#undef RCACHE_JSON_UNGROUPED
-#define RCACHE_JSON_GROUPED(field, group, key, family, label, help) \
-  if (group[0] != '\0') {                                           \
-    if (std::strcmp(open_group, group) != 0) {                      \
-      if (open_group[0] != '\0') o += "}";                          \
-      o += ",\"" group "\":{";                                      \
-      open_group = group;                                           \
-    } else {                                                        \
-      o += ",";                                                     \
-    }                                                               \
-    o += "\"" key "\":";                                            \
-    u64(o, field);                                                  \
-    if (std::strcmp(group, "compression") == 0 &&                   \
-        std::strcmp(key, "bytes_out") == 0) {                       \
-      o += ",\"ratio\":";                                           \
-      append_json_number(o, compression_ratio);                     \
-    }                                                               \
+  std::string_view open_group;
+  for (const auto& c : detail::kCounterTable) {
+    if (c.group.empty()) continue;
+    if (c.group != open_group) {
+      if (!open_group.empty()) o += "}";
+      o += ",";
+      append_json_string(o, c.group);
+      o += ":{";
+      open_group = c.group;
+    } else {
+      o += ",";
+    }
+    append_json_string(o, c.key);
+    o += ":";
+    u64(o, this->*c.field);
+    if (c.field == &Stats::compressed_bytes_out) {
+      o += ",\"ratio\":";
+      append_json_number(o, compression_ratio);
+    }
   }
-  RCACHE_COUNTERS(RCACHE_JSON_GROUPED)
-#undef RCACHE_JSON_GROUPED
-  if (open_group[0] != '\0') o += "}";
+  if (!open_group.empty()) o += "}";
   o += ",\"circuit_breaker\":{\"state\":";
   append_json_string(o, to_string(breaker));
   o += ",\"transitions\":" + std::to_string(breaker_transitions) + "}";

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "client/exposer_hook.hpp"
+#include "export/counter_table.hpp"
 #include "rcache/version.hpp"
 
 namespace rcache {
@@ -51,21 +52,16 @@ double breaker_gauge(BreakerState s) {
 
 // The families of the declared counters (RCACHE_COUNTERS): entries of one family are adjacent.
 void add_counters(const Stats& s, std::vector<MetricFamily>& out) {
-  auto sample = [&out](const char* name, const char* help, const char* label, double v) {
-    if (out.empty() || out.back().name != name) {
-      out.push_back(family(name, help, MetricType::Counter));
+  for (const auto& c : detail::kCounterTable) {
+    if (out.empty() || out.back().name != c.family) {
+      out.push_back(family(std::string(c.family), std::string(c.help), MetricType::Counter));
     }
     std::vector<ClientMetric::Label> labels;
-    const std::string_view l(label);
-    if (const auto eq = l.find('='); eq != std::string_view::npos) {
-      labels.push_back({std::string(l.substr(0, eq)), std::string(l.substr(eq + 1))});
+    if (const auto eq = c.label.find('='); eq != std::string_view::npos) {
+      labels.push_back({std::string(c.label.substr(0, eq)), std::string(c.label.substr(eq + 1))});
     }
-    add(out.back(), v, std::move(labels));
-  };
-#define RCACHE_PROM_COUNTER(field, group, key, fam, label, help) \
-  sample(fam, help, label, static_cast<double>(s.field));
-  RCACHE_COUNTERS(RCACHE_PROM_COUNTER)
-#undef RCACHE_PROM_COUNTER
+    add(out.back(), static_cast<double>(s.*c.field), std::move(labels));
+  }
 }
 
 class ClientCollectable final : public prometheus::Collectable {

@@ -49,10 +49,9 @@ enum class Counter : std::uint8_t {
 #define RCACHE_COUNTER_ENUM(field, group, key, family, label, help) field,
   RCACHE_COUNTERS(RCACHE_COUNTER_ENUM)
 #undef RCACHE_COUNTER_ENUM
+  count_  // not a counter: how many there are
 };
-#define RCACHE_COUNTER_ONE(field, group, key, family, label, help) +1
-inline constexpr int kCounters = 0 RCACHE_COUNTERS(RCACHE_COUNTER_ONE);
-#undef RCACHE_COUNTER_ONE
+inline constexpr int kCounters = static_cast<int>(Counter::count_);
 
 class Metrics {
  public:

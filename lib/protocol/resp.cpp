@@ -103,30 +103,43 @@ namespace {
 // that a corrupt stream fails as a protocol error instead of a multi-gigabyte calloc.
 constexpr int kMaxArrayElements = 16 * 1024 * 1024;
 
-redisReplyObjectFunctions capped_functions() {
-  redisReader* probe = redisReaderCreate();
-  redisReplyObjectFunctions fns = *probe->fn;
-  redisReaderFree(probe);
+struct ReplyFunctions {
+  redisReplyObjectFunctions defaults{};  // hiredis' own (static in hiredis.c: read off a reader)
+  redisReplyObjectFunctions capped{};
+  bool ok = false;
+};
+
+void* create_array_capped(const redisReadTask* task, int elements);
+
+// Built on first use (thread-safe static initialization), not at load time.
+const ReplyFunctions& reply_functions() noexcept {
+  static const ReplyFunctions fns = [] {
+    ReplyFunctions f;
+    redisReader* probe = redisReaderCreate();
+    if (probe == nullptr || probe->fn == nullptr) {
+      if (probe != nullptr) redisReaderFree(probe);
+      return f;
+    }
+    f.defaults = *probe->fn;
+    redisReaderFree(probe);
+    f.capped = f.defaults;
+    f.capped.createArray = create_array_capped;
+    f.ok = true;
+    return f;
+  }();
   return fns;
 }
 
-redisReplyObjectFunctions g_default_fns = capped_functions();
-
 void* create_array_capped(const redisReadTask* task, int elements) {
   if (elements < 0 || elements > kMaxArrayElements) return nullptr;  // reader reports OOM error
-  return g_default_fns.createArray(task, elements);
+  return reply_functions().defaults.createArray(task, elements);
 }
-
-redisReplyObjectFunctions g_capped_fns = [] {
-  redisReplyObjectFunctions f = g_default_fns;
-  f.createArray = create_array_capped;
-  return f;
-}();
 }  // namespace
 
 redisReader* create_reader() {
-  redisReader* r = redisReaderCreateWithFunctions(&g_capped_fns);
-  return r;
+  const ReplyFunctions& fns = reply_functions();
+  if (!fns.ok) return nullptr;
+  return redisReaderCreateWithFunctions(const_cast<redisReplyObjectFunctions*>(&fns.capped));
 }
 
 }  // namespace rcache::detail

@@ -266,14 +266,14 @@ void Connection::drop(Error why) {
       state_ == LinkState::down) {
     return;
   }
-  last_error_ = why;
+  last_error_ = std::move(why);
   uv_timer_stop(&conn_timer_);
   uv_timer_stop(&deadline_timer_);
   deadline_armed_ = false;
   set_state(LinkState::closing);
   close_socket();
   // Completions may submit new requests; those go through the transport's queue.
-  pipeline_.fail_all(why);
+  pipeline_.fail_all(last_error_);
   finish_close();
 }
 

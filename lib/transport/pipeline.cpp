@@ -56,10 +56,6 @@ void Pipeline::commit_write(std::size_t n) noexcept {
 
 std::optional<Error> Pipeline::consume(const char* data, std::size_t len) {
   if (redisReaderFeed(reader_, data, len) != REDIS_OK) return error_from_reader(*reader_);
-  if (reader_->len - reader_->pos > limits_.max_value_size + 64 * 1024) {
-    return Error{Errc::protocol, endpoint_ + ": reply element larger than max_value_size (" +
-                                     std::to_string(limits_.max_value_size) + " bytes)"};
-  }
   std::vector<Done> done;
   std::optional<Error> broken;
   for (;;) {
@@ -75,6 +71,13 @@ std::optional<Error> Pipeline::consume(const char* data, std::size_t len) {
       broken = std::move(e);
       break;
     }
+  }
+  // What is left unparsed belongs to one incomplete element; a legitimate one is at most
+  // max_value_size plus its header. More means a garbage length: the buffer stays bounded by
+  // that plus one read.
+  if (!broken && reader_->len - reader_->pos > limits_.max_value_size + std::size_t{64} * 1024) {
+    broken = Error{Errc::protocol, endpoint_ + ": reply element larger than max_value_size (" +
+                                       std::to_string(limits_.max_value_size) + " bytes)"};
   }
   run(done);
   return broken;

@@ -42,7 +42,7 @@ class Pipeline {
   struct Limits {
     // Largest legitimate reply element: more bytes of one element not yet parsed than this plus
     // 64 KiB of headers means a garbage length from a broken server.
-    std::size_t max_value_size = 512u * 1024 * 1024;
+    std::size_t max_value_size = std::size_t{512} * 1024 * 1024;
     // Grace after the oldest in-flight deadline before the server counts as hung; zero: never.
     std::chrono::milliseconds hung_after{100};
     // Named in timeout messages ("no reply ... within N ms").

@@ -60,13 +60,8 @@ void Pool::stop(const Error& why) {
 }
 
 void Pool::fail_unconnected(Request& r) {
-  Error last{Errc::connection, "no connection"};
-  for (const auto& l : links_) {
-    if (!l->last_error().message.empty()) {
-      last = l->last_error();
-      break;
-    }
-  }
+  Error last = last_error();  // the most recent connection error
+  if (last.message.empty()) last = Error{Errc::connection, "no connection"};
   std::string message = std::string(r.name) + ": not connected (" + last.message + ")";
   complete(r, Error{last.code == Errc::auth ? Errc::auth : Errc::connection, std::move(message)});
 }

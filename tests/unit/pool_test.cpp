@@ -1,0 +1,520 @@
+// Pool with fake connections: which link takes a batch, fail fast, status, pool-level log lines.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "base/log.hpp"
+#include "transport/pool.hpp"
+
+namespace rcache::detail {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using S = LinkState;
+
+// A connection driven by the test: it changes state only when told, and tells the pool as a
+// Connection would.
+class FakeLink final : public Link {
+ public:
+  FakeLink(std::size_t index, LinkObserver& observer) : index_(index), observer_(observer) {}
+
+  void start() override { ++starts; }
+  LinkState state() const noexcept override { return state_; }
+  std::size_t index() const noexcept override { return index_; }
+  std::size_t pending() const noexcept override { return load + queued.size(); }
+  const Error& last_error() const noexcept override { return last_error_; }
+  void enqueue(Request&& request) override { queued.push_back(std::move(request)); }
+  void flush() override { ++flushes; }
+  void reconnect_now() override { ++reconnect_nows; }
+  void stop(const Error& why) override {
+    for (auto& r : queued) complete(r, why);
+    queued.clear();
+    become(S::stopped);
+  }
+
+  // Moves to `to` and reports it to the pool.
+  void become(LinkState to) {
+    const LinkState from = state_;
+    state_ = to;
+    if (from != to) observer_.on_link_state(*this, from, to);
+  }
+  // A failure as Connection::drop() reports it: the error first, then closing, then down.
+  void fail(Error why) {
+    last_error_ = std::move(why);
+    become(S::closing);
+    become(S::down);
+  }
+  void come_up() {
+    become(S::connecting);
+    become(S::handshaking);
+    become(S::ready);
+  }
+
+  std::size_t load = 0;  // pending requests besides those queued here by the test
+  std::vector<Request> queued;
+  int starts = 0;
+  int flushes = 0;
+  int reconnect_nows = 0;
+
+ private:
+  const std::size_t index_;
+  LinkObserver& observer_;
+  LinkState state_ = S::down;
+  Error last_error_;
+};
+
+class PoolTest : public ::testing::Test {
+ protected:
+  PoolTest()
+      : logger_(
+            [this](LogLevel level, std::string_view line) {
+              std::lock_guard lock(log_mu_);
+              log_.emplace_back(level, std::string(line));
+            },
+            LogLevel::debug) {
+    cfg_.pool_size = 3;
+    cfg_.reconnect_backoff_min = 50ms;
+    cfg_.reconnect_backoff_max = 2000ms;
+    cfg_.probe_min = 1000ms;
+    cfg_.probe_max = 30000ms;
+  }
+
+  Pool& make() {
+    pool_ = std::make_unique<Pool>(cfg_, logger_, "10.0.0.1:6379", [this] { ++available_; });
+    pool_->start([this](std::size_t index, LinkObserver& observer) -> std::unique_ptr<Link> {
+      auto link = std::make_unique<FakeLink>(index, observer);
+      links_.push_back(link.get());
+      return link;
+    });
+    return *pool_;
+  }
+
+  Request request(int id, const char* name = "GET") {
+    Request r;
+    r.wire = std::make_shared<const std::string>("*1\r\n$4\r\nPING\r\n");
+    r.name = name;
+    r.done = [this, id](Outcome&& o) { outcomes_.emplace_back(id, std::move(o)); };
+    return r;
+  }
+
+  std::vector<Request> batch(int n) {
+    std::vector<Request> b;
+    for (int i = 0; i < n; ++i) b.push_back(request(i));
+    return b;
+  }
+
+  std::vector<std::string> lines_containing(std::string_view what) {
+    std::lock_guard lock(log_mu_);
+    std::vector<std::string> out;
+    for (const auto& [level, line] : log_) {
+      if (line.find(what) != std::string::npos) out.push_back(line);
+    }
+    return out;
+  }
+
+  Config cfg_;
+  std::mutex log_mu_;
+  std::vector<std::pair<LogLevel, std::string>> log_;
+  Logger logger_;
+  std::unique_ptr<Pool> pool_;
+  std::vector<FakeLink*> links_;
+  std::vector<std::pair<int, Outcome>> outcomes_;
+  int available_ = 0;
+};
+
+// --- where a batch goes -------------------------------------------------------------------------
+
+TEST_F(PoolTest, StartMakesPoolSizeLinksAndStartsEachOnce) {
+  make();
+  ASSERT_EQ(links_.size(), 3u);
+  for (std::size_t i = 0; i < links_.size(); ++i) {
+    EXPECT_EQ(links_[i]->index(), i);
+    EXPECT_EQ(links_[i]->starts, 1);
+  }
+}
+
+TEST_F(PoolTest, LeastLoadedReadyLinkTakesTheWholeBatchAndIsFlushedOnce) {
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  links_[0]->load = 5;
+  links_[1]->load = 2;
+  links_[2]->load = 7;
+
+  auto b = batch(4);
+  pool.dispatch(b);
+
+  EXPECT_TRUE(b.empty());
+  EXPECT_EQ(links_[1]->queued.size(), 4u);
+  EXPECT_EQ(links_[1]->flushes, 1);
+  EXPECT_TRUE(links_[0]->queued.empty());
+  EXPECT_TRUE(links_[2]->queued.empty());
+  EXPECT_EQ(links_[0]->flushes, 0);
+  EXPECT_EQ(links_[2]->flushes, 0);
+  EXPECT_TRUE(outcomes_.empty());
+}
+
+TEST_F(PoolTest, LeastLoadedPickSkipsALessLoadedLinkThatIsNotReady) {
+  auto& pool = make();
+  links_[0]->come_up();
+  links_[0]->load = 9;
+  links_[1]->become(S::connecting);  // empty, but not ready
+  links_[2]->come_up();
+  links_[2]->load = 4;
+
+  auto b = batch(2);
+  pool.dispatch(b);
+
+  EXPECT_EQ(links_[2]->queued.size(), 2u);
+  EXPECT_TRUE(links_[1]->queued.empty());
+}
+
+TEST_F(PoolTest, EqualLoadsSpreadSuccessiveBatchesOverTheReadyLinks) {
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  for (int round = 0; round < 3; ++round) {
+    auto b = batch(1);
+    pool.dispatch(b);
+    for (auto* l : links_) l->queued.clear();  // each batch answered before the next
+  }
+  for (auto* l : links_) EXPECT_EQ(l->flushes, 1) << "link " << l->index();
+}
+
+TEST_F(PoolTest, WithNoneReadyALinkComingUpTakesTheBatch) {
+  auto& pool = make();
+  links_[1]->become(S::connecting);
+
+  auto b = batch(3);
+  pool.dispatch(b);
+
+  EXPECT_EQ(links_[1]->queued.size(), 3u);
+  EXPECT_EQ(links_[1]->flushes, 1);
+  EXPECT_TRUE(outcomes_.empty());
+}
+
+TEST_F(PoolTest, WithNoneReadyAHandshakingLinkTakesTheBatch) {
+  auto& pool = make();
+  links_[2]->become(S::connecting);
+  links_[2]->become(S::handshaking);
+
+  auto b = batch(2);
+  pool.dispatch(b);
+
+  EXPECT_EQ(links_[2]->queued.size(), 2u);
+}
+
+TEST_F(PoolTest, EmptyBatchTouchesNoLink) {
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  std::vector<Request> b;
+  pool.dispatch(b);
+  for (auto* l : links_) EXPECT_EQ(l->flushes, 0);
+}
+
+// --- fail fast ----------------------------------------------------------------------------------
+
+TEST_F(PoolTest, NothingConnectedFailsEveryRequestAtOnceWithTheLastConnectionError) {
+  auto& pool = make();
+  for (auto* l : links_) {
+    l->become(S::connecting);
+    l->fail(Error{Errc::connection, "connect to 10.0.0.1:6379: connection refused"});
+  }
+
+  auto b = batch(3);
+  pool.dispatch(b);
+
+  EXPECT_TRUE(b.empty());
+  ASSERT_EQ(outcomes_.size(), 3u);
+  for (const auto& [id, o] : outcomes_) {
+    ASSERT_TRUE(o.error.has_value()) << id;
+    EXPECT_EQ(o.error->code, Errc::connection);
+    EXPECT_THAT(o.error->message, HasSubstr("GET"));
+    EXPECT_THAT(o.error->message, HasSubstr("connection refused"));
+    EXPECT_FALSE(o.sent);
+  }
+  for (auto* l : links_) {
+    EXPECT_TRUE(l->queued.empty());
+    EXPECT_EQ(l->flushes, 0);
+  }
+}
+
+TEST_F(PoolTest, NothingEverConnectedStillFailsFast) {
+  auto& pool = make();  // every link down, none has an error yet
+
+  auto b = batch(2);
+  pool.dispatch(b);
+
+  ASSERT_EQ(outcomes_.size(), 2u);
+  for (const auto& [id, o] : outcomes_) EXPECT_EQ(o.error->code, Errc::connection) << id;
+}
+
+TEST_F(PoolTest, AnAuthRefusalAsLastErrorFailsWithAuth) {
+  auto& pool = make();
+  for (auto* l : links_) {
+    l->become(S::connecting);
+    l->become(S::handshaking);
+    l->fail(Error{Errc::auth, "AUTH: WRONGPASS invalid username-password pair"});
+  }
+
+  auto b = batch(2);
+  pool.dispatch(b);
+
+  ASSERT_EQ(outcomes_.size(), 2u);
+  for (const auto& [id, o] : outcomes_) {
+    ASSERT_TRUE(o.error.has_value()) << id;
+    EXPECT_EQ(o.error->code, Errc::auth);
+    EXPECT_THAT(o.error->message, HasSubstr("WRONGPASS"));
+  }
+}
+
+TEST_F(PoolTest, FailFastNamesTheMostRecentConnectionError) {
+  auto& pool = make();
+  links_[0]->become(S::connecting);
+  links_[0]->fail(Error{Errc::auth, "AUTH: WRONGPASS invalid username-password pair"});
+  links_[1]->become(S::connecting);
+  links_[1]->fail(Error{Errc::connection, "connect to 10.0.0.1:6379: connection refused"});
+  links_[2]->become(S::connecting);
+  links_[2]->fail(Error{Errc::connection, "connect to 10.0.0.1:6379: connection refused"});
+  ASSERT_THAT(pool.last_error().message, HasSubstr("connection refused"));
+
+  auto b = batch(1);
+  pool.dispatch(b);
+
+  ASSERT_EQ(outcomes_.size(), 1u);
+  ASSERT_TRUE(outcomes_[0].second.error.has_value());
+  EXPECT_EQ(outcomes_[0].second.error->code, Errc::connection);
+  EXPECT_THAT(outcomes_[0].second.error->message, HasSubstr("connection refused"));
+}
+
+// --- status -------------------------------------------------------------------------------------
+
+TEST_F(PoolTest, StatusCountsFollowLinkStateChanges) {
+  auto& pool = make();
+  auto st = pool.status();
+  EXPECT_EQ(st.ready, 0u);
+  EXPECT_EQ(st.connecting, 0u);
+  EXPECT_EQ(st.down, 3u);
+  EXPECT_EQ(st.last_error, "");
+
+  links_[0]->become(S::connecting);
+  links_[1]->become(S::connecting);
+  links_[1]->become(S::handshaking);
+  st = pool.status();
+  EXPECT_EQ(st.ready, 0u);
+  EXPECT_EQ(st.connecting, 2u);
+  EXPECT_EQ(st.down, 1u);
+
+  links_[0]->become(S::handshaking);
+  links_[0]->become(S::ready);
+  links_[1]->become(S::ready);
+  st = pool.status();
+  EXPECT_EQ(st.ready, 2u);
+  EXPECT_EQ(st.connecting, 0u);
+  EXPECT_EQ(st.down, 1u);
+  EXPECT_EQ(pool.ready(), 2u);
+
+  links_[0]->fail(Error{Errc::connection, "connection to 10.0.0.1:6379 lost"});
+  st = pool.status();
+  EXPECT_EQ(st.ready, 1u);
+  EXPECT_EQ(st.connecting, 0u);
+  EXPECT_EQ(st.down, 2u);
+  EXPECT_EQ(st.reconnects, 1u);
+  EXPECT_THAT(st.last_error, HasSubstr("lost"));
+}
+
+TEST_F(PoolTest, ReconnectsCountOnlyReadyLinksThatClose) {
+  auto& pool = make();
+  links_[0]->become(S::connecting);
+  links_[0]->fail(Error{Errc::connection, "refused"});  // connecting -> closing: not a reconnect
+  EXPECT_EQ(pool.status().reconnects, 0u);
+
+  links_[1]->come_up();
+  links_[1]->fail(Error{Errc::connection, "lost"});
+  links_[1]->come_up();
+  links_[1]->fail(Error{Errc::connection, "lost"});
+  EXPECT_EQ(pool.status().reconnects, 2u);
+}
+
+TEST_F(PoolTest, StoppedLinksLeaveEveryCount) {
+  auto& pool = make();
+  links_[0]->come_up();
+  links_[1]->become(S::connecting);
+  pool.stop(Error{Errc::shutdown, "client destroyed"});
+
+  const auto st = pool.status();
+  EXPECT_EQ(st.ready, 0u);
+  EXPECT_EQ(st.connecting, 0u);
+  EXPECT_EQ(st.down, 0u);
+  for (auto* l : links_) EXPECT_EQ(l->state(), S::stopped);
+}
+
+TEST_F(PoolTest, StatusLastErrorIsTheMostRecentOne) {
+  auto& pool = make();
+  links_[0]->become(S::connecting);
+  links_[0]->fail(Error{Errc::timeout, "connect to 10.0.0.1:6379 timed out after 1000 ms"});
+  links_[1]->become(S::connecting);
+  links_[1]->fail(Error{Errc::connection, "connect to 10.0.0.1:6379: connection refused"});
+
+  EXPECT_EQ(pool.status().last_error, "connection: connect to 10.0.0.1:6379: connection refused");
+  EXPECT_EQ(pool.last_error().code, Errc::connection);
+}
+
+// --- availability -------------------------------------------------------------------------------
+
+TEST_F(PoolTest, OnAvailableRunsWhenTheFirstLinkBecomesReadyNotTheSecond) {
+  make();
+  links_[0]->come_up();
+  EXPECT_EQ(available_, 1);
+  links_[1]->come_up();
+  EXPECT_EQ(available_, 1);
+}
+
+TEST_F(PoolTest, OnAvailableRunsAgainAfterThePoolWentDown) {
+  make();
+  links_[0]->come_up();
+  links_[1]->come_up();
+  links_[0]->fail(Error{Errc::connection, "lost"});
+  links_[1]->fail(Error{Errc::connection, "lost"});
+  links_[1]->come_up();
+  EXPECT_EQ(available_, 2);
+}
+
+TEST_F(PoolTest, FirstReadyLinkMakesTheOthersReconnectNow) {
+  make();
+  for (auto* l : links_) {
+    l->become(S::connecting);
+    l->fail(Error{Errc::connection, "refused"});
+  }
+  links_[2]->come_up();
+
+  EXPECT_EQ(links_[0]->reconnect_nows, 1);
+  EXPECT_EQ(links_[1]->reconnect_nows, 1);
+
+  links_[0]->come_up();  // second ready: nobody is hurried again
+  EXPECT_EQ(links_[0]->reconnect_nows, 1);
+  EXPECT_EQ(links_[1]->reconnect_nows, 1);
+}
+
+// --- log lines ----------------------------------------------------------------------------------
+
+TEST_F(PoolTest, OneUnreachableLineWhenTheLastReadyLinkGoesDown) {
+  make();
+  for (auto* l : links_) l->come_up();
+  links_[0]->fail(Error{Errc::connection, "connection to 10.0.0.1:6379 lost"});
+  links_[1]->fail(Error{Errc::connection, "connection to 10.0.0.1:6379 lost"});
+  EXPECT_TRUE(lines_containing("unreachable").empty());
+
+  links_[2]->fail(Error{Errc::connection, "connection to 10.0.0.1:6379 lost"});
+  // Reconnect attempts that fail again add nothing.
+  for (auto* l : links_) {
+    l->become(S::connecting);
+    l->fail(Error{Errc::connection, "connect to 10.0.0.1:6379: connection refused"});
+  }
+
+  const auto lines = lines_containing("unreachable");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr("10.0.0.1:6379"));
+  EXPECT_THAT(lines[0], HasSubstr("lost"));
+}
+
+TEST_F(PoolTest, OneReachableAgainLineWhenALinkComesBack) {
+  make();
+  links_[0]->come_up();
+  links_[0]->fail(Error{Errc::connection, "lost"});
+  ASSERT_EQ(lines_containing("unreachable").size(), 1u);
+
+  for (auto* l : links_) l->come_up();
+
+  EXPECT_EQ(lines_containing("reachable again").size(), 1u);
+  EXPECT_EQ(lines_containing("unreachable").size(), 1u);
+}
+
+TEST_F(PoolTest, FirstConnectionIsNotReportedAsReachableAgain) {
+  make();
+  for (auto* l : links_) l->come_up();
+  EXPECT_TRUE(lines_containing("reachable").empty());
+}
+
+TEST_F(PoolTest, StoppingTheLastReadyLinkIsNotReportedUnreachable) {
+  auto& pool = make();
+  links_[0]->come_up();
+  pool.stop(Error{Errc::shutdown, "client destroyed"});
+  EXPECT_TRUE(lines_containing("unreachable").empty());
+}
+
+// --- reconnect schedule -------------------------------------------------------------------------
+
+TEST_F(PoolTest, ReconnectShapeFollowsProbing) {
+  auto& pool = make();
+  auto shape = pool.reconnect_shape();
+  EXPECT_EQ(shape.base, std::chrono::microseconds(50ms));
+  EXPECT_EQ(shape.cap, std::chrono::microseconds(2000ms));
+
+  pool.set_probing(true);
+  shape = pool.reconnect_shape();
+  EXPECT_EQ(shape.base, std::chrono::microseconds(1000ms));
+  EXPECT_EQ(shape.cap, std::chrono::microseconds(30000ms));
+
+  pool.set_probing(false);
+  shape = pool.reconnect_shape();
+  EXPECT_EQ(shape.base, std::chrono::microseconds(50ms));
+  EXPECT_EQ(shape.cap, std::chrono::microseconds(2000ms));
+}
+
+// --- first outcome ------------------------------------------------------------------------------
+
+TEST_F(PoolTest, WaitFirstOutcomeIsTrueOnceALinkIsReady) {
+  auto& pool = make();
+  links_[1]->come_up();
+  EXPECT_TRUE(pool.wait_first_outcome(0ms));
+}
+
+TEST_F(PoolTest, WaitFirstOutcomeIsFalseWhenNoLinkHasAnOutcomeYet) {
+  auto& pool = make();
+  links_[0]->become(S::connecting);
+  EXPECT_FALSE(pool.wait_first_outcome(0ms));
+}
+
+TEST_F(PoolTest, WaitFirstOutcomeReturnsFalseWithoutWaitingOnceEveryLinkFailed) {
+  auto& pool = make();
+  for (auto* l : links_) {
+    l->become(S::connecting);
+    l->fail(Error{Errc::connection, "refused"});
+  }
+  // A limit this long would hang the test if the pool kept waiting.
+  EXPECT_FALSE(pool.wait_first_outcome(std::chrono::hours(1)));
+}
+
+TEST_F(PoolTest, WaitFirstOutcomeIsTrueWhenOneLinkIsReadyAndTheOthersFailed) {
+  auto& pool = make();
+  links_[0]->become(S::connecting);
+  links_[0]->fail(Error{Errc::connection, "refused"});
+  links_[1]->become(S::connecting);
+  links_[1]->fail(Error{Errc::connection, "refused"});
+  links_[2]->come_up();
+  EXPECT_TRUE(pool.wait_first_outcome(std::chrono::hours(1)));
+}
+
+TEST_F(PoolTest, WaitFirstOutcomeWakesAWaiterWhenALinkBecomesReady) {
+  auto& pool = make();
+  links_[0]->become(S::connecting);
+  links_[0]->fail(Error{Errc::connection, "refused"});
+  links_[0]->become(S::connecting);
+  links_[0]->fail(Error{Errc::connection, "refused"});  // one link failing twice is one outcome
+  bool result = false;
+  std::thread waiter([&] { result = pool.wait_first_outcome(std::chrono::hours(1)); });
+  links_[1]->come_up();
+  waiter.join();
+  EXPECT_TRUE(result);
+}
+
+}  // namespace
+}  // namespace rcache::detail
