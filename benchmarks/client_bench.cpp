@@ -4,7 +4,6 @@
 //
 //   client_bench [--seconds S]      (REDIS_URL names the server; default 3 s per scenario)
 #include <hiredis/hiredis.h>
-#include <rcache/rcache.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <rcache/rcache.hpp>
 #include <semaphore>
 #include <string>
 #include <thread>
@@ -47,7 +47,9 @@ double us_since(Clock::time_point t) {
 const std::string kValue(100, 'v');
 constexpr int kKeys = 10000;
 
-std::string key_of(std::size_t i) { return "bench:key:" + std::to_string(i % kKeys); }
+std::string key_of(std::size_t i) {
+  return "bench:key:" + std::to_string(i % kKeys);
+}
 
 // N threads each running `op(i)` in a loop for `seconds`.
 template <class Op>
@@ -61,8 +63,8 @@ Figures run_threads(int threads, double seconds, Op op) {
     ts.emplace_back([&, t] {
       auto& mine = lat[static_cast<std::size_t>(t)];
       mine.reserve(1 << 20);
-      for (std::size_t i = static_cast<std::size_t>(t) * 7919; !stop.load(std::memory_order_relaxed);
-           ++i) {
+      for (std::size_t i = static_cast<std::size_t>(t) * 7919;
+           !stop.load(std::memory_order_relaxed); ++i) {
         const auto t0 = Clock::now();
         if (!op(i)) errors.fetch_add(1, std::memory_order_relaxed);
         mine.push_back(us_since(t0));
@@ -88,8 +90,8 @@ Figures run_async(int depth, double seconds, Submit submit) {
   lat.reserve(1 << 22);
   std::atomic<std::size_t> errors{0};
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(seconds));
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::size_t submitted = 0;
   while (Clock::now() < end) {
     slots.acquire();
@@ -183,8 +185,8 @@ RbLine redis_benchmark(const rcache::Config& cfg, int clients, int pipeline, lon
   while (std::fgets(line, sizeof line, p) != nullptr) {
     char name[16] = {0};
     double rps = 0, avg = 0, mn = 0, p50 = 0, p95 = 0, p99 = 0;
-    if (std::sscanf(line, "\"%15[A-Z]\",\"%lf\",\"%lf\",\"%lf\",\"%lf\",\"%lf\",\"%lf\"", name, &rps,
-                    &avg, &mn, &p50, &p95, &p99) == 7) {
+    if (std::sscanf(line, "\"%15[A-Z]\",\"%lf\",\"%lf\",\"%lf\",\"%lf\",\"%lf\",\"%lf\"", name,
+                    &rps, &avg, &mn, &p50, &p95, &p99) == 7) {
       Figures f{rps, p50 * 1000, p99 * 1000};
       if (std::strcmp(name, "SET") == 0) out.set = f;
       if (std::strcmp(name, "GET") == 0) out.get = f;
@@ -234,10 +236,11 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < kKeys; ++i) (void)client.set(key_of(static_cast<std::size_t>(i)), kValue);
 
-  std::printf("rcache %s client benchmark: 100-byte values, %d keys, %.1f s per scenario, %u "
-              "cores\nserver: %s\n\n",
-              rcache::version(), kKeys, seconds, std::thread::hardware_concurrency(),
-              cfg->to_string().c_str());
+  std::printf(
+      "rcache %s client benchmark: 100-byte values, %d keys, %.1f s per scenario, %u "
+      "cores\nserver: %s\n\n",
+      rcache::version(), kKeys, seconds, std::thread::hardware_concurrency(),
+      cfg->to_string().c_str());
   std::printf("%-40s %-4s %12s %10s %10s\n", "scenario", "op", "ops/s", "p50 us", "p99 us");
 
   // --- reference: redis-benchmark on the same server ---
@@ -265,25 +268,21 @@ int main(int argc, char** argv) {
     std::printf("\n");
 
     // --- rcache ---
-    const auto s1 = run_threads(1, seconds, [&](std::size_t i) {
-      return client.set(key_of(i), kValue).ok();
-    });
+    const auto s1 =
+        run_threads(1, seconds, [&](std::size_t i) { return client.set(key_of(i), kValue).ok(); });
     row("rcache blocking, 1 caller", "SET", s1,
         ratio("of redis-benchmark -c 1", s1.ops_per_s, rb1.set.ops_per_s, 0.9).c_str());
-    const auto g1 = run_threads(1, seconds, [&](std::size_t i) {
-      return client.get(key_of(i)).ok();
-    });
+    const auto g1 =
+        run_threads(1, seconds, [&](std::size_t i) { return client.get(key_of(i)).ok(); });
     row("rcache blocking, 1 caller", "GET", g1,
         ratio("of redis-benchmark -c 1", g1.ops_per_s, rb1.get.ops_per_s, 0.9).c_str());
 
-    const auto s16 = run_threads(16, seconds, [&](std::size_t i) {
-      return client.set(key_of(i), kValue).ok();
-    });
+    const auto s16 =
+        run_threads(16, seconds, [&](std::size_t i) { return client.set(key_of(i), kValue).ok(); });
     row("rcache blocking, 16 threads", "SET", s16,
         ratio("of blocking pool", s16.ops_per_s, s.ops_per_s, 1.5).c_str());
-    const auto g16 = run_threads(16, seconds, [&](std::size_t i) {
-      return client.get(key_of(i)).ok();
-    });
+    const auto g16 =
+        run_threads(16, seconds, [&](std::size_t i) { return client.get(key_of(i)).ok(); });
     row("rcache blocking, 16 threads", "GET", g16,
         ratio("of blocking pool", g16.ops_per_s, g.ops_per_s, 1.5).c_str());
   }
@@ -292,9 +291,8 @@ int main(int argc, char** argv) {
     client.set_async(key_of(i), kValue, {}, [done](rcache::Result<bool> r) { done(r.ok()); });
   };
   auto async_get = [&](std::size_t i, auto done) {
-    client.get_async(key_of(i), [done](rcache::Result<std::optional<std::string>> r) {
-      done(r.ok());
-    });
+    client.get_async(key_of(i),
+                     [done](rcache::Result<std::optional<std::string>> r) { done(r.ok()); });
   };
   using Done = std::function<void(bool)>;
   const auto as = run_async(64, seconds, [&](std::size_t i, Done d) { async_set(i, d); });

@@ -14,21 +14,23 @@ namespace {
 // A page of Airtable-style records, deterministic.
 std::string airtable_page(std::size_t target_bytes) {
   std::mt19937 rng(2026);
-  static const char* names[] = {"Acme Corp", "Globex", "Initech", "Umbrella", "Hooli",
-                                "Vandelay Industries", "Stark Industries", "Wayne Enterprises"};
+  static const char* names[] = {
+      "Acme Corp",           "Globex",           "Initech",          "Umbrella", "Hooli",
+      "Vandelay Industries", "Stark Industries", "Wayne Enterprises"};
   static const char* status[] = {"Active", "Churned", "Trial", "Prospect"};
-  static const char* words[] = {"renewal", "discount", "onboarding", "called", "requested",
-                                "invoice", "priority", "support", "integration", "meeting",
-                                "follow", "up", "contract", "signed", "pending", "review"};
+  static const char* words[] = {"renewal",     "discount", "onboarding", "called",
+                                "requested",   "invoice",  "priority",   "support",
+                                "integration", "meeting",  "follow",     "up",
+                                "contract",    "signed",   "pending",    "review"};
   std::string s = R"({"records":[)";
   for (int i = 0; s.size() < target_bytes; ++i) {
     if (i > 0) s += ",";
     s += R"({"id":"rec)" + std::to_string(100000 + rng() % 900000) + R"(","createdTime":"2026-)";
-    s += std::to_string(1 + rng() % 12) + "-" + std::to_string(1 + rng() % 28) + R"(T10:00:00.000Z",)";
+    s += std::to_string(1 + rng() % 12) + "-" + std::to_string(1 + rng() % 28) +
+         R"(T10:00:00.000Z",)";
     s += R"("fields":{"Name":")" + std::string(names[rng() % 8]) + R"(","Status":")" +
-         status[rng() % 4] + R"(","Seats":)" + std::to_string(rng() % 500) +
-         R"(,"MRR":)" + std::to_string(rng() % 100000) + "." + std::to_string(rng() % 100) +
-         R"(,"Notes":")";
+         status[rng() % 4] + R"(","Seats":)" + std::to_string(rng() % 500) + R"(,"MRR":)" +
+         std::to_string(rng() % 100000) + "." + std::to_string(rng() % 100) + R"(,"Notes":")";
     for (int w = 0; w < 8 + static_cast<int>(rng() % 20); ++w) {
       s += words[rng() % 16];
       s += ' ';
@@ -65,7 +67,8 @@ void BM_EnvelopeEncode(benchmark::State& state) {
     benchmark::DoNotOptimize(stored);
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
-  state.counters["stored/original"] = static_cast<double>(stored) / static_cast<double>(data.size());
+  state.counters["stored/original"] =
+      static_cast<double>(stored) / static_cast<double>(data.size());
 }
 BENCHMARK(BM_EnvelopeEncode)->Arg(1)->Arg(6)->Arg(9);
 
@@ -76,8 +79,8 @@ void BM_RawZlibCompress(benchmark::State& state) {
   uLongf n = 0;
   for (auto _ : state) {
     n = static_cast<uLongf>(out.size());
-    compress2(reinterpret_cast<Bytef*>(out.data()), &n,
-              reinterpret_cast<const Bytef*>(data.data()), static_cast<uLong>(data.size()), level);
+    compress2(reinterpret_cast<Bytef*>(out.data()), &n, reinterpret_cast<const Bytef*>(data.data()),
+              static_cast<uLong>(data.size()), level);
     benchmark::DoNotOptimize(n);
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));

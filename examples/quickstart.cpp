@@ -1,7 +1,6 @@
 // The README quickstart, compiled and run by the test suite.
-#include <rcache/rcache.hpp>
-
 #include <cstdio>
+#include <rcache/rcache.hpp>
 
 int main() {
   auto cfg = rcache::Config::from_env();  // REDIS_URL, REDIS_PASSWORD, REDIS_DB

@@ -5,14 +5,13 @@
 // be reached the cached phase still answers every request from the slow function and says so.
 //
 //   REDIS_URL=redis://127.0.0.1:6379/0 ./slow_api_demo [--requests N] [--ids N] [--latency-ms N]
-#include <rcache/rcache.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <rcache/rcache.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,9 +67,12 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const int v = std::atoi(argv[i + 1]);
-    if (std::strcmp(argv[i], "--requests") == 0) o.requests = std::max(1, v);
-    else if (std::strcmp(argv[i], "--ids") == 0) o.ids = std::max(1, v);
-    else if (std::strcmp(argv[i], "--latency-ms") == 0) o.latency_ms = std::max(0, v);
+    if (std::strcmp(argv[i], "--requests") == 0)
+      o.requests = std::max(1, v);
+    else if (std::strcmp(argv[i], "--ids") == 0)
+      o.ids = std::max(1, v);
+    else if (std::strcmp(argv[i], "--latency-ms") == 0)
+      o.latency_ms = std::max(0, v);
   }
 
   auto cfg = rcache::Config::from_env();
@@ -137,12 +139,12 @@ int main(int argc, char** argv) {
               direct.pct(0.50), direct.pct(0.99), "-", "-");
   std::printf("%-22s %10zu %10.2f %10.2f %10d %10d\n", "through rcache", cached.ms.size(),
               cached.pct(0.50), cached.pct(0.99), cached.hits, cached.misses);
-  std::printf("\nhit rate %.1f%%, slow API calls saved %d of %zu, bypassed (redis down) %d, "
-              "cache write errors %d\n",
-              100.0 * hit_rate, cached.hits, mix.size(), cached.bypassed, cached.errors);
+  std::printf(
+      "\nhit rate %.1f%%, slow API calls saved %d of %zu, bypassed (redis down) %d, "
+      "cache write errors %d\n",
+      100.0 * hit_rate, cached.hits, mix.size(), cached.bypassed, cached.errors);
   const auto pool = cache.pool_status();
   std::printf("pool: %zu ready, %zu connecting, %zu down%s%s\n", pool.ready, pool.connecting,
-              pool.down, pool.last_error.empty() ? "" : "; last error: ",
-              pool.last_error.c_str());
+              pool.down, pool.last_error.empty() ? "" : "; last error: ", pool.last_error.c_str());
   return 0;
 }

@@ -4,7 +4,9 @@
 # directory is only rebuilt incrementally.
 #
 #   scripts/setup.sh               # release-ish build in ./build
-#   scripts/setup.sh --asan        # also ./build-asan with -fsanitize=address,undefined
+#   scripts/setup.sh --all         # also ./build-asan (-fsanitize=address,undefined) and
+#                                  # ./build-noprom (-Dprometheus=disabled), for the test command
+# Progress is shown: the package installation step, then ninja's [n/N] lines per build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,7 @@ PACKAGES=(
   libhiredis-dev libuv1-dev zlib1g-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools prometheus
+  clang-format clang-tidy python3
 )
 
 missing=()
@@ -26,8 +29,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  echo "setup: apt-get update"
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: apt-get install (${#missing[@]} packages; this can take a few minutes)"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1 |
+    grep -E '^(Setting up|Unpacking) ' | sed 's/^/setup:   /' || true
   # Debian starts a system redis-server on 6379 when the package is installed; rcache's tests and
   # demo never use it (each starts a private server on a free port).
 fi
@@ -35,13 +41,27 @@ fi
 configure() {  # dir, extra meson args...
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "$@" >/dev/null
+    echo "setup: meson setup $dir $*"
+    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+    rm -f "$dir.setup.log"
   fi
-  ninja -C "$dir" >/dev/null
+  echo "setup: building $dir"
+  # ninja prints one [n/N] line per step when its output is not a terminal: that is the progress.
+  set +e
+  ninja -C "$dir" 2>&1 | grep --line-buffered -vE '^ninja: (Entering|no work)' |
+    sed -u "s|^|setup: $dir |"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  return "$rc"
 }
 
 configure build
-if [ "${1:-}" = "--asan" ]; then
-  configure build-asan -Db_sanitize=address,undefined -Dbenchmarks=disabled -Dbuildtype=debug
+case "${1:-}" in
+  --asan|--all)
+    configure build-asan -Db_sanitize=address,undefined -Dbenchmarks=disabled -Dbuildtype=debug
+    ;;
+esac
+if [ "${1:-}" = "--all" ]; then
+  configure build-noprom -Dprometheus=disabled -Dbenchmarks=disabled
 fi
 echo "setup: build ready"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: sets everything up, then runs the unit and integration tests in the normal
-# build and again in the address+undefined sanitizer build. Every integration test starts its own
-# redis-server on a free loopback port and stops it by pid.
+# The whole test suite: sets everything up, checks the tree (layer rule, formatting, clang-tidy on
+# lib/), then runs the unit and integration tests in the normal build, the address+undefined
+# sanitizer build and a build without prometheus-cpp, and builds a consumer project against the
+# installed library. Every integration test starts its own redis-server on a free loopback port
+# and stops it by pid.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh --asan || exit 1
+bash scripts/setup.sh --all || exit 1
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -13,7 +15,26 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 passed=0
 failed=0
 status=0
-for dir in build build-asan; do
+check() {  # name, command...
+  local name=$1; shift
+  echo "=== $name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    status=1
+    echo "=== $name: FAILED"
+  fi
+}
+
+check "layer rule (scripts/check-layers.py)" python3 scripts/check-layers.py
+check "formatting (scripts/check-format.sh)" bash scripts/check-format.sh
+check "clang-tidy on lib/ (scripts/check-tidy.sh)" bash scripts/check-tidy.sh build
+check "no rcache::detail symbol exported" bash -c \
+  '! nm -D --defined-only build/lib/librcache.so | c++filt | grep -q "rcache::detail" &&
+   echo "exported symbols: $(nm -D --defined-only build/lib/librcache.so | wc -l)"'
+
+for dir in build build-asan build-noprom; do
   echo "=== meson test -C $dir"
   out=$(meson test -C "$dir" --print-errorlogs --num-processes 2 2>&1)
   rc=$?
@@ -25,12 +46,6 @@ for dir in build build-asan; do
   failed=$((failed + ${bad:-0}))
   [ -z "$ok" ] && status=1
 done
-echo "=== consumer project against the installed library"
-if bash scripts/consumer-check.sh; then
-  passed=$((passed + 1))
-else
-  failed=$((failed + 1))
-  status=1
-fi
+check "consumer project against the installed library" bash scripts/consumer-check.sh
 echo "${passed} passed, ${failed} failed"
 exit $status

@@ -14,9 +14,6 @@
 //   demo_service [--short] [--clients N] [--serve SECONDS] [--dump DIR]
 //   --dump DIR: after the run, write the service's /metrics, /cache/stats, /cache/health and the
 //               status of an unconfirmed DELETE /cache to DIR (the test suite checks them)
-#include <rcache/prometheus.hpp>
-#include <rcache/rcache.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -26,6 +23,8 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <rcache/prometheus.hpp>
+#include <rcache/rcache.hpp>
 #include <thread>
 #include <vector>
 
@@ -96,8 +95,7 @@ class CacheService {
     });
     server_.route("/cache/health", [this](const demo::Request&) {
       const rcache::Health h = cache_.health();
-      return demo::Response{h.status == rcache::Health::Status::disabled ? 503 : 200,
-                            h.to_json()};
+      return demo::Response{h.status == rcache::Health::Status::disabled ? 503 : 200, h.to_json()};
     });
     server_.route("/metrics", [this](const demo::Request&) {
       return demo::Response{200, rcache::metrics_text(cache_), "text/plain; version=0.0.4"};
@@ -115,15 +113,17 @@ class CacheService {
     o.ttl = 5min;
     o.negative_cache = true;
     o.negative_ttl = 30s;
-    auto loaded = cache_.get_or_load("rec:" + id, o, [&]() -> rcache::Result<std::optional<std::string>> {
-      const auto up = demo::http_call(upstream_, "GET", "/v0/appDemo/Customers/" + id, 3000);
-      if (up.status == 200) return std::optional<std::string>(up.body);
-      if (up.status == 404) return std::optional<std::string>{};
-      if (up.status == 429) return rcache::Error{rcache::Errc::rejected, "upstream 429"};
-      return rcache::Error{rcache::Errc::connection, "upstream unavailable"};
-    });
+    auto loaded =
+        cache_.get_or_load("rec:" + id, o, [&]() -> rcache::Result<std::optional<std::string>> {
+          const auto up = demo::http_call(upstream_, "GET", "/v0/appDemo/Customers/" + id, 3000);
+          if (up.status == 200) return std::optional<std::string>(up.body);
+          if (up.status == 404) return std::optional<std::string>{};
+          if (up.status == 429) return rcache::Error{rcache::Errc::rejected, "upstream 429"};
+          return rcache::Error{rcache::Errc::connection, "upstream unavailable"};
+        });
     if (!loaded) {
-      if (loaded.error().message == "upstream 429") return {429, R"({"error":"upstream rate limit"})"};
+      if (loaded.error().message == "upstream 429")
+        return {429, R"({"error":"upstream rate limit"})"};
       return {502, R"({"error":"upstream failed"})"};
     }
     if (!loaded->value) return {404, R"({"error":"not found"})"};
@@ -213,7 +213,8 @@ int main(int argc, char** argv) {
     std::printf("redis: using REDIS_URL (phase 2 will not kill it)\n");
   } else if ((redis = demo::RedisProcess::start()) != nullptr) {
     url = redis->url();
-    std::printf("redis: private redis-server pid %d on 127.0.0.1:%d\n", redis->pid(), redis->port());
+    std::printf("redis: private redis-server pid %d on 127.0.0.1:%d\n", redis->pid(),
+                redis->port());
   } else {
     url = "redis://127.0.0.1:" + std::to_string(demo::free_port());
     std::printf("redis: NO redis-server could be started: running DEGRADED (uncached)\n");
@@ -272,8 +273,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(1s);  // let the upstream's window empty
 
   const Zipf zipf(300, 1.1);
-  auto run_phase = [&](const std::string& name, double seconds, double kill_at,
-                       double restart_at) {
+  auto run_phase = [&](const std::string& name, double seconds, double kill_at, double restart_at) {
     PhaseResult res;
     res.name = name;
     std::atomic<bool> stop{false};
@@ -345,7 +345,8 @@ int main(int argc, char** argv) {
     res.too_many = too_many.load();
     res.errors = errors.load();
     const auto hits = s1.hits - s0.hits, misses = s1.misses - s0.misses;
-    res.hit_rate = hits + misses > 0 ? static_cast<double>(hits) / static_cast<double>(hits + misses) : 0;
+    res.hit_rate =
+        hits + misses > 0 ? static_cast<double>(hits) / static_cast<double>(hits + misses) : 0;
     res.p50 = pct(lat, 0.5);
     res.p99 = pct(lat, 0.99);
     res.upstream_calls = upstream.served() - up0;
@@ -376,11 +377,12 @@ int main(int argc, char** argv) {
               pct(direct, 0.99));
   for (const auto* p : {&p1, &p2}) {
     const double allowed = 5.0 * p->seconds;
-    const double avoided = std::max(0.0, static_cast<double>(p->requests) - allowed -
-                                             static_cast<double>(p->too_many));
-    std::printf("%s: %ld requests, %ld answered, with %ld upstream calls; %.0f 429s avoided "
-                "(direct, only ~%.0f of them could have passed the 5/s limit)\n",
-                p->name.c_str(), p->requests, p->ok, p->upstream_calls, avoided, allowed);
+    const double avoided = std::max(
+        0.0, static_cast<double>(p->requests) - allowed - static_cast<double>(p->too_many));
+    std::printf(
+        "%s: %ld requests, %ld answered, with %ld upstream calls; %.0f 429s avoided "
+        "(direct, only ~%.0f of them could have passed the 5/s limit)\n",
+        p->name.c_str(), p->requests, p->ok, p->upstream_calls, avoided, allowed);
   }
   std::printf("RESULT phase1_hit_rate=%.3f phase1_errors=%ld phase2_errors=%ld phase2_429=%ld\n",
               p1.hit_rate, p1.errors, p2.errors, p2.too_many);
@@ -395,7 +397,8 @@ int main(int argc, char** argv) {
     save("stats.json", demo::http_call(service_port, "GET", "/cache/stats", 3000).body);
     save("health.json", demo::http_call(service_port, "GET", "/cache/health", 3000).body);
     save("purge_unconfirmed.txt",
-         std::to_string(demo::http_call(service_port, "DELETE", "/cache?pattern=rec:*", 3000).status));
+         std::to_string(
+             demo::http_call(service_port, "DELETE", "/cache?pattern=rec:*", 3000).status));
     save("purge_confirmed.json",
          demo::http_call(service_port, "DELETE", "/cache?pattern=rec:*&confirm=true", 3000).body);
   }

@@ -7,8 +7,8 @@ namespace demo {
 HttpServer::HttpServer(int port, int threads) {
   const std::string ports = "127.0.0.1:" + std::to_string(port);
   const std::string nthreads = std::to_string(threads);
-  const char* options[] = {"listening_ports", ports.c_str(), "num_threads", nthreads.c_str(),
-                           "enable_keep_alive", "no", nullptr};
+  const char* options[] = {"listening_ports",   ports.c_str(), "num_threads", nthreads.c_str(),
+                           "enable_keep_alive", "no",          nullptr};
   mg_callbacks callbacks{};
   ctx_ = mg_start(&callbacks, nullptr, options);
   if (ctx_ == nullptr) error_ = "cannot listen on " + ports;

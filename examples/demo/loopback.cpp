@@ -45,8 +45,7 @@ int connect_loopback(int port) {
   return -1;
 }
 
-HttpReply http_call(int port, const std::string& method, const std::string& path,
-                    int timeout_ms) {
+HttpReply http_call(int port, const std::string& method, const std::string& path, int timeout_ms) {
   using Clock = std::chrono::steady_clock;
   HttpReply reply;
   const int fd = connect_loopback(port);

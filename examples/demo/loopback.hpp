@@ -20,7 +20,6 @@ struct HttpReply {
 
 // Sends "METHOD path HTTP/1.0" and reads until the server closes or timeout_ms has passed.
 // Keeps no state, so any number of threads may call it at once.
-HttpReply http_call(int port, const std::string& method, const std::string& path,
-                    int timeout_ms);
+HttpReply http_call(int port, const std::string& method, const std::string& path, int timeout_ms);
 
 }  // namespace demo

@@ -86,16 +86,17 @@ std::unique_ptr<RedisProcess> RedisProcess::start() {
 int RedisProcess::spawn() {
   const std::string port = std::to_string(port_);
   const std::string log = dir_ + "/redis.log";
-  const char* argv[] = {"redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
-                        "--save", "", "--appendonly", "no", "--daemonize", "no",
-                        "--dir", dir_.c_str(), "--logfile", log.c_str(), nullptr};
+  const char* argv[] = {"redis-server", "--port",      port.c_str(), "--bind",
+                        "127.0.0.1",    "--save",      "",           "--appendonly",
+                        "no",           "--daemonize", "no",         "--dir",
+                        dir_.c_str(),   "--logfile",   log.c_str(),  nullptr};
   // Its log goes to the file; keep anything else it prints out of the demo's output.
   posix_spawn_file_actions_t quiet;
   posix_spawn_file_actions_init(&quiet);
   posix_spawn_file_actions_addopen(&quiet, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   pid_t pid = -1;
-  const int err = ::posix_spawnp(&pid, argv[0], &quiet, nullptr, const_cast<char* const*>(argv),
-                                 environ);
+  const int err =
+      ::posix_spawnp(&pid, argv[0], &quiet, nullptr, const_cast<char* const*>(argv), environ);
   posix_spawn_file_actions_destroy(&quiet);
   if (err != 0) return err;
   pid_ = pid;

@@ -165,8 +165,7 @@ class RCACHE_API Client {
   }
 
   // GETEX key PX ttl: the value (std::nullopt on a miss), its TTL renewed ("sliding TTL").
-  Result<std::optional<std::string>> get_renew(std::string_view key,
-                                               std::chrono::milliseconds ttl);
+  Result<std::optional<std::string>> get_renew(std::string_view key, std::chrono::milliseconds ttl);
 
   // Deletes every key matching the glob `pattern` (key_prefix prepended): SCAN cursor MATCH
   // pattern COUNT scan_count, then UNLINK of each non-empty batch, until the cursor returns to 0

@@ -139,7 +139,8 @@ struct RCACHE_API Config {
   // Checks every field; the first bad one is reported.
   Result<void> validate() const;
 
-  // One line, password masked: "redis://user:***@127.0.0.1:6379/0 pool=4 connect_timeout=1000ms ..."
+  // One line, password masked: "redis://user:***@127.0.0.1:6379/0 pool=4 connect_timeout=1000ms
+  // ..."
   std::string to_string() const;
 };
 

@@ -21,11 +21,11 @@ namespace rcache {
 
 // What went wrong, coarse enough to branch on. Values are stable (they appear in logs/metrics).
 enum class Errc {
-  timeout = 1,           // no reply within the command timeout (the command may have run)
-  connection = 2,        // could not connect, or the connection dropped with the command in flight
-  protocol = 3,          // the server sent bytes that are not valid RESP, or an unexpected reply
-  server = 4,            // the server answered with an error reply (-ERR, -WRONGTYPE...): see message
-  auth = 5,              // AUTH was refused (wrong password, unknown ACL user) or is required
+  timeout = 1,     // no reply within the command timeout (the command may have run)
+  connection = 2,  // could not connect, or the connection dropped with the command in flight
+  protocol = 3,    // the server sent bytes that are not valid RESP, or an unexpected reply
+  server = 4,      // the server answered with an error reply (-ERR, -WRONGTYPE...): see message
+  auth = 5,        // AUTH was refused (wrong password, unknown ACL user) or is required
   invalid_argument = 6,  // bad configuration or call arguments; message names the field
   too_large = 7,         // a key or value over the configured limit; nothing was sent
   corrupt_value = 8,     // a stored value could not be decoded
@@ -50,7 +50,9 @@ struct RCACHE_API Error {
 };
 
 // Tag for building an error Result from an Error: `return rcache::fail(Errc::timeout, "...")`.
-inline Error fail(Errc code, std::string message) { return Error{code, std::move(message)}; }
+inline Error fail(Errc code, std::string message) {
+  return Error{code, std::move(message)};
+}
 
 // Aborts with the error's message: value() on an error Result is a programming error.
 [[noreturn]] RCACHE_API void abort_on_bad_result_access(const Error& e) noexcept;
@@ -66,9 +68,18 @@ class [[nodiscard]] Result {
   bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
 
-  T& value() & { check(); return std::get<0>(v_); }
-  const T& value() const& { check(); return std::get<0>(v_); }
-  T&& value() && { check(); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    check();
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    check();
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    check();
+    return std::get<0>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }

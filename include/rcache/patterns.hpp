@@ -25,9 +25,9 @@ namespace rcache {
 
 struct RateDecision {
   bool allowed = false;
-  std::int64_t remaining = 0;        // calls left in the current window after this one
+  std::int64_t remaining = 0;          // calls left in the current window after this one
   std::chrono::milliseconds reset{0};  // until the oldest counted call leaves the window
-  std::int64_t server_time_ms = 0;   // Redis' clock at the decision (for audits and tests)
+  std::int64_t server_time_ms = 0;     // Redis' clock at the decision (for audits and tests)
 };
 
 class RCACHE_API RateLimiter {
@@ -50,15 +50,16 @@ struct LockHandle {
 
 // One attempt.
 RCACHE_API Result<std::optional<LockHandle>> try_lock(Client& client, std::string_view key,
-                                           std::chrono::milliseconds ttl);
+                                                      std::chrono::milliseconds ttl);
 // Retries with jittered exponential backoff (10 ms doubling to 200 ms) until `wait` has passed.
 RCACHE_API Result<std::optional<LockHandle>> lock(Client& client, std::string_view key,
-                                       std::chrono::milliseconds ttl,
-                                       std::chrono::milliseconds wait);
+                                                  std::chrono::milliseconds ttl,
+                                                  std::chrono::milliseconds wait);
 // True if this holder still had the lock and released it; false: it had expired or another
 // holder has it (nothing is deleted then).
 RCACHE_API Result<bool> unlock(Client& client, const LockHandle& handle);
 // True if the TTL was reset to `ttl` (still held by this token).
-RCACHE_API Result<bool> extend(Client& client, const LockHandle& handle, std::chrono::milliseconds ttl);
+RCACHE_API Result<bool> extend(Client& client, const LockHandle& handle,
+                               std::chrono::milliseconds ttl);
 
 }  // namespace rcache

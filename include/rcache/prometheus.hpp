@@ -12,8 +12,11 @@
 // rcache_request_duration_seconds{op} (50 us .. 1 s), rcache_errors_total{op,reason},
 // rcache_retries_total, rcache_retry_budget_exhausted_total, rcache_circuit_state (0 closed,
 // 1 half-open, 2 open), rcache_circuit_transitions_total{from,to}, rcache_rejected_total{reason},
-// rcache_connections{state}, rcache_reconnects_total, rcache_fallback_served_total, rcache_up,
-// rcache_build_info{version}. No cache key ever appears in a label.
+// rcache_connections{state}, rcache_reconnects_total, rcache_up, rcache_build_info{version},
+// and one family per declared counter (RCACHE_COUNTERS in rcache/stats.hpp):
+// rcache_fallback_served_total, rcache_compressed_bytes_total{direction},
+// rcache_loader_calls_total, rcache_singleflight_shared_total, rcache_bypassed_total,
+// rcache_early_refresh_total, rcache_stale_served_total. No cache key ever appears in a label.
 //
 // Thread safety: Collect() may run concurrently with client calls. The Client must outlive
 // the collectable's registration and the exposer.
@@ -56,6 +59,6 @@ class RCACHE_API MetricsExposer {
 
 // bind_address: "127.0.0.1:9464" (port 0 picks a free one).
 RCACHE_API Result<std::unique_ptr<MetricsExposer>> start_exposer(Client& client,
-                                                      const std::string& bind_address);
+                                                                 const std::string& bind_address);
 
 }  // namespace rcache

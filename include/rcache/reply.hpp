@@ -13,9 +13,9 @@ struct Reply {
   enum class Kind { nil, status, integer, string, array, error };
 
   Kind kind = Kind::nil;
-  std::int64_t integer = 0;    // Kind::integer
-  std::string str;             // Kind::string (binary-safe), status text, or error text
-  std::vector<Reply> elements; // Kind::array
+  std::int64_t integer = 0;     // Kind::integer
+  std::string str;              // Kind::string (binary-safe), status text, or error text
+  std::vector<Reply> elements;  // Kind::array
 
   bool is_nil() const noexcept { return kind == Kind::nil; }
 };

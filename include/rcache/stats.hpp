@@ -20,49 +20,49 @@
 // Prometheus family (with the label, when not empty) and the internal counter that records it.
 // Entries of one JSON group, and of one Prometheus family, are adjacent.
 //   X(field, json group, json key, Prometheus family, "label=value" or "", help)
-#define RCACHE_COUNTERS(X)                                                                       \
-  X(retries, "", "retries", "rcache_retries_total", "", "Retries made.")                         \
-  X(retry_budget_exhausted, "", "retry_budget_exhausted", "rcache_retry_budget_exhausted_total", \
-    "", "Retries refused by the retry budget.")                                                  \
-  X(rejected_bulkhead, "rejected", "bulkhead", "rcache_rejected_total", "reason=bulkhead",       \
-    "Calls refused without touching Redis.")                                                     \
-  X(rejected_circuit_open, "rejected", "circuit_open", "rcache_rejected_total",                  \
-    "reason=circuit_open", "Calls refused without touching Redis.")                              \
-  X(rejected_disabled, "rejected", "disabled", "rcache_rejected_total", "reason=disabled",       \
-    "Calls refused without touching Redis.")                                                     \
-  X(fallback_served, "", "fallback_served", "rcache_fallback_served_total", "",                  \
-    "Calls answered by the local store while Redis was unavailable.")                           \
-  X(compressed_bytes_in, "compression", "bytes_in", "rcache_compressed_bytes_total",             \
-    "direction=in",                                                                              \
-    "Bytes through the value envelope's compressor: in = original size of values stored "       \
-    "compressed, out = their stored size.")                                                      \
-  X(compressed_bytes_out, "compression", "bytes_out", "rcache_compressed_bytes_total",           \
-    "direction=out",                                                                             \
-    "Bytes through the value envelope's compressor: in = original size of values stored "       \
-    "compressed, out = their stored size.")                                                      \
-  X(loader_calls, "get_or_load", "loader_calls", "rcache_loader_calls_total", "",                \
-    "get_or_load loader invocations.")                                                           \
+#define RCACHE_COUNTERS(X)                                                                         \
+  X(retries, "", "retries", "rcache_retries_total", "", "Retries made.")                           \
+  X(retry_budget_exhausted, "", "retry_budget_exhausted", "rcache_retry_budget_exhausted_total",   \
+    "", "Retries refused by the retry budget.")                                                    \
+  X(rejected_bulkhead, "rejected", "bulkhead", "rcache_rejected_total", "reason=bulkhead",         \
+    "Calls refused without touching Redis.")                                                       \
+  X(rejected_circuit_open, "rejected", "circuit_open", "rcache_rejected_total",                    \
+    "reason=circuit_open", "Calls refused without touching Redis.")                                \
+  X(rejected_disabled, "rejected", "disabled", "rcache_rejected_total", "reason=disabled",         \
+    "Calls refused without touching Redis.")                                                       \
+  X(fallback_served, "", "fallback_served", "rcache_fallback_served_total", "",                    \
+    "Calls answered by the local store while Redis was unavailable.")                              \
+  X(compressed_bytes_in, "compression", "bytes_in", "rcache_compressed_bytes_total",               \
+    "direction=in",                                                                                \
+    "Bytes through the value envelope's compressor: in = original size of values stored "          \
+    "compressed, out = their stored size.")                                                        \
+  X(compressed_bytes_out, "compression", "bytes_out", "rcache_compressed_bytes_total",             \
+    "direction=out",                                                                               \
+    "Bytes through the value envelope's compressor: in = original size of values stored "          \
+    "compressed, out = their stored size.")                                                        \
+  X(loader_calls, "get_or_load", "loader_calls", "rcache_loader_calls_total", "",                  \
+    "get_or_load loader invocations.")                                                             \
   X(singleflight_shared, "get_or_load", "singleflight_shared", "rcache_singleflight_shared_total", \
-    "", "get_or_load callers served by another caller's load.")                                 \
-  X(bypassed, "get_or_load", "bypassed", "rcache_bypassed_total", "",                            \
-    "get_or_load results returned straight from the loader because Redis was unavailable.")     \
-  X(early_refreshes, "get_or_load", "early_refreshes", "rcache_early_refresh_total", "",         \
-    "Early (XFetch) refreshes of hot keys.")                                                     \
-  X(stale_served, "get_or_load", "stale_served", "rcache_stale_served_total", "",                \
+    "", "get_or_load callers served by another caller's load.")                                    \
+  X(bypassed, "get_or_load", "bypassed", "rcache_bypassed_total", "",                              \
+    "get_or_load results returned straight from the loader because Redis was unavailable.")        \
+  X(early_refreshes, "get_or_load", "early_refreshes", "rcache_early_refresh_total", "",           \
+    "Early (XFetch) refreshes of hot keys.")                                                       \
+  X(stale_served, "get_or_load", "stale_served", "rcache_stale_served_total", "",                  \
     "Stale copies served because the loader failed.")
 
 namespace rcache {
 
 // Prometheus latency bucket upper bounds in seconds (+Inf implied): 50 us .. 1 s.
-inline constexpr std::array<double, 14> kLatencyBounds = {
-    50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3,
-    500e-3, 1.0};
+inline constexpr std::array<double, 14> kLatencyBounds = {50e-6,  100e-6, 250e-6, 500e-6, 1e-3,
+                                                          2.5e-3, 5e-3,   10e-3,  25e-3,  50e-3,
+                                                          100e-3, 250e-3, 500e-3, 1.0};
 
 struct OpStats {
   std::string op;  // "get", "set", ... ("get_or_load": its cache hits and misses)
   std::uint64_t calls = 0;
   std::uint64_t errors = 0;
-  std::uint64_t hits = 0, misses = 0, ok = 0;  // results other than errors
+  std::uint64_t hits = 0, misses = 0, ok = 0;                         // results other than errors
   std::vector<std::pair<std::string, std::uint64_t>> errors_by_kind;  // Errc name -> count
   // Cumulative counts per kLatencyBounds bucket, the last one +Inf; and the sum in seconds.
   std::vector<std::uint64_t> latency_buckets;

@@ -70,8 +70,8 @@ Result<std::optional<T>> get_as(Client& c, std::string_view key) {
 
 // Typed get_or_load: the loader returns Result<std::optional<T>>.
 template <class T, class F>
-Result<std::optional<T>> get_or_load_as(Client& c, std::string_view key,
-                                        const LoadOptions& options, F&& loader) {
+Result<std::optional<T>> get_or_load_as(Client& c, std::string_view key, const LoadOptions& options,
+                                        F&& loader) {
   std::optional<T> loaded;  // keeps the loader's object, so it is not decoded again
   auto r = c.get_or_load(key, options, [&]() -> Result<std::optional<std::string>> {
     Result<std::optional<T>> v = loader();

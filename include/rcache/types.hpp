@@ -9,8 +9,8 @@ namespace rcache {
 
 // Remaining time to live of a key, from PTTL.
 struct Ttl {
-  bool exists = false;      // false: no such key
-  bool persistent = false;  // true: the key exists and has no expiry
+  bool exists = false;                     // false: no such key
+  bool persistent = false;                 // true: the key exists and has no expiry
   std::chrono::milliseconds remaining{0};  // valid when exists && !persistent
 };
 

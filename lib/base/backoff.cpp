@@ -35,9 +35,12 @@ microseconds Backoff::uniform(microseconds lo, microseconds hi) {
 microseconds Backoff::delay(int n) {
   const microseconds top = ceiling(s_, n);
   switch (s_.jitter) {
-    case Jitter::none: return top;
-    case Jitter::full: return uniform(microseconds(0), top);
-    case Jitter::equal: return top / 2 + uniform(microseconds(0), top - top / 2);
+    case Jitter::none:
+      return top;
+    case Jitter::full:
+      return uniform(microseconds(0), top);
+    case Jitter::equal:
+      return top / 2 + uniform(microseconds(0), top - top / 2);
     case Jitter::decorrelated: {
       const auto prev = previous_.count() > 0 ? previous_ : s_.base;
       previous_ = std::min(s_.cap, uniform(s_.base, prev * 3));

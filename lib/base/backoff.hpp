@@ -31,7 +31,8 @@ class Backoff {
  public:
   Backoff(const BackoffShape& shape, std::uint64_t seed)
       : s_(shape), rng_(static_cast<std::uint_fast32_t>(seed % 2147483646u) + 1u) {}
-  Backoff(const RetryPolicy& policy, std::uint64_t seed) : Backoff(BackoffShape::from(policy), seed) {}
+  Backoff(const RetryPolicy& policy, std::uint64_t seed)
+      : Backoff(BackoffShape::from(policy), seed) {}
 
   // The schedule can change between delays (a connection switches to the slower probe schedule
   // while the client is disabled).

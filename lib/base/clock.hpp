@@ -1,4 +1,5 @@
-// The one clock of rcache: steady time, injectable so that every layer can be tested without sleeps.
+// The one clock of rcache: steady time, injectable so that every layer can be tested without
+// sleeps.
 //
 // Production code reads SteadyClock::instance(); unit tests pass a ManualClock. Deadlines,
 // backoffs, breaker periods and latencies are all measured on this clock.

@@ -1,14 +1,16 @@
 // URL and environment parsing, validation and printing of Config.
+#include "rcache/config.hpp"
+
 #include <charconv>
 #include <cstdlib>
 #include <limits>
 
-#include "rcache/config.hpp"
-
 namespace rcache {
 namespace {
 
-Error invalid(std::string message) { return Error{Errc::invalid_argument, std::move(message)}; }
+Error invalid(std::string message) {
+  return Error{Errc::invalid_argument, std::move(message)};
+}
 
 // Printable form of a user-supplied value for an error message: quoted, truncated, control
 // bytes escaped. Never used for passwords.
@@ -50,8 +52,8 @@ Result<std::string> percent_decode(std::string_view in, std::string_view field, 
     const int hi = i + 1 < in.size() ? hex_value(in[i + 1]) : -1;
     const int lo = i + 2 < in.size() ? hex_value(in[i + 2]) : -1;
     if (hi < 0 || lo < 0) {
-      std::string msg = "url: bad percent escape in " + std::string(field) + " at offset " +
-                        std::to_string(i);
+      std::string msg =
+          "url: bad percent escape in " + std::string(field) + " at offset " + std::to_string(i);
       if (!secret) msg += " of " + quote(in);
       return invalid(msg + " (expected %XX with two hex digits)");
     }
@@ -159,8 +161,9 @@ Result<Config> parse_tcp(std::string_view rest) {
     authority = authority.substr(at + 1);
     const auto colon = userinfo.find(':');
     if (colon == std::string_view::npos) {
-      return invalid("url: userinfo without ':' (use redis://:password@host or "
-                     "redis://user:password@host)");
+      return invalid(
+          "url: userinfo without ':' (use redis://:password@host or "
+          "redis://user:password@host)");
     }
     auto user = percent_decode(userinfo.substr(0, colon), "username", false);
     if (!user) return std::move(user).error();
@@ -223,7 +226,9 @@ bool has_control_or_space(std::string_view s) {
   return false;
 }
 
-std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
+std::string ms(std::chrono::milliseconds d) {
+  return std::to_string(d.count()) + "ms";
+}
 
 }  // namespace
 
@@ -309,8 +314,8 @@ Result<void> Config::validate() const {
                    " is out of range (1..100)");
   }
   if (retry.cap < retry.base) {
-    return invalid("config: retry.cap = " + ms(retry.cap) + " must be >= retry.base = " +
-                   ms(retry.base));
+    return invalid("config: retry.cap = " + ms(retry.cap) +
+                   " must be >= retry.base = " + ms(retry.base));
   }
   if (!(retry.budget_tokens >= 0) || !(retry.budget_per_success >= 0) ||
       retry.budget_tokens > 1e6) {
@@ -361,8 +366,8 @@ Result<void> Config::validate() const {
                    " is out of range (1..4294967296)");
   }
   if (probe_min.count() <= 0 || probe_max < probe_min) {
-    return invalid("config: probe_min = " + ms(probe_min) + " must be > 0 and <= probe_max = " +
-                   ms(probe_max));
+    return invalid("config: probe_min = " + ms(probe_min) +
+                   " must be > 0 and <= probe_max = " + ms(probe_max));
   }
   if (local_max_bytes < 1024) {
     return invalid("config: local_max_bytes = " + std::to_string(local_max_bytes) +
@@ -378,8 +383,8 @@ Result<void> Config::validate() const {
   }
   if (keepalive_idle.count() > 0) {
     if (keepalive_interval.count() <= 0) {
-      return invalid("config: keepalive_interval = " +
-                     std::to_string(keepalive_interval.count()) + "s must be > 0");
+      return invalid("config: keepalive_interval = " + std::to_string(keepalive_interval.count()) +
+                     "s must be > 0");
     }
     if (keepalive_count <= 0) {
       return invalid("config: keepalive_count = " + std::to_string(keepalive_count) +
@@ -387,8 +392,7 @@ Result<void> Config::validate() const {
     }
   }
   if (reconnect_backoff_min.count() <= 0) {
-    return invalid("config: reconnect_backoff_min = " + ms(reconnect_backoff_min) +
-                   " must be > 0");
+    return invalid("config: reconnect_backoff_min = " + ms(reconnect_backoff_min) + " must be > 0");
   }
   if (reconnect_backoff_max < reconnect_backoff_min) {
     return invalid("config: reconnect_backoff_max = " + ms(reconnect_backoff_max) +

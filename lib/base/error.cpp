@@ -5,18 +5,30 @@ namespace rcache {
 
 std::string_view to_string(Errc code) noexcept {
   switch (code) {
-    case Errc::timeout: return "timeout";
-    case Errc::connection: return "connection";
-    case Errc::protocol: return "protocol";
-    case Errc::server: return "server";
-    case Errc::auth: return "auth";
-    case Errc::invalid_argument: return "invalid_argument";
-    case Errc::too_large: return "too_large";
-    case Errc::corrupt_value: return "corrupt_value";
-    case Errc::disabled: return "disabled";
-    case Errc::circuit_open: return "circuit_open";
-    case Errc::rejected: return "rejected";
-    case Errc::shutdown: return "shutdown";
+    case Errc::timeout:
+      return "timeout";
+    case Errc::connection:
+      return "connection";
+    case Errc::protocol:
+      return "protocol";
+    case Errc::server:
+      return "server";
+    case Errc::auth:
+      return "auth";
+    case Errc::invalid_argument:
+      return "invalid_argument";
+    case Errc::too_large:
+      return "too_large";
+    case Errc::corrupt_value:
+      return "corrupt_value";
+    case Errc::disabled:
+      return "disabled";
+    case Errc::circuit_open:
+      return "circuit_open";
+    case Errc::rejected:
+      return "rejected";
+    case Errc::shutdown:
+      return "shutdown";
   }
   return "unknown";
 }

@@ -3,8 +3,7 @@
 
 namespace rcache::detail {
 
-Result<Loaded> SingleFlight::run_as_leader(const std::string& key,
-                                           const std::shared_ptr<Flight>& f,
+Result<Loaded> SingleFlight::run_as_leader(const std::string& key, const std::shared_ptr<Flight>& f,
                                            const std::function<Result<Loaded>()>& fn) {
   Result<Loaded> r = fn();
   {

@@ -16,9 +16,9 @@ std::chrono::milliseconds jittered_ttl(std::chrono::milliseconds ttl, double jit
                                        double u) noexcept {
   if (jitter <= 0) return ttl;
   const double f = 1.0 + jitter * (2.0 * u - 1.0);
-  return std::max(std::chrono::milliseconds(1),
-                  std::chrono::milliseconds(
-                      static_cast<std::int64_t>(static_cast<double>(ttl.count()) * f)));
+  return std::max(
+      std::chrono::milliseconds(1),
+      std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(ttl.count()) * f)));
 }
 
 double uniform01() {

@@ -4,9 +4,9 @@
 #include <exception>
 
 #include "client/calls.hpp"
+#include "client/exposer_hook.hpp"
 #include "protocol/commands.hpp"
 #include "protocol/replies.hpp"
-#include "client/exposer_hook.hpp"
 
 namespace rcache {
 
@@ -36,9 +36,13 @@ Result<std::unique_ptr<Client>> Client::create(Config config) {
 }
 
 Client::Client(std::unique_ptr<detail::ClientCore> core) : core_(std::move(core)) {}
-Client::~Client() { exposer_.reset(); }  // stop scrapes before the core goes away
+Client::~Client() {
+  exposer_.reset();
+}  // stop scrapes before the core goes away
 
-const Config& Client::config() const noexcept { return core_->config(); }
+const Config& Client::config() const noexcept {
+  return core_->config();
+}
 
 BreakerState Client::breaker_state() const {
   auto* b = core_->executor().breaker();
@@ -53,7 +57,9 @@ void Client::disable_breaker() {
 void Client::reset_breaker() {
   if (auto* b = core_->executor().breaker()) b->reset();
 }
-PoolStatus Client::pool_status() const { return core_->transport().pool().status(); }
+PoolStatus Client::pool_status() const {
+  return core_->transport().pool().status();
+}
 
 // PING
 namespace {

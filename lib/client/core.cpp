@@ -6,10 +6,13 @@
 namespace rcache::detail {
 
 ClientCore::ClientCore(Config cfg)
-    : cfg_(std::move(cfg)), logger_(cfg_.log_sink, cfg_.log_level),
-      clock_(SteadyClock::instance()), metrics_(std::make_unique<Metrics>()),
-      envelope_{cfg_.compression,           cfg_.compression_threshold, cfg_.compression_level,
-                0.10,                       cfg_.max_decompressed_size, cfg_.legacy_hex},
+    : cfg_(std::move(cfg)),
+      logger_(cfg_.log_sink, cfg_.log_level),
+      clock_(SteadyClock::instance()),
+      metrics_(std::make_unique<Metrics>()),
+      envelope_{cfg_.compression,           cfg_.compression_threshold,
+                cfg_.compression_level,     0.10,
+                cfg_.max_decompressed_size, cfg_.legacy_hex},
       single_flight_(*metrics_),
       availability_(std::make_unique<Availability>(cfg_, logger_, *metrics_, clock_)) {}
 
@@ -30,8 +33,8 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
         if (self->cfg_.on_breaker_change) self->cfg_.on_breaker_change(from, to);
       });
   // Start-up: give the pool its connect timeout to reach Redis, then apply the mode.
-  const bool reached = core->transport_->pool().wait_first_outcome(
-      core->cfg_.connect_timeout + std::chrono::milliseconds(100));
+  const bool reached = core->transport_->pool().wait_first_outcome(core->cfg_.connect_timeout +
+                                                                   std::chrono::milliseconds(100));
   if (auto r = availability.start(reached); !r) return std::move(r).error();
   return core;
 }
@@ -76,8 +79,7 @@ void ClientCore::spin_until(const std::atomic<bool>& ready) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
-    if ((i & 63) == 0 &&
-        (waiters_.load(std::memory_order_relaxed) != 1 || clock_.now() >= until)) {
+    if ((i & 63) == 0 && (waiters_.load(std::memory_order_relaxed) != 1 || clock_.now() >= until)) {
       break;
     }
   }

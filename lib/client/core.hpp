@@ -100,8 +100,8 @@ class ClientCore {
     };
     // `finish` is moved into the completion only if the executor accepts the call.
     auto shared = std::make_shared<decltype(finish)>(std::move(finish));
-    auto refused = executor_->execute(
-        std::move(cmd), [shared, parse = std::move(parse)](Outcome&& o) mutable {
+    auto refused =
+        executor_->execute(std::move(cmd), [shared, parse = std::move(parse)](Outcome&& o) mutable {
           Result<T> r = o.error ? Result<T>(std::move(*o.error)) : parse(o);
           (*shared)(std::move(r));
         });
@@ -144,7 +144,8 @@ class ClientCore {
     if (auto e = refuse_on_loop_thread(cmd.name)) return std::move(*e);
     Waiter w;
     waiters_.fetch_add(1, std::memory_order_relaxed);
-    auto refused = executor_->execute(std::move(cmd), [&w](Outcome&& o) { w.deliver(std::move(o)); });
+    auto refused =
+        executor_->execute(std::move(cmd), [&w](Outcome&& o) { w.deliver(std::move(o)); });
     if (refused) wait(w);
     waiters_.fetch_sub(1, std::memory_order_relaxed);
     if (!refused) return std::move(refused).error();

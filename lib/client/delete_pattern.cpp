@@ -39,16 +39,15 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
   }
 
   void fail(Error e) {
-    e.message = "delete_pattern stopped after removing " + std::to_string(removed) +
-                " keys: " + e.message;
+    e.message =
+        "delete_pattern stopped after removing " + std::to_string(removed) + " keys: " + e.message;
     finish(std::move(e));
   }
 
   void send(Command&& cmd, void (PatternDelete::*next)(Outcome&&)) {
     auto refused = core->executor().execute(
-        std::move(cmd), [self = shared_from_this(), next](Outcome&& o) {
-          ((*self).*next)(std::move(o));
-        });
+        std::move(cmd),
+        [self = shared_from_this(), next](Outcome&& o) { ((*self).*next)(std::move(o)); });
     if (!refused) fail(std::move(refused).error());
   }
 
@@ -86,8 +85,7 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
   }
 };
 
-void start_pattern_delete(ClientCore& core, std::string_view pattern,
-                          Callback<std::uint64_t> cb) {
+void start_pattern_delete(ClientCore& core, std::string_view pattern, Callback<std::uint64_t> cb) {
   if (pattern.size() > core.config().max_value_size) {
     core.fail_async<std::uint64_t>(
         Op::delete_pattern,

@@ -34,7 +34,8 @@ Result<void> check(const LoadOptions& o) {
 // GET (+ PTTL) in one round trip, as stored.
 Result<RawRead> read_raw(ClientCore& core, const std::string& key, bool with_pttl) {
   return detail::run<RawRead>(
-      core, command_of("GET", detail::get_with_pttl_command(core.config(), key, with_pttl), Op::internal),
+      core,
+      command_of("GET", detail::get_with_pttl_command(core.config(), key, with_pttl), Op::internal),
       [](Outcome& out) -> Result<RawRead> {
         const redisReply& value = out.earlier.empty() ? *out.reply : *out.earlier[0];
         auto raw = detail::parse_string_or_nil("GET", value);
@@ -55,7 +56,9 @@ void write_raw(ClientCore& core, const std::string& key, std::string_view value,
   SetOptions o;
   o.ttl = ttl;
   (void)detail::run<bool>(
-      core, command_of("SET", detail::set_command(core.config(), key, value, stored.view(value), o), Op::internal),
+      core,
+      command_of("SET", detail::set_command(core.config(), key, value, stored.view(value), o),
+                 Op::internal),
       detail::on_reply<bool>(detail::parse_set));
 }
 
@@ -64,7 +67,8 @@ void write_marker(ClientCore& core, const std::string& key, std::string_view mar
   SetOptions o;
   o.ttl = ttl;
   (void)detail::run<bool>(
-      core, command_of("SET", detail::set_command(core.config(), key, marker, marker, o), Op::internal),
+      core,
+      command_of("SET", detail::set_command(core.config(), key, marker, marker, o), Op::internal),
       detail::on_reply<bool>(detail::parse_set));
 }
 

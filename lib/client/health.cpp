@@ -6,9 +6,12 @@ namespace rcache {
 
 std::string_view to_string(Health::Status st) noexcept {
   switch (st) {
-    case Health::Status::ok: return "ok";
-    case Health::Status::degraded: return "degraded";
-    case Health::Status::disabled: return "disabled";
+    case Health::Status::ok:
+      return "ok";
+    case Health::Status::degraded:
+      return "degraded";
+    case Health::Status::disabled:
+      return "disabled";
   }
   return "unknown";
 }
@@ -44,8 +47,8 @@ Health Client::health() {
     h.reason = "circuit breaker half_open: probing " + where;
   } else if (h.pool.ready < core_->config().pool_size) {
     h.status = Health::Status::degraded;
-    h.reason = std::to_string(h.pool.ready) + " of " +
-               std::to_string(core_->config().pool_size) + " connections ready";
+    h.reason = std::to_string(h.pool.ready) + " of " + std::to_string(core_->config().pool_size) +
+               " connections ready";
   }
   return h;
 }

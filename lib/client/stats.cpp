@@ -59,10 +59,9 @@ Stats Client::stats() const {
   s.field = m.count(detail::Counter::field);
   RCACHE_COUNTERS(RCACHE_STATS_COPY)
 #undef RCACHE_STATS_COPY
-  s.compression_ratio = s.compressed_bytes_in > 0
-                            ? static_cast<double>(s.compressed_bytes_out) /
-                                  static_cast<double>(s.compressed_bytes_in)
-                            : 0.0;
+  s.compression_ratio = s.compressed_bytes_in > 0 ? static_cast<double>(s.compressed_bytes_out) /
+                                                        static_cast<double>(s.compressed_bytes_in)
+                                                  : 0.0;
   s.breaker = breaker_state();
   for (int a = 0; a < detail::kBreakerStates; ++a) {
     for (int b = 0; b < detail::kBreakerStates; ++b) {

@@ -1,4 +1,5 @@
-// Client's string commands: each one is build -> run -> parse, plus local fallback where it applies.
+// Client's string commands: each one is build -> run -> parse, plus local fallback where it
+// applies.
 #include "client/calls.hpp"
 #include "protocol/commands.hpp"
 #include "protocol/replies.hpp"
@@ -21,17 +22,19 @@ namespace {
 
 // GET: a stored value goes through the envelope decoder (plain values pass unchanged).
 auto parse_value(detail::ClientCore& core, std::string key) {
-  return on_reply<OptString>([&core, key = std::move(key)](const redisReply& r) -> Result<OptString> {
-    auto raw = detail::parse_string_or_nil("GET", r);
-    if (!raw || !raw->has_value()) return raw;
-    auto v = core.decode(std::move(**raw), key);
-    if (!v) return std::move(v).error();
-    return OptString{std::move(*v)};
-  });
+  return on_reply<OptString>(
+      [&core, key = std::move(key)](const redisReply& r) -> Result<OptString> {
+        auto raw = detail::parse_string_or_nil("GET", r);
+        if (!raw || !raw->has_value()) return raw;
+        auto v = core.decode(std::move(**raw), key);
+        if (!v) return std::move(v).error();
+        return OptString{std::move(*v)};
+      });
 }
 
 auto parse_integer(const char* cmd) {
-  return on_reply<std::int64_t>([cmd](const redisReply& r) { return detail::parse_integer(cmd, r); });
+  return on_reply<std::int64_t>(
+      [cmd](const redisReply& r) { return detail::parse_integer(cmd, r); });
 }
 
 auto parse_flag(const char* cmd) {
@@ -101,8 +104,8 @@ void Client::get_async(std::string_view key, Callback<OptString> cb) {
   cb = with_fallback<OptString>(*core_, std::move(cb), [this, k = std::string(key)] {
     return core_->availability().local_get(k);
   });
-  run_async<OptString>(*core_, Op::get, get_cmd(*core_, key),
-                       parse_value(*core_, std::string(key)), std::move(cb));
+  run_async<OptString>(*core_, Op::get, get_cmd(*core_, key), parse_value(*core_, std::string(key)),
+                       std::move(cb));
 }
 std::future<Result<OptString>> Client::get_async(std::string_view key) {
   return future_of<OptString>([&](Callback<OptString> cb) { get_async(key, std::move(cb)); });
@@ -110,7 +113,8 @@ std::future<Result<OptString>> Client::get_async(std::string_view key) {
 
 // SET
 Result<bool> Client::set(std::string_view key, std::string_view value, SetOptions options) {
-  auto r = run<bool>(*core_, set_cmd(*core_, key, value, options), on_reply<bool>(detail::parse_set));
+  auto r =
+      run<bool>(*core_, set_cmd(*core_, key, value, options), on_reply<bool>(detail::parse_set));
   return or_fallback(*core_, std::move(r),
                      [&] { return core_->availability().local_set(key, value, options); });
 }
@@ -147,7 +151,8 @@ void Client::del_async(const std::vector<std::string>& keys, Callback<std::int64
                           parse_integer("DEL"), std::move(cb));
 }
 std::future<Result<std::int64_t>> Client::del_async(const std::vector<std::string>& keys) {
-  return future_of<std::int64_t>([&](Callback<std::int64_t> cb) { del_async(keys, std::move(cb)); });
+  return future_of<std::int64_t>(
+      [&](Callback<std::int64_t> cb) { del_async(keys, std::move(cb)); });
 }
 Result<std::int64_t> Client::unlink(std::string_view key) {
   return unlink(std::vector<std::string>{std::string(key)});
@@ -165,8 +170,10 @@ std::future<Result<std::int64_t>> Client::unlink_async(const std::vector<std::st
       [&](Callback<std::int64_t> cb) { unlink_async(keys, std::move(cb)); });
 }
 Result<bool> Client::exists(std::string_view key) {
-  return run<bool>(*core_, command_of("EXISTS", detail::keyed_command(core_->config(), "EXISTS", key), Op::exists),
-                   parse_flag("EXISTS"));
+  return run<bool>(
+      *core_,
+      command_of("EXISTS", detail::keyed_command(core_->config(), "EXISTS", key), Op::exists),
+      parse_flag("EXISTS"));
 }
 Result<std::int64_t> Client::exists(const std::vector<std::string>& keys) {
   return run<std::int64_t>(*core_, keys_cmd(*core_, "EXISTS", Op::exists, keys),
@@ -183,21 +190,23 @@ std::future<Result<std::int64_t>> Client::exists_async(const std::vector<std::st
 
 // PEXPIRE / PTTL
 Result<bool> Client::expire(std::string_view key, std::chrono::milliseconds ttl) {
-  return run<bool>(*core_, command_of("PEXPIRE", detail::pexpire_command(core_->config(), key, ttl), Op::expire),
-                   parse_flag("PEXPIRE"));
+  return run<bool>(
+      *core_, command_of("PEXPIRE", detail::pexpire_command(core_->config(), key, ttl), Op::expire),
+      parse_flag("PEXPIRE"));
 }
-void Client::expire_async(std::string_view key, std::chrono::milliseconds ttl,
-                          Callback<bool> cb) {
-  run_async<bool>(*core_, Op::expire,
-                  command_of("PEXPIRE", detail::pexpire_command(core_->config(), key, ttl), Op::expire),
-                  parse_flag("PEXPIRE"), std::move(cb));
+void Client::expire_async(std::string_view key, std::chrono::milliseconds ttl, Callback<bool> cb) {
+  run_async<bool>(
+      *core_, Op::expire,
+      command_of("PEXPIRE", detail::pexpire_command(core_->config(), key, ttl), Op::expire),
+      parse_flag("PEXPIRE"), std::move(cb));
 }
 std::future<Result<bool>> Client::expire_async(std::string_view key,
                                                std::chrono::milliseconds ttl) {
   return future_of<bool>([&](Callback<bool> cb) { expire_async(key, ttl, std::move(cb)); });
 }
 Result<Ttl> Client::ttl(std::string_view key) {
-  return run<Ttl>(*core_, command_of("PTTL", detail::keyed_command(core_->config(), "PTTL", key), Op::ttl),
+  return run<Ttl>(*core_,
+                  command_of("PTTL", detail::keyed_command(core_->config(), "PTTL", key), Op::ttl),
                   on_reply<Ttl>(detail::parse_pttl));
 }
 void Client::ttl_async(std::string_view key, Callback<Ttl> cb) {
@@ -212,7 +221,8 @@ std::future<Result<Ttl>> Client::ttl_async(std::string_view key) {
 // INCRBY: not idempotent, never resent once it may have run.
 Result<std::int64_t> Client::incrby(std::string_view key, std::int64_t delta) {
   return run<std::int64_t>(
-      *core_, command_of("INCRBY", detail::incrby_command(core_->config(), key, delta), Op::incrby, false),
+      *core_,
+      command_of("INCRBY", detail::incrby_command(core_->config(), key, delta), Op::incrby, false),
       parse_integer("INCRBY"));
 }
 void Client::incrby_async(std::string_view key, std::int64_t delta, Callback<std::int64_t> cb) {
@@ -221,8 +231,7 @@ void Client::incrby_async(std::string_view key, std::int64_t delta, Callback<std
       command_of("INCRBY", detail::incrby_command(core_->config(), key, delta), Op::incrby, false),
       parse_integer("INCRBY"), std::move(cb));
 }
-std::future<Result<std::int64_t>> Client::incrby_async(std::string_view key,
-                                                       std::int64_t delta) {
+std::future<Result<std::int64_t>> Client::incrby_async(std::string_view key, std::int64_t delta) {
   return future_of<std::int64_t>(
       [&](Callback<std::int64_t> cb) { incrby_async(key, delta, std::move(cb)); });
 }

@@ -4,8 +4,8 @@
 #include <zlib.h>
 
 #include <cstring>
-#include <memory>
 #include <limits>
+#include <memory>
 
 namespace rcache::detail {
 
@@ -49,7 +49,8 @@ std::uint32_t adler_of(std::string_view s) {
 std::uint32_t zlib_trailer(std::string_view z) {
   if (z.size() < 4) return 0;
   std::uint32_t v = 0;
-  for (std::size_t i = z.size() - 4; i < z.size(); ++i) v = (v << 8) | static_cast<unsigned char>(z[i]);
+  for (std::size_t i = z.size() - 4; i < z.size(); ++i)
+    v = (v << 8) | static_cast<unsigned char>(z[i]);
   return v;
 }
 
@@ -70,7 +71,8 @@ Error corrupt(std::string_view key, const std::string& why) {
 }
 
 // Inflates a zlib stream into exactly `expected` bytes; never writes past them.
-Result<std::string> inflate_exact(std::string_view in, std::uint64_t expected, std::string_view key) {
+Result<std::string> inflate_exact(std::string_view in, std::uint64_t expected,
+                                  std::string_view key) {
   std::string out(static_cast<std::size_t>(expected), '\0');
   z_stream zs{};
   if (inflateInit(&zs) != Z_OK) return corrupt(key, "zlib init failed");
@@ -80,8 +82,7 @@ Result<std::string> inflate_exact(std::string_view in, std::uint64_t expected, s
   // Bounded: every round either makes progress or ends the loop.
   for (;;) {
     const auto in_chunk = static_cast<uInt>(std::min<std::size_t>(in.size() - in_off, 1u << 30));
-    const auto out_chunk =
-        static_cast<uInt>(std::min<std::size_t>(out.size() - out_off, 1u << 30));
+    const auto out_chunk = static_cast<uInt>(std::min<std::size_t>(out.size() - out_off, 1u << 30));
     Bytef scratch = 0;
     const bool probing = out_chunk == 0;  // output full: may the stream still produce bytes?
     zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data() + in_off));
@@ -173,7 +174,8 @@ bool looks_like_envelope(std::string_view s) noexcept {
 
 Encoded encode_value(std::string_view value, const EnvelopeOptions& o) {
   Encoded e;
-  if (o.enabled && value.size() >= o.threshold && value.size() <= std::numeric_limits<uLong>::max()) {
+  if (o.enabled && value.size() >= o.threshold &&
+      value.size() <= std::numeric_limits<uLong>::max()) {
     uLongf n = compressBound(static_cast<uLong>(value.size()));
     // Uninitialized scratch (a std::string would zero-fill the whole bound first).
     std::unique_ptr<char[]> z(new char[n]);

@@ -2,7 +2,7 @@
 //
 //   plain bytes                       values below the threshold, incompressible ones, and every
 //                                     value written by another client
-//   "\xFFRCZ" v codec 0 0 len crc data   an envelope (20-byte header, little-endian):
+//   "\xFFRCZ" v codec 0 0 len adler data   an envelope (20-byte header, little-endian):
 //     offset 0  magic "\xFF" "RCZ"     (0xFF never starts UTF-8 text, so JSON/text never collide)
 //            4  format version (1)
 //            5  codec: 0 stored (raw bytes follow), 1 zlib
@@ -17,7 +17,7 @@
 //
 // Decoding never allocates more than the declared original length, which must be within the cap,
 // and checks: known version and codec, payload inflates to exactly the declared length, the zlib
-// stream ends where the value ends, and the CRC matches. Any failure is Errc::corrupt_value.
+// stream ends where the value ends, and the Adler-32 matches. Any failure is Errc::corrupt_value.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -33,11 +33,11 @@ namespace rcache::detail {
 
 struct EnvelopeOptions {
   bool enabled = true;
-  std::size_t threshold = 2048;         // compress values of at least this many bytes
-  int level = 1;                        // zlib level 1..9
-  double min_saving = 0.10;             // keep compressed only if at least 10 % smaller
+  std::size_t threshold = 2048;  // compress values of at least this many bytes
+  int level = 1;                 // zlib level 1..9
+  double min_saving = 0.10;      // keep compressed only if at least 10 % smaller
   std::size_t max_decompressed = std::size_t{512} * 1024 * 1024;
-  bool legacy_hex = false;              // also read "compressed:<hex of zlib>"
+  bool legacy_hex = false;  // also read "compressed:<hex of zlib>"
 };
 
 inline constexpr std::size_t kEnvelopeHeader = 20;

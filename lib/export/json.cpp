@@ -1,5 +1,6 @@
 // Stats::to_json() and Health::to_json(): the snapshots as JSON, locale-independent.
 #include "base/json.hpp"
+
 #include "export/counter_table.hpp"
 #include "rcache/stats.hpp"
 #include "rcache/status.hpp"
@@ -10,7 +11,9 @@ using detail::append_json_number;
 using detail::append_json_string;
 
 namespace {
-void u64(std::string& o, std::uint64_t v) { o += std::to_string(v); }
+void u64(std::string& o, std::uint64_t v) {
+  o += std::to_string(v);
+}
 }  // namespace
 
 std::string Stats::to_json() const {

@@ -1,4 +1,5 @@
-// Prometheus exposition of a client's metrics, built at scrape time from the public Client::stats().
+// Prometheus exposition of a client's metrics, built at scrape time from the public
+// Client::stats().
 #include "rcache/prometheus.hpp"
 
 #include <prometheus/collectable.h>
@@ -43,10 +44,13 @@ void add(MetricFamily& f, double value, std::vector<ClientMetric::Label> labels 
 
 double breaker_gauge(BreakerState s) {
   switch (s) {
-    case BreakerState::half_open: return 1;
+    case BreakerState::half_open:
+      return 1;
     case BreakerState::open:
-    case BreakerState::forced_open: return 2;
-    default: return 0;
+    case BreakerState::forced_open:
+      return 2;
+    default:
+      return 0;
   }
 }
 
@@ -72,13 +76,13 @@ class ClientCollectable final : public prometheus::Collectable {
     const Stats s = client_.stats();
     std::vector<MetricFamily> out;
 
-    auto requests = family("rcache_requests_total", "Calls by operation and result.",
-                           MetricType::Counter);
+    auto requests =
+        family("rcache_requests_total", "Calls by operation and result.", MetricType::Counter);
     auto errors = family("rcache_errors_total", "Failed calls by operation and error kind.",
                          MetricType::Counter);
-    auto duration = family("rcache_request_duration_seconds",
-                           "Call latency, submission to result, retries included.",
-                           MetricType::Histogram);
+    auto duration =
+        family("rcache_request_duration_seconds",
+               "Call latency, submission to result, retries included.", MetricType::Histogram);
     for (const OpStats& op : s.ops) {
       const std::pair<const char*, std::uint64_t> results[] = {
           {"hit", op.hits}, {"miss", op.misses}, {"ok", op.ok}, {"error", op.errors}};
@@ -120,8 +124,8 @@ class ClientCollectable final : public prometheus::Collectable {
                         MetricType::Gauge);
     add(state, breaker_gauge(s.breaker));
     out.push_back(std::move(state));
-    auto transitions = family("rcache_circuit_transitions_total",
-                              "Circuit breaker state changes.", MetricType::Counter);
+    auto transitions = family("rcache_circuit_transitions_total", "Circuit breaker state changes.",
+                              MetricType::Counter);
     for (const auto& t : s.transitions) {
       add(transitions, static_cast<double>(t.count),
           {{"from", std::string(to_string(t.from))}, {"to", std::string(to_string(t.to))}});

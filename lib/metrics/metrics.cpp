@@ -10,22 +10,38 @@ std::atomic<unsigned> g_next_shard{0};
 
 std::string_view op_name(Op op) noexcept {
   switch (op) {
-    case Op::get: return "get";
-    case Op::set: return "set";
-    case Op::del: return "del";
-    case Op::unlink: return "unlink";
-    case Op::exists: return "exists";
-    case Op::expire: return "expire";
-    case Op::ttl: return "ttl";
-    case Op::incrby: return "incrby";
-    case Op::mget: return "mget";
-    case Op::mset: return "mset";
-    case Op::ping: return "ping";
-    case Op::command: return "command";
-    case Op::delete_pattern: return "delete_pattern";
-    case Op::get_or_load: return "get_or_load";
-    case Op::other: return "other";
-    case Op::internal: return "internal";
+    case Op::get:
+      return "get";
+    case Op::set:
+      return "set";
+    case Op::del:
+      return "del";
+    case Op::unlink:
+      return "unlink";
+    case Op::exists:
+      return "exists";
+    case Op::expire:
+      return "expire";
+    case Op::ttl:
+      return "ttl";
+    case Op::incrby:
+      return "incrby";
+    case Op::mget:
+      return "mget";
+    case Op::mset:
+      return "mset";
+    case Op::ping:
+      return "ping";
+    case Op::command:
+      return "command";
+    case Op::delete_pattern:
+      return "delete_pattern";
+    case Op::get_or_load:
+      return "get_or_load";
+    case Op::other:
+      return "other";
+    case Op::internal:
+      return "internal";
   }
   return "other";
 }
@@ -48,10 +64,14 @@ Op op_from_command(std::string_view n) noexcept {
 
 std::string_view result_name(ResultKind k) noexcept {
   switch (k) {
-    case ResultKind::hit: return "hit";
-    case ResultKind::miss: return "miss";
-    case ResultKind::ok: return "ok";
-    case ResultKind::error: return "error";
+    case ResultKind::hit:
+      return "hit";
+    case ResultKind::miss:
+      return "miss";
+    case ResultKind::ok:
+      return "ok";
+    case ResultKind::error:
+      return "error";
   }
   return "error";
 }

@@ -27,8 +27,22 @@ namespace rcache::detail {
 // What a call was, for metrics. `internal`: traffic rcache makes for its own purposes (the reads
 // and writes inside get_or_load); it is not recorded as a user call at all.
 enum class Op : std::uint8_t {
-  get, set, del, unlink, exists, expire, ttl, incrby, mget, mset, ping, command,
-  delete_pattern, get_or_load, other, internal
+  get,
+  set,
+  del,
+  unlink,
+  exists,
+  expire,
+  ttl,
+  incrby,
+  mget,
+  mset,
+  ping,
+  command,
+  delete_pattern,
+  get_or_load,
+  other,
+  internal
 };
 inline constexpr int kOps = static_cast<int>(Op::other) + 1;  // recorded ops (not internal)
 std::string_view op_name(Op op) noexcept;
@@ -49,7 +63,7 @@ enum class Counter : std::uint8_t {
 #define RCACHE_COUNTER_ENUM(field, group, key, family, label, help) field,
   RCACHE_COUNTERS(RCACHE_COUNTER_ENUM)
 #undef RCACHE_COUNTER_ENUM
-  count_  // not a counter: how many there are
+      count_  // not a counter: how many there are
 };
 inline constexpr int kCounters = static_cast<int>(Counter::count_);
 
@@ -99,8 +113,7 @@ class Metrics {
   static std::int64_t epoch_of(std::chrono::steady_clock::time_point t) noexcept;
 
   std::array<Shard, kShards> shards_{};
-  std::array<std::array<std::atomic<std::uint64_t>, kBreakerStates>, kBreakerStates>
-      transitions_{};
+  std::array<std::array<std::atomic<std::uint64_t>, kBreakerStates>, kBreakerStates> transitions_{};
 };
 
 }  // namespace rcache::detail

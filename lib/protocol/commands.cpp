@@ -28,8 +28,8 @@ Result<void> check_key(const Config& cfg, const char* cmd, std::string_view key)
 Result<void> check_value(const Config& cfg, const char* cmd, std::string_view key,
                          std::string_view value) {
   if (value.size() > cfg.max_value_size) {
-    return Error{Errc::too_large, std::string(cmd) + ": value for key " + shown_key(key) +
-                                      " is " + std::to_string(value.size()) +
+    return Error{Errc::too_large, std::string(cmd) + ": value for key " + shown_key(key) + " is " +
+                                      std::to_string(value.size()) +
                                       " bytes, over max_value_size " +
                                       std::to_string(cfg.max_value_size)};
   }
@@ -38,9 +38,9 @@ Result<void> check_value(const Config& cfg, const char* cmd, std::string_view ke
 
 Result<void> check_ttl(const char* cmd, std::chrono::milliseconds ttl, bool zero_ok) {
   if (ttl.count() < 0 || (!zero_ok && ttl.count() == 0)) {
-    return Error{Errc::invalid_argument, std::string(cmd) + ": ttl = " +
-                                             std::to_string(ttl.count()) + " ms must be " +
-                                             (zero_ok ? ">= 0" : "> 0")};
+    return Error{Errc::invalid_argument, std::string(cmd) +
+                                             ": ttl = " + std::to_string(ttl.count()) +
+                                             " ms must be " + (zero_ok ? ">= 0" : "> 0")};
   }
   return {};
 }
@@ -182,8 +182,7 @@ Wire ping_command() {
   return w;
 }
 
-Result<Wire> getex_command(const Config& cfg, std::string_view key,
-                           std::chrono::milliseconds ttl) {
+Result<Wire> getex_command(const Config& cfg, std::string_view key, std::chrono::milliseconds ttl) {
   if (auto r = check_ttl("get_renew", ttl, false); !r) return std::move(r).error();
   if (auto r = check_key(cfg, "GETEX", key); !r) return std::move(r).error();
   Wire w;

@@ -5,8 +5,7 @@ namespace rcache::detail {
 
 namespace {
 bool starts_with_word(const redisReply& r, std::string_view word) {
-  return r.str != nullptr && r.len >= word.size() &&
-         std::string_view(r.str, word.size()) == word &&
+  return r.str != nullptr && r.len >= word.size() && std::string_view(r.str, word.size()) == word &&
          (r.len == word.size() || r.str[word.size()] == ' ');
 }
 }  // namespace
@@ -113,8 +112,8 @@ Result<void> parse_mset(const std::vector<ReplyPtr>& earlier, const redisReply& 
 
 Result<ScanPage> parse_scan(const redisReply& r) {
   if (auto e = reply_error("SCAN", r)) return std::move(*e);
-  if (r.type != REDIS_REPLY_ARRAY || r.elements != 2 ||
-      r.element[0]->type != REDIS_REPLY_STRING || r.element[1]->type != REDIS_REPLY_ARRAY) {
+  if (r.type != REDIS_REPLY_ARRAY || r.elements != 2 || r.element[0]->type != REDIS_REPLY_STRING ||
+      r.element[1]->type != REDIS_REPLY_ARRAY) {
     return unexpected_reply("SCAN", r);
   }
   ScanPage page;

@@ -1,8 +1,8 @@
 // Reply parsers of the string commands, and the one place that reads Redis error words.
 //
 // Each parser takes the reply to one command and returns a typed Result: a top-level error reply
-// becomes Errc::server (or Errc::auth), any other unexpected type Errc::protocol naming the command.
-// Values come back as stored (the envelope is decoded above, in the client layer).
+// becomes Errc::server (or Errc::auth), any other unexpected type Errc::protocol naming the
+// command. Values come back as stored (the envelope is decoded above, in the client layer).
 //
 // Thread safety: pure functions.
 #pragma once
@@ -40,7 +40,7 @@ using RawValues = std::vector<OptString>;
 Result<OptString> parse_string_or_nil(const char* cmd, const redisReply& r);  // GET, GETEX
 Result<std::int64_t> parse_integer(const char* cmd, const redisReply& r);
 Result<bool> parse_flag(const char* cmd, const redisReply& r);  // integer != 0
-Result<bool> parse_set(const redisReply& r);                   // +OK true, nil false (NX/XX)
+Result<bool> parse_set(const redisReply& r);                    // +OK true, nil false (NX/XX)
 Result<Ttl> parse_pttl(const redisReply& r);
 Result<void> parse_status(const char* cmd, const redisReply& r);  // PING, +OK
 Result<RawValues> parse_mget(const redisReply& r);

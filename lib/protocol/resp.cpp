@@ -16,7 +16,9 @@ void RespWriter::header(char type, std::size_t n) {
   out_.append(buf, static_cast<std::size_t>(end - buf));
 }
 
-void RespWriter::begin(std::size_t argc) { header('*', argc); }
+void RespWriter::begin(std::size_t argc) {
+  header('*', argc);
+}
 
 void RespWriter::arg(std::string_view a) {
   header('$', a.size());
@@ -63,7 +65,9 @@ Error error_from_reader(const redisReader& reader) {
 Reply to_reply(const redisReply& r) {
   Reply out;
   switch (r.type) {
-    case REDIS_REPLY_NIL: out.kind = Reply::Kind::nil; break;
+    case REDIS_REPLY_NIL:
+      out.kind = Reply::Kind::nil;
+      break;
     case REDIS_REPLY_INTEGER:
       out.kind = Reply::Kind::integer;
       out.integer = r.integer;
@@ -81,20 +85,29 @@ Reply to_reply(const redisReply& r) {
       out.elements.reserve(r.elements);
       for (std::size_t i = 0; i < r.elements; ++i) out.elements.push_back(to_reply(*r.element[i]));
       break;
-    default: out.kind = Reply::Kind::nil; break;
+    default:
+      out.kind = Reply::Kind::nil;
+      break;
   }
   return out;
 }
 
 std::string_view reply_type_name(int type) noexcept {
   switch (type) {
-    case REDIS_REPLY_STRING: return "string";
-    case REDIS_REPLY_ARRAY: return "array";
-    case REDIS_REPLY_INTEGER: return "integer";
-    case REDIS_REPLY_NIL: return "nil";
-    case REDIS_REPLY_STATUS: return "status";
-    case REDIS_REPLY_ERROR: return "error";
-    default: return "unknown";
+    case REDIS_REPLY_STRING:
+      return "string";
+    case REDIS_REPLY_ARRAY:
+      return "array";
+    case REDIS_REPLY_INTEGER:
+      return "integer";
+    case REDIS_REPLY_NIL:
+      return "nil";
+    case REDIS_REPLY_STATUS:
+      return "status";
+    case REDIS_REPLY_ERROR:
+      return "error";
+    default:
+      return "unknown";
   }
 }
 

@@ -68,9 +68,9 @@ Result<RateDecision> RateLimiter::acquire(std::string_view key) {
   if (limit_ < 1 || window_.count() <= 0) {
     return Error{Errc::invalid_argument, "RateLimiter: limit must be >= 1 and window > 0"};
   }
-  auto r = client_.command({"EVAL", kRateScript, "1", client_.config().key_prefix + std::string(key),
-                            std::to_string(limit_), std::to_string(window_.count()),
-                            random_hex(12)});
+  auto r =
+      client_.command({"EVAL", kRateScript, "1", client_.config().key_prefix + std::string(key),
+                       std::to_string(limit_), std::to_string(window_.count()), random_hex(12)});
   if (!r) return std::move(r).error();
   if (r->kind != Reply::Kind::array || r->elements.size() != 4) {
     return Error{Errc::protocol, "RateLimiter: unexpected script reply"};
@@ -99,10 +99,10 @@ Result<std::optional<LockHandle>> lock(Client& client, std::string_view key,
                                        std::chrono::milliseconds wait) {
   const auto end = std::chrono::steady_clock::now() + wait;
   // The shared backoff: 10 ms doubling to 200 ms, full jitter.
-  detail::Backoff backoff(detail::BackoffShape::doubling(std::chrono::milliseconds(10),
-                                                         std::chrono::milliseconds(200),
-                                                         Jitter::full),
-                          std::random_device{}());
+  detail::Backoff backoff(
+      detail::BackoffShape::doubling(std::chrono::milliseconds(10), std::chrono::milliseconds(200),
+                                     Jitter::full),
+      std::random_device{}());
   for (int attempt = 1; attempt <= 100000; ++attempt) {  // bounded; the deadline ends it first
     auto r = try_lock(client, key, ttl);
     if (!r || r->has_value()) return r;
@@ -116,9 +116,9 @@ Result<std::optional<LockHandle>> lock(Client& client, std::string_view key,
 }
 
 Result<bool> unlock(Client& client, const LockHandle& h) {
-  auto n = int_reply(client.command({"EVAL", kUnlockScript, "1", client.config().key_prefix + h.key,
-                                     h.token}),
-                     "unlock");
+  auto n = int_reply(
+      client.command({"EVAL", kUnlockScript, "1", client.config().key_prefix + h.key, h.token}),
+      "unlock");
   if (!n) return std::move(n).error();
   return *n == 1;
 }

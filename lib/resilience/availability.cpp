@@ -11,8 +11,8 @@ StartDecision decide_start(DegradedMode mode, bool reached, const Error& last,
   if (reached) return {A::serve, std::nullopt};
   if (mode == DegradedMode::fail_fast) {
     return {A::fail, Error{last.code == Errc::auth ? Errc::auth : Errc::connection,
-                           "redis " + endpoint + " unreachable at start-up (" +
-                               last.to_string() + ") and degraded_mode is fail_fast"}};
+                           "redis " + endpoint + " unreachable at start-up (" + last.to_string() +
+                               ") and degraded_mode is fail_fast"}};
   }
   // Refused credentials are a configuration error, not an absent Redis: calls keep failing with
   // Errc::auth, which says so, rather than a generic `disabled`.
@@ -28,7 +28,9 @@ Availability::Availability(const Config& cfg, const Logger& logger, Metrics& met
   }
 }
 
-void Availability::attach(Pool& pool) noexcept { pool_.store(&pool); }
+void Availability::attach(Pool& pool) noexcept {
+  pool_.store(&pool);
+}
 
 Result<void> Availability::start(bool reached) {
   Pool* pool = pool_.load();
@@ -37,9 +39,12 @@ Result<void> Availability::start(bool reached) {
   const StartDecision d = decide_start(cfg_.degraded_mode, reached, last, where);
   switch (d.action) {
     case StartDecision::Action::serve:
-    case StartDecision::Action::keep_auth_errors: return {};
-    case StartDecision::Action::fail: return *d.error;
-    case StartDecision::Action::disable: break;
+    case StartDecision::Action::keep_auth_errors:
+      return {};
+    case StartDecision::Action::fail:
+      return *d.error;
+    case StartDecision::Action::disable:
+      break;
   }
   set_disabled(true);
   // A connection that became ready before the store above saw disabled_ == false and will not
@@ -73,8 +78,8 @@ std::optional<Error> Availability::refusal(const char* cmd) {
 std::string Availability::disabled_reason() const {
   Pool* pool = pool_.load();
   if (pool == nullptr) return "client disabled";
-  return "redis " + pool->endpoint() + " unreachable since start-up (" +
-         pool->status().last_error + "); probing in the background";
+  return "redis " + pool->endpoint() + " unreachable since start-up (" + pool->status().last_error +
+         "); probing in the background";
 }
 
 bool Availability::up() const noexcept {

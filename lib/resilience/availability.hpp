@@ -46,8 +46,7 @@ StartDecision decide_start(DegradedMode mode, bool reached, const Error& last_er
 
 class Availability {
  public:
-  Availability(const Config& cfg, const Logger& logger, Metrics& metrics,
-               const ClockSource& clock);
+  Availability(const Config& cfg, const Logger& logger, Metrics& metrics, const ClockSource& clock);
   Availability(const Availability&) = delete;
   Availability& operator=(const Availability&) = delete;
 

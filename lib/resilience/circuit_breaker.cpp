@@ -7,20 +7,28 @@ namespace rcache {
 
 std::string_view to_string(BreakerState s) noexcept {
   switch (s) {
-    case BreakerState::closed: return "closed";
-    case BreakerState::half_open: return "half_open";
-    case BreakerState::open: return "open";
-    case BreakerState::forced_open: return "forced_open";
-    case BreakerState::disabled: return "disabled";
+    case BreakerState::closed:
+      return "closed";
+    case BreakerState::half_open:
+      return "half_open";
+    case BreakerState::open:
+      return "open";
+    case BreakerState::forced_open:
+      return "forced_open";
+    case BreakerState::disabled:
+      return "disabled";
   }
   return "unknown";
 }
 
 std::string_view to_string(DegradedMode m) noexcept {
   switch (m) {
-    case DegradedMode::disabled: return "disabled";
-    case DegradedMode::local: return "local";
-    case DegradedMode::fail_fast: return "fail_fast";
+    case DegradedMode::disabled:
+      return "disabled";
+    case DegradedMode::local:
+      return "local";
+    case DegradedMode::fail_fast:
+      return "fail_fast";
   }
   return "unknown";
 }
@@ -31,7 +39,9 @@ namespace rcache::detail {
 
 CircuitBreaker::CircuitBreaker(const BreakerPolicy& policy, const ClockSource& clock,
                                Listener listener)
-    : p_(policy), clock_(clock), listener_(std::move(listener)),
+    : p_(policy),
+      clock_(clock),
+      listener_(std::move(listener)),
       window_(static_cast<std::size_t>(std::max(1, policy.window)), false) {}
 
 std::chrono::milliseconds CircuitBreaker::period_for(int trips) const {
@@ -80,8 +90,10 @@ CircuitBreaker::Ticket CircuitBreaker::admit() {
   Lock lock(mu_);
   switch (state_) {
     case BreakerState::disabled:
-    case BreakerState::closed: return Ticket{true, false, generation_};
-    case BreakerState::forced_open: return Ticket{false, false, generation_};
+    case BreakerState::closed:
+      return Ticket{true, false, generation_};
+    case BreakerState::forced_open:
+      return Ticket{false, false, generation_};
     case BreakerState::open:
       if (clock_.now() < open_until_) return Ticket{false, false, generation_};
       move_to(BreakerState::half_open, lock);
@@ -107,9 +119,9 @@ void CircuitBreaker::record_closed(bool failed, Lock& lock) {
   consecutive_ = failed ? consecutive_ + 1 : 0;
   if (!failed) return;
   const bool by_streak = consecutive_ >= p_.consecutive_failures;
-  const bool by_rate = window_count_ >= static_cast<std::size_t>(p_.min_calls) &&
-                       static_cast<double>(window_failures_) >=
-                           p_.failure_rate * static_cast<double>(window_count_);
+  const bool by_rate =
+      window_count_ >= static_cast<std::size_t>(p_.min_calls) &&
+      static_cast<double>(window_failures_) >= p_.failure_rate * static_cast<double>(window_count_);
   if (by_streak || by_rate) {
     trips_in_a_row_ = 0;  // a trip from closed starts the doubling afresh
     trip(lock);

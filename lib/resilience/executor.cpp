@@ -18,11 +18,16 @@ struct Executor::Call {
   Completion done;
 };
 
-Executor::Executor(const Config& cfg, Sender& sender, Availability& availability,
-                   Metrics& metrics, const ClockSource& clock, const Logger& logger,
-                   std::string endpoint, CircuitBreaker::Listener on_breaker_change)
-    : cfg_(cfg), sender_(sender), availability_(availability), metrics_(metrics), clock_(clock),
-      logger_(logger), endpoint_(std::move(endpoint)),
+Executor::Executor(const Config& cfg, Sender& sender, Availability& availability, Metrics& metrics,
+                   const ClockSource& clock, const Logger& logger, std::string endpoint,
+                   CircuitBreaker::Listener on_breaker_change)
+    : cfg_(cfg),
+      sender_(sender),
+      availability_(availability),
+      metrics_(metrics),
+      clock_(clock),
+      logger_(logger),
+      endpoint_(std::move(endpoint)),
       on_breaker_change_(std::move(on_breaker_change)),
       budget_(cfg.retry.budget_tokens, cfg.retry.budget_per_success) {
   if (cfg.breaker.enabled) {
@@ -91,8 +96,12 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
         breaker_->on_success(call->ticket, clock_.now() - call->attempt_start);
         break;
       case Verdict::retryable:
-      case Verdict::failure: breaker_->on_failure(call->ticket); break;
-      case Verdict::abandoned: breaker_->on_abandon(call->ticket); break;
+      case Verdict::failure:
+        breaker_->on_failure(call->ticket);
+        break;
+      case Verdict::abandoned:
+        breaker_->on_abandon(call->ticket);
+        break;
     }
   }
   if (v == Verdict::success) {

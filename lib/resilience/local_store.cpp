@@ -22,8 +22,7 @@ std::optional<std::string> LocalStore::get(std::string_view key) {
   return it->value;
 }
 
-bool LocalStore::set(std::string_view key, std::string_view value,
-                     std::chrono::milliseconds ttl) {
+bool LocalStore::set(std::string_view key, std::string_view value, std::chrono::milliseconds ttl) {
   std::lock_guard lock(mu_);
   if (auto found = index_.find(key); found != index_.end()) remove(found->second);
   const std::size_t need = key.size() + value.size() + kEntryOverhead;

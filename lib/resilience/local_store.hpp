@@ -25,7 +25,8 @@ class LocalStore {
  public:
   static constexpr std::size_t kEntryOverhead = 96;  // list node + hash node + bookkeeping
 
-  LocalStore(std::size_t max_bytes, const ClockSource& clock) : max_bytes_(max_bytes), clock_(clock) {}
+  LocalStore(std::size_t max_bytes, const ClockSource& clock)
+      : max_bytes_(max_bytes), clock_(clock) {}
 
   std::optional<std::string> get(std::string_view key);
   // ttl zero: no expiry. False if the entry alone exceeds max_bytes (nothing stored, and any
@@ -52,7 +53,7 @@ class LocalStore {
   const std::size_t max_bytes_;
   const ClockSource& clock_;
   mutable std::mutex mu_;
-  List lru_;  // front = most recently used
+  List lru_;                                                    // front = most recently used
   std::unordered_map<std::string_view, List::iterator> index_;  // views into Entry::key
   std::size_t bytes_ = 0;
   std::size_t evictions_ = 0;

@@ -10,16 +10,22 @@ Verdict classify(const Outcome& o) noexcept {
     switch (o.error->code) {
       case Errc::timeout:
       case Errc::connection:
-      case Errc::protocol: return Verdict::retryable;
-      case Errc::shutdown: return Verdict::abandoned;
-      default: return Verdict::failure;
+      case Errc::protocol:
+        return Verdict::retryable;
+      case Errc::shutdown:
+        return Verdict::abandoned;
+      default:
+        return Verdict::failure;
     }
   }
   if (o.reply != nullptr) {
     switch (classify_error_word(*o.reply)) {
-      case ErrorWord::transient: return Verdict::retryable;
-      case ErrorWord::auth: return Verdict::failure;
-      default: break;
+      case ErrorWord::transient:
+        return Verdict::retryable;
+      case ErrorWord::auth:
+        return Verdict::failure;
+      default:
+        break;
     }
   }
   return Verdict::success;
@@ -44,8 +50,10 @@ bool unavailable(const Error& e) noexcept {
     case Errc::circuit_open:
     case Errc::connection:
     case Errc::timeout:
-    case Errc::rejected: return true;
-    default: return false;
+    case Errc::rejected:
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -8,7 +8,9 @@
 namespace rcache::detail {
 namespace {
 
-std::string uv_message(int status) { return uv_strerror(status); }
+std::string uv_message(int status) {
+  return uv_strerror(status);
+}
 
 std::uint64_t ms_until(TimePoint t, TimePoint now) {
   if (t <= now) return 0;
@@ -39,8 +41,14 @@ Pipeline::Limits limits_of(const Config& cfg) {
 
 Connection::Connection(LinkObserver& observer, uv_loop_t* loop, const Config& cfg,
                        const ClockSource& clock, std::string endpoint, std::size_t index)
-    : observer_(observer), loop_(loop), cfg_(cfg), clock_(clock), endpoint_(std::move(endpoint)),
-      index_(index), pipeline_(limits_of(cfg), endpoint_), handshake_(build_handshake(cfg)),
+    : observer_(observer),
+      loop_(loop),
+      cfg_(cfg),
+      clock_(clock),
+      endpoint_(std::move(endpoint)),
+      index_(index),
+      pipeline_(limits_of(cfg), endpoint_),
+      handshake_(build_handshake(cfg)),
       reconnect_backoff_(observer.reconnect_shape(),
                          static_cast<std::uint64_t>(std::random_device{}()) + index) {
   uv_timer_init(loop_, &conn_timer_);
@@ -103,8 +111,8 @@ void Connection::on_resolved_cb(uv_getaddrinfo_t* req, int status, addrinfo* res
     if (self->state_ != LinkState::connecting) {
       if (self->state_ == LinkState::closing) self->finish_close();
     } else if (status != 0 || res == nullptr) {
-      self->drop(Error{Errc::connection,
-                       "cannot resolve " + self->cfg_.host + ": " + uv_message(status)});
+      self->drop(
+          Error{Errc::connection, "cannot resolve " + self->cfg_.host + ": " + uv_message(status)});
     } else {
       // Prefer an IPv4 address: "localhost" often resolves to ::1 first while servers are
       // frequently bound to 127.0.0.1 only.
@@ -126,8 +134,8 @@ void Connection::on_connect_cb(uv_connect_t* req, int status) {
   guarded([&] {
     if (status == UV_ECANCELED || self->state_ != LinkState::connecting) return;
     if (status != 0) {
-      self->drop(Error{Errc::connection,
-                       "connect to " + self->endpoint_ + ": " + uv_message(status)});
+      self->drop(
+          Error{Errc::connection, "connect to " + self->endpoint_ + ": " + uv_message(status)});
       return;
     }
     self->on_connected();
@@ -240,10 +248,10 @@ void Connection::on_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
     if (nread == 0) return;
     if (nread < 0) {
       const int err = static_cast<int>(nread);
-      self->drop(Error{Errc::connection,
-                       "connection to " + self->endpoint_ + " lost: " +
-                           (err == UV_EOF ? std::string("server closed the connection")
-                                          : uv_message(err))});
+      self->drop(Error{
+          Errc::connection,
+          "connection to " + self->endpoint_ + " lost: " +
+              (err == UV_EOF ? std::string("server closed the connection") : uv_message(err))});
       return;
     }
     if (self->state_ != LinkState::ready && self->state_ != LinkState::handshaking) return;
@@ -262,8 +270,7 @@ void Connection::close_socket() {
 }
 
 void Connection::drop(Error why) {
-  if (state_ == LinkState::closing || state_ == LinkState::stopped ||
-      state_ == LinkState::down) {
+  if (state_ == LinkState::closing || state_ == LinkState::stopped || state_ == LinkState::down) {
     return;
   }
   last_error_ = std::move(why);
@@ -306,16 +313,19 @@ void Connection::on_conn_timer_cb(uv_timer_t* timer) {
   auto* self = static_cast<Connection*>(timer->data);
   guarded([&] {
     switch (self->state_) {
-      case LinkState::down: self->connect_now(); break;
+      case LinkState::down:
+        self->connect_now();
+        break;
       case LinkState::connecting:
       case LinkState::handshaking:
-        self->drop(Error{Errc::timeout,
-                         (self->state_ == LinkState::connecting ? "connect to "
-                                                                : "handshake with ") +
-                             self->endpoint_ + " timed out after " +
-                             std::to_string(self->cfg_.connect_timeout.count()) + " ms"});
+        self->drop(
+            Error{Errc::timeout,
+                  (self->state_ == LinkState::connecting ? "connect to " : "handshake with ") +
+                      self->endpoint_ + " timed out after " +
+                      std::to_string(self->cfg_.connect_timeout.count()) + " ms"});
         break;
-      default: break;
+      default:
+        break;
     }
   });
 }

@@ -17,9 +17,13 @@ void Pipeline::run(std::vector<Done>& done) noexcept {
   done.clear();
 }
 
-void Pipeline::push(Request&& r) { waiting_.push_back(std::move(r)); }
+void Pipeline::push(Request&& r) {
+  waiting_.push_back(std::move(r));
+}
 
-void Pipeline::push_handshake(Request&& r) { handshake_ = std::move(r); }
+void Pipeline::push_handshake(Request&& r) {
+  handshake_ = std::move(r);
+}
 
 void Pipeline::stage(Request&& r) {
   buffer_.append(*r.wire);

@@ -5,7 +5,9 @@ namespace rcache::detail {
 
 Pool::Pool(const Config& cfg, const Logger& logger, std::string endpoint,
            std::function<void()> on_available)
-    : cfg_(cfg), logger_(logger), endpoint_(std::move(endpoint)),
+    : cfg_(cfg),
+      logger_(logger),
+      endpoint_(std::move(endpoint)),
       on_available_(std::move(on_available)) {}
 
 void Pool::start(const LinkFactory& factory) {
@@ -59,7 +61,7 @@ void Pool::stop(const Error& why) {
   for (auto& l : links_) l->stop(why);
 }
 
-void Pool::fail_unconnected(Request& r) {
+void Pool::fail_unconnected(Request& r) const {
   Error last = last_error();  // the most recent connection error
   if (last.message.empty()) last = Error{Errc::connection, "no connection"};
   std::string message = std::string(r.name) + ": not connected (" + last.message + ")";
@@ -75,12 +77,16 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
   using S = LinkState;
   auto bucket = [this](S s) -> std::atomic<std::size_t>* {
     switch (s) {
-      case S::ready: return &ready_;
+      case S::ready:
+        return &ready_;
       case S::connecting:
-      case S::handshaking: return &connecting_;
+      case S::handshaking:
+        return &connecting_;
       case S::down:
-      case S::closing: return &down_;
-      case S::stopped: return nullptr;
+      case S::closing:
+        return &down_;
+      case S::stopped:
+        return nullptr;
     }
     return nullptr;
   };

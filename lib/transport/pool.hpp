@@ -58,7 +58,7 @@ class Pool final : public LinkObserver {
   BackoffShape reconnect_shape() const override;
 
  private:
-  void fail_unconnected(Request& request);
+  void fail_unconnected(Request& request) const;
 
   const Config& cfg_;
   const Logger& logger_;

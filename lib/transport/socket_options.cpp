@@ -13,7 +13,8 @@ namespace rcache::detail {
 namespace {
 Result<void> set_int(int fd, int level, int name, int value, const char* what) {
   if (setsockopt(fd, level, name, &value, sizeof value) != 0) {
-    return Error{Errc::connection, std::string("setsockopt(") + what + "): " + std::strerror(errno)};
+    return Error{Errc::connection,
+                 std::string("setsockopt(") + what + "): " + std::strerror(errno)};
   }
   return {};
 }
@@ -23,8 +24,8 @@ Result<void> set_keepalive(int fd, std::chrono::seconds idle, std::chrono::secon
                            int count) {
   if (idle.count() <= 0) return set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 0, "SO_KEEPALIVE");
   if (auto r = set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE"); !r) return r;
-  if (auto r = set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(idle.count()),
-                       "TCP_KEEPIDLE");
+  if (auto r =
+          set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(idle.count()), "TCP_KEEPIDLE");
       !r) {
     return r;
   }

@@ -5,7 +5,8 @@
 //
 // libuv handles: loop_, async_ and timer_ live in the Transport. The loop thread closes async_
 // and timer_ (and the pool its connections' handles) when stopping; uv_run() then returns, the
-// destructor joins the thread and only then destroys the pool and closes the loop.
+// destructor joins the thread and only then closes the loop; the pool (and the connections
+// holding handle memory) is destroyed after that.
 //
 // Thread safety: submit(), post(), pool() readers, loop_thread() from any thread; the rest on
 // the loop thread. The destructor (one thread, no concurrent submit) completes everything still
@@ -74,11 +75,11 @@ class Transport final : public Sender {
   std::unique_ptr<Pool> pool_;
 
   std::mutex mu_;
-  std::vector<Request> queue_;                  // guarded by mu_
+  std::vector<Request> queue_;                 // guarded by mu_
   std::vector<std::function<void()>> posted_;  // guarded by mu_
-  bool stopping_ = false;                       // guarded by mu_
-  std::vector<Request> batch_;                  // loop thread: the queue taken in this turn
-  std::vector<std::function<void()>> run_;      // loop thread: the posted work of this turn
+  bool stopping_ = false;                      // guarded by mu_
+  std::vector<Request> batch_;                 // loop thread: the queue taken in this turn
+  std::vector<std::function<void()>> run_;     // loop thread: the posted work of this turn
 
   std::multimap<TimePoint, std::function<void()>> timers_;  // loop thread
 };

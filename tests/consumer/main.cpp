@@ -1,7 +1,6 @@
 // A tiny program outside the rcache tree, built against the installed library.
-#include <rcache/rcache.hpp>
-
 #include <cstdio>
+#include <rcache/rcache.hpp>
 
 int main() {
   auto cfg = rcache::Config::from_url("redis://127.0.0.1:1/0");  // nothing listens there

@@ -15,8 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string stored(reinterpret_cast<const char*>(data), size);
   auto r = rcache::detail::decode_value(std::move(stored), o, "fuzz");
   if (r.ok()) {
-    if (r->size() > o.max_decompressed && rcache::detail::looks_like_envelope(
-                                              std::string_view(reinterpret_cast<const char*>(data), size))) {
+    if (r->size() > o.max_decompressed && rcache::detail::looks_like_envelope(std::string_view(
+                                              reinterpret_cast<const char*>(data), size))) {
       std::abort();  // decoded past the cap
     }
     const auto e = rcache::detail::encode_value(*r, o);

@@ -14,7 +14,8 @@ class Auth : public ::testing::Test {
  protected:
   void SetUp() override {
     RedisServer::Options o;
-    o.args = {"--requirepass", "s3cret-pw", "--user", "alice", "on", ">alice-pw", "~cache:*", "+@all"};
+    o.args = {"--requirepass", "s3cret-pw", "--user", "alice", "on",
+              ">alice-pw",     "~cache:*",  "+@all"};
     server_ = RedisServer::start(o);
     ASSERT_NE(server_, nullptr);
   }

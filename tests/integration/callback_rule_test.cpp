@@ -93,9 +93,8 @@ TEST(CallbackRule, OversizedValueOfAnAsyncSetRunsItsCallbackOnTheLoopThread) {
   auto client = make_client(c);
   ASSERT_NE(client, nullptr);
   Probe p;
-  ASSERT_TRUE(p.call([&] {
-    client->set_async("k", std::string(100, 'x'), SetOptions{}, p.callback<bool>());
-  }));
+  ASSERT_TRUE(p.call(
+      [&] { client->set_async("k", std::string(100, 'x'), SetOptions{}, p.callback<bool>()); }));
   p.expect_on_loop_thread(Errc::too_large);
 }
 

@@ -15,7 +15,6 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using SteadyClock = std::chrono::steady_clock;
 
-
 Config absent(int port) {
   Config c;
   c.port = port;
@@ -48,8 +47,10 @@ TEST(Disabled, CreateSucceedsCallsAnswerDisabledAtOnceThenTheProbeEnablesIt) {
     ASSERT_EQ(r.error().code, Errc::disabled);
   }
   std::sort(us.begin(), us.end());
-  std::printf("[ figures  ] disabled answer over 1000 calls: median %lld ns, p99 %lld ns, "
-              "worst %lld ns\n", us[500], us[990], us.back());
+  std::printf(
+      "[ figures  ] disabled answer over 1000 calls: median %lld ns, p99 %lld ns, "
+      "worst %lld ns\n",
+      us[500], us[990], us.back());
   // The median, not the worst: a sanitizer build sharing 2 cores with other tests can be
   // descheduled for a millisecond at any moment.
   EXPECT_LT(us[500], 1'000'000) << "a disabled answer should take well under 1 ms";
@@ -173,8 +174,8 @@ TEST(LocalBound, OneGibibyteOfWritesWithA64MibLimitStaysBounded) {
   // 64 MiB of data plus allocator slack; without the bound this would be ~1 GiB.
   EXPECT_LT(peak - before, 160 * 1024);
 #endif
-  EXPECT_TRUE(client->get("key16383")->has_value());   // newest kept
-  EXPECT_FALSE(client->get("key0")->has_value());      // oldest evicted
+  EXPECT_TRUE(client->get("key16383")->has_value());  // newest kept
+  EXPECT_FALSE(client->get("key0")->has_value());     // oldest evicted
 }
 
 TEST(HealthSnapshot, OkClientReportsPingAndConnections) {

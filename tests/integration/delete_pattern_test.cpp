@@ -56,7 +56,7 @@ TEST_F(DeletePattern, PrefixIsAppliedAndItsGlobCharactersEscaped) {
   c.key_prefix = "svc[1]*:";
   auto pre = make_client(c);
   fill(*pre, "rec", 300);
-  fill(client(), "svc1x:rec", 50);   // would match an unescaped "svc[1]*:rec*"
+  fill(client(), "svc1x:rec", 50);  // would match an unescaped "svc[1]*:rec*"
   fill(client(), "svc[1]*:other", 20);
   auto n = pre->delete_pattern("rec*");
   ASSERT_TRUE(n.ok()) << n.error().to_string();

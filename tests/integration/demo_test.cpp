@@ -25,7 +25,8 @@ std::string slurp(const std::filesystem::path& p) {
 TEST(Demo, ShortRunServesAZipfLoadSurvivesARedisKillAndRecovers) {
   const char* bin = std::getenv("DEMO_BIN");
   ASSERT_NE(bin, nullptr) << "DEMO_BIN not set";
-  const auto dir = std::filesystem::temp_directory_path() / ("rcache-demo-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("rcache-demo-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string cmd = std::string(bin) + " --short --dump " + dir.string() + " 2>&1";
   std::string out;
@@ -38,8 +39,10 @@ TEST(Demo, ShortRunServesAZipfLoadSurvivesARedisKillAndRecovers) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "demo failed";
 
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(out, m, std::regex(
-      R"(RESULT phase1_hit_rate=([0-9.]+) phase1_errors=(\d+) phase2_errors=(\d+) phase2_429=(\d+))")));
+  ASSERT_TRUE(std::regex_search(
+      out, m,
+      std::regex(
+          R"(RESULT phase1_hit_rate=([0-9.]+) phase1_errors=(\d+) phase2_errors=(\d+) phase2_429=(\d+))")));
   EXPECT_GE(std::stod(m[1]), 0.15) << "hit rate under the floor for a Zipf load (uncached: 0)";
   EXPECT_EQ(std::stol(m[2]), 0) << "failed requests in the steady phase";
   EXPECT_EQ(std::stol(m[3]), 0) << "failed requests (other than upstream 429s) with redis killed";

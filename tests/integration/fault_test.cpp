@@ -16,7 +16,6 @@ using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using SteadyClock = std::chrono::steady_clock;
 
-
 TEST(NoServer, TransportFailsFastWithTheReasonWhenNotDisabled) {
   // In local mode the client is not refused up front, so the transport's own answer shows.
   Config c;

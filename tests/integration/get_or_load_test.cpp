@@ -64,9 +64,8 @@ TEST_F(GetOrLoad, LoaderErrorsAreReturnedAndNotCached) {
   });
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().message, "upstream 503");
-  auto thrown = client().get_or_load("k", 60s, []() -> Result<std::optional<std::string>> {
-    throw std::runtime_error("boom");
-  });
+  auto thrown = client().get_or_load(
+      "k", 60s, []() -> Result<std::optional<std::string>> { throw std::runtime_error("boom"); });
   ASSERT_FALSE(thrown.ok());
   EXPECT_THAT(thrown.error().message, ::testing::HasSubstr("boom"));
   EXPECT_FALSE(client().get("k")->has_value());
@@ -122,9 +121,12 @@ TEST_F(GetOrLoad, TtlsAreJitteredWithinTenPercent) {
   std::int64_t lo = 1 << 30, hi = 0;
   for (int i = 0; i < 200; ++i) {
     const std::string k = "j" + std::to_string(i);
-    ASSERT_TRUE(client().get_or_load(k, o, [] {
-      return Result<std::optional<std::string>>(std::optional<std::string>("x"));
-    }).ok());
+    ASSERT_TRUE(
+        client()
+            .get_or_load(
+                k, o,
+                [] { return Result<std::optional<std::string>>(std::optional<std::string>("x")); })
+            .ok());
     const auto t = client().ttl(k)->remaining.count();
     lo = std::min(lo, t);
     hi = std::max(hi, t);
@@ -165,8 +167,10 @@ TEST_F(GetOrLoad, HotKeyIsRefreshedEarlyWithoutStampedeOrMiss) {
     });
   }
   for (auto& t : ts) t.join();
-  std::printf("[ figures  ] 3.5 s of a 1 s-TTL hot key: %d loader calls, %d early refreshes, "
-              "%d misses\n", loads.load(), refreshed.load(), misses.load());
+  std::printf(
+      "[ figures  ] 3.5 s of a 1 s-TTL hot key: %d loader calls, %d early refreshes, "
+      "%d misses\n",
+      loads.load(), refreshed.load(), misses.load());
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(misses.load(), 0) << "the key expired under load instead of being refreshed";
   EXPECT_GE(refreshed.load(), 3);
@@ -177,9 +181,12 @@ TEST_F(GetOrLoad, StaleCopyIsServedWhenTheLoaderFails) {
   LoadOptions o;
   o.ttl = 60s;
   o.stale_if_error = true;
-  ASSERT_TRUE(client().get_or_load("s", o, [] {
-    return Result<std::optional<std::string>>(std::optional<std::string>("old"));
-  }).ok());
+  ASSERT_TRUE(
+      client()
+          .get_or_load(
+              "s", o,
+              [] { return Result<std::optional<std::string>>(std::optional<std::string>("old")); })
+          .ok());
   ASSERT_EQ(client().del("s").value(), 1);  // as if it had expired
   auto r = client().get_or_load("s", o, []() -> Result<std::optional<std::string>> {
     return Error{Errc::server, "upstream down"};
@@ -196,7 +203,9 @@ TEST_F(GetOrLoad, InternalReadsAndWritesAreNotCountedAsUserHitsMissesOrCalls) {
   o.ttl = 60s;
   o.stale_if_error = true;
   o.negative_cache = true;
-  Loader value = []() -> Result<std::optional<std::string>> { return std::optional<std::string>("v"); };
+  Loader value = []() -> Result<std::optional<std::string>> {
+    return std::optional<std::string>("v");
+  };
   Loader none = []() -> Result<std::optional<std::string>> { return std::optional<std::string>(); };
   ASSERT_TRUE(client().get_or_load("a", o, value).ok());  // miss: loads, writes value + stale copy
   ASSERT_TRUE(client().get_or_load("a", o, value).ok());  // hit
@@ -224,7 +233,8 @@ TEST_F(GetOrLoad, InternalReadsAndWritesAreNotCountedAsUserHitsMissesOrCalls) {
 TEST_F(GetOrLoad, BadOptionsAreRefused) {
   LoadOptions o;
   o.ttl = 0ms;
-  auto r = client().get_or_load("k", o, [] { return Result<std::optional<std::string>>(std::nullopt); });
+  auto r =
+      client().get_or_load("k", o, [] { return Result<std::optional<std::string>>(std::nullopt); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::invalid_argument);
 }

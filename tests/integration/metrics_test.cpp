@@ -1,7 +1,7 @@
 // Observability: exact counts in the exposition, promtool, a real Prometheus scrape, JSON.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -88,9 +88,10 @@ TEST_F(Metrics, BucketsAreCumulativeAndLatencyHistogramIsConsistent) {
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(client().ping().ok());
   const auto m = parse_exposition(metrics_text(client()));
   double prev = 0;
-  for (const char* le : {"5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
-                         "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "+Inf"}) {
-    const auto key = std::string("rcache_request_duration_seconds_bucket{op=\"ping\",le=\"") + le + "\"}";
+  for (const char* le : {"5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
+                         "0.025", "0.05", "0.1", "0.25", "0.5", "1", "+Inf"}) {
+    const auto key =
+        std::string("rcache_request_duration_seconds_bucket{op=\"ping\",le=\"") + le + "\"}";
     ASSERT_TRUE(m.count(key)) << key;
     EXPECT_GE(m.at(key), prev) << key;
     prev = m.at(key);
@@ -100,12 +101,13 @@ TEST_F(Metrics, BucketsAreCumulativeAndLatencyHistogramIsConsistent) {
 
 TEST_F(Metrics, PromtoolAcceptsTheExposition) {
   scripted_workload(client());
-  const auto dir = std::filesystem::temp_directory_path() / ("rcache-promtool-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("rcache-promtool-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto file = dir / "metrics.txt";
   std::ofstream(file) << metrics_text(client());
-  const std::string cmd = "promtool check metrics < " + file.string() + " > " +
-                          (dir / "out.txt").string() + " 2>&1";
+  const std::string cmd =
+      "promtool check metrics < " + file.string() + " > " + (dir / "out.txt").string() + " 2>&1";
   const int rc = std::system(cmd.c_str());
   std::ifstream out(dir / "out.txt");
   std::string report((std::istreambuf_iterator<char>(out)), {});
@@ -117,10 +119,10 @@ TEST_F(Metrics, JsonSnapshotsAreValidJsonWithTheDocumentedFields) {
   scripted_workload(client());
   const std::string stats = client().stats().to_json();
   EXPECT_EQ(JsonCheck::validate(stats), "") << stats;
-  for (const char* field : {"\"hits\":60", "\"misses\":40", "\"hit_rate\":0.6", "\"avg_latency_ms\"",
-                            "\"errors\":5", "\"circuit_breaker\":{\"state\":\"closed\"",
-                            "\"latency_ms\":{\"p50\"", "\"p999\"", "\"connections\"",
-                            "\"errors_by_kind\":{\"circuit_open\":5}"}) {
+  for (const char* field :
+       {"\"hits\":60", "\"misses\":40", "\"hit_rate\":0.6", "\"avg_latency_ms\"", "\"errors\":5",
+        "\"circuit_breaker\":{\"state\":\"closed\"", "\"latency_ms\":{\"p50\"", "\"p999\"",
+        "\"connections\"", "\"errors_by_kind\":{\"circuit_open\":5}"}) {
     EXPECT_THAT(stats, HasSubstr(field));
   }
   const std::string health = client().health().to_json();
@@ -182,8 +184,7 @@ class PrometheusServer {
         << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         << "scrape_configs:\n  - job_name: rcache\n    static_configs:\n"
         << "      - targets: ['127.0.0.1:" << target_port << "']\n";
-    std::vector<std::string> args = {"prometheus",
-                                     "--config.file=" + dir_ + "/prometheus.yml",
+    std::vector<std::string> args = {"prometheus", "--config.file=" + dir_ + "/prometheus.yml",
                                      "--storage.tsdb.path=" + dir_ + "/data",
                                      "--web.listen-address=127.0.0.1:" + std::to_string(port_),
                                      "--log.level=warn"};

@@ -223,9 +223,8 @@ TEST_F(Ops, CallbackAndFutureFormsDeliverResults) {
   EXPECT_EQ(p.get_future().get().value(), 3);
 
   std::promise<std::thread::id> where;
-  client().ping_async([&](Result<std::chrono::microseconds>) {
-    where.set_value(std::this_thread::get_id());
-  });
+  client().ping_async(
+      [&](Result<std::chrono::microseconds>) { where.set_value(std::this_thread::get_id()); });
   EXPECT_NE(where.get_future().get(), std::this_thread::get_id());
 }
 
@@ -239,9 +238,8 @@ TEST_F(Ops, ArgumentErrorsReachTheCallbackToo) {
 
 TEST_F(Ops, BlockingCallInsideCallbackIsRefusedNotDeadlocked) {
   std::promise<Result<std::optional<std::string>>> inner;
-  client().ping_async([&](Result<std::chrono::microseconds>) {
-    inner.set_value(client().get("x"));
-  });
+  client().ping_async(
+      [&](Result<std::chrono::microseconds>) { inner.set_value(client().get("x")); });
   auto r = inner.get_future().get();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::invalid_argument);

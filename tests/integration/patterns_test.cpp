@@ -1,4 +1,6 @@
 // Rate limiter and lock against a real server, under contention.
+#include "rcache/patterns.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -8,7 +10,6 @@
 #include <thread>
 
 #include "fixtures.hpp"
-#include "rcache/patterns.hpp"
 
 namespace rcache::test {
 namespace {
@@ -62,10 +63,11 @@ TEST_F(Patterns, RateLimiterNeverExceedsTheLimitInAnyWindowAndAlwaysHasATtl) {
     while (allowed_at[j] - allowed_at[i] >= kWindow.count()) ++i;
     worst = std::max(worst, j - i + 1);
   }
-  std::printf("[ figures  ] rate limiter: %zu allowed, %d denied, max %zu in any %lld ms window "
-              "(limit %lld); %d TTL checks, %d without TTL\n",
-              allowed_at.size(), denied.load(), worst, static_cast<long long>(kWindow.count()),
-              static_cast<long long>(kLimit), ttl_checks.load(), missing_ttl.load());
+  std::printf(
+      "[ figures  ] rate limiter: %zu allowed, %d denied, max %zu in any %lld ms window "
+      "(limit %lld); %d TTL checks, %d without TTL\n",
+      allowed_at.size(), denied.load(), worst, static_cast<long long>(kWindow.count()),
+      static_cast<long long>(kLimit), ttl_checks.load(), missing_ttl.load());
   EXPECT_EQ(errors.load(), 0);
   EXPECT_LE(worst, static_cast<std::size_t>(kLimit));
   EXPECT_GE(allowed_at.size(), static_cast<std::size_t>(kLimit * 3));  // it does let calls through

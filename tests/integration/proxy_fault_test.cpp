@@ -15,7 +15,6 @@ using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using SteadyClock = std::chrono::steady_clock;
 
-
 class ProxyFaults : public RedisTest {
  protected:
   void SetUp() override {

@@ -2,8 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <random>
@@ -17,7 +17,6 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::AnyOf;
 using SteadyClock = std::chrono::steady_clock;
-
 
 // Breaker settings scaled down so a test sees open -> half-open -> closed in a second or two.
 Config resilient(const RedisServer& s) {
@@ -97,9 +96,9 @@ TEST_F(Resilience, KillNineOpensTheBreakerWhichFailsFastThenClosesAfterRestart) 
   const auto took = SteadyClock::now() - start;
   // The open period (300 ms) may end during the loop; count only while it lasts.
   EXPECT_GT(open_answers, 0);
-  std::printf("[ figures  ] %d of 100000 calls refused by the open breaker in %lld us\n",
-              open_answers,
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
+  std::printf(
+      "[ figures  ] %d of 100000 calls refused by the open breaker in %lld us\n", open_answers,
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
 
   ASSERT_TRUE(server_->restart());
   // Half-open admits 3 probes; when they succeed the breaker closes.
@@ -132,8 +131,10 @@ TEST_F(Resilience, KillNineOpensTheBreakerWhichFailsFastThenClosesAfterRestart) 
       }
     }
   }
-  std::printf("[ figures  ] %zu keys written, %zu held after restart, %zu hold a write whose "
-              "reply was lost\n", total, held, newer);
+  std::printf(
+      "[ figures  ] %zu keys written, %zu held after restart, %zu hold a write whose "
+      "reply was lost\n",
+      total, held, newer);
   EXPECT_GT(total, 0u);
   EXPECT_GT(held, 0u);
 }

@@ -1,11 +1,12 @@
 // Typed values through a user codec.
+#include "rcache/typed.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <charconv>
 
 #include "fixtures.hpp"
-#include "rcache/typed.hpp"
 
 namespace app {
 struct Point {

@@ -93,8 +93,8 @@ TEST_F(Values, LegacyHexValuesReadBackWhenEnabled) {
   const std::string original = json_like(5000);
   uLongf n = compressBound(static_cast<uLong>(original.size()));
   std::string z(n, '\0');
-  compress(reinterpret_cast<Bytef*>(z.data()), &n,
-           reinterpret_cast<const Bytef*>(original.data()), static_cast<uLong>(original.size()));
+  compress(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(original.data()),
+           static_cast<uLong>(original.size()));
   z.resize(n);
   std::string hex = "compressed:";
   for (unsigned char c : z) {

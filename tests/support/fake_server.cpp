@@ -1,12 +1,12 @@
 #include "fake_server.hpp"
 
-#include "redis_server.hpp"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "redis_server.hpp"
 
 namespace rcache::test {
 

@@ -1,7 +1,5 @@
 #include "http_get.hpp"
 
-#include "redis_server.hpp"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -10,6 +8,8 @@
 
 #include <chrono>
 #include <cstdlib>
+
+#include "redis_server.hpp"
 
 namespace rcache::test {
 

@@ -1,5 +1,5 @@
-// A blocking HTTP/1.0 request against 127.0.0.1 for tests and the demo: status code and body, bounded by a
-// timeout. Loopback only.
+// A blocking HTTP/1.0 request against 127.0.0.1 for tests and the demo: status code and body,
+// bounded by a timeout. Loopback only.
 #pragma once
 
 #include <string>

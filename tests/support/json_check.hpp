@@ -26,7 +26,8 @@ class JsonCheck {
     return false;
   }
   void ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
+      ++i_;
   }
   bool lit(std::string_view w) {
     if (s_.substr(i_, w.size()) != w) return fail("bad literal");
@@ -39,13 +40,26 @@ class JsonCheck {
     if (i_ >= s_.size()) return fail("unexpected end");
     bool ok = false;
     switch (s_[i_]) {
-      case '{': ok = object(); break;
-      case '[': ok = array(); break;
-      case '"': ok = string(); break;
-      case 't': ok = lit("true"); break;
-      case 'f': ok = lit("false"); break;
-      case 'n': ok = lit("null"); break;
-      default: ok = number();
+      case '{':
+        ok = object();
+        break;
+      case '[':
+        ok = array();
+        break;
+      case '"':
+        ok = string();
+        break;
+      case 't':
+        ok = lit("true");
+        break;
+      case 'f':
+        ok = lit("false");
+        break;
+      case 'n':
+        ok = lit("null");
+        break;
+      default:
+        ok = number();
     }
     --depth_;
     return ok;
@@ -63,7 +77,10 @@ class JsonCheck {
       ++i_;
       if (!value()) return false;
       ws();
-      if (i_ < s_.size() && s_[i_] == ',') { ++i_; continue; }
+      if (i_ < s_.size() && s_[i_] == ',') {
+        ++i_;
+        continue;
+      }
       if (i_ < s_.size() && s_[i_] == '}') return ++i_, true;
       return fail("expected ',' or '}'");
     }
@@ -75,7 +92,10 @@ class JsonCheck {
     for (;;) {
       if (!value()) return false;
       ws();
-      if (i_ < s_.size() && s_[i_] == ',') { ++i_; continue; }
+      if (i_ < s_.size() && s_[i_] == ',') {
+        ++i_;
+        continue;
+      }
       if (i_ < s_.size() && s_[i_] == ']') return ++i_, true;
       return fail("expected ',' or ']'");
     }
@@ -108,7 +128,8 @@ class JsonCheck {
   bool number() {
     const std::size_t start = i_;
     if (i_ < s_.size() && s_[i_] == '-') ++i_;
-    if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_]))) return fail("bad number");
+    if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_])))
+      return fail("bad number");
     if (s_[i_] == '0') {
       ++i_;
     } else {
@@ -116,13 +137,15 @@ class JsonCheck {
     }
     if (i_ < s_.size() && s_[i_] == '.') {
       ++i_;
-      if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_]))) return fail("bad fraction");
+      if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_])))
+        return fail("bad fraction");
       while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
     }
     if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
       ++i_;
       if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
-      if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_]))) return fail("bad exponent");
+      if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_])))
+        return fail("bad exponent");
       while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
     }
     return i_ > start;

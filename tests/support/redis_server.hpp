@@ -42,11 +42,11 @@ class RedisServer {
   std::string socket_path() const { return dir_ + "/redis.sock"; }
   bool running() const { return pid_ > 0; }
 
-  void kill9();      // SIGKILL and reap
-  void stop();       // SIGTERM, then SIGKILL after 5 s; reap
-  void pause();      // SIGSTOP
-  void resume();     // SIGCONT
-  bool restart();    // start again on the same port (after kill9/stop)
+  void kill9();    // SIGKILL and reap
+  void stop();     // SIGTERM, then SIGKILL after 5 s; reap
+  void pause();    // SIGSTOP
+  void resume();   // SIGCONT
+  bool restart();  // start again on the same port (after kill9/stop)
 
  private:
   RedisServer() = default;

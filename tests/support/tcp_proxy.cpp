@@ -1,7 +1,5 @@
 #include "tcp_proxy.hpp"
 
-#include "redis_server.hpp"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -9,6 +7,8 @@
 #include <unistd.h>
 
 #include <cstring>
+
+#include "redis_server.hpp"
 
 namespace rcache::test {
 namespace {
@@ -97,13 +97,16 @@ void TcpProxy::run() {
           dead = true;
         } else {
           switch (mode_.load()) {
-            case Mode::pass: send_all(p.client, buf, static_cast<std::size_t>(n)); break;
+            case Mode::pass:
+              send_all(p.client, buf, static_cast<std::size_t>(n));
+              break;
             case Mode::delay:
               p.held.emplace_back(now + std::chrono::milliseconds(delay_ms_.load()),
                                   std::vector<char>(buf, buf + n));
               break;
             case Mode::blackhole:
-            case Mode::garbage: break;
+            case Mode::garbage:
+              break;
           }
         }
       }

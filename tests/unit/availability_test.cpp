@@ -1,11 +1,11 @@
 // Degraded behaviour: the start-up decision, disabled mode and its probe, local fallback, recovery.
+#include "resilience/availability.hpp"
+
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 #include <vector>
-
-#include "resilience/availability.hpp"
 
 namespace rcache::detail {
 namespace {
@@ -150,8 +150,7 @@ class AvailabilityTest : public ::testing::Test {
   ManualClock clock_;
   Metrics metrics_;
   std::vector<std::string> lines_;
-  Logger logger_{[this](LogLevel, std::string_view m) { lines_.emplace_back(m); },
-                 LogLevel::debug};
+  Logger logger_{[this](LogLevel, std::string_view m) { lines_.emplace_back(m); }, LogLevel::debug};
   bool forward_available_ = true;  // the pool's on_available reaches the Availability
   Pool pool_{cfg_, logger_, kEndpoint, [this] {
                if (forward_available_ && avail_) avail_->on_pool_available();
@@ -321,8 +320,7 @@ TEST_F(AvailabilityTest, FallsBackOnlyForUnavailableErrorsInLocalMode) {
   for (int c = static_cast<int>(Errc::timeout); c <= static_cast<int>(Errc::shutdown); ++c) {
     const auto code = static_cast<Errc>(c);
     const bool want = code == Errc::disabled || code == Errc::circuit_open ||
-                      code == Errc::connection || code == Errc::timeout ||
-                      code == Errc::rejected;
+                      code == Errc::connection || code == Errc::timeout || code == Errc::rejected;
     EXPECT_EQ(a.falls_back(Error{code, "x"}), want) << to_string(code);
   }
 }
@@ -332,8 +330,8 @@ TEST_F(AvailabilityTest, NoFallbackOutsideLocalMode) {
     auto& a = make(mode);
     EXPECT_FALSE(a.local_mode());
     EXPECT_EQ(a.local_store(), nullptr);
-    for (auto code : {Errc::disabled, Errc::circuit_open, Errc::connection, Errc::timeout,
-                      Errc::rejected}) {
+    for (auto code :
+         {Errc::disabled, Errc::circuit_open, Errc::connection, Errc::timeout, Errc::rejected}) {
       EXPECT_FALSE(a.falls_back(Error{code, "x"}));
     }
   }

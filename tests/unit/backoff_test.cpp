@@ -1,9 +1,9 @@
 // Backoff delays and the retry budget: pure logic, no sleeps.
+#include "base/backoff.hpp"
+
 #include <gtest/gtest.h>
 
 #include <set>
-
-#include "base/backoff.hpp"
 
 namespace rcache::detail {
 namespace {

@@ -1,9 +1,9 @@
 // Every breaker transition, with a manual clock and no sleeps.
+#include "resilience/circuit_breaker.hpp"
+
 #include <gtest/gtest.h>
 
 #include <vector>
-
-#include "resilience/circuit_breaker.hpp"
 
 namespace rcache::detail {
 namespace {
@@ -23,9 +23,8 @@ class Breaker : public ::testing::Test {
     policy_.half_open_probes = 3;
   }
   CircuitBreaker& make() {
-    b_ = std::make_unique<CircuitBreaker>(policy_, clock_, [this](S from, S to) {
-      changes_.emplace_back(from, to);
-    });
+    b_ = std::make_unique<CircuitBreaker>(
+        policy_, clock_, [this](S from, S to) { changes_.emplace_back(from, to); });
     return *b_;
   }
   void fail(CircuitBreaker& b, int n) {

@@ -1,9 +1,9 @@
+#include "rcache/config.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-
-#include "rcache/config.hpp"
 
 using rcache::Config;
 using rcache::Errc;
@@ -141,7 +141,9 @@ TEST(ConfigUrl, RelativeUnixPath) {
   expect_invalid("unix://redis.sock", "must be absolute");
 }
 
-TEST(ConfigValidate, DefaultsAreValid) { EXPECT_TRUE(Config{}.validate().ok()); }
+TEST(ConfigValidate, DefaultsAreValid) {
+  EXPECT_TRUE(Config{}.validate().ok());
+}
 
 TEST(ConfigValidate, EachBadFieldIsNamedWithItsValue) {
   struct Case {
@@ -162,8 +164,7 @@ TEST(ConfigValidate, EachBadFieldIsNamedWithItsValue) {
       {"pool 0", with([](Config& c) { c.pool_size = 0; }), "pool_size = 0"},
       {"connect 0", with([](Config& c) { c.connect_timeout = std::chrono::milliseconds(0); }),
        "connect_timeout = 0ms"},
-      {"command neg",
-       with([](Config& c) { c.command_timeout = std::chrono::milliseconds(-5); }),
+      {"command neg", with([](Config& c) { c.command_timeout = std::chrono::milliseconds(-5); }),
        "command_timeout = -5ms"},
       {"keepalive neg", with([](Config& c) { c.keepalive_idle = std::chrono::seconds(-1); }),
        "keepalive_idle = -1s"},

@@ -1,12 +1,12 @@
 // The value envelope: round trips, coexistence with plain values, and hostile inputs.
+#include "codec/envelope.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <zlib.h>
 
 #include <chrono>
 #include <random>
-
-#include "codec/envelope.hpp"
 
 namespace rcache::detail {
 namespace {
@@ -109,9 +109,13 @@ TEST(Envelope, CorruptionIsReportedNamingTheKey) {
   std::string flipped = good;
   flipped[good.size() / 2] ^= 0x40;
   const Case cases[] = {
-      {bad_crc, "checksum"}, {bad_version, "version"}, {bad_codec, "codec"},
-      {truncated, "truncated"}, {short_header, "header truncated"},
-      {lying_short, "past the declared length"}, {flipped, ""},
+      {bad_crc, "checksum"},
+      {bad_version, "version"},
+      {bad_codec, "codec"},
+      {truncated, "truncated"},
+      {short_header, "header truncated"},
+      {lying_short, "past the declared length"},
+      {flipped, ""},
   };
   for (const auto& c : cases) {
     auto r = decode_value(std::string(c.bytes), o, "user:42");
@@ -210,11 +214,15 @@ TEST(Envelope, MutatedEnvelopesNeverCrash) {
           v[rng() % v.size()] ^= static_cast<char>(1u << (rng() % 8));
         }
         break;
-      case 1: v.resize(rng() % v.size()); break;
+      case 1:
+        v.resize(rng() % v.size());
+        break;
       case 2:  // lie about the length
         for (int i = 8; i < 16; ++i) v[static_cast<std::size_t>(i)] = static_cast<char>(rng());
         break;
-      case 3: v += random_bytes(rng() % 64, rng()); break;
+      case 3:
+        v += random_bytes(rng() % 64, rng());
+        break;
     }
     auto r = decode_value(std::move(v), o, "fuzz");
     if (r.ok()) {

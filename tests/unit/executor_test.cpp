@@ -1,4 +1,6 @@
 // The executor's policies together (bulkhead, breaker, deadline, retry, budget) over a fake Sender.
+#include "resilience/executor.hpp"
+
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -6,8 +8,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "resilience/executor.hpp"
 
 namespace rcache::detail {
 namespace {
@@ -128,10 +128,9 @@ class ExecutorTest : public ::testing::Test {
 
   Executor& make() {
     availability_ = std::make_unique<Availability>(cfg_, logger_, metrics_, clock_);
-    executor_ = std::make_unique<Executor>(cfg_, sender_, *availability_, metrics_, clock_,
-                                           logger_, kEndpoint, [this](S from, S to) {
-                                             changes_.emplace_back(from, to);
-                                           });
+    executor_ = std::make_unique<Executor>(
+        cfg_, sender_, *availability_, metrics_, clock_, logger_, kEndpoint,
+        [this](S from, S to) { changes_.emplace_back(from, to); });
     return *executor_;
   }
   // A breaker that trips on the first failure, and calls that make one attempt each.
@@ -156,8 +155,7 @@ class ExecutorTest : public ::testing::Test {
   ManualClock clock_;
   Metrics metrics_;
   std::vector<std::string> lines_;
-  Logger logger_{[this](LogLevel, std::string_view m) { lines_.emplace_back(m); },
-                 LogLevel::debug};
+  Logger logger_{[this](LogLevel, std::string_view m) { lines_.emplace_back(m); }, LogLevel::debug};
   FakeSender sender_;
   std::vector<std::pair<S, S>> changes_;
   std::unique_ptr<Availability> availability_;
@@ -507,9 +505,8 @@ TEST_F(ExecutorTest, CompletionMayStartANewCallInTheSlotItFreed) {
   auto& ex = make();
   Done second;
   bool admitted = false;
-  ASSERT_TRUE(ex.execute(get(), [&](Outcome&&) {
-                  admitted = ex.execute(get(), second.fn()).ok();
-                }).ok());
+  ASSERT_TRUE(
+      ex.execute(get(), [&](Outcome&&) { admitted = ex.execute(get(), second.fn()).ok(); }).ok());
   sender_.answer(0, replied("+OK\r\n"));
   EXPECT_TRUE(admitted);
   EXPECT_EQ(sender_.requests.size(), 2u);
@@ -603,7 +600,7 @@ TEST_F(ExecutorTest, BreakerOpeningWhileARetryWaitsEndsThatCallWithItsLastAnswer
   sender_.answer(1, failed(Errc::timeout, true, "b's first attempt"));  // trips the breaker
   ASSERT_EQ(ex.breaker()->state(), S::open);
   ASSERT_EQ(sender_.timers.size(), 2u);
-  sender_.fire(clock_);  // a's retry
+  sender_.fire(clock_);                    // a's retry
   EXPECT_EQ(sender_.requests.size(), 2u);  // nothing submitted
   ASSERT_EQ(a.calls, 1);
   ASSERT_TRUE(a.last.error.has_value());

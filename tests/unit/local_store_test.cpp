@@ -1,7 +1,7 @@
 // The local degraded-mode store: LRU, TTL and the byte bound, with a manual clock.
-#include <gtest/gtest.h>
-
 #include "resilience/local_store.hpp"
+
+#include <gtest/gtest.h>
 
 namespace rcache::detail {
 namespace {
@@ -37,7 +37,8 @@ TEST(LocalStore, NeverExceedsItsByteLimitAndEvictsLeastRecentlyUsed) {
   ManualClock clock;
   const std::size_t entry = 1 + 100 + LocalStore::kEntryOverhead;
   LocalStore s(entry * 10, clock);
-  for (char c = 'a'; c < 'a' + 10; ++c) ASSERT_TRUE(s.set(std::string(1, c), std::string(100, c), 0ms));
+  for (char c = 'a'; c < 'a' + 10; ++c)
+    ASSERT_TRUE(s.set(std::string(1, c), std::string(100, c), 0ms));
   EXPECT_EQ(s.size(), 10u);
   EXPECT_TRUE(s.get("a").has_value());  // a is now most recent; b is the oldest
   ASSERT_TRUE(s.set("z", std::string(100, 'z'), 0ms));

@@ -1,12 +1,12 @@
 // Percentiles from log-linear buckets match exact percentiles within the documented 3.2 %.
+#include "metrics/log_histogram.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
-
-#include "metrics/log_histogram.hpp"
 
 namespace rcache::detail {
 namespace {

@@ -1,4 +1,6 @@
 // The lock-free recorder: exact totals, and rolling-window percentiles within the documented 3.2 %.
+#include "metrics/metrics.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -6,8 +8,6 @@
 #include <random>
 #include <thread>
 #include <vector>
-
-#include "metrics/metrics.hpp"
 
 namespace rcache::detail {
 namespace {

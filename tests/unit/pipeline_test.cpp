@@ -1,4 +1,6 @@
 // Pipeline alone: short writes, split replies, deadlines, lost connections, broken streams.
+#include "transport/pipeline.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,7 +13,6 @@
 #include <vector>
 
 #include "protocol/resp.hpp"
-#include "transport/pipeline.hpp"
 
 namespace rcache::detail {
 namespace {
@@ -32,11 +33,16 @@ std::string cmd(std::initializer_list<std::string_view> args) {
 std::string show(const redisReply* r) {
   if (r == nullptr) return "<none>";
   switch (r->type) {
-    case REDIS_REPLY_STATUS: return "+" + std::string(r->str, r->len);
-    case REDIS_REPLY_ERROR: return "-" + std::string(r->str, r->len);
-    case REDIS_REPLY_STRING: return "$" + std::string(r->str, r->len);
-    case REDIS_REPLY_INTEGER: return ":" + std::to_string(r->integer);
-    case REDIS_REPLY_NIL: return "nil";
+    case REDIS_REPLY_STATUS:
+      return "+" + std::string(r->str, r->len);
+    case REDIS_REPLY_ERROR:
+      return "-" + std::string(r->str, r->len);
+    case REDIS_REPLY_STRING:
+      return "$" + std::string(r->str, r->len);
+    case REDIS_REPLY_INTEGER:
+      return ":" + std::to_string(r->integer);
+    case REDIS_REPLY_NIL:
+      return "nil";
     case REDIS_REPLY_ARRAY: {
       std::string s = "[";
       for (std::size_t i = 0; i < r->elements; ++i) {
@@ -45,7 +51,8 @@ std::string show(const redisReply* r) {
       }
       return s + "]";
     }
-    default: return "?";
+    default:
+      return "?";
   }
 }
 

@@ -1,4 +1,6 @@
 // Pool with fake connections: which link takes a batch, fail fast, status, pool-level log lines.
+#include "transport/pool.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,7 +14,6 @@
 #include <vector>
 
 #include "base/log.hpp"
-#include "transport/pool.hpp"
 
 namespace rcache::detail {
 namespace {

@@ -1,10 +1,10 @@
 // RESP encoding and reply/error mapping: pure logic, no server.
+#include "protocol/resp.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "protocol/resp.hpp"
 
 using namespace rcache;
 using namespace rcache::detail;
@@ -20,8 +20,8 @@ std::string hiredis_format(const std::vector<std::string>& argv) {
     lens.push_back(a.size());
   }
   char* out = nullptr;
-  const int n = redisFormatCommandArgv(&out, static_cast<int>(argv.size()), ptrs.data(),
-                                       lens.data());
+  const int n =
+      redisFormatCommandArgv(&out, static_cast<int>(argv.size()), ptrs.data(), lens.data());
   std::string s(out, static_cast<size_t>(n));
   redisFreeCommand(out);
   return s;
@@ -82,8 +82,7 @@ TEST(ReplyErrors, AuthWordsMapToAuth) {
 }
 
 TEST(ReplyErrors, OtherErrorsAreServerErrorsWithText) {
-  auto wrongtype =
-      parse("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+  auto wrongtype = parse("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
   Error e = error_from_reply(*wrongtype, "GET");
   EXPECT_EQ(e.code, Errc::server);
   EXPECT_THAT(e.message, HasSubstr("GET: WRONGTYPE Operation"));

@@ -57,12 +57,12 @@ TEST(RetryPlan, DeadlineCutsRetriesShort) {
   f.policy.jitter = Jitter::none;  // delays exactly 10, 20, 40 ms
   Backoff b(f.policy, 1);
   const auto deadline = f.clock.now() + 25ms;
-  auto p1 = plan_retry(f.policy, Verdict::retryable, 1, true, true, b, f.budget, f.clock.now(),
-                       deadline);
+  auto p1 =
+      plan_retry(f.policy, Verdict::retryable, 1, true, true, b, f.budget, f.clock.now(), deadline);
   ASSERT_TRUE(p1.retry());
   f.clock.advance(p1.delay);  // 10 ms used; the next delay (20 ms) would end past 25 ms
-  auto p2 = plan_retry(f.policy, Verdict::retryable, 2, true, true, b, f.budget, f.clock.now(),
-                       deadline);
+  auto p2 =
+      plan_retry(f.policy, Verdict::retryable, 2, true, true, b, f.budget, f.clock.now(), deadline);
   EXPECT_EQ(p2.why, Why::deadline);
 }
 

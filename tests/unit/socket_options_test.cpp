@@ -1,11 +1,11 @@
 // Keepalive options land on the socket with the configured values.
+#include "transport/socket_options.hpp"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "transport/socket_options.hpp"
 
 namespace {
 
@@ -19,7 +19,8 @@ int get_int(int fd, int level, int name) {
 TEST(Keepalive, IdleIntervalAndCountAreSetOnTheSocket) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_GE(fd, 0);
-  auto r = rcache::detail::set_keepalive(fd, std::chrono::seconds(300), std::chrono::seconds(60), 3);
+  auto r =
+      rcache::detail::set_keepalive(fd, std::chrono::seconds(300), std::chrono::seconds(60), 3);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(get_int(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
   EXPECT_EQ(get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), 300);
@@ -30,8 +31,10 @@ TEST(Keepalive, IdleIntervalAndCountAreSetOnTheSocket) {
 
 TEST(Keepalive, ZeroIdleTurnsItOff) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_TRUE(rcache::detail::set_keepalive(fd, std::chrono::seconds(10), std::chrono::seconds(5), 2).ok());
-  ASSERT_TRUE(rcache::detail::set_keepalive(fd, std::chrono::seconds(0), std::chrono::seconds(0), 0).ok());
+  ASSERT_TRUE(
+      rcache::detail::set_keepalive(fd, std::chrono::seconds(10), std::chrono::seconds(5), 2).ok());
+  ASSERT_TRUE(
+      rcache::detail::set_keepalive(fd, std::chrono::seconds(0), std::chrono::seconds(0), 0).ok());
   EXPECT_EQ(get_int(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
   close(fd);
 }
