@@ -12,8 +12,11 @@
 //
 // Async calls come in two forms:
 //   * with a callback: the callback runs exactly once, on the client's loop thread, and owns its
-//     argument. It must not block and must not destroy the Client. If it throws, the exception is
-//     caught and discarded (it never reaches libuv).
+//     argument - always: refusals (disabled, rejected, circuit_open) and argument errors are
+//     delivered on the loop thread too, never on the calling thread before the call returns, so
+//     the caller may hold a lock that its callback takes (rcache/callback.hpp). It must not block
+//     and must not destroy the Client. If it throws, the exception is caught and discarded (it
+//     never reaches libuv).
 //   * without a callback: returns a std::future that becomes ready exactly once.
 // If the Client is being destroyed, the callback may run on the destroying thread with
 // Errc::shutdown.
