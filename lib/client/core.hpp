@@ -21,6 +21,7 @@
 #include "cache/xfetch.hpp"
 #include "codec/envelope.hpp"
 #include "metrics/metrics.hpp"
+#include "protocol/replies.hpp"
 #include "rcache/callback.hpp"
 #include "rcache/config.hpp"
 #include "resilience/availability.hpp"
@@ -28,12 +29,6 @@
 #include "transport/transport.hpp"
 
 namespace rcache::detail {
-
-// Raw GET (+ PTTL) for get_or_load.
-struct RawRead {
-  std::optional<std::string> raw;
-  std::int64_t pttl_ms = -3;  // -3: not asked
-};
 
 class ClientCore {
  public:

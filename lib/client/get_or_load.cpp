@@ -36,17 +36,7 @@ Result<RawRead> read_raw(ClientCore& core, const std::string& key, bool with_ptt
   return detail::run<RawRead>(
       core,
       command_of("GET", detail::get_with_pttl_command(core.config(), key, with_pttl), Op::internal),
-      [](Outcome& out) -> Result<RawRead> {
-        const redisReply& value = out.earlier.empty() ? *out.reply : *out.earlier[0];
-        auto raw = detail::parse_string_or_nil("GET", value);
-        if (!raw) return std::move(raw).error();
-        RawRead rr;
-        rr.raw = std::move(*raw);
-        if (!out.earlier.empty() && out.reply->type == REDIS_REPLY_INTEGER) {
-          rr.pttl_ms = out.reply->integer;
-        }
-        return rr;
-      });
+      [](Outcome& out) { return detail::parse_get_with_pttl(out.earlier, *out.reply); });
 }
 
 // SET of a stored form (already encoded, or a marker), not recorded as a user call.

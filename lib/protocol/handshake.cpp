@@ -1,6 +1,8 @@
 // The connection handshake: AUTH, SELECT, CLIENT SETNAME (or PING) and the check of its replies.
 #include "protocol/handshake.hpp"
 
+#include "protocol/replies.hpp"
+
 namespace rcache::detail {
 
 Handshake build_handshake(const Config& cfg) {

@@ -10,6 +10,11 @@ bool starts_with_word(const redisReply& r, std::string_view word) {
 }
 }  // namespace
 
+std::string_view first_word(const redisReply& r) noexcept {
+  const std::string_view text(r.str != nullptr ? r.str : "", r.len);
+  return text.substr(0, text.find(' '));
+}
+
 ErrorWord classify_error_word(const redisReply& r) noexcept {
   if (r.type != REDIS_REPLY_ERROR) return ErrorWord::none;
   for (std::string_view w :
@@ -18,6 +23,22 @@ ErrorWord classify_error_word(const redisReply& r) noexcept {
   }
   if (starts_with_word(r, "NOAUTH") || starts_with_word(r, "WRONGPASS")) return ErrorWord::auth;
   return ErrorWord::other;
+}
+
+Error error_from_reply(const redisReply& reply, std::string_view context) {
+  const std::string_view text(reply.str != nullptr ? reply.str : "", reply.len);
+  std::string message;
+  if (!context.empty()) {
+    message.append(context);
+    message += ": ";
+  }
+  message.append(text);
+  const std::string_view word = first_word(reply);
+  if (classify_error_word(reply) == ErrorWord::auth ||
+      (context == "AUTH" && (word == "ERR" || word == "NOPERM"))) {
+    return Error{Errc::auth, std::move(message)};
+  }
+  return Error{Errc::server, std::move(message)};
 }
 
 std::optional<Error> reply_error(const char* cmd, const redisReply& r) {
@@ -108,6 +129,16 @@ Result<void> parse_mset(const std::vector<ReplyPtr>& earlier, const redisReply& 
   }
   if (r.type == REDIS_REPLY_NIL) return Error{Errc::server, "MSET: transaction aborted"};
   return unexpected_reply("MSET", r);
+}
+
+Result<RawRead> parse_get_with_pttl(const std::vector<ReplyPtr>& earlier, const redisReply& last) {
+  const redisReply& value = earlier.empty() ? last : *earlier[0];
+  auto raw = parse_string_or_nil("GET", value);
+  if (!raw) return std::move(raw).error();
+  RawRead rr;
+  rr.raw = std::move(*raw);
+  if (!earlier.empty() && last.type == REDIS_REPLY_INTEGER) rr.pttl_ms = last.integer;
+  return rr;
 }
 
 Result<ScanPage> parse_scan(const redisReply& r) {

@@ -30,6 +30,10 @@ enum class ErrorWord {
 };
 ErrorWord classify_error_word(const redisReply& reply) noexcept;
 
+// Error for a top-level error reply, mapped by its first word (NOAUTH/WRONGPASS, and ERR/NOPERM
+// in answer to AUTH -> auth, the rest -> server). `context` prefixes the message, e.g. "AUTH".
+Error error_from_reply(const redisReply& reply, std::string_view context = {});
+
 // The reply is an error: that error; otherwise nullopt.
 std::optional<Error> reply_error(const char* cmd, const redisReply& reply);
 Error unexpected_reply(const char* cmd, const redisReply& reply);
@@ -46,6 +50,13 @@ Result<void> parse_status(const char* cmd, const redisReply& r);  // PING, +OK
 Result<RawValues> parse_mget(const redisReply& r);
 // MSET -> +OK; MULTI, SET... -> +OK/+QUEUED... (`earlier`), then EXEC's array (or an error).
 Result<void> parse_mset(const std::vector<ReplyPtr>& earlier, const redisReply& last);
+
+// GET followed (optionally) by PTTL in one request: the stored value and, when asked, the PTTL.
+struct RawRead {
+  OptString raw;
+  std::int64_t pttl_ms = -3;  // -3: not asked
+};
+Result<RawRead> parse_get_with_pttl(const std::vector<ReplyPtr>& earlier, const redisReply& last);
 
 // SCAN: the next cursor and the keys of this batch.
 struct ScanPage {

@@ -40,22 +40,6 @@ void RespWriter::arg(std::int64_t v) {
   arg(std::string_view(buf, static_cast<std::size_t>(end - buf)));
 }
 
-Error error_from_reply(const redisReply& reply, std::string_view context) {
-  std::string_view text(reply.str != nullptr ? reply.str : "", reply.len);
-  std::string message;
-  if (!context.empty()) {
-    message.append(context);
-    message += ": ";
-  }
-  message.append(text);
-  const auto word = text.substr(0, text.find(' '));
-  if (word == "NOAUTH" || word == "WRONGPASS" ||
-      (context == "AUTH" && (word == "ERR" || word == "NOPERM"))) {
-    return Error{Errc::auth, std::move(message)};
-  }
-  return Error{Errc::server, std::move(message)};
-}
-
 Error error_from_reader(const redisReader& reader) {
   std::string message = "invalid reply from server: ";
   message += reader.errstr[0] != '\0' ? reader.errstr : "unparseable RESP";

@@ -38,10 +38,6 @@ class RespWriter {
   std::string& out_;
 };
 
-// Error for a top-level error reply, mapped by its first word (NOAUTH/WRONGPASS -> auth, the
-// rest -> server). `context` prefixes the message, e.g. "AUTH".
-Error error_from_reply(const redisReply& reply, std::string_view context = {});
-
 // Error for a reader that failed to parse the stream.
 Error error_from_reader(const redisReader& reader);
 

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "base/backoff.hpp"
+#include "base/clock.hpp"
 
 namespace rcache {
 
@@ -97,7 +98,8 @@ Result<std::optional<LockHandle>> try_lock(Client& client, std::string_view key,
 Result<std::optional<LockHandle>> lock(Client& client, std::string_view key,
                                        std::chrono::milliseconds ttl,
                                        std::chrono::milliseconds wait) {
-  const auto end = std::chrono::steady_clock::now() + wait;
+  const detail::ClockSource& clock = detail::SteadyClock::instance();
+  const auto end = clock.now() + wait;
   // The shared backoff: 10 ms doubling to 200 ms, full jitter.
   detail::Backoff backoff(
       detail::BackoffShape::doubling(std::chrono::milliseconds(10), std::chrono::milliseconds(200),
@@ -106,7 +108,7 @@ Result<std::optional<LockHandle>> lock(Client& client, std::string_view key,
   for (int attempt = 1; attempt <= 100000; ++attempt) {  // bounded; the deadline ends it first
     auto r = try_lock(client, key, ttl);
     if (!r || r->has_value()) return r;
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = clock.now();
     if (now >= end) return std::optional<LockHandle>{};
     const auto sleep =
         std::min<std::chrono::steady_clock::duration>(backoff.delay(attempt), end - now);

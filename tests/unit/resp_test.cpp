@@ -6,6 +6,8 @@
 
 #include <random>
 
+#include "protocol/replies.hpp"
+
 using namespace rcache;
 using namespace rcache::detail;
 using ::testing::HasSubstr;
