@@ -207,30 +207,24 @@ void Transport::on_timer_cb(uv_timer_t* handle) {
   }
 }
 
+template <class Item>
+bool Transport::enqueue(std::vector<Item>& queue, Item& item) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return false;
+  const bool wake = queue_.empty() && posted_.empty();
+  queue.push_back(std::move(item));
+  // Under the lock, so that no send can follow the destructor's.
+  if (wake) uv_async_send(&async_);
+  return true;
+}
+
 void Transport::submit(Request&& r) {
-  {
-    std::lock_guard lock(mu_);
-    if (!stopping_) {
-      const bool wake = queue_.empty() && posted_.empty();
-      queue_.push_back(std::move(r));
-      // Under the lock, so that no send can follow the destructor's.
-      if (wake) uv_async_send(&async_);
-      return;
-    }
-  }
+  if (enqueue(queue_, r)) return;
   complete(r, Error{Errc::shutdown, std::string(r.name) + ": client is shutting down"});
 }
 
 void Transport::post(std::function<void()> fn) {
-  {
-    std::lock_guard lock(mu_);
-    if (!stopping_) {
-      const bool wake = queue_.empty() && posted_.empty();
-      posted_.push_back(std::move(fn));
-      if (wake) uv_async_send(&async_);
-      return;
-    }
-  }
+  if (enqueue(posted_, fn)) return;
   try {
     fn();
   } catch (...) {

@@ -56,6 +56,9 @@ class Transport final : public Sender {
  private:
   Transport(const Config& cfg, const Logger& logger, const ClockSource& clock);
   Result<void> start(std::function<void()> on_available);
+  // Appends to one of the queues and wakes the loop; false once stopping (item untouched).
+  template <class Item>
+  bool enqueue(std::vector<Item>& queue, Item& item);
   void drain();
   void shutdown_loop();
   static void on_async_cb(uv_async_t* handle);

@@ -62,11 +62,23 @@ Config absent_config() {
   return c;
 }
 
-TEST(CallbackRule, ArgumentErrorOfAnAsyncSetRunsItsCallbackOnTheLoopThread) {
-  auto server = RedisServer::start();
-  ASSERT_NE(server, nullptr);
-  auto client = make_client(config_for(*server));
-  ASSERT_NE(client, nullptr);
+// A private redis-server and a client on it, the config adjusted per test.
+class CallbackRuleWithRedis : public ::testing::Test {
+ protected:
+  bool start(const std::function<void(Config&)>& adjust = {}) {
+    server = RedisServer::start();
+    if (server == nullptr) return false;
+    Config c = config_for(*server);
+    if (adjust) adjust(c);
+    client = make_client(c);
+    return client != nullptr;
+  }
+  std::unique_ptr<RedisServer> server;
+  std::unique_ptr<Client> client;
+};
+
+TEST_F(CallbackRuleWithRedis, ArgumentErrorOfAnAsyncSetRunsItsCallbackOnTheLoopThread) {
+  ASSERT_TRUE(start());
   Probe p;
   ASSERT_TRUE(p.call([&] {
     client->set_async("k", "v", SetOptions{-5ms, SetOptions::Condition::always},
@@ -75,23 +87,15 @@ TEST(CallbackRule, ArgumentErrorOfAnAsyncSetRunsItsCallbackOnTheLoopThread) {
   p.expect_on_loop_thread(Errc::invalid_argument);
 }
 
-TEST(CallbackRule, EmptyKeyListOfAnAsyncMgetRunsItsCallbackOnTheLoopThread) {
-  auto server = RedisServer::start();
-  ASSERT_NE(server, nullptr);
-  auto client = make_client(config_for(*server));
-  ASSERT_NE(client, nullptr);
+TEST_F(CallbackRuleWithRedis, EmptyKeyListOfAnAsyncMgetRunsItsCallbackOnTheLoopThread) {
+  ASSERT_TRUE(start());
   Probe p;
   ASSERT_TRUE(p.call([&] { client->mget_async({}, p.callback<Client::Values>()); }));
   p.expect_on_loop_thread(Errc::invalid_argument);
 }
 
-TEST(CallbackRule, OversizedValueOfAnAsyncSetRunsItsCallbackOnTheLoopThread) {
-  auto server = RedisServer::start();
-  ASSERT_NE(server, nullptr);
-  Config c = config_for(*server);
-  c.max_value_size = 16;
-  auto client = make_client(c);
-  ASSERT_NE(client, nullptr);
+TEST_F(CallbackRuleWithRedis, OversizedValueOfAnAsyncSetRunsItsCallbackOnTheLoopThread) {
+  ASSERT_TRUE(start([](Config& c) { c.max_value_size = 16; }));
   Probe p;
   ASSERT_TRUE(p.call(
       [&] { client->set_async("k", std::string(100, 'x'), SetOptions{}, p.callback<bool>()); }));
@@ -106,24 +110,16 @@ TEST(CallbackRule, DisabledRefusalRunsItsCallbackOnTheLoopThread) {
   p.expect_on_loop_thread(Errc::disabled);
 }
 
-TEST(CallbackRule, CircuitOpenRefusalRunsItsCallbackOnTheLoopThread) {
-  auto server = RedisServer::start();
-  ASSERT_NE(server, nullptr);
-  auto client = make_client(config_for(*server));
-  ASSERT_NE(client, nullptr);
+TEST_F(CallbackRuleWithRedis, CircuitOpenRefusalRunsItsCallbackOnTheLoopThread) {
+  ASSERT_TRUE(start());
   client->force_breaker_open();
   Probe p;
   ASSERT_TRUE(p.call([&] { client->incrby_async("n", 1, p.callback<std::int64_t>()); }));
   p.expect_on_loop_thread(Errc::circuit_open);
 }
 
-TEST(CallbackRule, BulkheadRejectionRunsItsCallbackOnTheLoopThread) {
-  auto server = RedisServer::start();
-  ASSERT_NE(server, nullptr);
-  Config c = config_for(*server);
-  c.max_in_flight = 1;
-  auto client = make_client(c);
-  ASSERT_NE(client, nullptr);
+TEST_F(CallbackRuleWithRedis, BulkheadRejectionRunsItsCallbackOnTheLoopThread) {
+  ASSERT_TRUE(start([](Config& c) { c.max_in_flight = 1; }));
   // One call held in flight by a server that is stopped; the next one is over the bulkhead.
   ASSERT_TRUE(client->ping().ok());
   server->pause();
@@ -135,13 +131,8 @@ TEST(CallbackRule, BulkheadRejectionRunsItsCallbackOnTheLoopThread) {
   EXPECT_EQ(held.wait_for(10s), std::future_status::ready);
 }
 
-TEST(CallbackRule, OversizedDeletePatternRunsItsCallbackOnTheLoopThread) {
-  auto server = RedisServer::start();
-  ASSERT_NE(server, nullptr);
-  Config c = config_for(*server);
-  c.max_value_size = 8;
-  auto client = make_client(c);
-  ASSERT_NE(client, nullptr);
+TEST_F(CallbackRuleWithRedis, OversizedDeletePatternRunsItsCallbackOnTheLoopThread) {
+  ASSERT_TRUE(start([](Config& c) { c.max_value_size = 8; }));
   Probe p;
   ASSERT_TRUE(p.call([&] {
     client->delete_pattern_async("a-pattern-longer-than-eight", p.callback<std::uint64_t>());
@@ -149,22 +140,16 @@ TEST(CallbackRule, OversizedDeletePatternRunsItsCallbackOnTheLoopThread) {
   p.expect_on_loop_thread(Errc::too_large);
 }
 
-TEST(CallbackRule, DeletePatternRefusedByTheBreakerRunsItsCallbackOnTheLoopThread) {
-  auto server = RedisServer::start();
-  ASSERT_NE(server, nullptr);
-  auto client = make_client(config_for(*server));
-  ASSERT_NE(client, nullptr);
+TEST_F(CallbackRuleWithRedis, DeletePatternRefusedByTheBreakerRunsItsCallbackOnTheLoopThread) {
+  ASSERT_TRUE(start());
   client->force_breaker_open();
   Probe p;
   ASSERT_TRUE(p.call([&] { client->delete_pattern_async("x*", p.callback<std::uint64_t>()); }));
   p.expect_on_loop_thread(Errc::circuit_open);
 }
 
-TEST(CallbackRule, ADeletePatternCallbackThatThrowsDoesNotTakeTheClientDown) {
-  auto server = RedisServer::start();
-  ASSERT_NE(server, nullptr);
-  auto client = make_client(config_for(*server));
-  ASSERT_NE(client, nullptr);
+TEST_F(CallbackRuleWithRedis, ADeletePatternCallbackThatThrowsDoesNotTakeTheClientDown) {
+  ASSERT_TRUE(start());
   ASSERT_TRUE(client->set("dp:1", "v").ok());
   std::promise<void> ran;
   client->delete_pattern_async("dp:*", [&](Result<std::uint64_t> r) {
