@@ -147,7 +147,10 @@ class RCACHE_API Client {
   std::future<Result<std::chrono::microseconds>> ping_async();
 
   // Any command, argv as given (no key prefix). A top-level error reply becomes Errc::server;
-  // errors nested in arrays (EXEC) stay in the Reply as Kind::error.
+  // errors nested in arrays stay in the Reply as Kind::error. Commands that would change the
+  // state or reply framing of a shared pooled connection (SELECT, MULTI/EXEC/DISCARD/WATCH, the
+  // SUBSCRIBE family, MONITOR, CLIENT REPLY/TRACKING/SETNAME, HELLO, AUTH, RESET, QUIT, ...) are
+  // refused with Errc::invalid_argument naming the alternative; nothing is sent.
   Result<Reply> command(const std::vector<std::string>& argv);
   void command_async(const std::vector<std::string>& argv, Callback<Reply> cb);
   std::future<Result<Reply>> command_async(const std::vector<std::string>& argv);

@@ -49,7 +49,10 @@
   X(early_refreshes, "get_or_load", "early_refreshes", "rcache_early_refresh_total", "",           \
     "Early (XFetch) refreshes of hot keys.")                                                       \
   X(stale_served, "get_or_load", "stale_served", "rcache_stale_served_total", "",                  \
-    "Stale copies served because the loader failed.")
+    "Stale copies served because the loader failed.")                                              \
+  X(negative_reads, "get_or_load", "negative_reads", "rcache_negative_cache_reads_total", "",      \
+    "Reads by get/mget/get_renew that found a get_or_load \"not found\" entry: answered as a "     \
+    "miss.")
 
 namespace rcache {
 
@@ -111,7 +114,7 @@ struct RCACHE_API Stats {
   //  "rejected":{"bulkhead":0,"circuit_open":5,"disabled":0},"fallback_served":0,
   //  "compression":{"bytes_in":..,"bytes_out":..,"ratio":..},
   //  "get_or_load":{"loader_calls":..,"singleflight_shared":..,"bypassed":..,
-  //                 "early_refreshes":..,"stale_served":..},
+  //                 "early_refreshes":..,"stale_served":..,"negative_reads":..},
   //  "circuit_breaker":{"state":"closed","transitions":2},
   //  "connections":{"ready":4,"connecting":0,"down":0,"reconnects":0},"up":true}
   // Numbers are written with '.' whatever the C locale.

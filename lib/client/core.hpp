@@ -55,6 +55,17 @@ class ClientCore {
   Result<std::string> decode(std::string&& stored, std::string_view key) const {
     return decode_value(std::move(stored), envelope_, key);
   }
+  // A value read by get/mget/get_renew: decoded, and get_or_load's "not found" marker read as a
+  // miss (counted), never as a corrupt value.
+  Result<std::optional<std::string>> decode_read(std::string&& stored, std::string_view key) {
+    if (stored == kNegativeMarker) {
+      metrics_->add(Counter::negative_reads);
+      return std::optional<std::string>{};
+    }
+    auto v = decode(std::move(stored), key);
+    if (!v) return std::move(v).error();
+    return std::optional<std::string>(std::move(*v));
+  }
 
   template <class T>
   static ResultKind kind_of(const Result<T>& r) noexcept {

@@ -170,9 +170,7 @@ Result<std::optional<std::string>> Client::get_renew(std::string_view key,
       [&core, &k](Outcome& out) -> Result<std::optional<std::string>> {
         auto raw = detail::parse_string_or_nil("GETEX", *out.reply);
         if (!raw || !raw->has_value()) return raw;
-        auto v = core.decode(std::move(**raw), k);
-        if (!v) return std::move(v).error();
-        return std::optional<std::string>(std::move(*v));
+        return core.decode_read(std::move(**raw), k);
       });
 }
 

@@ -26,9 +26,7 @@ auto parse_value(detail::ClientCore& core, std::string key) {
       [&core, key = std::move(key)](const redisReply& r) -> Result<OptString> {
         auto raw = detail::parse_string_or_nil("GET", r);
         if (!raw || !raw->has_value()) return raw;
-        auto v = core.decode(std::move(**raw), key);
-        if (!v) return std::move(v).error();
-        return OptString{std::move(*v)};
+        return core.decode_read(std::move(**raw), key);
       });
 }
 
@@ -44,7 +42,7 @@ auto parse_flag(const char* cmd) {
 auto parse_values(detail::ClientCore& core, std::vector<std::string> keys) {
   return on_reply<Client::Values>(
       [&core, keys = std::move(keys)](const redisReply& r) -> Result<Client::Values> {
-        auto raw = detail::parse_mget(r);
+        auto raw = detail::parse_mget(r, keys.size());
         if (!raw) return std::move(raw).error();
         Client::Values out;
         out.reserve(raw->size());
@@ -54,9 +52,9 @@ auto parse_values(detail::ClientCore& core, std::vector<std::string> keys) {
             out.emplace_back(std::nullopt);
             continue;
           }
-          auto decoded = core.decode(std::move(*v), i < keys.size() ? keys[i] : "");
+          auto decoded = core.decode_read(std::move(*v), i < keys.size() ? keys[i] : "");
           if (!decoded) return std::move(decoded).error();
-          out.emplace_back(std::move(*decoded));
+          out.push_back(std::move(*decoded));
         }
         return out;
       });
@@ -89,8 +87,8 @@ Result<Command> mset_cmd(detail::ClientCore& core, const Client::Pairs& pairs,
   return command_of("MSET", detail::mset_command(core.config(), pairs, stored, ttl), Op::mset);
 }
 
-auto parse_mset() {
-  return [](detail::Outcome& o) { return detail::parse_mset(o.earlier, *o.reply); };
+auto parse_mset(std::size_t pairs) {
+  return [pairs](detail::Outcome& o) { return detail::parse_mset(o.earlier, *o.reply, pairs); };
 }
 
 }  // namespace
@@ -248,10 +246,11 @@ std::future<Result<Client::Values>> Client::mget_async(const std::vector<std::st
   return future_of<Values>([&](Callback<Values> cb) { mget_async(keys, std::move(cb)); });
 }
 Result<void> Client::mset(const Pairs& pairs, std::chrono::milliseconds ttl) {
-  return run<void>(*core_, mset_cmd(*core_, pairs, ttl), parse_mset());
+  return run<void>(*core_, mset_cmd(*core_, pairs, ttl), parse_mset(pairs.size()));
 }
 void Client::mset_async(const Pairs& pairs, std::chrono::milliseconds ttl, Callback<void> cb) {
-  run_async<void>(*core_, Op::mset, mset_cmd(*core_, pairs, ttl), parse_mset(), std::move(cb));
+  run_async<void>(*core_, Op::mset, mset_cmd(*core_, pairs, ttl), parse_mset(pairs.size()),
+                  std::move(cb));
 }
 std::future<Result<void>> Client::mset_async(const Pairs& pairs, std::chrono::milliseconds ttl) {
   return future_of<void>([&](Callback<void> cb) { mset_async(pairs, ttl, std::move(cb)); });

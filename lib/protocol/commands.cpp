@@ -6,6 +6,42 @@
 namespace rcache::detail {
 
 namespace {
+std::string upper(std::string_view s) {
+  std::string out(s.substr(0, 32));
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+// Commands that change a pooled connection's state or its reply framing: on a shared pool they
+// would leak into later calls (another key's value, the wrong db, +QUEUED taken as OK), so
+// command() refuses them and names the safe alternative.
+const char* unsafe_on_a_pool(const std::vector<std::string>& argv) {
+  const std::string name = upper(argv[0]);
+  if (name == "SELECT") return "set Config::db: every pooled connection selects it";
+  if (name == "MULTI" || name == "EXEC" || name == "DISCARD" || name == "WATCH" ||
+      name == "UNWATCH") {
+    return "a transaction needs one connection: use mset() with a TTL, or one EVAL script";
+  }
+  if (name == "SUBSCRIBE" || name == "PSUBSCRIBE" || name == "SSUBSCRIBE" ||
+      name == "UNSUBSCRIBE" || name == "PUNSUBSCRIBE" || name == "SUNSUBSCRIBE" ||
+      name == "MONITOR" || name == "SYNC" || name == "PSYNC" || name == "REPLCONF") {
+    return "it turns the connection into a stream; use a dedicated connection outside rcache";
+  }
+  if (name == "AUTH") return "set Config::username and Config::password";
+  if (name == "HELLO") return "rcache speaks RESP2 on every pooled connection";
+  if (name == "RESET" || name == "QUIT") return "rcache manages its connections itself";
+  if (name == "READONLY" || name == "READWRITE") return "it changes the connection's routing";
+  if (name == "CLIENT" && argv.size() > 1) {
+    const std::string sub = upper(argv[1]);
+    if (sub == "REPLY") return "it changes the reply framing that matches replies to calls";
+    if (sub == "TRACKING" || sub == "CACHING") return "tracking needs its own connection";
+    if (sub == "SETNAME" || sub == "SETINFO") return "set Config::client_name";
+  }
+  return nullptr;
+}
+
 std::string shown_key(std::string_view key) {
   constexpr std::size_t kMax = 64;
   std::string out = "'";
@@ -161,6 +197,14 @@ Result<Wire> mset_command(const Config& cfg,
 
 Result<Wire> raw_command(const Config& cfg, const std::vector<std::string>& argv) {
   if (argv.empty()) return Error{Errc::invalid_argument, "command: argv is empty"};
+  if (const char* instead = unsafe_on_a_pool(argv)) {
+    std::string what = upper(argv[0]);
+    if (what == "CLIENT" && argv.size() > 1) what += " " + upper(argv[1]);
+    return Error{Errc::invalid_argument, "command: " + what +
+                                             " would change the state of a shared pooled "
+                                             "connection; refused (" +
+                                             instead + ")"};
+  }
   for (const auto& a : argv) {
     if (a.size() > cfg.max_value_size) {
       return Error{Errc::too_large, "command: an argument of " + std::to_string(a.size()) +

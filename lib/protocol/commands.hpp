@@ -51,7 +51,9 @@ Result<Wire> mset_command(const Config& cfg,
                           const std::vector<std::pair<std::string, std::string>>& pairs,
                           const std::vector<std::string_view>& stored,
                           std::chrono::milliseconds ttl);
-// argv as given (no prefix).
+// argv as given (no prefix). Commands that would change a shared connection's state or reply
+// framing (SELECT, MULTI/EXEC/DISCARD/WATCH, the SUBSCRIBE family, MONITOR, CLIENT REPLY, HELLO,
+// AUTH, RESET, QUIT, ...) are refused with Errc::invalid_argument naming the alternative.
 Result<Wire> raw_command(const Config& cfg, const std::vector<std::string>& argv);
 Wire ping_command();
 // GETEX prefix+key PX ttl.

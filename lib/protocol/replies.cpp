@@ -72,7 +72,8 @@ Result<bool> parse_flag(const char* cmd, const redisReply& r) {
 
 Result<bool> parse_set(const redisReply& r) {
   if (auto e = reply_error("SET", r)) return std::move(*e);
-  if (r.type == REDIS_REPLY_STATUS) return true;
+  // Only +OK means written: a +QUEUED (a MULTI left open on the connection) wrote nothing.
+  if (r.type == REDIS_REPLY_STATUS && std::string_view(r.str, r.len) == "OK") return true;
   if (r.type == REDIS_REPLY_NIL) return false;  // NX/XX condition not met
   return unexpected_reply("SET", r);
 }
@@ -97,9 +98,13 @@ Result<void> parse_status(const char* cmd, const redisReply& r) {
   return {};
 }
 
-Result<RawValues> parse_mget(const redisReply& r) {
+Result<RawValues> parse_mget(const redisReply& r, std::size_t keys) {
   if (auto e = reply_error("MGET", r)) return std::move(*e);
   if (r.type != REDIS_REPLY_ARRAY) return unexpected_reply("MGET", r);
+  if (r.elements != keys) {
+    return Error{Errc::protocol, "MGET: " + std::to_string(keys) + " keys asked, " +
+                                     std::to_string(r.elements) + " values returned"};
+  }
   RawValues out;
   out.reserve(r.elements);
   for (std::size_t i = 0; i < r.elements; ++i) {
@@ -115,15 +120,24 @@ Result<RawValues> parse_mget(const redisReply& r) {
   return out;
 }
 
-Result<void> parse_mset(const std::vector<ReplyPtr>& earlier, const redisReply& r) {
+Result<void> parse_mset(const std::vector<ReplyPtr>& earlier, const redisReply& r,
+                        std::size_t pairs) {
   for (const auto& e : earlier) {
     if (auto err = reply_error("MSET", *e)) return std::move(*err);
   }
   if (auto err = reply_error("MSET", r)) return std::move(*err);
-  if (r.type == REDIS_REPLY_STATUS) return {};
+  if (earlier.empty()) {  // plain MSET
+    if (r.type == REDIS_REPLY_STATUS && std::string_view(r.str, r.len) == "OK") return {};
+    return unexpected_reply("MSET", r);
+  }
   if (r.type == REDIS_REPLY_ARRAY) {
+    if (r.elements != pairs) {
+      return Error{Errc::protocol, "MSET: EXEC returned " + std::to_string(r.elements) +
+                                       " replies for " + std::to_string(pairs) + " SETs"};
+    }
     for (std::size_t i = 0; i < r.elements; ++i) {
       if (auto err = reply_error("MSET", *r.element[i])) return std::move(*err);
+      if (r.element[i]->type != REDIS_REPLY_STATUS) return unexpected_reply("MSET", *r.element[i]);
     }
     return {};
   }

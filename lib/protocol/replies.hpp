@@ -44,12 +44,15 @@ using RawValues = std::vector<OptString>;
 Result<OptString> parse_string_or_nil(const char* cmd, const redisReply& r);  // GET, GETEX
 Result<std::int64_t> parse_integer(const char* cmd, const redisReply& r);
 Result<bool> parse_flag(const char* cmd, const redisReply& r);  // integer != 0
-Result<bool> parse_set(const redisReply& r);                    // +OK true, nil false (NX/XX)
+Result<bool> parse_set(const redisReply& r);  // +OK true, nil false (NX/XX); else protocol
 Result<Ttl> parse_pttl(const redisReply& r);
 Result<void> parse_status(const char* cmd, const redisReply& r);  // PING, +OK
-Result<RawValues> parse_mget(const redisReply& r);
-// MSET -> +OK; MULTI, SET... -> +OK/+QUEUED... (`earlier`), then EXEC's array (or an error).
-Result<void> parse_mset(const std::vector<ReplyPtr>& earlier, const redisReply& last);
+// MGET of `keys` keys: exactly that many elements, each a string or nil.
+Result<RawValues> parse_mget(const redisReply& r, std::size_t keys);
+// MSET -> +OK; MULTI, SET... -> +OK/+QUEUED... (`earlier`), then EXEC's array of `pairs` +OK
+// (or an error).
+Result<void> parse_mset(const std::vector<ReplyPtr>& earlier, const redisReply& last,
+                        std::size_t pairs);
 
 // GET followed (optionally) by PTTL in one request: the stored value and, when asked, the PTTL.
 struct RawRead {

@@ -73,5 +73,28 @@ TEST(BadServer, HostNameIsResolved) {
   EXPECT_TRUE(r.ok()) << r.error().to_string();
 }
 
+TEST(BadServer, MgetAnsweredWithTheWrongNumberOfValuesIsAProtocolErrorNamingMget) {
+  for (const std::string payload : {std::string("*1\r\n$1\r\na\r\n"), std::string("*0\r\n"),
+                                    std::string("*4\r\n$1\r\na\r\n$1\r\nb\r\n$-1\r\n$-1\r\n")}) {
+    FakeServer server({"+PONG\r\n", payload, false});
+    auto client = make_client(fake_config(server));
+    ASSERT_NE(client, nullptr);
+    auto r = client->mget({"k1", "k2"});
+    ASSERT_FALSE(r.ok()) << "a reply of the wrong size must not be returned as values";
+    EXPECT_EQ(r.error().code, Errc::protocol);
+    EXPECT_THAT(r.error().message, HasSubstr("MGET: 2 keys asked"));
+  }
+}
+
+TEST(BadServer, SetAnsweredWithQueuedIsNotReportedAsWritten) {
+  FakeServer server({"+PONG\r\n", "+QUEUED\r\n", false});
+  auto client = make_client(fake_config(server));
+  ASSERT_NE(client, nullptr);
+  auto r = client->set("k", "v");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::protocol);
+  EXPECT_THAT(r.error().message, HasSubstr("SET"));
+}
+
 }  // namespace
 }  // namespace rcache::test

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "fixtures.hpp"
+#include "rcache/typed.hpp"
 
 namespace rcache::test {
 namespace {
@@ -246,6 +247,31 @@ TEST_F(GetOrLoad, GetRenewSlidesTheTtl) {
   EXPECT_EQ(v->value().size(), 5000u);  // compressed on the wire, decoded here
   EXPECT_GT(client().ttl("session")->remaining.count(), 29000);
   EXPECT_FALSE(client().get_renew("nothing", 1s)->has_value());
+}
+
+// get_or_load's "not found" entry is a miss for every other read path, not a corrupt value.
+TEST_F(GetOrLoad, NegativeCacheEntryReadsAsAMissThroughGetMgetGetRenewAndGetAs) {
+  LoadOptions o;
+  o.negative_cache = true;
+  Loader none = []() -> Result<std::optional<std::string>> { return std::optional<std::string>(); };
+  ASSERT_TRUE(client().get_or_load("gone", o, none).ok());
+  ASSERT_TRUE(client().set("here", "v").ok());
+
+  auto g = client().get("gone");
+  ASSERT_TRUE(g.ok()) << g.error().to_string();
+  EXPECT_FALSE(g->has_value());
+  auto m = client().mget({"here", "gone"});
+  ASSERT_TRUE(m.ok()) << m.error().to_string();
+  ASSERT_EQ(m->size(), 2u);
+  EXPECT_EQ((*m)[0], std::optional<std::string>("v"));
+  EXPECT_FALSE((*m)[1].has_value());
+  auto r = client().get_renew("gone", 60s);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_FALSE(r->has_value());
+  auto t = get_as<std::string>(client(), "gone");
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  EXPECT_FALSE(t->has_value());
+  EXPECT_EQ(client().stats().negative_reads, 4u);
 }
 
 }  // namespace

@@ -301,5 +301,46 @@ TEST_F(UnixSocketOps, WorksOverAUnixSocketUrl) {
   EXPECT_FALSE(client().get("sock")->has_value());  // db 2, not 0
 }
 
+// command() on a shared pool: connection-state and reply-framing commands are refused before
+// anything is sent, so they cannot leak into later calls on the same connection.
+TEST_F(Ops, ConnectionStateCommandsAreRefusedAndLaterCallsAreUnaffected) {
+  ASSERT_TRUE(client().set("where", "db0").ok());
+  const std::vector<std::vector<std::string>> refused = {{"SELECT", "1"},
+                                                         {"select", "1"},
+                                                         {"MULTI"},
+                                                         {"EXEC"},
+                                                         {"DISCARD"},
+                                                         {"WATCH", "k"},
+                                                         {"SUBSCRIBE", "c"},
+                                                         {"psubscribe", "c*"},
+                                                         {"MONITOR"},
+                                                         {"CLIENT", "REPLY", "SKIP"},
+                                                         {"client", "reply", "off"},
+                                                         {"HELLO", "3"},
+                                                         {"AUTH", "x"},
+                                                         {"RESET"},
+                                                         {"QUIT"},
+                                                         {"CLIENT", "SETNAME", "other"}};
+  for (const auto& argv : refused) {
+    auto r = client().command(argv);
+    ASSERT_FALSE(r.ok()) << argv[0] << " must be refused";
+    EXPECT_EQ(r.error().code, Errc::invalid_argument) << r.error().to_string();
+    EXPECT_THAT(r.error().message, ::testing::HasSubstr("shared pooled connection"));
+  }
+  EXPECT_THAT(client().command({"SELECT", "1"}).error().message,
+              ::testing::HasSubstr("Config::db"));
+  // Every pooled connection is still on db 0, answers in order, and SET means written.
+  for (int i = 0; i < 50; ++i) {
+    auto v = client().get("where");
+    ASSERT_TRUE(v.ok());
+    ASSERT_EQ(*v, std::optional<std::string>("db0"));
+    ASSERT_TRUE(client().set("k" + std::to_string(i), "v").value());
+    ASSERT_EQ(*client().get("k" + std::to_string(i)), std::optional<std::string>("v"));
+  }
+  // Harmless commands still go through.
+  EXPECT_TRUE(client().command({"CLIENT", "ID"}).ok());
+  EXPECT_TRUE(client().command({"DBSIZE"}).ok());
+}
+
 }  // namespace
 }  // namespace rcache::test
