@@ -113,13 +113,13 @@ Result<void> apply_query(std::string_view query, Config& cfg) {
 Result<Config> parse_unix(std::string_view rest) {
   // unix://[user[:password]@]/path?query
   Config cfg;
+  const auto at = rest.rfind('@');  // first: a password may hold '?' (see parse_tcp)
+  const auto userinfo = at == std::string_view::npos ? std::string_view{} : rest.substr(0, at);
+  if (at != std::string_view::npos) rest = rest.substr(at + 1);
   const auto q = rest.find('?');
   auto query = q == std::string_view::npos ? std::string_view{} : rest.substr(q + 1);
   rest = rest.substr(0, q);
-  const auto at = rest.rfind('@');
   if (at != std::string_view::npos) {
-    const auto userinfo = rest.substr(0, at);
-    rest = rest.substr(at + 1);
     const auto colon = userinfo.find(':');
     auto user = percent_decode(userinfo.substr(0, colon), "username", false);
     if (!user) return std::move(user).error();
@@ -148,6 +148,11 @@ Result<Config> parse_unix(std::string_view rest) {
 Result<Config> parse_tcp(std::string_view rest) {
   // [[user]:password@]host[:port][/db][?query]
   Config cfg;
+  // The userinfo ends at the last '@': a password may hold '/', '?', ':' or '#' unescaped, and
+  // no message below may ever show any part of it.
+  const auto at = rest.rfind('@');
+  const auto userinfo = at == std::string_view::npos ? std::string_view{} : rest.substr(0, at);
+  if (at != std::string_view::npos) rest = rest.substr(at + 1);
   auto q = rest.find('?');
   auto query = q == std::string_view::npos ? std::string_view{} : rest.substr(q + 1);
   rest = rest.substr(0, q);
@@ -155,10 +160,7 @@ Result<Config> parse_tcp(std::string_view rest) {
   auto authority = rest.substr(0, slash);
   const auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
 
-  const auto at = authority.rfind('@');
   if (at != std::string_view::npos) {
-    const auto userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
     const auto colon = userinfo.find(':');
     if (colon == std::string_view::npos) {
       return invalid(
@@ -232,13 +234,29 @@ std::string ms(std::chrono::milliseconds d) {
 
 }  // namespace
 
+namespace {
+// The URL as it may be shown in a message: everything up to the last '@' (a userinfo, perhaps
+// with a password) replaced by "***".
+std::string redacted(std::string_view url) {
+  const auto at = url.rfind('@');
+  if (at == std::string_view::npos) return quote(url);
+  const auto sep = url.find("://");
+  const auto keep = sep != std::string_view::npos && sep < at ? sep + 3 : 0;
+  return quote(std::string(url.substr(0, keep)) + "***" + std::string(url.substr(at)));
+}
+}  // namespace
+
 Result<Config> Config::from_url(std::string_view url) {
   const auto sep = url.find("://");
   if (sep == std::string_view::npos) {
-    return invalid("url: " + quote(url) +
+    return invalid("url: " + redacted(url) +
                    " has no scheme (expected redis://, rediss:// or unix://)");
   }
   const auto scheme = url.substr(0, sep);
+  if (scheme.find('@') != std::string_view::npos || scheme.find(':') != std::string_view::npos) {
+    return invalid("url: " + redacted(url) +
+                   " does not start with a scheme (expected redis://, rediss:// or unix://)");
+  }
   const auto rest = url.substr(sep + 3);
   if (scheme == "redis") return parse_tcp(rest);
   if (scheme == "unix") return parse_unix(rest);

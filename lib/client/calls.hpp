@@ -30,9 +30,9 @@ Result<T> run(ClientCore& core, Result<Command> cmd, Parse parse) {
 }
 
 template <class T, class Parse>
-void run_async(ClientCore& core, Op op, Result<Command> cmd, Parse parse, Callback<T> cb) {
+void run_async(ClientCore& core, Result<Command> cmd, Parse parse, Callback<T> cb) {
   if (!cmd) {
-    core.fail_async<T>(op, std::move(cmd).error(), std::move(cb));
+    core.fail_async<T>(std::move(cmd).error(), std::move(cb));
     return;
   }
   core.call_async<T>(std::move(*cmd), std::move(parse), std::move(cb));

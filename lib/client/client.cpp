@@ -2,6 +2,7 @@
 #include "rcache/client.hpp"
 
 #include <exception>
+#include <thread>
 
 #include "client/calls.hpp"
 #include "client/exposer_hook.hpp"
@@ -37,8 +38,24 @@ Result<std::unique_ptr<Client>> Client::create(Config config) {
 
 Client::Client(std::unique_ptr<detail::ClientCore> core) : core_(std::move(core)) {}
 Client::~Client() {
-  exposer_.reset();
-}  // stop scrapes before the core goes away
+  exposer_.reset();  // stop scrapes before the core goes away
+  if (!core_) return;
+  if (!core_->on_loop_thread()) {
+    core_->shutdown();  // while the Client is whole: shutdown callbacks may still use it
+    return;
+  }
+  // Destroyed from one of its own callbacks: the loop thread cannot join itself. The core is
+  // handed to a short-lived thread that shuts it down once this callback has returned (the join
+  // waits for it); pending calls complete with Errc::shutdown as usual.
+  core_->log(LogLevel::warning,
+             "Client destroyed from its own callback: shutting down on a background thread");
+  try {
+    std::thread([core = std::move(core_)]() mutable { core.reset(); }).detach();
+  } catch (...) {
+    // No thread to be had: leaking the core is the only choice that neither blocks nor crashes.
+    (void)core_.release();
+  }
+}
 
 const Config& Client::config() const noexcept {
   return core_->config();
@@ -79,9 +96,8 @@ Result<std::chrono::microseconds> Client::ping() {
                                         parse_ping(core_->clock(), core_->clock().now()));
 }
 void Client::ping_async(Callback<std::chrono::microseconds> cb) {
-  run_async<std::chrono::microseconds>(*core_, Op::ping, ping_cmd(),
-                                       parse_ping(core_->clock(), core_->clock().now()),
-                                       std::move(cb));
+  run_async<std::chrono::microseconds>(
+      *core_, ping_cmd(), parse_ping(core_->clock(), core_->clock().now()), std::move(cb));
 }
 std::future<Result<std::chrono::microseconds>> Client::ping_async() {
   return future_of<std::chrono::microseconds>(
@@ -105,7 +121,7 @@ Result<Reply> Client::command(const std::vector<std::string>& argv) {
   return run<Reply>(*core_, raw_cmd(*core_, argv), parse_raw());
 }
 void Client::command_async(const std::vector<std::string>& argv, Callback<Reply> cb) {
-  run_async<Reply>(*core_, Op::command, raw_cmd(*core_, argv), parse_raw(), std::move(cb));
+  run_async<Reply>(*core_, raw_cmd(*core_, argv), parse_raw(), std::move(cb));
 }
 std::future<Result<Reply>> Client::command_async(const std::vector<std::string>& argv) {
   return future_of<Reply>([&](Callback<Reply> cb) { command_async(argv, std::move(cb)); });

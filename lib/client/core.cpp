@@ -39,9 +39,16 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
   return core;
 }
 
+void ClientCore::shutdown() {
+  // Callbacks run with Errc::shutdown during this and may still call into the client: every
+  // member stays valid until the loop thread has been joined.
+  if (transport_) transport_->shutdown();
+}
+
 ClientCore::~ClientCore() {
-  transport_.reset();  // fails and completes everything pending, joins the loop thread
-  executor_.reset();   // only then: completions reach into the executor
+  shutdown();
+  executor_.reset();  // completions reach into the executor: only after the join
+  transport_.reset();
 }
 
 Encoded ClientCore::encode(std::string_view value) {

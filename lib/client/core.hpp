@@ -33,6 +33,8 @@ namespace rcache::detail {
 class ClientCore {
  public:
   static Result<std::unique_ptr<ClientCore>> create(Config cfg);
+  // Completes everything pending with Errc::shutdown and joins the loop thread (idempotent).
+  void shutdown();
   ~ClientCore();
   ClientCore(const ClientCore&) = delete;
   ClientCore& operator=(const ClientCore&) = delete;
@@ -49,6 +51,9 @@ class ClientCore {
   SingleFlight& single_flight() noexcept { return single_flight_; }
   LoadTimes& load_times() noexcept { return load_times_; }
   bool on_loop_thread() const noexcept { return transport_->on_loop_thread(); }
+  void log(LogLevel level, const std::string& message) const noexcept {
+    logger_.log(level, message);
+  }
 
   // Encodes a value for storage, counting what compression saved. Store e.view(value).
   Encoded encode(std::string_view value);
@@ -88,6 +93,7 @@ class ClientCore {
   // Blocking form: parse runs on the calling thread.
   template <class T, class Parse>
   Result<T> call(Command&& cmd, Parse parse) {
+    if (auto e = refuse_on_loop_thread(cmd.name)) return std::move(*e);  // not a call: unrecorded
     const auto start = clock_.now();
     const Op op = cmd.op;
     Result<T> r = wait_for<T>(std::move(cmd), parse);
@@ -128,14 +134,12 @@ class ClientCore {
   }
 
   // An async call that failed before reaching the executor (an argument error): its callback
-  // still runs on the loop thread, recorded like any other call.
+  // still runs on the loop thread. Like the blocking form's argument errors, it is not recorded
+  // as a call (nothing was attempted).
   template <class T>
-  void fail_async(Op op, Error e, Callback<T> cb) {
-    const auto start = clock_.now();
-    transport_->post([this, op, start, e = std::move(e), cb = std::move(cb)]() mutable {
-      Result<T> r(std::move(e));
-      record(op, r, start);
-      if (cb) cb(std::move(r));
+  void fail_async(Error e, Callback<T> cb) {
+    transport_->post([e = std::move(e), cb = std::move(cb)]() mutable {
+      if (cb) cb(Result<T>(std::move(e)));
     });
   }
 
@@ -147,7 +151,6 @@ class ClientCore {
 
   template <class T, class Parse>
   Result<T> wait_for(Command&& cmd, Parse& parse) {
-    if (auto e = refuse_on_loop_thread(cmd.name)) return std::move(*e);
     Waiter w;
     waiters_.fetch_add(1, std::memory_order_relaxed);
     auto refused =

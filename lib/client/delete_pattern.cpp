@@ -13,8 +13,9 @@ using detail::Outcome;
 
 namespace {
 
-// One deletion job. Every step, its start included, runs on the loop thread, so the user's
-// callback does too.
+// One deletion job. The first SCAN is submitted from the caller's thread (so it keeps its place
+// among the caller's commands); every later step runs on the loop thread, and the user's
+// callback always does (a refusal of the first SCAN is posted there).
 struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
   ClientCore* core = nullptr;
   std::string match;
@@ -48,7 +49,14 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
     auto refused = core->executor().execute(
         std::move(cmd),
         [self = shared_from_this(), next](Outcome&& o) { ((*self).*next)(std::move(o)); });
-    if (!refused) fail(std::move(refused).error());
+    if (refused) return;
+    if (core->on_loop_thread()) {
+      fail(std::move(refused).error());
+    } else {
+      core->transport().post([self = shared_from_this(), e = std::move(refused).error()]() mutable {
+        self->fail(std::move(e));
+      });
+    }
   }
 
   void scan() {
@@ -88,7 +96,6 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
 void start_pattern_delete(ClientCore& core, std::string_view pattern, Callback<std::uint64_t> cb) {
   if (pattern.size() > core.config().max_value_size) {
     core.fail_async<std::uint64_t>(
-        Op::delete_pattern,
         Error{Errc::too_large, "delete_pattern: pattern is over max_value_size"}, std::move(cb));
     return;
   }
@@ -98,7 +105,7 @@ void start_pattern_delete(ClientCore& core, std::string_view pattern, Callback<s
   job->match.append(pattern);
   job->cb = std::move(cb);
   job->start = core.clock().now();
-  core.transport().post([job] { job->scan(); });
+  job->scan();
 }
 
 }  // namespace

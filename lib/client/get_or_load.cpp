@@ -42,9 +42,10 @@ Result<RawRead> read_raw(ClientCore& core, const std::string& key, bool with_ptt
 // SET of a stored form (already encoded, or a marker), not recorded as a user call.
 void write_raw(ClientCore& core, const std::string& key, std::string_view value,
                std::chrono::milliseconds ttl) {
-  const detail::Encoded stored = core.encode(value);
   SetOptions o;
   o.ttl = ttl;
+  if (!detail::check_set_args(core.config(), key, value, o)) return;
+  const detail::Encoded stored = core.encode(value);
   (void)detail::run<bool>(
       core,
       command_of("SET", detail::set_command(core.config(), key, value, stored.view(value), o),

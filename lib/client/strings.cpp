@@ -66,6 +66,9 @@ Result<Command> get_cmd(detail::ClientCore& core, std::string_view key) {
 
 Result<Command> set_cmd(detail::ClientCore& core, std::string_view key, std::string_view value,
                         const SetOptions& o) {
+  if (auto r = detail::check_set_args(core.config(), key, value, o); !r) {
+    return std::move(r).error();
+  }
   const detail::Encoded stored = core.encode(value);
   return command_of("SET", detail::set_command(core.config(), key, value, stored.view(value), o),
                     Op::set);
@@ -78,6 +81,9 @@ Result<Command> keys_cmd(detail::ClientCore& core, const char* name, Op op,
 
 Result<Command> mset_cmd(detail::ClientCore& core, const Client::Pairs& pairs,
                          std::chrono::milliseconds ttl) {
+  if (auto r = detail::check_mset_args(core.config(), pairs, ttl); !r) {
+    return std::move(r).error();
+  }
   std::vector<detail::Encoded> encoded;
   std::vector<std::string_view> stored;
   encoded.reserve(pairs.size());
@@ -99,10 +105,10 @@ Result<OptString> Client::get(std::string_view key) {
   return or_fallback(*core_, std::move(r), [&] { return core_->availability().local_get(key); });
 }
 void Client::get_async(std::string_view key, Callback<OptString> cb) {
-  cb = with_fallback<OptString>(*core_, std::move(cb), [this, k = std::string(key)] {
-    return core_->availability().local_get(k);
+  cb = with_fallback<OptString>(*core_, std::move(cb), [&core = *core_, k = std::string(key)] {
+    return core.availability().local_get(k);
   });
-  run_async<OptString>(*core_, Op::get, get_cmd(*core_, key), parse_value(*core_, std::string(key)),
+  run_async<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)),
                        std::move(cb));
 }
 std::future<Result<OptString>> Client::get_async(std::string_view key) {
@@ -123,11 +129,11 @@ Result<bool> Client::set(std::string_view key, std::string_view value,
 void Client::set_async(std::string_view key, std::string_view value, SetOptions options,
                        Callback<bool> cb) {
   cb = with_fallback<bool>(*core_, std::move(cb),
-                           [this, k = std::string(key), v = std::string(value), options] {
-                             return core_->availability().local_set(k, v, options);
+                           [&core = *core_, k = std::string(key), v = std::string(value), options] {
+                             return core.availability().local_set(k, v, options);
                            });
-  run_async<bool>(*core_, Op::set, set_cmd(*core_, key, value, options),
-                  on_reply<bool>(detail::parse_set), std::move(cb));
+  run_async<bool>(*core_, set_cmd(*core_, key, value, options), on_reply<bool>(detail::parse_set),
+                  std::move(cb));
 }
 std::future<Result<bool>> Client::set_async(std::string_view key, std::string_view value,
                                             SetOptions options) {
@@ -143,10 +149,11 @@ Result<std::int64_t> Client::del(const std::vector<std::string>& keys) {
   return or_fallback(*core_, std::move(r), [&] { return core_->availability().local_del(keys); });
 }
 void Client::del_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
-  cb = with_fallback<std::int64_t>(*core_, std::move(cb),
-                                   [this, keys] { return core_->availability().local_del(keys); });
-  run_async<std::int64_t>(*core_, Op::del, keys_cmd(*core_, "DEL", Op::del, keys),
-                          parse_integer("DEL"), std::move(cb));
+  cb = with_fallback<std::int64_t>(*core_, std::move(cb), [&core = *core_, keys] {
+    return core.availability().local_del(keys);
+  });
+  run_async<std::int64_t>(*core_, keys_cmd(*core_, "DEL", Op::del, keys), parse_integer("DEL"),
+                          std::move(cb));
 }
 std::future<Result<std::int64_t>> Client::del_async(const std::vector<std::string>& keys) {
   return future_of<std::int64_t>(
@@ -160,7 +167,7 @@ Result<std::int64_t> Client::unlink(const std::vector<std::string>& keys) {
                            parse_integer("UNLINK"));
 }
 void Client::unlink_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
-  run_async<std::int64_t>(*core_, Op::unlink, keys_cmd(*core_, "UNLINK", Op::unlink, keys),
+  run_async<std::int64_t>(*core_, keys_cmd(*core_, "UNLINK", Op::unlink, keys),
                           parse_integer("UNLINK"), std::move(cb));
 }
 std::future<Result<std::int64_t>> Client::unlink_async(const std::vector<std::string>& keys) {
@@ -178,7 +185,7 @@ Result<std::int64_t> Client::exists(const std::vector<std::string>& keys) {
                            parse_integer("EXISTS"));
 }
 void Client::exists_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
-  run_async<std::int64_t>(*core_, Op::exists, keys_cmd(*core_, "EXISTS", Op::exists, keys),
+  run_async<std::int64_t>(*core_, keys_cmd(*core_, "EXISTS", Op::exists, keys),
                           parse_integer("EXISTS"), std::move(cb));
 }
 std::future<Result<std::int64_t>> Client::exists_async(const std::vector<std::string>& keys) {
@@ -194,8 +201,7 @@ Result<bool> Client::expire(std::string_view key, std::chrono::milliseconds ttl)
 }
 void Client::expire_async(std::string_view key, std::chrono::milliseconds ttl, Callback<bool> cb) {
   run_async<bool>(
-      *core_, Op::expire,
-      command_of("PEXPIRE", detail::pexpire_command(core_->config(), key, ttl), Op::expire),
+      *core_, command_of("PEXPIRE", detail::pexpire_command(core_->config(), key, ttl), Op::expire),
       parse_flag("PEXPIRE"), std::move(cb));
 }
 std::future<Result<bool>> Client::expire_async(std::string_view key,
@@ -208,7 +214,7 @@ Result<Ttl> Client::ttl(std::string_view key) {
                   on_reply<Ttl>(detail::parse_pttl));
 }
 void Client::ttl_async(std::string_view key, Callback<Ttl> cb) {
-  run_async<Ttl>(*core_, Op::ttl,
+  run_async<Ttl>(*core_,
                  command_of("PTTL", detail::keyed_command(core_->config(), "PTTL", key), Op::ttl),
                  on_reply<Ttl>(detail::parse_pttl), std::move(cb));
 }
@@ -225,7 +231,7 @@ Result<std::int64_t> Client::incrby(std::string_view key, std::int64_t delta) {
 }
 void Client::incrby_async(std::string_view key, std::int64_t delta, Callback<std::int64_t> cb) {
   run_async<std::int64_t>(
-      *core_, Op::incrby,
+      *core_,
       command_of("INCRBY", detail::incrby_command(core_->config(), key, delta), Op::incrby, false),
       parse_integer("INCRBY"), std::move(cb));
 }
@@ -239,8 +245,8 @@ Result<Client::Values> Client::mget(const std::vector<std::string>& keys) {
   return run<Values>(*core_, keys_cmd(*core_, "MGET", Op::mget, keys), parse_values(*core_, keys));
 }
 void Client::mget_async(const std::vector<std::string>& keys, Callback<Values> cb) {
-  run_async<Values>(*core_, Op::mget, keys_cmd(*core_, "MGET", Op::mget, keys),
-                    parse_values(*core_, keys), std::move(cb));
+  run_async<Values>(*core_, keys_cmd(*core_, "MGET", Op::mget, keys), parse_values(*core_, keys),
+                    std::move(cb));
 }
 std::future<Result<Client::Values>> Client::mget_async(const std::vector<std::string>& keys) {
   return future_of<Values>([&](Callback<Values> cb) { mget_async(keys, std::move(cb)); });
@@ -249,8 +255,7 @@ Result<void> Client::mset(const Pairs& pairs, std::chrono::milliseconds ttl) {
   return run<void>(*core_, mset_cmd(*core_, pairs, ttl), parse_mset(pairs.size()));
 }
 void Client::mset_async(const Pairs& pairs, std::chrono::milliseconds ttl, Callback<void> cb) {
-  run_async<void>(*core_, Op::mset, mset_cmd(*core_, pairs, ttl), parse_mset(pairs.size()),
-                  std::move(cb));
+  run_async<void>(*core_, mset_cmd(*core_, pairs, ttl), parse_mset(pairs.size()), std::move(cb));
 }
 std::future<Result<void>> Client::mset_async(const Pairs& pairs, std::chrono::milliseconds ttl) {
   return future_of<void>([&](Callback<void> cb) { mset_async(pairs, ttl, std::move(cb)); });

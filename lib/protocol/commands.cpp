@@ -115,10 +115,26 @@ Result<Wire> multi_key_command(const Config& cfg, const char* cmd,
   return w;
 }
 
+Result<void> check_set_args(const Config& cfg, std::string_view key, std::string_view value,
+                            const SetOptions& o) {
+  if (auto r = check_value(cfg, "SET", key, value); !r) return r;
+  return check_ttl("SET", o.ttl, true);
+}
+
+Result<void> check_mset_args(const Config& cfg,
+                             const std::vector<std::pair<std::string, std::string>>& pairs,
+                             std::chrono::milliseconds ttl) {
+  if (pairs.empty()) return Error{Errc::invalid_argument, "MSET: no pairs given"};
+  if (auto r = check_ttl("MSET", ttl, true); !r) return r;
+  for (const auto& [k, v] : pairs) {
+    if (auto r = check_value(cfg, "MSET", k, v); !r) return r;
+  }
+  return {};
+}
+
 Result<Wire> set_command(const Config& cfg, std::string_view key, std::string_view value,
                          std::string_view stored, const SetOptions& o) {
-  if (auto r = check_value(cfg, "SET", key, value); !r) return std::move(r).error();
-  if (auto r = check_ttl("SET", o.ttl, true); !r) return std::move(r).error();
+  if (auto r = check_set_args(cfg, key, value, o); !r) return std::move(r).error();
   Wire w;
   RespWriter out(w.bytes);
   const bool cond = o.condition != SetOptions::Condition::always;
@@ -162,11 +178,7 @@ Result<Wire> mset_command(const Config& cfg,
                           const std::vector<std::pair<std::string, std::string>>& pairs,
                           const std::vector<std::string_view>& stored,
                           std::chrono::milliseconds ttl) {
-  if (pairs.empty()) return Error{Errc::invalid_argument, "MSET: no pairs given"};
-  if (auto r = check_ttl("MSET", ttl, true); !r) return std::move(r).error();
-  for (const auto& [k, v] : pairs) {
-    if (auto r = check_value(cfg, "MSET", k, v); !r) return std::move(r).error();
-  }
+  if (auto r = check_mset_args(cfg, pairs, ttl); !r) return std::move(r).error();
   Wire w;
   RespWriter out(w.bytes);
   if (ttl.count() == 0) {

@@ -40,6 +40,13 @@ Result<Wire> keyed_command(const Config& cfg, const char* cmd, std::string_view 
 // CMD prefix+k1 prefix+k2 ... (DEL, UNLINK, EXISTS, MGET); at least one key.
 Result<Wire> multi_key_command(const Config& cfg, const char* cmd,
                                const std::vector<std::string>& keys);
+// The checks of set_command / mset_command alone: run them before encoding a value, so that a
+// refused argument costs no compression.
+Result<void> check_set_args(const Config& cfg, std::string_view key, std::string_view value,
+                            const SetOptions& o);
+Result<void> check_mset_args(const Config& cfg,
+                             const std::vector<std::pair<std::string, std::string>>& pairs,
+                             std::chrono::milliseconds ttl);
 // SET prefix+key stored [PX ttl] [NX|XX].
 Result<Wire> set_command(const Config& cfg, std::string_view key, std::string_view value,
                          std::string_view stored, const SetOptions& o);

@@ -121,7 +121,11 @@ std::optional<Error> Pipeline::expire(TimePoint now) {
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     if (it->deadline <= now) {
       Outcome o;
-      o.error = timeout_error(*it);
+      o.error = open_
+                    ? timeout_error(*it)
+                    : Error{Errc::timeout,
+                            std::string(it->name) + ": no connection to " + endpoint_ + " within " +
+                                std::to_string(limits_.command_timeout.count()) + " ms (not sent)"};
       done.push_back(Done{std::move(it->done), std::move(o)});
       it = waiting_.erase(it);
     } else {

@@ -69,15 +69,18 @@ Result<void> Transport::start(std::function<void()> on_available) {
   return {};
 }
 
-Transport::~Transport() {
-  if (thread_.joinable()) {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-      uv_async_send(&async_);
-    }
-    thread_.join();
+void Transport::shutdown() {
+  if (!thread_.joinable() || on_loop_thread()) return;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    uv_async_send(&async_);
   }
+  thread_.join();
+}
+
+Transport::~Transport() {
+  shutdown();
   if (loop_ready_) {
     // After the join every handle is closed; if start() failed before the thread existed, only
     // the loop (and maybe the async handle) exist and a non-blocking run finishes their closing.

@@ -40,6 +40,11 @@ class Transport final : public Sender {
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
+  // Completes everything pending with Errc::shutdown and joins the loop thread. Idempotent; the
+  // Transport stays usable as a Sender (submit and post then run at once with `shutdown`), so
+  // callbacks that run during the shutdown may still call into it. Not from the loop thread.
+  void shutdown();
+
   void submit(Request&& request) override;
   void post(std::function<void()> fn) override;
   void schedule_after(std::chrono::microseconds delay, std::function<void()> fn) override;

@@ -128,6 +128,46 @@ TEST(ConfigUrl, BadPercentEscapeInPasswordDoesNotLeakIt) {
   EXPECT_THAT(r.error().message, Not(HasSubstr("hunter2")));
 }
 
+// Whatever is malformed, no message shows any part of the userinfo (passwords often hold
+// '/', '?', ':' or '@' unescaped).
+TEST(ConfigUrl, MalformedUrlsNeverEchoTheUserinfo) {
+  const std::string secret = "Tr0ub4dor";
+  const std::vector<std::string> urls = {
+      "redis://admin:Tr0ub4dor@h:notaport",      // bad port after a good userinfo
+      "redis://admin:Tr0ub4dor@h:6380/nodb",     // bad db
+      "redis://admin:Tr0ub4dor@h:6380?bad=1",    // unknown query parameter
+      "redis://admin:Tr0ub4dor@",                // empty host
+      "redis://admin:Tr0ub4dor@[::1",            // broken IPv6 host
+      "redis:/admin:Tr0ub4dor@h:6380",           // mistyped scheme separator
+      "redis//admin:Tr0ub4dor@h:6380",           // no scheme at all
+      "admin:Tr0ub4dor@h:6380",                  // no scheme
+      "rediz://admin:Tr0ub4dor@h:6380",          // unknown scheme
+      "unix://admin:Tr0ub4dor?x@relative/path",  // unix, '?' in the password, bad path
+      "redis://admin:Tr0ub4dor%zz@h",            // bad percent escape in the password
+  };
+  for (const auto& url : urls) {
+    auto r = Config::from_url(url);
+    ASSERT_FALSE(r.ok()) << url << " parsed";
+    EXPECT_EQ(r.error().code, Errc::invalid_argument) << url;
+    EXPECT_THAT(r.error().message, Not(HasSubstr(secret))) << url;
+    EXPECT_THAT(r.error().message, Not(HasSubstr("Tr0ub"))) << url;
+  }
+}
+
+TEST(ConfigUrl, PasswordWithSlashOrQuestionMarkIsParsedNotMistakenForPortOrQuery) {
+  auto slash = Config::from_url("redis://admin:Tr0ub4dor/3@h:6380");
+  ASSERT_TRUE(slash.ok()) << slash.error().message;
+  EXPECT_EQ(slash->password, "Tr0ub4dor/3");
+  EXPECT_EQ(slash->port, 6380);
+  auto r = Config::from_url("redis://admin:Tr0/ub?4dor@cache:6380/2");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->username, "admin");
+  EXPECT_EQ(r->password, "Tr0/ub?4dor");
+  EXPECT_EQ(r->host, "cache");
+  EXPECT_EQ(r->port, 6380);
+  EXPECT_EQ(r->db, 2);
+}
+
 TEST(ConfigUrl, UserWithoutPassword) {
   expect_invalid("redis://alice@127.0.0.1", "userinfo without ':'");
   expect_invalid("redis://alice:@127.0.0.1", "without a password");
