@@ -15,7 +15,8 @@
 //     argument - always: refusals (disabled, rejected, circuit_open) and argument errors are
 //     delivered on the loop thread too, never on the calling thread before the call returns, so
 //     the caller may hold a lock that its callback takes (rcache/callback.hpp). It must not block
-//     and must not destroy the Client. If it throws, the exception is caught and discarded (it
+//     (nor wait on a future of this client); it may destroy the Client (the shutdown finishes
+//     on a background thread). If it throws, the exception is caught and discarded (it
 //     never reaches libuv).
 //   * without a callback: returns a std::future that becomes ready exactly once.
 // If the Client is being destroyed, the callback may run on the destroying thread with
