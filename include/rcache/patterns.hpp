@@ -9,6 +9,9 @@
 // that act only if the key still holds that token. lock() retries with jittered backoff up to a
 // wait limit.
 //
+// Arguments are checked before anything is sent (Errc::invalid_argument naming the argument):
+// limit 1..2^40, window and lock TTLs 1 ms..10 years, wait >= 0.
+//
 // Keys get Config::key_prefix. Thread safety: all functions may be called from any thread
 // (they are blocking calls on the Client).
 #pragma once

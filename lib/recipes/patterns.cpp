@@ -63,12 +63,29 @@ Result<std::int64_t> int_reply(Result<Reply> r, const char* what) {
   return r->integer;
 }
 
+// Lua numbers are doubles and Redis keeps TTLs in milliseconds since the epoch: beyond these
+// bounds a count stops being exact or a PEXPIRE stops applying (the key would keep no TTL).
+constexpr std::int64_t kMaxLimit = std::int64_t{1} << 40;
+constexpr std::int64_t kMaxWindowMs = std::int64_t{10} * 365 * 24 * 3600 * 1000;  // 10 years
+
+Result<void> check_duration(const char* what, const char* name, std::chrono::milliseconds d) {
+  if (d.count() <= 0 || d.count() > kMaxWindowMs) {
+    return Error{Errc::invalid_argument,
+                 std::string(what) + ": " + name + " = " + std::to_string(d.count()) +
+                     " ms is out of range (expected 1.." + std::to_string(kMaxWindowMs) + " ms)"};
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<RateDecision> RateLimiter::acquire(std::string_view key) {
-  if (limit_ < 1 || window_.count() <= 0) {
-    return Error{Errc::invalid_argument, "RateLimiter: limit must be >= 1 and window > 0"};
+  if (limit_ < 1 || limit_ > kMaxLimit) {
+    return Error{Errc::invalid_argument, "RateLimiter: limit = " + std::to_string(limit_) +
+                                             " is out of range (expected 1.." +
+                                             std::to_string(kMaxLimit) + ")"};
   }
+  if (auto r = check_duration("RateLimiter", "window", window_); !r) return std::move(r).error();
   auto r =
       client_.command({"EVAL", kRateScript, "1", client_.config().key_prefix + std::string(key),
                        std::to_string(limit_), std::to_string(window_.count()), random_hex(12)});
@@ -86,7 +103,7 @@ Result<RateDecision> RateLimiter::acquire(std::string_view key) {
 
 Result<std::optional<LockHandle>> try_lock(Client& client, std::string_view key,
                                            std::chrono::milliseconds ttl) {
-  if (ttl.count() <= 0) return Error{Errc::invalid_argument, "lock: ttl must be > 0"};
+  if (auto r = check_duration("lock", "ttl", ttl); !r) return std::move(r).error();
   LockHandle h{std::string(key), random_hex(16)};
   auto r = client.command({"SET", client.config().key_prefix + h.key, h.token, "NX", "PX",
                            std::to_string(ttl.count())});
@@ -98,6 +115,10 @@ Result<std::optional<LockHandle>> try_lock(Client& client, std::string_view key,
 Result<std::optional<LockHandle>> lock(Client& client, std::string_view key,
                                        std::chrono::milliseconds ttl,
                                        std::chrono::milliseconds wait) {
+  if (wait.count() < 0) {
+    return Error{Errc::invalid_argument,
+                 "lock: wait = " + std::to_string(wait.count()) + " ms must be >= 0"};
+  }
   const detail::ClockSource& clock = detail::SteadyClock::instance();
   const auto end = clock.now() + wait;
   // The shared backoff: 10 ms doubling to 200 ms, full jitter.
@@ -126,7 +147,7 @@ Result<bool> unlock(Client& client, const LockHandle& h) {
 }
 
 Result<bool> extend(Client& client, const LockHandle& h, std::chrono::milliseconds ttl) {
-  if (ttl.count() <= 0) return Error{Errc::invalid_argument, "extend: ttl must be > 0"};
+  if (auto r = check_duration("extend", "ttl", ttl); !r) return std::move(r).error();
   auto n = int_reply(client.command({"EVAL", kExtendScript, "1", client.config().key_prefix + h.key,
                                      h.token, std::to_string(ttl.count())}),
                      "extend");

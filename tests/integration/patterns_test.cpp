@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -121,6 +122,38 @@ TEST_F(Patterns, LockWaitIsBounded) {
   EXPECT_FALSE(r->has_value());
   EXPECT_GE(took, 190ms);
   EXPECT_LT(took, 2s);
+}
+
+TEST_F(Patterns, OutOfRangeArgumentsAreRefusedBeforeAnythingIsWritten) {
+  using Ms = std::chrono::milliseconds;
+  const std::vector<std::pair<std::int64_t, Ms>> bad_limiters = {
+      {0, Ms(1000)}, {-1, Ms(1000)}, {std::numeric_limits<std::int64_t>::max(), Ms(1000)},
+      {10, Ms(0)},   {10, Ms(-5)},   {10, Ms(100'000'000'000'000'000LL)}};
+  for (const auto& [limit, window] : bad_limiters) {
+    RateLimiter rl(client(), limit, window);
+    auto r = rl.acquire("rl:bad");
+    ASSERT_FALSE(r.ok()) << limit << " / " << window.count();
+    EXPECT_EQ(r.error().code, Errc::invalid_argument);
+    EXPECT_THAT(r.error().message, ::testing::HasSubstr("out of range"));
+  }
+  EXPECT_FALSE(client().exists("rl:bad").value());
+  for (const Ms ttl : {Ms(0), Ms(-1), Ms(100'000'000'000'000'000LL)}) {
+    auto t = rcache::try_lock(client(), "lk:bad", ttl);
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.error().code, Errc::invalid_argument);
+    auto l = rcache::lock(client(), "lk:bad", ttl, Ms(10));
+    ASSERT_FALSE(l.ok());
+    EXPECT_EQ(l.error().code, Errc::invalid_argument);
+  }
+  EXPECT_EQ(rcache::lock(client(), "lk:bad", Ms(1000), Ms(-1)).error().code,
+            Errc::invalid_argument);
+  EXPECT_FALSE(client().exists("lk:bad").value());
+  auto held = rcache::try_lock(client(), "lk:ok", Ms(5000));
+  ASSERT_TRUE(held.ok() && held->has_value());
+  EXPECT_EQ(rcache::extend(client(), **held, Ms(0)).error().code, Errc::invalid_argument);
+  EXPECT_EQ(rcache::extend(client(), **held, Ms(100'000'000'000'000'000LL)).error().code,
+            Errc::invalid_argument);
+  EXPECT_TRUE(rcache::unlock(client(), **held).value());
 }
 
 }  // namespace
