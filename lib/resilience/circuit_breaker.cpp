@@ -166,6 +166,11 @@ void CircuitBreaker::on_abandon(const Ticket& t) {
   }
 }
 
+void CircuitBreaker::on_reachable() {
+  Lock lock(mu_);
+  if (state_ == BreakerState::open) move_to(BreakerState::half_open, lock);
+}
+
 void CircuitBreaker::force_open() {
   Lock lock(mu_);
   move_to(BreakerState::forced_open, lock);

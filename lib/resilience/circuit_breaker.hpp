@@ -38,6 +38,10 @@ class CircuitBreaker {
   void on_failure(const Ticket& t);
   void on_abandon(const Ticket& t);
 
+  // The endpoint was just reached again (a connection completed its handshake): an open breaker
+  // lets its probes through now instead of waiting out the open period. Other states: no change.
+  void on_reachable();
+
   // Operator controls.
   void force_open();
   void disable();

@@ -97,7 +97,11 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
         break;
       case Verdict::retryable:
       case Verdict::failure:
-        breaker_->on_failure(call->ticket);
+        if (o.drop != 0 && drop_counted_.exchange(o.drop) == o.drop) {
+          breaker_->on_abandon(call->ticket);  // this drop was counted already
+        } else {
+          breaker_->on_failure(call->ticket);
+        }
         break;
       case Verdict::abandoned:
         breaker_->on_abandon(call->ticket);
@@ -116,8 +120,9 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
   if (!call->backoff) {
     call->backoff.emplace(cfg_.retry, seed_.fetch_add(0x9e3779b97f4a7c15ull));
   }
+  const bool charge = o.drop == 0 || drop_charged_.exchange(o.drop) != o.drop;
   const RetryPlan plan = plan_retry(cfg_.retry, v, call->attempts, call->idempotent, o.sent,
-                                    *call->backoff, budget_, clock_.now(), call->deadline);
+                                    *call->backoff, budget_, clock_.now(), call->deadline, charge);
   if (!plan.retry()) {
     if (plan.why == RetryPlan::Why::budget) metrics_.add(Counter::retry_budget_exhausted);
     finish(*call, std::move(o));

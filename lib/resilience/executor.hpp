@@ -41,6 +41,10 @@ class Executor {
   [[nodiscard]] Result<void> execute(Command&& cmd, Completion done);
 
   CircuitBreaker* breaker() noexcept { return breaker_.get(); }
+  // The pool reached the endpoint again: an open breaker lets its probes through now.
+  void on_reachable() {
+    if (breaker_) breaker_->on_reachable();
+  }
   const RetryBudget& budget() const noexcept { return budget_; }
   std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
 
@@ -61,6 +65,11 @@ class Executor {
   std::unique_ptr<CircuitBreaker> breaker_;  // null when disabled by config
   RetryBudget budget_;
   std::atomic<std::size_t> in_flight_{0};
+  // A connection drop fails every call in flight on it at once: the breaker counts it as one
+  // failure and the retries it causes spend one budget token. These hold the last drop id
+  // counted and charged (the calls of one drop complete one after another on the loop thread).
+  std::atomic<std::uint64_t> drop_counted_{0};
+  std::atomic<std::uint64_t> drop_charged_{0};
   std::atomic<std::uint64_t> seed_{0x9e3779b97f4a7c15ull};
 };
 

@@ -33,14 +33,14 @@ Verdict classify(const Outcome& o) noexcept {
 
 RetryPlan plan_retry(const RetryPolicy& policy, Verdict v, int attempts_made, bool idempotent,
                      bool sent, Backoff& backoff, RetryBudget& budget, TimePoint now,
-                     TimePoint deadline) {
+                     TimePoint deadline, bool charge_budget) {
   using Why = RetryPlan::Why;
   if (v != Verdict::retryable) return {Why::not_retryable};
   if (attempts_made >= policy.max_attempts) return {Why::attempts_exhausted};
   if (!idempotent && sent && !policy.retry_non_idempotent) return {Why::not_idempotent};
   const auto delay = backoff.delay(attempts_made);
   if (now + delay >= deadline) return {Why::deadline};  // never sleep past the deadline
-  if (budget.enabled() && !budget.try_spend()) return {Why::budget};
+  if (charge_budget && budget.enabled() && !budget.try_spend()) return {Why::budget};
   return {Why::retry, delay};
 }
 

@@ -31,8 +31,10 @@ struct RetryPlan {
   bool retry() const noexcept { return why == Why::retry; }
 };
 // Whether and when to retry an attempt that ended with verdict `v`. No clock reads, no I/O.
+// charge_budget = false: the retry does not spend a budget token (the retries of the calls one
+// connection drop failed share the one token their first retry spent).
 RetryPlan plan_retry(const RetryPolicy& policy, Verdict v, int attempts_made, bool idempotent,
                      bool sent, Backoff& backoff, RetryBudget& budget, TimePoint now,
-                     TimePoint deadline);
+                     TimePoint deadline, bool charge_budget = true);
 
 }  // namespace rcache::detail

@@ -2,6 +2,7 @@
 #include "transport/connection.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include "transport/socket_options.hpp"
 
@@ -28,6 +29,9 @@ void guarded(F&& f) noexcept {
     // mutation completes before the next allocation. Dropping the event is the only option.
   }
 }
+
+// Process-wide: a drop id is never reused, by any connection of any client.
+std::atomic<std::uint64_t> g_next_drop{1};
 
 Pipeline::Limits limits_of(const Config& cfg) {
   Pipeline::Limits l;
@@ -280,7 +284,7 @@ void Connection::drop(Error why) {
   set_state(LinkState::closing);
   close_socket();
   // Completions may submit new requests; those go through the transport's queue.
-  pipeline_.fail_all(last_error_);
+  pipeline_.fail_all(last_error_, g_next_drop.fetch_add(1, std::memory_order_relaxed));
   finish_close();
 }
 

@@ -170,24 +170,27 @@ TimePoint Pipeline::next_deadline() const noexcept {
   return next;
 }
 
-void Pipeline::fail_all(const Error& why) {
+void Pipeline::fail_all(const Error& why, std::uint64_t drop) {
   std::vector<Done> done;
   done.reserve(pending() + 1);
   for (auto& e : in_flight_) {
     if (e.abandoned) continue;
     Outcome o;
     o.error = why;
+    o.drop = drop;
     o.sent = e.end <= handed_total_;
     done.push_back(Done{std::move(e.request.done), std::move(o)});
   }
   if (handshake_) {
     Outcome o;
     o.error = why;
+    o.drop = drop;
     done.push_back(Done{std::move(handshake_->done), std::move(o)});
   }
   for (auto& r : waiting_) {
     Outcome o;
     o.error = why;
+    o.drop = drop;
     done.push_back(Done{std::move(r.done), std::move(o)});
   }
   in_flight_.clear();

@@ -78,8 +78,9 @@ class Pipeline {
   TimePoint next_deadline() const noexcept;
 
   // The connection is gone: everything pending completes with `why` (written ones with
-  // sent = true); the pipeline is then empty, closed and ready for a new connection.
-  void fail_all(const Error& why);
+  // sent = true) and `drop` as Outcome::drop; the pipeline is then empty, closed and ready for a
+  // new connection.
+  void fail_all(const Error& why, std::uint64_t drop = 0);
 
   std::size_t pending() const noexcept { return waiting_.size() + in_flight_.size(); }
   std::size_t waiting() const noexcept { return waiting_.size(); }

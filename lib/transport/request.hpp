@@ -23,6 +23,9 @@ struct Outcome {
   bool sent = false;              // bytes of it may have reached the server
   ReplyPtr reply;                 // reply to the last command of the request
   std::vector<ReplyPtr> earlier;  // replies to the commands before it (multi-command requests)
+  // Non-zero when a connection drop ended it: every request failed by the same drop carries the
+  // same id, so that the layers above can take one drop as one signal, not one per request.
+  std::uint64_t drop = 0;
 };
 
 // Runs exactly once, on the loop thread (or on the thread that submits after shutdown began).

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
+#include <future>
 #include <thread>
 
 #include "fixtures.hpp"
@@ -146,6 +148,89 @@ TEST_F(Faults, SlowCommandTimesOutAndTheConnectionKeepsWorking) {
   // The late reply must not be handed to the next caller.
   EXPECT_TRUE(eventually(5s, [&] { return client->set("after", "slow").ok(); }));
   EXPECT_EQ(client->get("after").value(), std::optional<std::string>("slow"));
+}
+
+// One dropped connection is one signal: CLIENT KILL of one pooled connection with dozens of calls
+// in flight on it leaves the breaker closed, and every idempotent call is retried, none fails.
+TEST(OneDrop, ClientKillOfOnePooledConnectionUnderLoadNeitherTripsTheBreakerNorFailsAGet) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  Config c = config_for(*server);
+  c.command_timeout = 100ms;  // the defaults a service runs with
+  c.deadline = 250ms;
+  c.pool_size = 2;
+  c.client_name = "victim";
+  c.blocking_spin = std::chrono::microseconds(0);
+  c.log_level = LogLevel::off;
+  auto victim = make_client(c);
+  ASSERT_NE(victim, nullptr);
+  ASSERT_TRUE(victim->set("k", "v").ok());
+  Config k = config_for(*server);
+  k.client_name = "killer";
+  auto killer = make_client(k);
+  ASSERT_NE(killer, nullptr);
+
+  std::atomic<bool> stop{false};
+  std::atomic<long> ok{0}, failed{0}, refused{0};
+  std::vector<std::thread> load;
+  // 8 threads keep 16 async GETs each in flight: the killed connection always holds many.
+  for (int t = 0; t < 8; ++t) {
+    load.emplace_back([&] {
+      for (int i = 0; !stop.load() && i < 1'000'000; ++i) {
+        std::vector<std::future<Result<std::optional<std::string>>>> batch;
+        for (int j = 0; j < 16; ++j) batch.push_back(victim->get_async("k"));
+        for (auto& f : batch) {
+          auto r = f.get();
+          if (r.ok()) {
+            ok.fetch_add(1);
+          } else if (r.error().code == Errc::circuit_open) {
+            refused.fetch_add(1);
+          } else {
+            failed.fetch_add(1);
+          }
+        }
+      }
+    });
+  }
+  // Kill one of the victim's two connections (found by name in CLIENT LIST), three times, 250 ms
+  // apart: the pool hands each loop turn's batch to one connection, so a single kill can find
+  // the other one busy and this one idle.
+  std::uint64_t kills = 0;
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(250ms);
+    auto list = killer->command({"CLIENT", "LIST"});
+    ASSERT_TRUE(list.ok());
+    std::vector<std::string> ids;
+    for (std::size_t pos = 0; pos < list->str.size();) {
+      const auto eol = list->str.find('\n', pos);
+      const std::string line = list->str.substr(pos, eol - pos);
+      pos = eol == std::string::npos ? list->str.size() : eol + 1;
+      if (line.find(" name=victim ") != std::string::npos) {
+        ids.push_back(line.substr(3, line.find(' ') - 3));  // "id=NN ..."
+      }
+    }
+    ASSERT_FALSE(ids.empty()) << list->str;
+    auto killed = killer->command({"CLIENT", "KILL", "ID", ids[round % ids.size()]});
+    ASSERT_TRUE(killed.ok()) << killed.error().to_string();
+    kills += static_cast<std::uint64_t>(killed->integer);
+  }
+  ASSERT_EQ(kills, 3u);
+  std::this_thread::sleep_for(700ms);
+  stop = true;
+  for (auto& t : load) t.join();
+
+  const Stats st = victim->stats();
+  std::printf(
+      "[ figures  ] 3 x CLIENT KILL of 1 of 2 connections, 128 GETs in flight: %ld ok, %ld failed, "
+      "%ld circuit_open, %llu breaker transitions, %llu retries, %llu reconnects\n",
+      ok.load(), failed.load(), refused.load(),
+      static_cast<unsigned long long>(st.breaker_transitions),
+      static_cast<unsigned long long>(st.retries), static_cast<unsigned long long>(st.reconnects));
+  EXPECT_EQ(st.reconnects, 3u) << "each kill drops one connection";
+  EXPECT_EQ(st.breaker_transitions, 0u);
+  EXPECT_EQ(refused.load(), 0);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(ok.load(), 0);
 }
 
 }  // namespace

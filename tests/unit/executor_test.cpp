@@ -815,5 +815,72 @@ TEST_F(ExecutorTest, CompletionRunsExactlyOnceWhateverFollows) {
   EXPECT_EQ(ex.in_flight(), 0u);
 }
 
+// ---- a connection drop is one signal ------------------------------------------------------------
+
+Outcome dropped(std::uint64_t drop) {
+  Outcome o = failed(Errc::connection, true, "connection lost");
+  o.drop = drop;
+  return o;
+}
+
+TEST_F(ExecutorTest, CallsFailedByOneDropCountAsOneBreakerFailure) {
+  strict_breaker();  // opens after 3 consecutive failures
+  auto& ex = make();
+  std::vector<Done> done(8);
+  for (auto& d : done) ASSERT_TRUE(ex.execute(get(), d.fn()).ok());
+  for (std::size_t i = 0; i < done.size(); ++i) sender_.answer(i, dropped(41));
+  EXPECT_EQ(ex.breaker()->state(), S::closed) << "eight calls lost to one drop are one failure";
+  for (const auto& d : done) EXPECT_EQ(d.calls, 1);
+}
+
+TEST_F(ExecutorTest, SeparateDropsAndOtherFailuresStillTripTheBreaker) {
+  strict_breaker();
+  auto& ex = make();
+  for (std::uint64_t drop : {51u, 52u, 53u}) {
+    Done d;
+    ASSERT_TRUE(ex.execute(get(), d.fn()).ok());
+    sender_.answer(sender_.requests.size() - 1, dropped(drop));
+  }
+  EXPECT_EQ(ex.breaker()->state(), S::open);
+}
+
+TEST_F(ExecutorTest, RetriesOfTheCallsOfOneDropSpendOneBudgetToken) {
+  cfg_.retry.budget_tokens = 4;  // two tokens to spend before the bucket is at half
+  auto& ex = make();
+  std::vector<Done> done(8);
+  for (auto& d : done) ASSERT_TRUE(ex.execute(get(), d.fn()).ok());
+  for (std::size_t i = 0; i < done.size(); ++i) sender_.answer(i, dropped(61));
+  EXPECT_EQ(sender_.timers.size(), 8u) << "every call of the drop is retried";
+  EXPECT_EQ(ex.budget().tokens(), 3.0);
+  EXPECT_EQ(count(Counter::retry_budget_exhausted), 0u);
+  while (!sender_.timers.empty()) sender_.fire(clock_);
+  for (std::size_t i = 8; i < sender_.requests.size(); ++i) sender_.answer(i, replied("+OK\r\n"));
+  for (const auto& d : done) EXPECT_TRUE(d.replied_ok());
+}
+
+TEST_F(ExecutorTest, AReconnectLetsAnOpenBreakersProbesThroughAtOnce) {
+  strict_breaker();
+  auto& ex = make();
+  trip(ex);
+  Done refused;
+  EXPECT_EQ(ex.execute(get(), refused.fn()).error().code, Errc::circuit_open);
+  ex.on_reachable();  // no clock advance: the open period is not over
+  EXPECT_EQ(ex.breaker()->state(), S::half_open);
+  Done probe;
+  ASSERT_TRUE(ex.execute(get(), probe.fn()).ok());
+  sender_.answer(sender_.requests.size() - 1, replied("+OK\r\n"));
+  EXPECT_EQ(ex.breaker()->state(), S::closed);
+}
+
+TEST_F(ExecutorTest, AReconnectLeavesAClosedOrForcedOpenBreakerAlone) {
+  strict_breaker();
+  auto& ex = make();
+  ex.on_reachable();
+  EXPECT_EQ(ex.breaker()->state(), S::closed);
+  ex.breaker()->force_open();
+  ex.on_reachable();
+  EXPECT_EQ(ex.breaker()->state(), S::forced_open);
+}
+
 }  // namespace
 }  // namespace rcache::detail

@@ -506,6 +506,23 @@ TEST_F(PipelineTest, FailAllWithAHalfParsedReplyCompletesEachPendingRequestOnce)
   EXPECT_FALSE(p->is_open());
 }
 
+TEST_F(PipelineTest, FailAllMarksEveryOutcomeWithTheDropId) {
+  auto p = make_pipeline();
+  p->open();
+  p->push(make(1, cmd({"GET", "a"})));
+  p->push(make(2, cmd({"GET", "b"})));
+  write_all(*p);
+  p->push(make(3, cmd({"GET", "c"})));  // waiting
+  p->fail_all(Error{Errc::connection, "lost"}, 77);
+  for (int id : {1, 2, 3}) EXPECT_EQ(outcome(id).drop, 77u) << id;
+  // Outcomes that are not a drop carry none.
+  p->open();
+  p->push(make(4, cmd({"GET", "d"})));
+  write_all(*p);
+  ASSERT_FALSE(feed(*p, "$1\r\nd\r\n").has_value());
+  EXPECT_EQ(outcome(4).drop, 0u);
+}
+
 TEST_F(PipelineTest, FailAllCompletesAnUnwrittenHandshakeUnsent) {
   auto p = make_pipeline();
   p->push_handshake(make(0, cmd({"AUTH", "pw"}), TimePoint::max(), 1, "AUTH"));
