@@ -75,7 +75,7 @@ TEST(BadServer, HostNameIsResolved) {
 
 TEST(BadServer, MgetAnsweredWithTheWrongNumberOfValuesIsAProtocolErrorNamingMget) {
   for (const std::string& payload : {std::string("*1\r\n$1\r\na\r\n"), std::string("*0\r\n"),
-                                    std::string("*4\r\n$1\r\na\r\n$1\r\nb\r\n$-1\r\n$-1\r\n")}) {
+                                     std::string("*4\r\n$1\r\na\r\n$1\r\nb\r\n$-1\r\n$-1\r\n")}) {
     FakeServer server({"+PONG\r\n", payload, false});
     auto client = make_client(fake_config(server));
     ASSERT_NE(client, nullptr);
