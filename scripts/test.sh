@@ -27,7 +27,7 @@ check() {  # name, command...
   fi
 }
 
-check "layer rule (scripts/check-layers.py)" python3 scripts/check-layers.py
+check "layer rule (scripts/check-layers.sh)" bash scripts/check-layers.sh
 check "formatting (scripts/check-format.sh)" bash scripts/check-format.sh
 check "clang-tidy on lib/ (scripts/check-tidy.sh)" bash scripts/check-tidy.sh build
 check "no rcache::detail symbol exported" bash -c \

@@ -3,7 +3,7 @@
 # transport/, the facade header below client/, a bare include, a missing opening comment and an
 # over-long file; and it passes a tree that follows the rules.
 set -uo pipefail
-checker="$(cd "$(dirname "$0")/../../scripts" && pwd)/check-layers.py"
+checker="$(cd "$(dirname "$0")/../../scripts" && pwd)/check-layers.sh"
 tmp=$(mktemp -d /tmp/rcache-layers-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
@@ -23,7 +23,7 @@ tree() {  # a minimal clean tree
 
 expect() {  # want-exit, expected text, description
   local out rc
-  out=$(python3 "$checker" --root "$tmp/t" 2>&1); rc=$?
+  out=$(bash "$checker" --root "$tmp/t" 2>&1); rc=$?
   if [ "$rc" -ne "$1" ] || ! grep -qF -- "$2" <<<"$out"; then
     echo "FAIL: $3 (exit $rc, wanted $1 and '$2')"; echo "$out"; fail=1
   else

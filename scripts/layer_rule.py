@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks the layer rule of lib/ and the file rules that go with it.
+"""The layer rule of lib/ (run it as scripts/check-layers.sh). Checks the layer rule of lib/ and the file rules that go with it.
 
 Each folder of lib/ is a layer; a file may include headers of its own folder and of the folders
 on lower floors only (the table below). Also checked:
