@@ -155,9 +155,9 @@ TEST_F(Faults, SlowCommandTimesOutAndTheConnectionKeepsWorking) {
 TEST(OneDrop, ClientKillOfOnePooledConnectionUnderLoadNeitherTripsTheBreakerNorFailsAGet) {
   auto server = RedisServer::start();
   ASSERT_NE(server, nullptr);
+  // Relaxed timeouts: this test is about drops, and a sanitizer build sharing 2 cores can stall
+  // for longer than the 100 ms default; a stall must not show up as a failed call here.
   Config c = config_for(*server);
-  c.command_timeout = 100ms;  // the defaults a service runs with
-  c.deadline = 250ms;
   c.pool_size = 2;
   c.client_name = "victim";
   c.blocking_spin = std::chrono::microseconds(0);
