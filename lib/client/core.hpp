@@ -106,20 +106,21 @@ class ClientCore {
   void call_async(Command&& cmd, Parse parse, Callback<T> cb) {
     const Op op = cmd.op;
     const auto start = clock_.now();
-    auto finish = [this, op, start, cb = std::move(cb)](Result<T> r) mutable {
+    Completion done = [this, op, start, parse = std::move(parse),
+                       cb = std::move(cb)](Outcome&& o) mutable {
+      Result<T> r = o.error ? Result<T>(std::move(*o.error)) : parse(o);
       record(op, r, start);
       if (cb) cb(std::move(r));
     };
-    // `finish` is moved into the completion only if the executor accepts the call.
-    auto shared = std::make_shared<decltype(finish)>(std::move(finish));
-    auto refused =
-        executor_->execute(std::move(cmd), [shared, parse = std::move(parse)](Outcome&& o) mutable {
-          Result<T> r = o.error ? Result<T>(std::move(*o.error)) : parse(o);
-          (*shared)(std::move(r));
-        });
+    auto refused = executor_->execute(std::move(cmd), std::move(done));
     if (!refused) {
-      transport_->post([shared, e = std::move(refused).error()]() mutable {
-        (*shared)(Result<T>(std::move(e)));
+      // Refused: execute() left `done` untouched (its contract), so it is still ours; it runs on
+      // the loop thread like any other completion.
+      // NOLINTNEXTLINE(bugprone-use-after-move)
+      transport_->post([done = std::move(done), e = std::move(refused).error()]() mutable {
+        Outcome o;
+        o.error = std::move(e);
+        complete(done, std::move(o));
       });
     }
   }

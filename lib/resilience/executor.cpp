@@ -42,7 +42,7 @@ Executor::Executor(const Config& cfg, Sender& sender, Availability& availability
   }
 }
 
-Result<void> Executor::execute(Command&& cmd, Completion done) {
+Result<void> Executor::execute(Command&& cmd, Completion&& done) {
   if (auto refused = availability_.refusal(cmd.name)) return std::move(*refused);
   if (in_flight_.fetch_add(1, std::memory_order_relaxed) >= cfg_.max_in_flight) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);

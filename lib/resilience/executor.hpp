@@ -37,8 +37,9 @@ class Executor {
            const ClockSource& clock, const Logger& logger, std::string endpoint,
            CircuitBreaker::Listener on_breaker_change = {});
 
-  // An Error return means the call was refused and `done` will never be called.
-  [[nodiscard]] Result<void> execute(Command&& cmd, Completion done);
+  // An Error return means the call was refused: `done` is left untouched (the caller still owns
+  // it) and the executor will never call it. Otherwise `done` is moved from.
+  [[nodiscard]] Result<void> execute(Command&& cmd, Completion&& done);
 
   CircuitBreaker* breaker() noexcept { return breaker_.get(); }
   // The pool reached the endpoint again: an open breaker lets its probes through now.
