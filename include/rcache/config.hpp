@@ -53,7 +53,10 @@ struct RCACHE_API Config {
   std::size_t compression_threshold = 2048;  // >= 1
   int compression_level = 1;                 // zlib 1..9; 1 chosen from benchmarks/README.md
   // Largest value a read will inflate; a bigger declared size is Errc::corrupt_value. 1..4 GiB.
-  std::size_t max_decompressed_size = 512u * 1024 * 1024;
+  // 64 MiB: a cache value is rarely above a few MiB, and this bounds what one read can allocate
+  // whatever is stored (a declared size must also be within what the stored bytes can inflate to,
+  // ~1032:1).
+  std::size_t max_decompressed_size = 64u * 1024 * 1024;
   // Also read the Python services' "compressed:<hex of zlib>" values.
   bool legacy_hex = false;
 
@@ -121,8 +124,12 @@ struct RCACHE_API Config {
 
   // --- limits -----------------------------------------------------------------------------------
   // Largest key or value accepted by set/mset, 1..512 MiB (Redis' own limit). Larger ones fail
-  // with Errc::too_large before anything is sent.
-  std::size_t max_value_size = 512u * 1024 * 1024;
+  // with Errc::too_large before anything is sent. It also sets the memory one reply may take on a
+  // connection while it is read (max_value_size + 1 MiB; an MGET's values count together): a
+  // larger or endless reply is Errc::protocol and the connection is replaced. 64 MiB: moving a
+  // value that size takes Redis' single thread tens of milliseconds, and the pool's worst case
+  // stays pool_size x 65 MiB whatever a server sends.
+  std::size_t max_value_size = 64u * 1024 * 1024;
   // COUNT hint for the SCAN calls of delete_pattern(), 1..1,000,000.
   std::size_t scan_count = 100;
 

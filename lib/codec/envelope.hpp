@@ -15,8 +15,9 @@
 // A value that is not worth compressing but happens to start with the magic is stored with codec
 // 0, so reading never mistakes user bytes for an envelope.
 //
-// Decoding never allocates more than the declared original length, which must be within the cap,
-// and checks: known version and codec, payload inflates to exactly the declared length, the zlib
+// Decoding never allocates more than the declared original length, which must be within the cap
+// and within what the stored zlib bytes can inflate to (deflate's maximum ratio is about 1032:1,
+// so a 27-byte value cannot make a read allocate more than ~28 KiB), and checks: known version and codec, payload inflates to exactly the declared length, the zlib
 // stream ends where the value ends, and the Adler-32 matches. Any failure is Errc::corrupt_value.
 //
 // Thread safety: pure functions.
@@ -36,7 +37,7 @@ struct EnvelopeOptions {
   std::size_t threshold = 2048;  // compress values of at least this many bytes
   int level = 1;                 // zlib level 1..9
   double min_saving = 0.10;      // keep compressed only if at least 10 % smaller
-  std::size_t max_decompressed = std::size_t{512} * 1024 * 1024;
+  std::size_t max_decompressed = std::size_t{64} * 1024 * 1024;
   bool legacy_hex = false;  // also read "compressed:<hex of zlib>"
 };
 
@@ -58,5 +59,10 @@ Result<std::string> decode_value(std::string&& stored, const EnvelopeOptions& o,
                                  std::string_view key);
 
 bool looks_like_envelope(std::string_view stored) noexcept;
+
+// The most bytes deflate can expand one byte of stream into (rounded up from 1032).
+inline constexpr std::uint64_t kDeflateMaxRatio = 1032;
+// Whether `stream_bytes` of zlib data could inflate to `length` bytes at all.
+bool deflate_can_produce(std::uint64_t length, std::size_t stream_bytes) noexcept;
 
 }  // namespace rcache::detail

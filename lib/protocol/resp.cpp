@@ -96,17 +96,53 @@ std::string_view reply_type_name(int type) noexcept {
 }
 
 namespace {
-// hiredis 0.14 allocates an element vector as large as the count a server announces; cap it so
-// that a corrupt stream fails as a protocol error instead of a multi-gigabyte calloc.
+// hiredis 0.14 allocates an element vector as large as the count a server announces; besides the
+// budget, a hard cap keeps a corrupt count from a multi-gigabyte calloc even with a huge budget.
 constexpr int kMaxArrayElements = 16 * 1024 * 1024;
 
 struct ReplyFunctions {
   redisReplyObjectFunctions defaults{};  // hiredis' own (static in hiredis.c: read off a reader)
-  redisReplyObjectFunctions capped{};
+  redisReplyObjectFunctions budgeted{};
   bool ok = false;
 };
 
-void* create_array_capped(const redisReadTask* task, int elements);
+const ReplyFunctions& reply_functions() noexcept;
+
+// Every task's root carries the reader's privdata: the budget.
+bool charge(const redisReadTask* task, std::size_t bytes) noexcept {
+  while (task->parent != nullptr) task = task->parent;
+  auto* budget = static_cast<ReplyBudget*>(task->privdata);
+  if (budget == nullptr) return true;
+  if (bytes > budget->limit || budget->used > budget->limit - bytes) {
+    budget->exceeded = true;
+    return false;  // the reader reports an out-of-memory error and frees what it built
+  }
+  budget->used += bytes;
+  return true;
+}
+
+void* create_string(const redisReadTask* task, char* str, std::size_t len) {
+  if (!charge(task, len + ReplyBudget::kObjectCost)) return nullptr;
+  return reply_functions().defaults.createString(task, str, len);
+}
+
+void* create_array(const redisReadTask* task, int elements) {
+  if (elements < 0 || elements > kMaxArrayElements) return nullptr;
+  if (!charge(task, static_cast<std::size_t>(elements) * sizeof(void*) + ReplyBudget::kObjectCost)) {
+    return nullptr;
+  }
+  return reply_functions().defaults.createArray(task, elements);
+}
+
+void* create_integer(const redisReadTask* task, long long value) {
+  if (!charge(task, ReplyBudget::kObjectCost)) return nullptr;
+  return reply_functions().defaults.createInteger(task, value);
+}
+
+void* create_nil(const redisReadTask* task) {
+  if (!charge(task, ReplyBudget::kObjectCost)) return nullptr;
+  return reply_functions().defaults.createNil(task);
+}
 
 // Built on first use (thread-safe static initialization), not at load time.
 const ReplyFunctions& reply_functions() noexcept {
@@ -119,24 +155,25 @@ const ReplyFunctions& reply_functions() noexcept {
     }
     f.defaults = *probe->fn;
     redisReaderFree(probe);
-    f.capped = f.defaults;
-    f.capped.createArray = create_array_capped;
+    f.budgeted = f.defaults;
+    f.budgeted.createString = create_string;
+    f.budgeted.createArray = create_array;
+    f.budgeted.createInteger = create_integer;
+    f.budgeted.createNil = create_nil;
     f.ok = true;
     return f;
   }();
   return fns;
 }
-
-void* create_array_capped(const redisReadTask* task, int elements) {
-  if (elements < 0 || elements > kMaxArrayElements) return nullptr;  // reader reports OOM error
-  return reply_functions().defaults.createArray(task, elements);
-}
 }  // namespace
 
-redisReader* create_reader() {
+redisReader* create_reader(ReplyBudget* budget) {
   const ReplyFunctions& fns = reply_functions();
   if (!fns.ok) return nullptr;
-  return redisReaderCreateWithFunctions(const_cast<redisReplyObjectFunctions*>(&fns.capped));
+  redisReader* r =
+      redisReaderCreateWithFunctions(const_cast<redisReplyObjectFunctions*>(&fns.budgeted));
+  if (r != nullptr) r->privdata = budget;
+  return r;
 }
 
 }  // namespace rcache::detail

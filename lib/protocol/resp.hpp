@@ -47,7 +47,19 @@ Reply to_reply(const redisReply& reply);
 // "string" / "array" / ... for messages about unexpected reply types.
 std::string_view reply_type_name(int type) noexcept;
 
-// A reader whose array replies are capped (a garbage "*9999999999" cannot make it allocate).
-redisReader* create_reader();
+// The memory one reply under construction may take, charged as the reader builds it: every
+// object costs kObjectCost, a string its length, an array 8 bytes per element (charged before the
+// element vector is allocated). Over `limit` the reader stops with an error and `exceeded` is set.
+// The owner resets `used` when a whole reply has come out.
+struct ReplyBudget {
+  static constexpr std::size_t kObjectCost = 64;  // a redisReply and its allocator overhead
+  std::size_t limit = 0;
+  std::size_t used = 0;
+  bool exceeded = false;
+};
+
+// A reader whose objects are charged to `budget` (which must outlive it); a garbage
+// "*9999999999" or an endless array fails as a reader error instead of allocating.
+redisReader* create_reader(ReplyBudget* budget = nullptr);
 
 }  // namespace rcache::detail

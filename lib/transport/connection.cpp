@@ -35,7 +35,9 @@ std::atomic<std::uint64_t> g_next_drop{1};
 
 Pipeline::Limits limits_of(const Config& cfg) {
   Pipeline::Limits l;
-  l.max_value_size = cfg.max_value_size;
+  // A reply holds at most one value of max_value_size (MGET: all its values together) plus its
+  // framing; 1 MiB covers the framing of ~16k elements.
+  l.reply_budget = cfg.max_value_size + (std::size_t{1} << 20);
   l.hung_after = cfg.command_timeout;
   l.command_timeout = cfg.command_timeout;
   return l;

@@ -6,7 +6,10 @@
 namespace rcache::detail {
 
 Pipeline::Pipeline(Limits limits, std::string endpoint)
-    : limits_(limits), endpoint_(std::move(endpoint)), reader_(create_reader()) {}
+    : limits_(limits), endpoint_(std::move(endpoint)) {
+  budget_.limit = limits_.reply_budget;
+  reader_ = create_reader(&budget_);
+}
 
 Pipeline::~Pipeline() {
   if (reader_ != nullptr) redisReaderFree(reader_);
@@ -59,32 +62,48 @@ void Pipeline::commit_write(std::size_t n) noexcept {
 }
 
 std::optional<Error> Pipeline::consume(const char* data, std::size_t len) {
+  if (len == 0) return std::nullopt;
+  if (in_flight_.empty()) {
+    return Error{Errc::protocol, endpoint_ + ": " + std::to_string(len) +
+                                     " bytes received with no command pending"};
+  }
   if (redisReaderFeed(reader_, data, len) != REDIS_OK) return error_from_reader(*reader_);
   std::vector<Done> done;
   std::optional<Error> broken;
   for (;;) {
     void* raw = nullptr;
     if (redisReaderGetReply(reader_, &raw) != REDIS_OK) {
-      Error e = error_from_reader(*reader_);
-      e.message = endpoint_ + ": " + e.message;
-      broken = std::move(e);
+      broken = budget_.exceeded ? over_budget() : error_from_reader(*reader_);
+      if (!budget_.exceeded) broken->message = endpoint_ + ": " + broken->message;
       break;
     }
     if (raw == nullptr) break;
+    budget_.used = 0;  // a whole reply came out: the next one starts from nothing
     if (auto e = deliver(ReplyPtr(static_cast<redisReply*>(raw)), done)) {
       broken = std::move(e);
       break;
     }
   }
-  // What is left unparsed belongs to one incomplete element; a legitimate one is at most
-  // max_value_size plus its header. More means a garbage length: the buffer stays bounded by
-  // that plus one read.
-  if (!broken && reader_->len - reader_->pos > limits_.max_value_size + std::size_t{64} * 1024) {
-    broken = Error{Errc::protocol, endpoint_ + ": reply element larger than max_value_size (" +
-                                       std::to_string(limits_.max_value_size) + " bytes)"};
+  if (!broken) {
+    // What is left unparsed belongs to the reply under construction and counts against its
+    // budget: a garbage bulk length cannot make the buffer grow past it.
+    const std::size_t unparsed = reader_->len - reader_->pos;
+    if (unparsed > 0 && in_flight_.empty()) {
+      broken = Error{Errc::protocol, endpoint_ + ": " + std::to_string(unparsed) +
+                                         " bytes received with no command pending"};
+    } else if (unparsed > limits_.reply_budget ||
+               budget_.used > limits_.reply_budget - unparsed) {
+      broken = over_budget();
+    }
   }
   run(done);
   return broken;
+}
+
+Error Pipeline::over_budget() const {
+  return Error{Errc::protocol, endpoint_ + ": reply larger than the reply budget of " +
+                                   std::to_string(limits_.reply_budget) +
+                                   " bytes (max_value_size + 1 MiB); dropping the connection"};
 }
 
 std::optional<Error> Pipeline::deliver(ReplyPtr reply, std::vector<Done>& out) {
@@ -202,7 +221,9 @@ void Pipeline::fail_all(const Error& why, std::uint64_t drop) {
   buffer_handed_ = 0;
   staged_total_ = handed_total_ = 0;
   redisReaderFree(reader_);
-  reader_ = create_reader();
+  budget_.used = 0;
+  budget_.exceeded = false;
+  reader_ = create_reader(&budget_);
   run(done);
 }
 

@@ -13,7 +13,8 @@
 //
 // Replies are matched front to back; a multi-command request completes with its last reply.
 // A reply with nothing pending, or for a request whose bytes were never handed to the socket, is
-// a broken stream. The server is considered hung when the oldest request in flight (abandoned
+// a broken stream, and so are bytes that arrive when nothing is pending at all (a server cannot
+// stream into an idle connection), and a reply larger than the reply budget. The server is considered hung when the oldest request in flight (abandoned
 // ones included) is unanswered for its deadline plus `hung_after`.
 //
 // Completions run after the pipeline's state is consistent (at the end of each call), so a
@@ -40,9 +41,10 @@ namespace rcache::detail {
 class Pipeline {
  public:
   struct Limits {
-    // Largest legitimate reply element: more bytes of one element not yet parsed than this plus
-    // 64 KiB of headers means a garbage length from a broken server.
-    std::size_t max_value_size = std::size_t{512} * 1024 * 1024;
+    // Memory one reply under construction may take (its objects plus its unparsed bytes, see
+    // ReplyBudget); past it the stream is broken. Named max_value_size in messages because the
+    // connection derives it from that setting.
+    std::size_t reply_budget = std::size_t{65} * 1024 * 1024;
     // Grace after the oldest in-flight deadline before the server counts as hung; zero: never.
     std::chrono::milliseconds hung_after{100};
     // Named in timeout messages ("no reply ... within N ms").
@@ -102,10 +104,12 @@ class Pipeline {
   void stage(Request&& r);
   std::optional<Error> deliver(ReplyPtr reply, std::vector<Done>& out);
   Error timeout_error(const Request& r) const;
+  Error over_budget() const;
   static void run(std::vector<Done>& done) noexcept;
 
   const Limits limits_;
   const std::string endpoint_;
+  ReplyBudget budget_;
   redisReader* reader_ = nullptr;
   bool open_ = false;
   std::optional<Request> handshake_;

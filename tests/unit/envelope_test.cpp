@@ -38,6 +38,28 @@ Result<std::string> roundtrip(std::string_view v, const EnvelopeOptions& o = {})
   return decode_value(stored(v, o), o, "k");
 }
 
+std::string zlib_of(std::string_view v) {
+  uLongf n = compressBound(static_cast<uLong>(v.size()));
+  std::string z(n, '\0');
+  compress2(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(v.data()),
+            static_cast<uLong>(v.size()), 9);
+  z.resize(n);
+  return z;
+}
+
+// An envelope header: version 1, `codec`, declared `length`, checksum 0.
+std::string header_for(char codec, std::uint64_t length) {
+  std::string h(kEnvelopeHeader, '\0');
+  h[0] = '\xFF';
+  h[1] = 'R';
+  h[2] = 'C';
+  h[3] = 'Z';
+  h[4] = 1;
+  h[5] = codec;
+  for (int i = 0; i < 8; ++i) h[8 + i] = static_cast<char>((length >> (8 * i)) & 0xff);
+  return h;
+}
+
 TEST(Envelope, RoundTripsAcrossSizesAroundTheThreshold) {
   EnvelopeOptions o;
   for (std::size_t n : {0u, 1u, 100u, 2047u, 2048u, 2049u, 4096u, 65536u, 1u << 20, 8u << 20}) {
@@ -170,6 +192,54 @@ TEST(Envelope, ZlibBombIsRefusedWithoutAllocatingIt) {
   auto r2 = decode_value(std::string(bomb), o, "bomb");
   ASSERT_FALSE(r2.ok());
   EXPECT_THAT(r2.error().message, HasSubstr("past the declared length"));
+}
+
+// A 27-byte value (20-byte header + a 7-byte zlib stream) declaring 512 MiB: refused from the
+// header, with the default cap raised so that only the ratio check stands in the way.
+TEST(Envelope, ATinyValueCannotDeclareMoreThanDeflateCanProduce) {
+  EnvelopeOptions o;
+  o.max_decompressed = std::size_t{1} << 32;
+  const std::string z = zlib_of("");  // the smallest valid stream
+  std::string bomb = header_for(1, 512ull << 20) + z;
+  ASSERT_LE(bomb.size(), 40u);
+  auto r = decode_value(std::string(bomb), o, "bomb");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::corrupt_value);
+  EXPECT_THAT(r.error().message, HasSubstr("is more than " + std::to_string(z.size()) +
+                                           " bytes of zlib data can inflate to"));
+  EXPECT_FALSE(deflate_can_produce(512ull << 20, z.size()));
+  EXPECT_TRUE(deflate_can_produce(z.size() * 1032, z.size()));
+}
+
+// The bound is not tighter than deflate: the best ratio zlib reaches (level 9 on zeros) decodes.
+TEST(Envelope, TheMostCompressibleValueStillDecodes) {
+  EnvelopeOptions o;
+  o.level = 9;
+  const std::string zeros(std::size_t{16} << 20, '\0');
+  const std::string s = stored(zeros, o);
+  ASSERT_EQ(s.substr(0, 4), "\xFFRCZ");
+  EXPECT_GT(zeros.size() / (s.size() - kEnvelopeHeader), 1000u);  // near the 1032:1 limit
+  auto r = decode_value(std::string(s), o, "zeros");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(*r == zeros);
+}
+
+TEST(Envelope, TheDefaultCapIs64MiB) {
+  EXPECT_EQ(EnvelopeOptions{}.max_decompressed, std::size_t{64} << 20);
+}
+
+// Incompressible values are found from a sample: a large random value is stored plain without
+// deflating all of it, a large compressible one is still compressed.
+TEST(Envelope, LargeIncompressibleValuesAreStoredPlainAndCompressibleOnesCompressed) {
+  EnvelopeOptions o;
+  const std::string noise = random_bytes(std::size_t{4} << 20, 7);
+  Encoded e = encode_value(noise, o);
+  EXPECT_TRUE(e.plain);
+  EXPECT_FALSE(e.compressed);
+  const std::string text = json_like(std::size_t{4} << 20);
+  Encoded t = encode_value(text, o);
+  EXPECT_TRUE(t.compressed);
+  EXPECT_LT(t.bytes.size(), text.size() / 2);
 }
 
 TEST(Envelope, LegacyHexIsReadWhenEnabled) {

@@ -70,7 +70,7 @@ class PipelineTest : public ::testing::Test {
   };
 
   PipelineTest() {
-    limits_.max_value_size = 1024 * 1024;
+    limits_.reply_budget = 1024 * 1024;
     limits_.hung_after = 100ms;
     limits_.command_timeout = 100ms;
   }
@@ -637,7 +637,7 @@ TEST_F(PipelineTest, GarbageBytesAreAProtocolError) {
 }
 
 TEST_F(PipelineTest, OversizedElementIsRefusedWithoutBufferingItAll) {
-  limits_.max_value_size = 1024;
+  limits_.reply_budget = 1024;
   auto p = make_pipeline();
   p->open();
   p->push(make(1, cmd({"GET", "huge"})));
@@ -653,15 +653,15 @@ TEST_F(PipelineTest, OversizedElementIsRefusedWithoutBufferingItAll) {
   }
   ASSERT_TRUE(e.has_value()) << "still buffering after " << fed << " bytes";
   EXPECT_EQ(e->code, Errc::protocol);
-  EXPECT_THAT(e->message, HasSubstr("max_value_size"));
-  EXPECT_LE(fed, 1024u + 64 * 1024 + chunk.size());
+  EXPECT_THAT(e->message, HasSubstr("reply budget of 1024 bytes"));
+  EXPECT_LE(fed, 1024u + chunk.size());
   EXPECT_TRUE(completed_.empty());
 }
 
 TEST_F(PipelineTest, ElementOfMaxValueSizeFollowedByAFullSocketReadIsAccepted) {
   // The connection reads up to 64 KiB at a time. A legitimate value of exactly max_value_size
   // whose last bytes arrive at the front of a full read must not look like a garbage length.
-  limits_.max_value_size = 1024;
+  limits_.reply_budget = 2048;  // the connection's: max_value_size + framing
   auto p = make_pipeline();
   p->open();
   p->push(make(0, cmd({"GET", "big"})));
@@ -684,6 +684,79 @@ TEST_F(PipelineTest, ElementOfMaxValueSizeFollowedByAFullSocketReadIsAccepted) {
   auto e = feed(*p, read);
   EXPECT_FALSE(e.has_value()) << e->message;
   EXPECT_EQ(completed_.size(), static_cast<std::size_t>(id));
+}
+
+TEST_F(PipelineTest, BytesOnAnIdleConnectionBreakTheStreamAtOnce) {
+  auto p = make_pipeline();
+  p->open();
+  // An endless nested array, streamed with nothing asked: refused on its first bytes.
+  auto e = feed(*p, "*16777216\r\n*16777216\r\n");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->code, Errc::protocol);
+  EXPECT_THAT(e->message, HasSubstr("with no command pending"));
+}
+
+TEST_F(PipelineTest, BytesAfterTheLastPendingReplyBreakTheStream) {
+  auto p = make_pipeline();
+  p->open();
+  p->push(make(1, cmd({"GET", "k"})));
+  write_all(*p);
+  auto e = feed(*p, "$1\r\nv\r\n*2\r\n:1");  // a reply, then the start of one nobody asked for
+  ASSERT_TRUE(e.has_value());
+  EXPECT_THAT(e->message, HasSubstr("with no command pending"));
+  ASSERT_EQ(completed_.size(), 1u);  // the real reply was still delivered
+  EXPECT_FALSE(completed_[0].outcome.error.has_value());
+}
+
+TEST_F(PipelineTest, AnArrayCountOverTheBudgetIsRefusedBeforeAllocating) {
+  limits_.reply_budget = 64 * 1024;
+  auto p = make_pipeline();
+  p->open();
+  p->push(make(1, cmd({"MGET", "a", "b"})));
+  write_all(*p);
+  auto e = feed(*p, "*1000000\r\n");  // 8 MB of element pointers
+  ASSERT_TRUE(e.has_value());
+  EXPECT_THAT(e->message, HasSubstr("reply budget"));
+}
+
+TEST_F(PipelineTest, AnEndlessArrayOfSmallElementsStopsAtTheBudget) {
+  limits_.reply_budget = 64 * 1024;
+  auto p = make_pipeline();
+  p->open();
+  p->push(make(1, cmd({"MGET", "a", "b"})));
+  write_all(*p);
+  // Nested arrays of integers: each element is a few bytes on the wire and an object in memory.
+  std::optional<Error> e = feed(*p, "*1000\r\n*1000\r\n*1000\r\n");
+  std::string chunk;
+  for (int i = 0; i < 256; ++i) chunk += ":1\r\n";
+  std::size_t fed = 0;
+  while (!e && fed < 16u * 1024 * 1024) {
+    e = feed(*p, chunk);
+    fed += chunk.size();
+  }
+  ASSERT_TRUE(e.has_value()) << "still reading after " << fed << " bytes";
+  EXPECT_THAT(e->message, HasSubstr("reply budget"));
+  // Every element is charged at least 64 bytes: the budget is spent within budget / 64 of them.
+  EXPECT_LE(fed, (64u * 1024 / 64) * 4 + chunk.size());
+}
+
+TEST_F(PipelineTest, TheBudgetIsPerReplyNotPerConnection) {
+  limits_.reply_budget = 64 * 1024;
+  auto p = make_pipeline();
+  p->open();
+  const std::string value(48 * 1024, 'v');
+  std::string stream;
+  for (int i = 0; i < 20; ++i) {  // 20 replies of 48 KiB: ~1 MB through a 64 KiB budget
+    p->push(make(i, cmd({"GET", "k"})));
+    stream += "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  }
+  write_all(*p);
+  for (std::size_t off = 0; off < stream.size(); off += 16 * 1024) {
+    auto e = feed(*p, stream.substr(off, 16 * 1024));
+    ASSERT_FALSE(e.has_value()) << e->message;
+  }
+  ASSERT_EQ(completed_.size(), 20u);
+  for (const auto& c : completed_) EXPECT_FALSE(c.outcome.error.has_value());
 }
 
 // --- completions calling back in ----------------------------------------------------------------
