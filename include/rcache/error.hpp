@@ -27,7 +27,8 @@ enum class Errc {
   server = 4,      // the server answered with an error reply (-ERR, -WRONGTYPE...): see message
   auth = 5,        // AUTH was refused (wrong password, unknown ACL user) or is required
   invalid_argument = 6,  // bad configuration or call arguments; message names the field
-  too_large = 7,         // a key or value over the configured limit; nothing was sent
+  too_large = 7,         // a key or value over the configured limit (nothing was sent), or a
+                         // reply the process had no memory to hold
   corrupt_value = 8,     // a stored value could not be decoded
   disabled = 9,          // the client is in disabled (degraded) mode
   circuit_open = 10,     // the circuit breaker refused the call without touching a socket

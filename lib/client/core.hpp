@@ -106,9 +106,9 @@ class ClientCore {
   void call_async(Command&& cmd, Parse parse, Callback<T> cb) {
     const Op op = cmd.op;
     const auto start = clock_.now();
-    Completion done = [this, op, start, parse = std::move(parse),
+    Completion done = [this, op, start, name = cmd.name, parse = std::move(parse),
                        cb = std::move(cb)](Outcome&& o) mutable {
-      Result<T> r = o.error ? Result<T>(std::move(*o.error)) : parse(o);
+      Result<T> r = parse_safely<T>(name, parse, o);
       record(op, r, start);
       if (cb) cb(std::move(r));
     };
@@ -152,6 +152,7 @@ class ClientCore {
 
   template <class T, class Parse>
   Result<T> wait_for(Command&& cmd, Parse& parse) {
+    const char* name = cmd.name;
     Waiter w;
     waiters_.fetch_add(1, std::memory_order_relaxed);
     auto refused =
@@ -159,7 +160,22 @@ class ClientCore {
     if (refused) wait(w);
     waiters_.fetch_sub(1, std::memory_order_relaxed);
     if (!refused) return std::move(refused).error();
-    return w.out.error ? Result<T>(std::move(*w.out.error)) : parse(w.out);
+    return parse_safely<T>(name, parse, w.out);
+  }
+
+  // The outcome's error, or the parsed reply. Parsing allocates what the server sent (a value,
+  // its decoded form): an allocation failure there is this call's error, never an exception out
+  // of a blocking call or a callback that does not run.
+  template <class T, class Parse>
+  static Result<T> parse_safely(const char* name, Parse& parse, Outcome& o) {
+    if (o.error) return Result<T>(std::move(*o.error));
+    try {
+      return parse(o);
+    } catch (const std::bad_alloc&) {
+      o.reply.reset();  // give back what we can before building the message
+      o.earlier.clear();
+      return Error{Errc::too_large, std::string(name) + ": out of memory reading the reply"};
+    }
   }
 
   struct Waiter {

@@ -98,8 +98,16 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
   }
   if (to == S::closing) {
     if (from == S::ready) reconnects_.fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard lock(status_mu_);
-    last_error_ = link.last_error();
+    {
+      std::lock_guard lock(status_mu_);
+      last_error_ = link.last_error();
+    }
+    // A broken stream is the server's (or a middlebox's) fault, not a network blip: say so.
+    if (link.last_error().code == Errc::protocol) {
+      logger_.log(LogLevel::error, "redis " + endpoint_ + ": connection " +
+                                       std::to_string(link.index()) +
+                                       " dropped: " + link.last_error().message);
+    }
   }
   if (to == S::ready || to == S::closing) {
     std::lock_guard lock(first_mu_);
@@ -114,7 +122,8 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
     // The server is back: the rest of the pool need not sit out its backoff.
     for (auto& other : links_) other->reconnect_now();
     if (reported_down_) {
-      logger_.log(LogLevel::info, "redis " + endpoint_ + " reachable again");
+      // The same level as the "unreachable" line, so whoever sees the start sees the end.
+      logger_.log(LogLevel::warning, "redis " + endpoint_ + " reachable again");
       reported_down_ = false;
     }
     if (on_available_) on_available_();

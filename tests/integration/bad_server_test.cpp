@@ -2,6 +2,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
 #include "fake_server.hpp"
 #include "fixtures.hpp"
 
@@ -31,9 +36,9 @@ TEST(BadServer, GarbageReplyIsAProtocolErrorNamingTheProblem) {
 }
 
 TEST(BadServer, LyingBulkLengthIsRefusedAtTheValueLimit) {
-  // Announces a ~1 GB bulk string and keeps sending: the client must give up at its value limit
-  // (plus 64 KiB of slack) instead of buffering on.
-  std::string payload = "$999999999\r\n" + std::string(200000, 'x');
+  // Announces a ~1 GB bulk string and keeps sending: the client must give up at its reply budget
+  // (max_value_size + 1 MiB) instead of buffering on.
+  std::string payload = "$999999999\r\n" + std::string(std::size_t{3} << 20, 'x');
   FakeServer server({"+PONG\r\n", payload, false});
   Config c = fake_config(server);
   c.max_value_size = 1024;
@@ -41,7 +46,92 @@ TEST(BadServer, LyingBulkLengthIsRefusedAtTheValueLimit) {
   auto r = client->get("k");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::protocol) << r.error().to_string();
-  EXPECT_THAT(r.error().message, HasSubstr("larger than max_value_size"));
+  EXPECT_THAT(r.error().message, HasSubstr("larger than the reply budget"));
+}
+
+// Peak resident memory from now on (Linux: writing 5 to clear_refs resets VmHWM).
+class PeakRss {
+ public:
+  PeakRss() {
+    std::ofstream("/proc/self/clear_refs") << "5";
+    base_ = read("VmHWM:");
+  }
+  long long grown_kib() const { return read("VmHWM:") - base_; }
+
+ private:
+  static long long read(std::string_view field) {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.rfind(field, 0) == 0) return std::stoll(line.substr(field.size()));
+    }
+    return -1;
+  }
+  long long base_ = 0;
+};
+
+struct LogLines {
+  std::mutex mu;
+  std::vector<std::pair<LogLevel, std::string>> lines;
+  LogSink sink() {
+    return [this](LogLevel level, std::string_view m) {
+      std::lock_guard lock(mu);
+      lines.emplace_back(level, std::string(m));
+    };
+  }
+  int count(std::string_view what, LogLevel level) {
+    std::lock_guard lock(mu);
+    int n = 0;
+    for (const auto& [l, m] : lines) n += (l == level && m.find(what) != std::string::npos) ? 1 : 0;
+    return n;
+  }
+};
+
+// Before: the client read on (a 16M-element array, then its elements) and grew by gigabytes
+// while the pool said ready=1. Now the first unasked byte drops the connection.
+TEST(BadServer, AnEndlessArrayIntoAnIdleConnectionIsDroppedWithBoundedMemory) {
+  FakeServer::Script script;
+  script.stream_prefix = "*16777216\r\n";
+  while (script.payload.size() + 4 <= 4096) script.payload += ":1\r\n";
+  script.endless = true;
+  script.unprompted = true;
+  FakeServer server(script);
+  LogLines log;
+  Config c = fake_config(server);
+  c.log_sink = log.sink();
+  c.log_level = LogLevel::warning;
+  PeakRss peak;
+  auto client = make_client(c);
+  ASSERT_TRUE(client);
+  std::this_thread::sleep_for(1500ms);  // the server streams all along; the client keeps dropping
+  const long long grown = peak.grown_kib();
+  std::printf("[ figures  ] idle connection fed an endless array for 1.5 s: peak RSS +%lld KiB\n",
+              grown);
+  EXPECT_GE(log.count("no command pending", LogLevel::error), 1);
+  EXPECT_LT(grown, 32 * 1024);
+}
+
+// A pending call answered by an endless array: the call fails at the reply budget, memory stays
+// near it.
+TEST(BadServer, AnEndlessArrayAnsweringACallStopsAtTheReplyBudget) {
+  FakeServer::Script script;
+  script.stream_prefix = "*1000000\r\n";
+  script.payload = "$3\r\nabc\r\n";
+  script.endless = true;
+  FakeServer server(script);
+  Config c = fake_config(server);
+  c.max_value_size = std::size_t{4} << 20;
+  c.log_level = LogLevel::off;
+  PeakRss peak;
+  auto client = make_client(c);
+  ASSERT_TRUE(client);
+  auto r = client->mget({"a", "b"});
+  const long long grown = peak.grown_kib();
+  std::printf("[ figures  ] MGET answered by an endless array: peak RSS +%lld KiB\n", grown);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::protocol) << r.error().to_string();
+  EXPECT_THAT(r.error().message, HasSubstr("reply budget")) << r.error().message;
+  EXPECT_LT(grown, 64 * 1024);
 }
 
 TEST(BadServer, WrongReplyTypeIsAProtocolError) {

@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <random>
+#include <thread>
 
 #include "fixtures.hpp"
 
@@ -27,6 +31,15 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   std::string s(n, '\0');
   for (auto& c : s) c = static_cast<char>(rng());
   return s;
+}
+
+long long status_kib(std::string_view field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(field, 0) == 0) return std::stoll(line.substr(field.size()));
+  }
+  return -1;
 }
 
 class Values : public RedisTest {
@@ -87,6 +100,49 @@ TEST_F(Values, CorruptStoredValueIsAnErrorNamingTheKeyAndLosesNothing) {
   auto m = client().mget({"doc"});
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.error().code, Errc::corrupt_value);
+}
+
+// A 28-byte stored value declaring 32 MiB (the review's bomb declared 512 MiB, which the new
+// 64 MiB default cap refuses by itself; 32 MiB is under the cap, so only the ratio check stops
+// it). Before: every read zero-filled the declared length (2 GB RSS for four concurrent reads of
+// 512 MiB; std::bad_alloc out of get() under a memory limit). Now it is corrupt_value from the
+// header, whatever the call form, and memory does not move.
+TEST_F(Values, ATinyEnvelopeDeclaringMebibytesIsCorruptAndAllocatesNothing) {
+  std::string bomb(20, '\0');
+  bomb.replace(0, 4, "\xFFRCZ");
+  bomb[4] = 1;  // version
+  bomb[5] = 1;  // zlib
+  const std::uint64_t declared = 32ull << 20;
+  for (int i = 0; i < 8; ++i) bomb[8 + i] = static_cast<char>((declared >> (8 * i)) & 0xff);
+  bomb += std::string("\x78\xda\x03\x00\x00\x00\x00\x01", 8);  // zlib of ""
+  ASSERT_EQ(bomb.size(), 28u);
+  ASSERT_TRUE(client().command({"SET", "bomb", bomb}).ok());
+
+  std::ofstream("/proc/self/clear_refs") << "5";
+  const long long before = status_kib("VmHWM:");
+  std::vector<std::thread> readers;
+  std::atomic<int> corrupt{0};
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        auto r = client().get("bomb");
+        if (!r.ok() && r.error().code == Errc::corrupt_value) ++corrupt;
+      }
+    });
+  }
+  for (auto& t : readers) t.join();
+  auto f = client().get_async("bomb").get();
+  auto m = client().mget({"bomb"});
+  const long long grown = status_kib("VmHWM:") - before;
+  std::printf("[ figures  ] 100 reads of the 28-byte bomb: peak RSS +%lld KiB\n", grown);
+  EXPECT_EQ(corrupt.load(), 100);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error().code, Errc::corrupt_value);
+  EXPECT_THAT(f.error().message, HasSubstr("bytes of zlib data can inflate to"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().code, Errc::corrupt_value);
+  EXPECT_LT(grown, 16 * 1024);
+  EXPECT_EQ(raw_get("bomb"), bomb);  // nothing deleted
 }
 
 TEST_F(Values, LegacyHexValuesReadBackWhenEnabled) {

@@ -123,6 +123,13 @@ class PoolTest : public ::testing::Test {
   }
 
   Config cfg_;
+  LogLevel level_of(std::string_view what) {
+    std::lock_guard lock(log_mu_);
+    for (const auto& [level, line] : log_) {
+      if (line.find(what) != std::string::npos) return level;
+    }
+    return LogLevel::off;
+  }
   std::mutex log_mu_;
   std::vector<std::pair<LogLevel, std::string>> log_;
   Logger logger_;
@@ -436,6 +443,21 @@ TEST_F(PoolTest, OneReachableAgainLineWhenALinkComesBack) {
 
   EXPECT_EQ(lines_containing("reachable again").size(), 1u);
   EXPECT_EQ(lines_containing("unreachable").size(), 1u);
+  // The end of an outage is logged at the level of its start.
+  EXPECT_EQ(level_of("reachable again"), level_of("unreachable"));
+  EXPECT_EQ(level_of("reachable again"), LogLevel::warning);
+}
+
+TEST_F(PoolTest, AProtocolErrorDropIsLoggedAsAnErrorNamingIt) {
+  make();
+  for (auto* l : links_) l->come_up();
+  links_[1]->fail(Error{Errc::protocol, "10.0.0.1:6379: 9 bytes received with no command pending"});
+  const auto lines = lines_containing("no command pending");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr("connection 1 dropped"));
+  EXPECT_EQ(level_of("no command pending"), LogLevel::error);
+  links_[2]->fail(Error{Errc::connection, "lost"});
+  EXPECT_TRUE(lines_containing("connection 2 dropped").empty());  // a plain drop is not an error
 }
 
 TEST_F(PoolTest, FirstConnectionIsNotReportedAsReachableAgain) {
