@@ -86,6 +86,11 @@ struct RCACHE_API Config {
   // Bulkhead: most calls in flight at once; past it calls fail at once with Errc::rejected.
   // 1..10,000,000.
   std::size_t max_in_flight = 100000;
+  // Calls that wait for a connection when none is ready: while connections come up, and while
+  // the pool reconnects after a drop (until a reconnect attempt fails: then the server is taken
+  // as down and calls fail at once again). They wait within their deadline; past this many the
+  // next fails with Errc::rejected. Zero: never wait. 0..10,000,000.
+  std::size_t max_waiting_for_connection = 10000;
 
   // --- degraded modes -------------------------------------------------------------------------
   DegradedMode degraded_mode = DegradedMode::disabled;

@@ -372,6 +372,10 @@ Result<void> Config::validate() const {
     return invalid("config: max_in_flight = " + std::to_string(max_in_flight) +
                    " is out of range (1..10000000)");
   }
+  if (max_waiting_for_connection > 10000000) {
+    return invalid("config: max_waiting_for_connection = " +
+                   std::to_string(max_waiting_for_connection) + " is out of range (0..10000000)");
+  }
   if (compression_threshold < 1) {
     return invalid("config: compression_threshold = 0 must be >= 1");
   }

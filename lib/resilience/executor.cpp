@@ -120,7 +120,9 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
   if (!call->backoff) {
     call->backoff.emplace(cfg_.retry, seed_.fetch_add(0x9e3779b97f4a7c15ull));
   }
-  const bool charge = o.drop == 0 || drop_charged_.exchange(o.drop) != o.drop;
+  // The budget guards the server against retry storms: an attempt that never reached it costs
+  // nothing, and the calls one drop failed together cost one token.
+  const bool charge = o.sent && (o.drop == 0 || drop_charged_.exchange(o.drop) != o.drop);
   const RetryPlan plan = plan_retry(cfg_.retry, v, call->attempts, call->idempotent, o.sent,
                                     *call->backoff, budget_, clock_.now(), call->deadline, charge);
   if (!plan.retry()) {

@@ -1,4 +1,4 @@
-// The connections to one endpoint: least-loaded pick, fail fast with none, pool-level status.
+// The connections to one endpoint: least-loaded pick, waiting for a connection, pool-level status.
 #include "transport/pool.hpp"
 
 namespace rcache::detail {
@@ -24,11 +24,16 @@ void Pool::start(const LinkFactory& factory) {
 void Pool::dispatch(std::vector<Request>& batch) {
   if (batch.empty()) return;
   Link* target = pick();
+  const bool waits = target != nullptr && target->state() != LinkState::ready;
+  std::size_t waiting = waits ? waiting_for_connection() : 0;
   for (auto& r : batch) {
-    if (target != nullptr) {
-      target->enqueue(std::move(r));
-    } else {
+    if (target == nullptr) {
       fail_unconnected(r);
+    } else if (waits && waiting >= cfg_.max_waiting_for_connection) {
+      reject_waiting(r);
+    } else {
+      target->enqueue(std::move(r));
+      waiting += waits ? 1 : 0;
     }
   }
   batch.clear();
@@ -47,10 +52,34 @@ Link* Pool::pick() {
   }
   next_ = (next_ + 1) % n;
   if (best != nullptr) return best;
+  if (cfg_.max_waiting_for_connection == 0) return nullptr;
   for (auto& l : links_) {  // none ready: one that is coming up holds the requests
-    if (l->accepting()) return l.get();
+    const LinkState s = l->state();
+    if (s == LinkState::connecting || s == LinkState::handshaking) return l.get();
+  }
+  // None coming up either. Right after a drop the server was fine a moment ago: the requests
+  // wait in a link that will reconnect, unless a reconnect attempt has failed since (a real
+  // outage: fail fast) or the client is probing a server it found down.
+  if (!riding_ || probing_.load()) return nullptr;
+  for (auto& l : links_) {
+    if (l->state() == LinkState::down) return l.get();
   }
   return nullptr;
+}
+
+std::size_t Pool::waiting_for_connection() const noexcept {
+  std::size_t n = 0;
+  for (const auto& l : links_) {
+    if (l->state() != LinkState::ready) n += l->pending();
+  }
+  return n;
+}
+
+void Pool::reject_waiting(Request& r) const {
+  complete(r, Error{Errc::rejected, std::string(r.name) + ": " +
+                                        std::to_string(cfg_.max_waiting_for_connection) +
+                                        " calls already waiting for a connection to " + endpoint_ +
+                                        " (max_waiting_for_connection)"});
 }
 
 void Pool::flush_all() {
@@ -97,7 +126,12 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
     if (b != nullptr) b->fetch_add(1);
   }
   if (to == S::closing) {
-    if (from == S::ready) reconnects_.fetch_add(1, std::memory_order_relaxed);
+    if (from == S::ready) {
+      reconnects_.fetch_add(1, std::memory_order_relaxed);
+      riding_ = true;  // the server answered a moment ago: expect the reconnect to succeed
+    } else if (ready_.load(std::memory_order_relaxed) == 0) {
+      riding_ = false;  // a connect or handshake failed with nothing ready: a real outage
+    }
     {
       std::lock_guard lock(status_mu_);
       last_error_ = link.last_error();

@@ -1,9 +1,13 @@
 // The connections to one endpoint: which one takes a batch, and what state they are in.
 //
 // dispatch() gives a loop turn's whole batch to the least loaded ready connection (one write for
-// many commands; a connection stuck behind a slow command is avoided); with none ready, to one
-// that is coming up; with none at all, every request fails at once with the last connection error
-// (Errc::auth if that was an auth refusal) instead of waiting. The pool logs one line per
+// many commands; a connection stuck behind a slow command is avoided). With none ready the batch
+// waits, within each request's deadline, in a connection that is coming up, or, right after a
+// drop (a server that answered a moment ago), in one waiting to reconnect: calls ride through a
+// reconnect instead of failing during it. At most Config::max_waiting_for_connection wait; past
+// that a request fails with Errc::rejected. Once a connect or handshake attempt fails with nothing
+// ready, the server is taken as down and requests fail at once with the last connection error
+// (Errc::auth if that was an auth refusal) until a connection is ready again. The pool logs one line per
 // pool-level change (unreachable / reachable again), never one per connection attempt.
 //
 // Thread safety: dispatch(), flush_all(), stop() and the LinkObserver side run on the loop thread;
@@ -59,6 +63,8 @@ class Pool final : public LinkObserver {
 
  private:
   void fail_unconnected(Request& request) const;
+  void reject_waiting(Request& request) const;
+  std::size_t waiting_for_connection() const noexcept;
 
   const Config& cfg_;
   const Logger& logger_;
@@ -67,6 +73,7 @@ class Pool final : public LinkObserver {
   std::vector<std::unique_ptr<Link>> links_;
   std::size_t next_ = 0;
   bool reported_down_ = false;  // loop thread
+  bool riding_ = false;         // loop thread: a drop, and no failed reconnect attempt since
 
   std::atomic<std::size_t> ready_{0}, connecting_{0}, down_{0};
   std::atomic<std::uint64_t> reconnects_{0};

@@ -218,6 +218,8 @@ TEST(ConfigValidate, EachBadFieldIsNamedWithItsValue) {
        "reconnect_backoff_max = 100ms"},
       {"max value", with([](Config& c) { c.max_value_size = 0; }), "max_value_size = 0"},
       {"scan count", with([](Config& c) { c.scan_count = 0; }), "scan_count = 0"},
+      {"waiting", with([](Config& c) { c.max_waiting_for_connection = 10000001; }),
+       "max_waiting_for_connection = 10000001"},
       {"client name", with([](Config& c) { c.client_name = "my app"; }), "client_name = 'my app'"},
       {"user no pw", with([](Config& c) { c.username = "bob"; }), "without a password"},
       {"relative socket", with([](Config& c) { c.unix_socket = "r.sock"; }), "unix_socket"},

@@ -442,6 +442,25 @@ TEST_F(ExecutorTest, SuccessesRefillTheRetryBudget) {
   EXPECT_EQ(count(Counter::retry_budget_exhausted), 0u);
 }
 
+// Before, every retry spent a token, sent or not: one reconnect blip (calls failing unsent while
+// nothing was connected) emptied the budget.
+TEST_F(ExecutorTest, AttemptsThatWereNeverSentSpendNoBudget) {
+  cfg_.retry.budget_tokens = 4;
+  auto& ex = make();
+  std::vector<Done> done(20);
+  for (auto& d : done) ASSERT_TRUE(ex.execute(get(), d.fn()).ok());
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    sender_.answer(i, failed(Errc::connection, /*sent=*/false));
+  }
+  EXPECT_EQ(sender_.timers.size(), 20u) << "every unsent attempt is retried";
+  EXPECT_EQ(ex.budget().tokens(), 4.0);
+  EXPECT_EQ(count(Counter::retry_budget_exhausted), 0u);
+  // A sent one still pays.
+  while (!sender_.timers.empty()) sender_.fire(clock_);
+  sender_.answer(20, failed(Errc::timeout, /*sent=*/true));
+  EXPECT_EQ(ex.budget().tokens(), 3.0);
+}
+
 TEST_F(ExecutorTest, ZeroBudgetTokensDisablesTheBudget) {
   cfg_.retry.budget_tokens = 0;
   auto& ex = make();

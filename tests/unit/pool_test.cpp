@@ -302,6 +302,116 @@ TEST_F(PoolTest, FailFastNamesTheMostRecentConnectionError) {
   EXPECT_THAT(outcomes_[0].second.error->message, HasSubstr("connection refused"));
 }
 
+// --- riding through a reconnect -----------------------------------------------------------------
+
+// Before: for the 20-50 ms of a reconnect every call failed at once ("not connected").
+TEST_F(PoolTest, RightAfterADropRequestsWaitInALinkThatWillReconnect) {
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  for (auto* l : links_) l->fail(Error{Errc::connection, "server closed the connection"});
+
+  auto b = batch(3);
+  pool.dispatch(b);
+
+  EXPECT_TRUE(outcomes_.empty()) << "nothing failed";
+  std::size_t queued = 0;
+  for (auto* l : links_) queued += l->queued.size();
+  EXPECT_EQ(queued, 3u);
+  EXPECT_EQ(links_[0]->queued.size(), 3u);  // one link holds the batch, flushed when it is up
+  EXPECT_EQ(links_[0]->flushes, 1);
+}
+
+TEST_F(PoolTest, AFailedReconnectAttemptEndsTheWaitAndCallsFailFastAgain) {
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  for (auto* l : links_) l->fail(Error{Errc::connection, "server closed the connection"});
+  links_[1]->become(S::connecting);
+  links_[1]->fail(Error{Errc::connection, "connect to 10.0.0.1:6379: connection refused"});
+
+  auto b = batch(2);
+  pool.dispatch(b);
+
+  ASSERT_EQ(outcomes_.size(), 2u);
+  for (const auto& [id, o] : outcomes_) {
+    EXPECT_EQ(o.error->code, Errc::connection) << id;
+    EXPECT_THAT(o.error->message, HasSubstr("connection refused"));
+  }
+  // And it waits again after the next drop of a ready link.
+  links_[2]->come_up();
+  links_[2]->fail(Error{Errc::connection, "server closed the connection"});
+  outcomes_.clear();
+  auto again = batch(1);
+  pool.dispatch(again);
+  EXPECT_TRUE(outcomes_.empty());
+}
+
+TEST_F(PoolTest, AFailedAttemptOfOneLinkWhileAnotherIsReadyKeepsTheWait) {
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  links_[0]->fail(Error{Errc::connection, "lost"});
+  links_[0]->become(S::connecting);
+  links_[0]->fail(Error{Errc::timeout, "connect timed out"});  // while links 1 and 2 are ready
+  links_[1]->fail(Error{Errc::connection, "lost"});
+  links_[2]->fail(Error{Errc::connection, "lost"});
+  auto b = batch(1);
+  pool.dispatch(b);
+  EXPECT_TRUE(outcomes_.empty());
+}
+
+TEST_F(PoolTest, WaitingForAConnectionIsBoundedAndTheRestIsRejected) {
+  cfg_.max_waiting_for_connection = 2;
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  for (auto* l : links_) l->fail(Error{Errc::connection, "lost"});
+
+  auto b = batch(5);
+  pool.dispatch(b);
+  auto more = batch(1);
+  pool.dispatch(more);
+
+  ASSERT_EQ(outcomes_.size(), 4u);
+  for (const auto& [id, o] : outcomes_) {
+    EXPECT_EQ(o.error->code, Errc::rejected) << id;
+    EXPECT_THAT(o.error->message, HasSubstr("GET: 2 calls already waiting for a connection"));
+    EXPECT_THAT(o.error->message, HasSubstr("max_waiting_for_connection"));
+    EXPECT_FALSE(o.sent);
+  }
+  EXPECT_EQ(links_[0]->queued.size(), 2u);
+}
+
+TEST_F(PoolTest, TheBoundAppliesToALinkComingUpToo) {
+  cfg_.max_waiting_for_connection = 1;
+  auto& pool = make();
+  links_[0]->become(S::connecting);
+  auto b = batch(3);
+  pool.dispatch(b);
+  EXPECT_EQ(links_[0]->queued.size(), 1u);
+  EXPECT_EQ(outcomes_.size(), 2u);
+}
+
+TEST_F(PoolTest, ZeroWaitingFailsAtOnceEvenWithALinkComingUp) {
+  cfg_.max_waiting_for_connection = 0;
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  for (auto* l : links_) l->fail(Error{Errc::connection, "lost"});
+  links_[0]->become(S::connecting);
+  auto b = batch(2);
+  pool.dispatch(b);
+  ASSERT_EQ(outcomes_.size(), 2u);
+  EXPECT_EQ(outcomes_[0].second.error->code, Errc::connection);
+}
+
+TEST_F(PoolTest, WhileProbingADownServerNothingWaits) {
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  for (auto* l : links_) l->fail(Error{Errc::connection, "lost"});
+  pool.set_probing(true);
+  auto b = batch(1);
+  pool.dispatch(b);
+  ASSERT_EQ(outcomes_.size(), 1u);
+  EXPECT_EQ(outcomes_[0].second.error->code, Errc::connection);
+}
+
 // --- status -------------------------------------------------------------------------------------
 
 TEST_F(PoolTest, StatusCountsFollowLinkStateChanges) {
