@@ -157,11 +157,15 @@ class RCACHE_API Client {
   std::future<Result<Reply>> command_async(const std::vector<std::string>& argv);
 
   // Cache-aside: the cached value, or the loader's (stored with a jittered TTL). Concurrent
-  // callers of one key in this process share one loader call (single-flight). Loader errors are
-  // returned, not cached. When Redis is unavailable (disabled, circuit open, connection error,
-  // timeout, rejected) the loader's result is returned directly and Loaded::bypassed is set.
-  // A stored value that cannot be decoded is returned as Errc::corrupt_value (never overwritten).
-  // Blocking; must not be called from an rcache callback.
+  // callers of one key in this process share one loader call (single-flight): the first runs the
+  // loader on its thread; the others wait for its result at most until Config::deadline after
+  // their own call began, then return Errc::timeout while that load goes on and still fills the
+  // cache. The caller running the loader is not bounded: it waits for the
+  // loader however long it takes (bound the loader itself). Loader errors are returned, not cached.
+  // When Redis is unavailable (disabled, circuit open, connection error, timeout, rejected) the
+  // loader's result is returned directly and Loaded::bypassed is set. A stored value that cannot be
+  // decoded is returned as Errc::corrupt_value (never overwritten). Blocking; must not be called
+  // from an rcache callback.
   Result<Loaded> get_or_load(std::string_view key, const LoadOptions& options,
                              const Loader& loader);
   Result<Loaded> get_or_load(std::string_view key, std::chrono::milliseconds ttl,

@@ -45,6 +45,8 @@ struct Loaded {
 
 // The loader of get_or_load(): a value, std::nullopt for "not found", or an error. Runs on the
 // calling thread. An exception it throws is caught and returned as Errc::invalid_argument.
+// Nothing bounds its duration: the caller running it waits until it returns (other callers of
+// the key stop waiting at Config::deadline), so give it its own timeout.
 using Loader = std::function<Result<std::optional<std::string>>()>;
 
 }  // namespace rcache

@@ -1,7 +1,20 @@
-// Single-flight registry: one leader per key runs the load, followers wait for its result.
+// Single-flight registry: one leader per key runs the load, followers wait for its result until
+// their deadline.
 #include "cache/single_flight.hpp"
 
 namespace rcache::detail {
+
+namespace {
+
+Error follower_timeout(const std::string& key) {
+  std::string shown(key.substr(0, 64));
+  if (key.size() > 64) shown += "...";
+  return Error{Errc::timeout, "get_or_load: key '" + shown +
+                                  "': the deadline passed while waiting for another caller's "
+                                  "load of it (that load goes on)"};
+}
+
+}  // namespace
 
 Result<Loaded> SingleFlight::run_as_leader(const std::string& key, const std::shared_ptr<Flight>& f,
                                            const std::function<Result<Loaded>()>& fn) {
@@ -19,7 +32,7 @@ Result<Loaded> SingleFlight::run_as_leader(const std::string& key, const std::sh
   return r;
 }
 
-Result<Loaded> SingleFlight::run(const std::string& key,
+Result<Loaded> SingleFlight::run(const std::string& key, TimePoint follower_deadline,
                                  const std::function<Result<Loaded>()>& fn) {
   std::shared_ptr<Flight> f;
   bool leader = false;
@@ -33,7 +46,10 @@ Result<Loaded> SingleFlight::run(const std::string& key,
   if (leader) return run_as_leader(key, f, fn);
   metrics_.add(Counter::singleflight_shared);
   std::unique_lock lock(f->mu);
-  f->cv.wait(lock, [&] { return f->done; });
+  // Not past the deadline: the leader's load is user code and may be stuck.
+  if (!f->cv.wait_until(lock, follower_deadline, [&] { return f->done; })) {
+    return follower_timeout(key);
+  }
   return *f->result;
 }
 

@@ -1,5 +1,10 @@
 // Single-flight for get_or_load: concurrent callers of one key in this process share one load.
 //
+// The leader (the caller that finds no flight for its key) runs the load on its own thread and is
+// never bounded: the load is user code. Followers wait for the leader's result until their own
+// deadline, then give up with Errc::timeout; the leader carries on and still publishes its result
+// (and get_or_load's load still writes it to Redis).
+//
 // Thread safety: every member may be called from any thread.
 #pragma once
 
@@ -11,6 +16,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/clock.hpp"
 #include "metrics/metrics.hpp"
 #include "rcache/get_or_load.hpp"
 
@@ -21,8 +27,10 @@ class SingleFlight {
   explicit SingleFlight(Metrics& metrics) : metrics_(metrics) {}
 
   // Runs fn once for concurrent callers of `key`; the others wait and get a copy of its result
-  // (counted as singleflight_shared).
-  Result<Loaded> run(const std::string& key, const std::function<Result<Loaded>()>& fn);
+  // (counted as singleflight_shared), or Errc::timeout if it is not there by follower_deadline (a
+  // steady_clock time: the wait is a real one, whatever clock the caller measures with).
+  Result<Loaded> run(const std::string& key, TimePoint follower_deadline,
+                     const std::function<Result<Loaded>()>& fn);
   // Leads a flight only if none is running for `key`; nullopt when one is (the caller then keeps
   // its cached value).
   std::optional<Result<Loaded>> lead_if_idle(const std::string& key,

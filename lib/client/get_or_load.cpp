@@ -1,6 +1,9 @@
 // Client::get_or_load() (cache-aside: single-flight, negative cache, bypass, XFetch, stale copy)
 // and Client::get_renew(). get_or_load records one call of its own (hit: served from Redis, miss:
 // loaded); its internal reads and writes are not recorded as user calls.
+//
+// Followers of a single-flight wait until Config::deadline after their own call began: it is the
+// bound users already set for a whole blocking call, and LoadOptions has no wait bound of its own.
 #include <thread>
 
 #include "client/calls.hpp"
@@ -73,7 +76,7 @@ Result<std::optional<std::string>> read_value(ClientCore& core, const std::strin
 }
 
 Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const LoadOptions& o,
-                                const Loader& loader) {
+                                const Loader& loader, detail::TimePoint call_start) {
   auto& metrics = core.metrics();
   Result<RawRead> read = read_raw(core, key, o.early_refresh);
   const bool redis_down = !read.ok() && detail::unavailable(read.error());
@@ -138,7 +141,8 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
     }
     return Loaded{std::move(*value), Loaded::Source::cache, false};
   }
-  return core.single_flight().run(key, [&] { return load(Loaded::Source::loader); });
+  return core.single_flight().run(key, call_start + core.config().deadline,
+                                  [&] { return load(Loaded::Source::loader); });
 }
 
 }  // namespace
@@ -149,7 +153,7 @@ Result<Loaded> Client::get_or_load(std::string_view key_view, const LoadOptions&
   if (!loader) return Error{Errc::invalid_argument, "get_or_load: no loader"};
   if (auto e = core_->refuse_on_loop_thread("get_or_load")) return std::move(*e);
   const auto start = core_->clock().now();
-  Result<Loaded> r = get_or_load_impl(*core_, std::string(key_view), o, loader);
+  Result<Loaded> r = get_or_load_impl(*core_, std::string(key_view), o, loader, start);
   // A hit is a value (or a cached "not found") served from Redis; a miss went to the loader.
   const detail::ResultKind kind =
       !r.ok() ? detail::ResultKind::error

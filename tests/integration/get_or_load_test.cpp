@@ -44,6 +44,59 @@ TEST_F(GetOrLoad, HundredThreadsOnAMissingKeyShareOneLoaderCall) {
   EXPECT_EQ(client().get("hot").value(), std::optional<std::string>("loaded"));
 }
 
+// The follower bound is the client's deadline, counted from the start of each get_or_load call;
+// the leader's load is not cut short and still fills the cache.
+TEST_F(GetOrLoad, FollowersOfAHungLoaderTimeOutAtTheirDeadlineAndTheLoadStillFillsTheCache) {
+  Config c = config_for(*server_);
+  c.deadline = 250ms;
+  auto cl = make_client(c);
+  ASSERT_NE(cl, nullptr);
+  std::atomic<int> loads{0};
+  Loader hung = [&]() -> Result<std::optional<std::string>> {
+    loads.fetch_add(1);
+    std::this_thread::sleep_for(2s);
+    return std::optional<std::string>("late");
+  };
+  constexpr int kCallers = 5;
+  std::latch start(kCallers);
+  std::vector<Result<Loaded>> results(kCallers, Error{});
+  std::vector<std::chrono::milliseconds> took(kCallers);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kCallers; ++i) {
+    ts.emplace_back([&, i] {
+      start.arrive_and_wait();
+      const auto t0 = std::chrono::steady_clock::now();
+      results[i] = cl->get_or_load("hung", 60s, hung);
+      took[i] = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - t0);
+    });
+  }
+  for (auto& t : ts) t.join();
+  int timed_out = 0;
+  std::chrono::milliseconds slowest_follower{0};
+  for (int i = 0; i < kCallers; ++i) {
+    if (results[i].ok()) {
+      EXPECT_EQ(results[i]->source, Source::loader);
+      EXPECT_EQ(results[i]->value, std::optional<std::string>("late"));
+      EXPECT_GE(took[i], 2s);  // the leader is not bounded: its loader runs to the end
+      continue;
+    }
+    ++timed_out;
+    EXPECT_EQ(results[i].error().code, Errc::timeout);
+    EXPECT_THAT(results[i].error().message, ::testing::HasSubstr("get_or_load"));
+    EXPECT_THAT(results[i].error().message, ::testing::HasSubstr("'hung'"));
+    EXPECT_THAT(results[i].error().message, ::testing::HasSubstr("another caller"));
+    EXPECT_LT(took[i], c.deadline + 500ms);
+    slowest_follower = std::max(slowest_follower, took[i]);
+  }
+  std::printf(
+      "[ figures  ] followers of a 2 s load, deadline 250 ms: %d timed out, slowest %lld ms\n",
+      timed_out, static_cast<long long>(slowest_follower.count()));
+  EXPECT_EQ(timed_out, kCallers - 1);
+  EXPECT_EQ(loads.load(), 1);
+  EXPECT_EQ(cl->get("hung").value(), std::optional<std::string>("late"));
+}
+
 TEST_F(GetOrLoad, SecondCallIsServedFromTheCache) {
   int calls = 0;
   Loader l = [&]() -> Result<std::optional<std::string>> {
