@@ -158,9 +158,10 @@ class RCACHE_API Client {
 
   // Cache-aside: the cached value, or the loader's (stored with a jittered TTL). Concurrent
   // callers of one key in this process share one loader call (single-flight): the first runs the
-  // loader on its thread; the others wait for its result at most until Config::deadline after
-  // their own call began, then return Errc::timeout while that load goes on and still fills the
-  // cache. The caller running the loader is not bounded: it waits for the
+  // loader on its thread after reading the key once more (a load that another caller finished
+  // meanwhile is served as a hit, not loaded again); the others wait for its result at most until
+  // Config::deadline after their own call began, then return Errc::timeout while that load goes
+  // on and still fills the cache. The caller running the loader is not bounded: it waits for the
   // loader however long it takes (bound the loader itself). Loader errors are returned, not cached.
   // When Redis is unavailable (disabled, circuit open, connection error, timeout, rejected) the
   // loader's result is returned directly and Loaded::bypassed is set. A stored value that cannot be

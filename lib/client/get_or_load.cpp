@@ -75,6 +75,16 @@ Result<std::optional<std::string>> read_value(ClientCore& core, const std::strin
   return std::optional<std::string>(std::move(*v));
 }
 
+// A stored form read from the key: the cached "not found", or the decoded value.
+Result<Loaded> from_cache(ClientCore& core, std::string&& raw, const std::string& key) {
+  if (raw == detail::kNegativeMarker) {
+    return Loaded{std::nullopt, Loaded::Source::negative_cache, false};
+  }
+  auto value = core.decode(std::move(raw), key);
+  if (!value) return std::move(value).error();
+  return Loaded{std::move(*value), Loaded::Source::cache, false};
+}
+
 Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const LoadOptions& o,
                                 const Loader& loader, detail::TimePoint call_start) {
   auto& metrics = core.metrics();
@@ -82,8 +92,8 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
   const bool redis_down = !read.ok() && detail::unavailable(read.error());
   if (!read.ok() && !redis_down) return std::move(read).error();
 
-  // The load itself, shared by concurrent callers.
-  auto load = [&, redis_down](Loaded::Source source) -> Result<Loaded> {
+  // The load itself, shared by concurrent callers. bypass: Redis is unavailable, skip it.
+  auto load = [&](Loaded::Source source, bool bypass) -> Result<Loaded> {
     const auto start = core.clock().now();
     Result<std::optional<std::string>> got = Error{Errc::invalid_argument, "loader threw"};
     try {
@@ -97,7 +107,7 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
     core.load_times().note(key, core.clock().now() - start);
     const std::string stale_key = key + std::string(detail::kStaleSuffix);
     if (!got.ok()) {
-      if (o.stale_if_error && !redis_down) {
+      if (o.stale_if_error && !bypass) {
         auto stale = read_value(core, stale_key);
         if (stale.ok() && stale->has_value()) {
           metrics.add(Counter::stale_served);
@@ -106,7 +116,7 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
       }
       return std::move(got).error();  // loader errors are returned, never cached
     }
-    if (redis_down) {
+    if (bypass) {
       metrics.add(Counter::bypassed);
       return Loaded{std::move(*got), source, true};
     }
@@ -121,17 +131,15 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
   };
 
   if (!redis_down && read->raw.has_value()) {
-    if (*read->raw == detail::kNegativeMarker) {
-      return Loaded{std::nullopt, Loaded::Source::negative_cache, false};
-    }
-    auto value = core.decode(std::move(*read->raw), key);
-    if (!value) return std::move(value).error();
+    Result<Loaded> cached = from_cache(core, std::move(*read->raw), key);
+    if (!cached || cached->source != Loaded::Source::cache) return cached;
     if (o.early_refresh && read->pttl_ms > 0) {
       const double load_ms =
           std::chrono::duration<double, std::milli>(core.load_times().get(key)).count();
       if (detail::xfetch_should_refresh(load_ms, o.beta, detail::uniform01(), read->pttl_ms)) {
-        auto refreshed =
-            core.single_flight().lead_if_idle(key, [&] { return load(Loaded::Source::refreshed); });
+        // A refresh loads on purpose although the value is there: no re-read first.
+        auto refreshed = core.single_flight().lead_if_idle(
+            key, [&] { return load(Loaded::Source::refreshed, false); });
         if (refreshed && refreshed->ok()) {
           metrics.add(Counter::early_refreshes);
           return std::move(*refreshed);
@@ -139,10 +147,20 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
         // Another caller is refreshing, or the refresh failed: the cached value is still good.
       }
     }
-    return Loaded{std::move(*value), Loaded::Source::cache, false};
+    return cached;
   }
-  return core.single_flight().run(key, call_start + core.config().deadline,
-                                  [&] { return load(Loaded::Source::loader); });
+
+  // The leader of a miss reads the key once more before loading: our read may have missed just
+  // before another caller's load was written, and that flight may have ended before we got here.
+  // One GET, only on this path, and not when Redis was just found unavailable.
+  auto lead = [&]() -> Result<Loaded> {
+    if (redis_down) return load(Loaded::Source::loader, true);
+    Result<RawRead> again = read_raw(core, key, false);
+    if (again.ok() && again->raw.has_value()) return from_cache(core, std::move(*again->raw), key);
+    if (!again.ok() && !detail::unavailable(again.error())) return std::move(again).error();
+    return load(Loaded::Source::loader, !again.ok());
+  };
+  return core.single_flight().run(key, call_start + core.config().deadline, lead);
 }
 
 }  // namespace

@@ -44,6 +44,41 @@ TEST_F(GetOrLoad, HundredThreadsOnAMissingKeyShareOneLoaderCall) {
   EXPECT_EQ(client().get("hot").value(), std::optional<std::string>("loaded"));
 }
 
+// A caller whose own read missed just before another caller's load was written, and that reaches
+// single-flight only after that load finished, must find the value instead of loading again.
+TEST_F(GetOrLoad, SixtyFourCallersOfAFastLoaderLoadEachKeyExactlyOnce) {
+  constexpr int kThreads = 64;
+  constexpr int kRounds = 20;
+  std::vector<int> loads_per_key;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string key = "fast" + std::to_string(round);
+    const auto load_time = std::chrono::milliseconds(round % 3);  // 0..2 ms
+    std::atomic<int> loads{0};
+    Loader fast = [&]() -> Result<std::optional<std::string>> {
+      loads.fetch_add(1);
+      std::this_thread::sleep_for(load_time);
+      return std::optional<std::string>("v-" + key);
+    };
+    std::latch start(kThreads);
+    std::atomic<int> good{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < kThreads; ++i) {
+      ts.emplace_back([&] {
+        start.arrive_and_wait();
+        auto r = client().get_or_load(key, 60s, fast);
+        if (r.ok() && r->value == std::optional<std::string>("v-" + key)) good.fetch_add(1);
+      });
+    }
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(good.load(), kThreads) << key;
+    loads_per_key.push_back(loads.load());
+  }
+  std::string shown;
+  for (int n : loads_per_key) shown += std::to_string(n) + " ";
+  std::printf("[ figures  ] loader calls per key (64 callers, 0-2 ms loader): %s\n", shown.c_str());
+  EXPECT_THAT(loads_per_key, ::testing::Each(1));
+}
+
 // The follower bound is the client's deadline, counted from the start of each get_or_load call;
 // the leader's load is not cut short and still fills the cache.
 TEST_F(GetOrLoad, FollowersOfAHungLoaderTimeOutAtTheirDeadlineAndTheLoadStillFillsTheCache) {
