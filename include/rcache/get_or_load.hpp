@@ -30,6 +30,11 @@ struct LoadOptions {
   // marked stale instead of the error.
   bool stale_if_error = false;
   std::chrono::milliseconds stale_ttl{600000};
+  // How long a caller waits for another caller's load of the same key (single-flight) before it
+  // gets Errc::timeout; that load goes on and still fills the cache. Zero: Config::deadline, from
+  // the start of the call. Set it near your loader's own timeout when loads take longer than
+  // the deadline (a 2 s API behind a 250 ms deadline would otherwise fail every follower). >= 0.
+  std::chrono::milliseconds wait_for_load{0};
 };
 
 // What get_or_load() returns.
@@ -46,7 +51,7 @@ struct Loaded {
 // The loader of get_or_load(): a value, std::nullopt for "not found", or an error. Runs on the
 // calling thread. An exception it throws is caught and returned as Errc::invalid_argument.
 // Nothing bounds its duration: the caller running it waits until it returns (other callers of
-// the key stop waiting at Config::deadline), so give it its own timeout.
+// the key stop waiting at LoadOptions::wait_for_load), so give it its own timeout.
 using Loader = std::function<Result<std::optional<std::string>>()>;
 
 }  // namespace rcache

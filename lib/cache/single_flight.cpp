@@ -2,6 +2,8 @@
 // their deadline.
 #include "cache/single_flight.hpp"
 
+#include <new>
+
 namespace rcache::detail {
 
 namespace {
@@ -18,7 +20,13 @@ Error follower_timeout(const std::string& key) {
 
 Result<Loaded> SingleFlight::run_as_leader(const std::string& key, const std::shared_ptr<Flight>& f,
                                            const std::function<Result<Loaded>()>& fn) {
-  Result<Loaded> r = fn();
+  // fn catches the loader's exceptions; only an allocation failure could get here, and the
+  // flight must end whatever happens, or every later caller of the key would wait for it.
+  Result<Loaded> r = Error{Errc::too_large, "get_or_load: out of memory during the load"};
+  try {
+    r = fn();
+  } catch (const std::bad_alloc&) {
+  }
   {
     std::lock_guard lock(mu_);
     flights_.erase(key);

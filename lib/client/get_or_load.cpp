@@ -2,8 +2,8 @@
 // and Client::get_renew(). get_or_load records one call of its own (hit: served from Redis, miss:
 // loaded); its internal reads and writes are not recorded as user calls.
 //
-// Followers of a single-flight wait until Config::deadline after their own call began: it is the
-// bound users already set for a whole blocking call, and LoadOptions has no wait bound of its own.
+// Followers of a single-flight wait LoadOptions::wait_for_load after their own call began, by
+// default Config::deadline: the bound users already set for a whole call.
 #include <thread>
 
 #include "client/calls.hpp"
@@ -30,6 +30,7 @@ Result<void> check(const LoadOptions& o) {
   if (!(o.ttl_jitter >= 0 && o.ttl_jitter <= 0.5)) return bad("ttl_jitter must be in 0..0.5");
   if (o.negative_cache && o.negative_ttl.count() <= 0) return bad("negative_ttl must be > 0");
   if (o.stale_if_error && o.stale_ttl.count() <= 0) return bad("stale_ttl must be > 0");
+  if (o.wait_for_load.count() < 0) return bad("wait_for_load must be >= 0");
   if (o.early_refresh && !(o.beta > 0)) return bad("beta must be > 0");
   return {};
 }
@@ -160,7 +161,8 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
     if (!again.ok() && !detail::unavailable(again.error())) return std::move(again).error();
     return load(Loaded::Source::loader, !again.ok());
   };
-  return core.single_flight().run(key, call_start + core.config().deadline, lead);
+  const auto wait = o.wait_for_load.count() > 0 ? o.wait_for_load : core.config().deadline;
+  return core.single_flight().run(key, call_start + wait, lead);
 }
 
 }  // namespace

@@ -132,6 +132,44 @@ TEST_F(GetOrLoad, FollowersOfAHungLoaderTimeOutAtTheirDeadlineAndTheLoadStillFil
   EXPECT_EQ(cl->get("hung").value(), std::optional<std::string>("late"));
 }
 
+// A loader slower than the deadline: wait_for_load lets followers share its result.
+TEST_F(GetOrLoad, WaitForLoadLetsFollowersShareALoadLongerThanTheDeadline) {
+  Config c = config_for(*server_);
+  c.deadline = 100ms;
+  auto cl = make_client(c);
+  ASSERT_NE(cl, nullptr);
+  std::atomic<int> loads{0};
+  Loader slow = [&]() -> Result<std::optional<std::string>> {
+    loads.fetch_add(1);
+    std::this_thread::sleep_for(400ms);
+    return std::optional<std::string>("slow");
+  };
+  LoadOptions o;
+  o.ttl = 60s;
+  o.wait_for_load = 5s;
+  constexpr int kCallers = 4;
+  std::latch start(kCallers);
+  std::vector<Result<Loaded>> results(kCallers, Error{});
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kCallers; ++i) {
+    ts.emplace_back([&, i] {
+      start.arrive_and_wait();
+      results[i] = cl->get_or_load("slow", o, slow);
+    });
+  }
+  for (auto& t : ts) t.join();
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->value, std::optional<std::string>("slow"));
+  }
+  EXPECT_EQ(loads.load(), 1);
+  LoadOptions bad;
+  bad.wait_for_load = -1ms;
+  auto r = cl->get_or_load("slow", bad, slow);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, ::testing::HasSubstr("wait_for_load"));
+}
+
 TEST_F(GetOrLoad, SecondCallIsServedFromTheCache) {
   int calls = 0;
   Loader l = [&]() -> Result<std::optional<std::string>> {
