@@ -46,11 +46,12 @@ std::future<Result<T>> future_of(const std::function<void(Callback<T>)>& start) 
   return future;
 }
 
-// Local mode: an answer from the local store replaces an "unavailable" error.
+// Local mode: an answer from the local store replaces an "unavailable" error. `local` is called
+// with that error (a local write may decline and return it).
 template <class T, class Local>
 Result<T> or_fallback(ClientCore& core, Result<T> r, Local local) {
   if (r.ok() || !core.availability().falls_back(r.error())) return r;
-  return local();
+  return local(std::move(r).error());
 }
 
 template <class T, class Local>

@@ -102,12 +102,13 @@ auto parse_mset(std::size_t pairs) {
 // GET
 Result<OptString> Client::get(std::string_view key) {
   auto r = run<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)));
-  return or_fallback(*core_, std::move(r), [&] { return core_->availability().local_get(key); });
+  return or_fallback(*core_, std::move(r),
+                     [&](Error) { return core_->availability().local_get(key); });
 }
 void Client::get_async(std::string_view key, Callback<OptString> cb) {
-  cb = with_fallback<OptString>(*core_, std::move(cb), [&core = *core_, k = std::string(key)] {
-    return core.availability().local_get(k);
-  });
+  cb = with_fallback<OptString>(
+      *core_, std::move(cb),
+      [&core = *core_, k = std::string(key)](Error) { return core.availability().local_get(k); });
   run_async<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)),
                        std::move(cb));
 }
@@ -117,10 +118,12 @@ std::future<Result<OptString>> Client::get_async(std::string_view key) {
 
 // SET
 Result<bool> Client::set(std::string_view key, std::string_view value, SetOptions options) {
+  const auto started = core_->clock().now();
   auto r =
       run<bool>(*core_, set_cmd(*core_, key, value, options), on_reply<bool>(detail::parse_set));
-  return or_fallback(*core_, std::move(r),
-                     [&] { return core_->availability().local_set(key, value, options); });
+  return or_fallback(*core_, std::move(r), [&](Error e) {
+    return core_->availability().local_set(key, value, options, started, std::move(e));
+  });
 }
 Result<bool> Client::set(std::string_view key, std::string_view value,
                          std::chrono::milliseconds ttl) {
@@ -129,8 +132,10 @@ Result<bool> Client::set(std::string_view key, std::string_view value,
 void Client::set_async(std::string_view key, std::string_view value, SetOptions options,
                        Callback<bool> cb) {
   cb = with_fallback<bool>(*core_, std::move(cb),
-                           [&core = *core_, k = std::string(key), v = std::string(value), options] {
-                             return core.availability().local_set(k, v, options);
+                           [&core = *core_, k = std::string(key), v = std::string(value), options,
+                            started = core_->clock().now()](Error e) {
+                             return core.availability().local_set(k, v, options, started,
+                                                                  std::move(e));
                            });
   run_async<bool>(*core_, set_cmd(*core_, key, value, options), on_reply<bool>(detail::parse_set),
                   std::move(cb));
@@ -146,10 +151,11 @@ Result<std::int64_t> Client::del(std::string_view key) {
 }
 Result<std::int64_t> Client::del(const std::vector<std::string>& keys) {
   auto r = run<std::int64_t>(*core_, keys_cmd(*core_, "DEL", Op::del, keys), parse_integer("DEL"));
-  return or_fallback(*core_, std::move(r), [&] { return core_->availability().local_del(keys); });
+  return or_fallback(*core_, std::move(r),
+                     [&](Error) { return core_->availability().local_del(keys); });
 }
 void Client::del_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
-  cb = with_fallback<std::int64_t>(*core_, std::move(cb), [&core = *core_, keys] {
+  cb = with_fallback<std::int64_t>(*core_, std::move(cb), [&core = *core_, keys](Error) {
     return core.availability().local_del(keys);
   });
   run_async<std::int64_t>(*core_, keys_cmd(*core_, "DEL", Op::del, keys), parse_integer("DEL"),

@@ -102,7 +102,13 @@ void Availability::on_breaker_change(BreakerState, BreakerState to) {
 }
 
 void Availability::recovered() {
-  if (local_) local_->clear();
+  if (local_) clear_local();
+}
+
+void Availability::clear_local() {
+  std::lock_guard lock(local_mu_);
+  local_written_.store(false);
+  local_->clear();
 }
 
 bool Availability::falls_back(const Error& e) const noexcept {
@@ -115,7 +121,15 @@ Result<std::optional<std::string>> Availability::local_get(std::string_view key)
 }
 
 Result<bool> Availability::local_set(std::string_view key, std::string_view value,
-                                     const SetOptions& o) {
+                                     const SetOptions& o, TimePoint started, Error failed) {
+  std::lock_guard lock(local_mu_);
+  local_written_.store(true);
+  if (last_answer_.load() >= started.time_since_epoch().count()) {
+    // Redis answered a call since this one began: the outage this write was meant to bridge is
+    // over (or was never one), and a local copy could shadow a newer value in Redis.
+    local_->erase(key);
+    return failed;
+  }
   metrics_.add(Counter::fallback_served);
   const bool has = local_->get(key).has_value();
   if (o.condition == SetOptions::Condition::if_absent && has) return false;

@@ -12,6 +12,16 @@
 //               in-process store (counted as fallback_served).
 //   recovery    when the pool goes from no ready connection to one, or the breaker closes, the
 //               local store is cleared: nothing written during an outage is read back after it.
+//
+// THE LOCAL-MODE INVARIANT: every entry of the local store was written by a call that failed to
+// reach Redis, and no call that started before it has been answered by Redis since. So a value
+// is never read locally once Redis has answered again: the first successful reply from Redis
+// (any command: a write, a delete, a read) clears the store (on_answered()), and a fallback
+// write whose call started before the last successful reply is not stored at all (its call
+// returns its own error instead). A short stall that no pool or breaker event marked as an
+// outage is covered too: the next success clears what it left. The price: during a partial
+// outage (some calls answered, some not) local entries live only until the next answer, and a
+// read there misses rather than risk a stale value. Deletes always apply locally.
 //   reporting   disabled(), up() and disabled_reason() are what health() and rcache_up read.
 //
 // Thread safety: every member may be called from any thread; on_pool_available() and
@@ -20,6 +30,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,13 +84,23 @@ class Availability {
   // True when `e` should be answered from the local store instead (local mode, Redis unusable).
   bool falls_back(const Error& e) const noexcept;
   Result<std::optional<std::string>> local_get(std::string_view key);
-  Result<bool> local_set(std::string_view key, std::string_view value, const SetOptions& o);
+  // `started`: when the call began; `failed`: its error, returned when the write may not be
+  // stored because Redis answered something since the call began.
+  Result<bool> local_set(std::string_view key, std::string_view value, const SetOptions& o,
+                         TimePoint started, Error failed);
   Result<std::int64_t> local_del(const std::vector<std::string>& keys);
   LocalStore* local_store() noexcept { return local_.get(); }
+  // Redis answered a call successfully (the executor, on every success): local entries are stale
+  // from now on.
+  void on_answered(TimePoint now) {
+    last_answer_.store(now.time_since_epoch().count());
+    if (local_written_.load()) clear_local();
+  }
 
  private:
   void set_disabled(bool on);
   void recovered();
+  void clear_local();
 
   const Config& cfg_;
   const Logger& logger_;
@@ -87,6 +108,12 @@ class Availability {
   std::unique_ptr<LocalStore> local_;
   std::atomic<Pool*> pool_{nullptr};
   std::atomic<bool> disabled_{false};
+  // The local-mode invariant (seq_cst on purpose: on_answered() writes last_answer_ then reads
+  // local_written_, local_set() writes local_written_ then reads last_answer_, so at least one
+  // of them sees the other; local_mu_ orders the store and the clear).
+  std::atomic<TimePoint::rep> last_answer_{TimePoint::min().time_since_epoch().count()};
+  std::atomic<bool> local_written_{false};
+  std::mutex local_mu_;
 };
 
 }  // namespace rcache::detail

@@ -147,6 +147,32 @@ TEST_F(Local, ServesFromMemoryDuringTheOutageAndForgetsItAfterRecovery) {
   })) << "an outage value shadowed Redis after recovery";
 }
 
+// The review's case: a set that timed out in a short stall (no pool or breaker event) was kept
+// locally; a later successful set did not remove it, and the next stall read the old value back.
+TEST_F(Local, AValueKeptLocallyInAStallIsNeverReadBackAfterRedisAnsweredAgain) {
+  Config c = local_config();
+  c.breaker.enabled = false;  // nothing but the answers themselves may clear the store
+  c.retry.max_attempts = 1;
+  c.command_timeout = 150ms;
+  c.deadline = 150ms;
+  auto client = make_client(c);
+  ASSERT_TRUE(client->set("k", "first").value());
+
+  server_->pause();
+  auto stalled = client->set("k", "old");
+  server_->resume();
+  ASSERT_TRUE(stalled.ok()) << stalled.error().to_string();  // answered from the local store
+  ASSERT_TRUE(eventually(5s, [&] { return client->set("k", "new").ok(); }));
+
+  server_->pause();
+  auto read = client->get("k");
+  server_->resume();
+  ASSERT_TRUE(read.ok()) << read.error().to_string();
+  EXPECT_NE(*read, std::optional<std::string>("old")) << "the stale local value was read back";
+  EXPECT_EQ(*read, std::nullopt);  // a miss: the store was cleared by the answer
+  EXPECT_EQ(client->get("k").value(), std::optional<std::string>("new"));
+}
+
 long long resident_kib() {
   std::ifstream f("/proc/self/status");
   std::string line;

@@ -127,6 +127,11 @@ class AvailabilityTest : public ::testing::Test {
     if (attach) avail_->attach(pool_);
     return *avail_;
   }
+  // A fallback write by a call that began now and failed with a timeout.
+  Result<bool> put(Availability& a, std::string_view key, std::string_view value,
+                   const SetOptions& o) {
+    return a.local_set(key, value, o, clock_.now(), Error{Errc::timeout, "SET: timed out"});
+  }
   // Gives the pool its one (fake) connection, connecting.
   FakeLink& start_pool() {
     pool_.start([this](std::size_t i, LinkObserver& o) {
@@ -349,7 +354,7 @@ TEST_F(AvailabilityTest, LocalModeUnreachedAtStartIsDisabledAndItsRefusalFallsBa
 TEST_F(AvailabilityTest, LocalSetGetDelRoundTripAndAreCounted) {
   auto& a = make(DegradedMode::local);
   EXPECT_EQ(a.local_get("k").value(), std::nullopt);
-  EXPECT_TRUE(a.local_set("k", "v", SetOptions{}).value());
+  EXPECT_TRUE(put(a, "k", "v", SetOptions{}).value());
   EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("v"));
   EXPECT_EQ(a.local_del({"k"}).value(), 1);
   EXPECT_EQ(a.local_get("k").value(), std::nullopt);
@@ -358,8 +363,8 @@ TEST_F(AvailabilityTest, LocalSetGetDelRoundTripAndAreCounted) {
 
 TEST_F(AvailabilityTest, LocalDelCountsOnlyKeysThatExisted) {
   auto& a = make(DegradedMode::local);
-  ASSERT_TRUE(a.local_set("a", "1", SetOptions{}).value());
-  ASSERT_TRUE(a.local_set("b", "2", SetOptions{}).value());
+  ASSERT_TRUE(put(a, "a", "1", SetOptions{}).value());
+  ASSERT_TRUE(put(a, "b", "2", SetOptions{}).value());
   EXPECT_EQ(a.local_del({"a", "b", "c"}).value(), 2);
   EXPECT_EQ(a.local_store()->size(), 0u);
 }
@@ -367,35 +372,35 @@ TEST_F(AvailabilityTest, LocalDelCountsOnlyKeysThatExisted) {
 TEST_F(AvailabilityTest, LocalSetIfAbsentKeepsAnExistingValue) {
   auto& a = make(DegradedMode::local);
   const SetOptions nx{0ms, SetOptions::Condition::if_absent};
-  EXPECT_TRUE(a.local_set("k", "first", nx).value());
-  EXPECT_FALSE(a.local_set("k", "second", nx).value());
+  EXPECT_TRUE(put(a, "k", "first", nx).value());
+  EXPECT_FALSE(put(a, "k", "second", nx).value());
   EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("first"));
 }
 
 TEST_F(AvailabilityTest, LocalSetIfPresentNeedsAnExistingValue) {
   auto& a = make(DegradedMode::local);
   const SetOptions xx{0ms, SetOptions::Condition::if_present};
-  EXPECT_FALSE(a.local_set("k", "v", xx).value());
+  EXPECT_FALSE(put(a, "k", "v", xx).value());
   EXPECT_EQ(a.local_get("k").value(), std::nullopt);
-  ASSERT_TRUE(a.local_set("k", "v", SetOptions{}).value());
-  EXPECT_TRUE(a.local_set("k", "w", xx).value());
+  ASSERT_TRUE(put(a, "k", "v", SetOptions{}).value());
+  EXPECT_TRUE(put(a, "k", "w", xx).value());
   EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("w"));
 }
 
 TEST_F(AvailabilityTest, LocalSetIfAbsentSucceedsOnceTheOldValueExpired) {
   auto& a = make(DegradedMode::local);
-  ASSERT_TRUE(a.local_set("k", "old", SetOptions{100ms}).value());
+  ASSERT_TRUE(put(a, "k", "old", SetOptions{100ms}).value());
   clock_.advance(100ms);
   EXPECT_EQ(a.local_get("k").value(), std::nullopt);
   const SetOptions nx{0ms, SetOptions::Condition::if_absent};
-  EXPECT_TRUE(a.local_set("k", "new", nx).value());
+  EXPECT_TRUE(put(a, "k", "new", nx).value());
   EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("new"));
 }
 
 TEST_F(AvailabilityTest, PoolRecoveryClearsTheLocalStore) {
   auto& a = make(DegradedMode::local);
   ASSERT_TRUE(a.start(false).ok());
-  ASSERT_TRUE(a.local_set("k", "written during the outage", SetOptions{}).value());
+  ASSERT_TRUE(put(a, "k", "written during the outage", SetOptions{}).value());
   a.on_pool_available();
   EXPECT_EQ(a.local_get("k").value(), std::nullopt);
   EXPECT_EQ(a.local_store()->size(), 0u);
@@ -404,7 +409,7 @@ TEST_F(AvailabilityTest, PoolRecoveryClearsTheLocalStore) {
 TEST_F(AvailabilityTest, PoolRecoveryAfterALaterOutageClearsTheLocalStoreToo) {
   auto& a = make(DegradedMode::local);
   ASSERT_TRUE(a.start(true).ok());  // reached at start: never disabled
-  ASSERT_TRUE(a.local_set("k", "v", SetOptions{}).value());
+  ASSERT_TRUE(put(a, "k", "v", SetOptions{}).value());
   a.on_pool_available();
   EXPECT_EQ(a.local_store()->size(), 0u);
 }
@@ -412,7 +417,7 @@ TEST_F(AvailabilityTest, PoolRecoveryAfterALaterOutageClearsTheLocalStoreToo) {
 TEST_F(AvailabilityTest, BreakerClosingClearsTheLocalStore) {
   for (auto from : {BreakerState::open, BreakerState::half_open, BreakerState::forced_open}) {
     auto& a = make(DegradedMode::local);
-    ASSERT_TRUE(a.local_set("k", "v", SetOptions{}).value());
+    ASSERT_TRUE(put(a, "k", "v", SetOptions{}).value());
     a.on_breaker_change(from, BreakerState::closed);
     EXPECT_EQ(a.local_get("k").value(), std::nullopt) << to_string(from);
   }
@@ -420,12 +425,57 @@ TEST_F(AvailabilityTest, BreakerClosingClearsTheLocalStore) {
 
 TEST_F(AvailabilityTest, BreakerOpeningKeepsTheLocalStore) {
   auto& a = make(DegradedMode::local);
-  ASSERT_TRUE(a.local_set("k", "v", SetOptions{}).value());
+  ASSERT_TRUE(put(a, "k", "v", SetOptions{}).value());
   a.on_breaker_change(BreakerState::closed, BreakerState::open);
   a.on_breaker_change(BreakerState::open, BreakerState::half_open);
   a.on_breaker_change(BreakerState::half_open, BreakerState::open);
   a.on_breaker_change(BreakerState::closed, BreakerState::forced_open);
   EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("v"));
+}
+
+// ---- the local-mode invariant: never stale
+// -------------------------------------------------------
+
+// Before: a set that timed out in a short stall stayed in the local store; a later successful set
+// to Redis did not remove it, and the next stall read the old value back.
+TEST_F(AvailabilityTest, AnyAnswerFromRedisClearsWhatTheLocalStoreHolds) {
+  auto& a = make(DegradedMode::local);
+  ASSERT_TRUE(a.start(true).ok());
+  ASSERT_TRUE(put(a, "k", "old", SetOptions{}).value());  // the stall: stored locally
+  clock_.advance(1ms);
+  a.on_answered(clock_.now());  // a later set (of any key) reached Redis
+  EXPECT_EQ(a.local_get("k").value(), std::nullopt) << "never the old value";
+  EXPECT_EQ(a.local_store()->size(), 0u);
+}
+
+TEST_F(AvailabilityTest, AFallbackWriteOfACallThatBeganBeforeTheLastAnswerIsNotStored) {
+  auto& a = make(DegradedMode::local);
+  ASSERT_TRUE(a.start(true).ok());
+  const TimePoint began = clock_.now();
+  clock_.advance(1ms);
+  a.on_answered(clock_.now());  // Redis answered while our call was out
+  clock_.advance(250ms);
+  auto r = a.local_set("k", "v", SetOptions{}, began, Error{Errc::timeout, "SET: timed out"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::timeout);  // the call's own error, not a local success
+  EXPECT_EQ(a.local_get("k").value(), std::nullopt);
+  // A call that began after that answer is an outage write: stored.
+  EXPECT_TRUE(put(a, "k", "v", SetOptions{}).value());
+  EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("v"));
+}
+
+TEST_F(AvailabilityTest, AnOlderLocalValueIsDroppedWhenANewerWriteMayNotBeStored) {
+  auto& a = make(DegradedMode::local);
+  ASSERT_TRUE(a.start(true).ok());
+  ASSERT_TRUE(put(a, "k", "old", SetOptions{}).value());
+  const TimePoint began = clock_.now();
+  clock_.advance(1ms);
+  a.on_answered(clock_.now());
+  clock_.advance(1ms);
+  ASSERT_TRUE(put(a, "k", "outage", SetOptions{}).value());
+  // A write that began before the answer: refused, and it takes the key's local value with it.
+  EXPECT_FALSE(a.local_set("k", "new", SetOptions{}, began, Error{Errc::timeout, "t"}).ok());
+  EXPECT_EQ(a.local_get("k").value(), std::nullopt);
 }
 
 }  // namespace
