@@ -77,9 +77,14 @@ struct BreakerPolicy {
   int window = 100;           // 1..100000
   int min_calls = 20;         // 1..window
   // How long it stays open: open_base after the first trip, doubling on each re-trip from
-  // half-open, at most open_max. Both > 0, open_base <= open_max.
-  std::chrono::milliseconds open_base{5000};
-  std::chrono::milliseconds open_max{60000};
+  // half-open, at most open_max (the trip count resets when it closes). Both > 0,
+  // open_base <= open_max. A connection that completes its handshake while it is open lets the
+  // probes through at once. Defaults: a first trip is short (a blip should cost well under a
+  // second of refusals, and a fixed 5 s kept the cache away 2-3 s after Redis was back); an outage
+  // that lasts is probed at 0.5, 1, 2, 4 ... s, at most every 30 s (Envoy's outlier detection
+  // grows its ejection time the same way).
+  std::chrono::milliseconds open_base{500};
+  std::chrono::milliseconds open_max{30000};
   // Probe calls admitted in half-open: all must succeed to close; any failure reopens. >= 1.
   int half_open_probes = 3;
   // A call slower than this counts as a failure even if it succeeded; zero: off.

@@ -60,6 +60,7 @@ void CircuitBreaker::move_to(BreakerState to, Lock& lock) {
   const BreakerState from = state_;
   if (from == to) return;
   state_ = to;
+  since_ = clock_.now();
   ++generation_;
   ++transitions_;
   probes_admitted_ = 0;
@@ -84,6 +85,30 @@ void CircuitBreaker::trip(Lock& lock) {
   ++trips_in_a_row_;
   open_until_ = clock_.now() + period_for(trips_in_a_row_);
   move_to(BreakerState::open, lock);
+}
+
+std::string CircuitBreaker::refusal() const {
+  std::lock_guard lock(mu_);
+  const auto now = clock_.now();
+  auto ms = [](std::chrono::nanoseconds d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) +
+           " ms";
+  };
+  const std::string since = " since " + ms(now - since_) + " ago";
+  switch (state_) {
+    case BreakerState::open:
+      return "open" + since + " (trip " + std::to_string(trips_in_a_row_) + " in a row), until " +
+             ms(std::max(open_until_ - now, std::chrono::nanoseconds{0})) +
+             " from now or the next reconnect, then " + std::to_string(p_.half_open_probes) +
+             " probe calls";
+    case BreakerState::half_open:
+      return "half-open" + since + ": its " + std::to_string(p_.half_open_probes) +
+             " probe calls are in flight";
+    case BreakerState::forced_open:
+      return "forced open by an operator" + since;
+    default:
+      return std::string(to_string(state_));
+  }
 }
 
 CircuitBreaker::Ticket CircuitBreaker::admit() {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "base/backoff.hpp"
@@ -48,6 +49,9 @@ class CircuitBreaker {
   void reset();  // back to closed, counters cleared
 
   BreakerState state() const;
+  // Why a call is refused now, for its error: "open since 120 ms ago (trip 1 in a row), until
+  // 380 ms from now or the next reconnect, then 3 probe calls", "half-open since ...", ...
+  std::string refusal() const;
   // How long the current (or next) open period lasts.
   std::chrono::milliseconds open_period() const;
   std::uint64_t transitions() const;
@@ -74,6 +78,7 @@ class CircuitBreaker {
   std::size_t window_failures_ = 0;
   int trips_in_a_row_ = 0;  // re-trips from half-open since the last close
   ClockSource::time_point open_until_{};
+  ClockSource::time_point since_{};  // of the current state
   int probes_admitted_ = 0;
   int probes_succeeded_ = 0;
 };

@@ -58,8 +58,7 @@ Result<void> Executor::execute(Command&& cmd, Completion&& done) {
       in_flight_.fetch_sub(1, std::memory_order_relaxed);
       metrics_.add(Counter::rejected_circuit_open);
       return Error{Errc::circuit_open, std::string(cmd.name) + ": circuit breaker for " +
-                                           endpoint_ + " is " +
-                                           std::string(to_string(breaker_->state()))};
+                                           endpoint_ + " is " + breaker_->refusal()};
     }
   }
   auto call = std::make_shared<Call>();

@@ -591,8 +591,29 @@ TEST_F(ExecutorTest, HalfOpenBreakerAdmitsNoMoreThanItsProbes) {
   auto r = ex.execute(get(), other.fn());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::circuit_open);
-  EXPECT_NE(r.error().message.find("half_open"), std::string::npos);
+  EXPECT_NE(r.error().message.find("half-open since 0 ms ago: its 1 probe calls are in flight"),
+            std::string::npos)
+      << r.error().message;
   EXPECT_EQ(other.calls, 0);
+}
+
+TEST_F(ExecutorTest, ACircuitOpenRefusalSaysSinceWhenAndUntilWhen) {
+  strict_breaker();
+  auto& ex = make();
+  trip(ex);
+  clock_.advance(120ms);
+  Done d;
+  auto r = ex.execute(get(), d.fn());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::circuit_open);
+  const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         cfg_.breaker.open_base - 120ms)
+                         .count();
+  EXPECT_EQ(r.error().message, "GET: circuit breaker for " + std::string(kEndpoint) + " is open since 120 ms ago "
+                               "(trip 1 in a row), until " +
+                                   std::to_string(until) +
+                                   " ms from now or the next reconnect, then " +
+                                   std::to_string(cfg_.breaker.half_open_probes) + " probe calls");
 }
 
 TEST_F(ExecutorTest, FailedProbeReopensTheBreaker) {
