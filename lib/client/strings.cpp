@@ -64,14 +64,21 @@ Result<Command> get_cmd(detail::ClientCore& core, std::string_view key) {
   return command_of("GET", detail::keyed_command(core.config(), "GET", key), Op::get);
 }
 
+// The value is encoded (compressed) only once the call is admitted, inside its deadline and its
+// latency (Command::build): a refused call costs no compression.
 Result<Command> set_cmd(detail::ClientCore& core, std::string_view key, std::string_view value,
                         const SetOptions& o) {
   if (auto r = detail::check_set_args(core.config(), key, value, o); !r) {
     return std::move(r).error();
   }
-  const detail::Encoded stored = core.encode(value);
-  return command_of("SET", detail::set_command(core.config(), key, value, stored.view(value), o),
-                    Op::set);
+  Command c;
+  c.name = "SET";
+  c.op = Op::set;
+  c.build = [&core, key, value, o]() -> Result<detail::Wire> {
+    const detail::Encoded stored = core.encode(value);
+    return detail::set_command(core.config(), key, value, stored.view(value), o);
+  };
+  return c;
 }
 
 Result<Command> keys_cmd(detail::ClientCore& core, const char* name, Op op,
@@ -84,13 +91,21 @@ Result<Command> mset_cmd(detail::ClientCore& core, const Client::Pairs& pairs,
   if (auto r = detail::check_mset_args(core.config(), pairs, ttl); !r) {
     return std::move(r).error();
   }
-  std::vector<detail::Encoded> encoded;
-  std::vector<std::string_view> stored;
-  encoded.reserve(pairs.size());
-  stored.reserve(pairs.size());
-  for (const auto& [k, v] : pairs) encoded.push_back(core.encode(v));
-  for (std::size_t i = 0; i < pairs.size(); ++i) stored.push_back(encoded[i].view(pairs[i].second));
-  return command_of("MSET", detail::mset_command(core.config(), pairs, stored, ttl), Op::mset);
+  Command c;
+  c.name = "MSET";
+  c.op = Op::mset;
+  c.build = [&core, &pairs, ttl]() -> Result<detail::Wire> {
+    std::vector<detail::Encoded> encoded;
+    std::vector<std::string_view> stored;
+    encoded.reserve(pairs.size());
+    stored.reserve(pairs.size());
+    for (const auto& [k, v] : pairs) encoded.push_back(core.encode(v));
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      stored.push_back(encoded[i].view(pairs[i].second));
+    }
+    return detail::mset_command(core.config(), pairs, stored, ttl);
+  };
+  return c;
 }
 
 auto parse_mset(std::size_t pairs) {

@@ -91,8 +91,7 @@ std::string CircuitBreaker::refusal() const {
   std::lock_guard lock(mu_);
   const auto now = clock_.now();
   auto ms = [](std::chrono::nanoseconds d) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) +
-           " ms";
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
   };
   const std::string since = " since " + ms(now - since_) + " ago";
   switch (state_) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "metrics/metrics.hpp"
@@ -17,6 +18,11 @@ struct Command {
   const char* name = "";      // command name for messages (static string)
   bool idempotent = true;     // safe to send twice (INCRBY is not)
   Op op = Op::other;          // for metrics
+  // Deferred bytes: when set, `wire` is empty and the executor calls this once the call is
+  // admitted (disabled mode, bulkhead, breaker), inside the call's deadline and latency, to make
+  // them (a SET compresses its value here, so a refused call costs no compression). It runs on
+  // the calling thread before execute() returns, so it may hold views of the caller's arguments.
+  std::function<Result<Wire>()> build;
 
   static Command of(const char* name, Wire&& w, Op op, bool idempotent = true) {
     Command c;

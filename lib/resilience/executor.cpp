@@ -66,12 +66,40 @@ Result<void> Executor::execute(Command&& cmd, Completion&& done) {
   call->replies = cmd.replies;
   call->name = cmd.name;
   call->idempotent = cmd.idempotent;
-  const auto now = clock_.now();
+  auto now = clock_.now();
   call->deadline = now + cfg_.deadline;
+  if (cmd.build) {
+    auto built = build(cmd, call->deadline);
+    if (!built) {
+      in_flight_.fetch_sub(1, std::memory_order_relaxed);
+      if (breaker_) breaker_->on_abandon(ticket);  // no verdict on Redis: nothing was sent
+      return std::move(built).error();
+    }
+    call->bytes = std::move(built->bytes);
+    call->replies = built->replies;
+    now = clock_.now();
+  }
   call->ticket = ticket;
   call->done = std::move(done);
   attempt(call, now);
   return {};
+}
+
+Result<Wire> Executor::build(Command& cmd, TimePoint deadline) {
+  const auto start = clock_.now();
+  Result<Wire> w = Error{Errc::too_large, std::string(cmd.name) + ": out of memory building it"};
+  try {
+    w = cmd.build();
+  } catch (const std::bad_alloc&) {
+  }
+  if (w.ok() && clock_.now() >= deadline) {
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - start);
+    return Error{Errc::timeout, std::string(cmd.name) + ": the deadline (" +
+                                    std::to_string(cfg_.deadline.count()) +
+                                    " ms) passed while encoding the value (" +
+                                    std::to_string(took.count()) + " ms); nothing was sent"};
+  }
+  return w;
 }
 
 void Executor::attempt(const std::shared_ptr<Call>& call, TimePoint now) {

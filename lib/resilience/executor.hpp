@@ -5,6 +5,8 @@
 //   execute(cmd, done):
 //     disabled / bulkhead full / breaker refuses
 //                          -> returns the Error; `done` is never called (libuv's rule)
+//     deferred bytes (Command::build) -> made now; an error, or the deadline passing while
+//                             they were made, is returned the same way (nothing sent)
 //     otherwise            -> attempt; each attempt ends by min(now + command_timeout, deadline)
 //     retryable failure    -> (attempts left, idempotent or never sent, budget, before deadline)
 //                             retry after backoff, on the loop thread
@@ -51,6 +53,7 @@ class Executor {
 
  private:
   struct Call;
+  Result<Wire> build(Command& cmd, TimePoint deadline);
   void attempt(const std::shared_ptr<Call>& call, TimePoint now);
   void on_attempt(const std::shared_ptr<Call>& call, Outcome&& o);
   void finish(Call& call, Outcome&& o);
