@@ -15,7 +15,7 @@ PACKAGES=(
   libhiredis-dev libuv1-dev zlib1g-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools prometheus
-  clang-format clang-tidy python3
+  clang-format clang-tidy python3 clang libclang-rt-14-dev
 )
 
 missing=()

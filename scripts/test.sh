@@ -2,7 +2,7 @@
 # The whole test suite: sets everything up, checks the tree (layer rule, formatting, clang-tidy on
 # lib/), then runs the unit and integration tests in the normal build, the address+undefined
 # sanitizer build and a build without prometheus-cpp, and builds a consumer project against the
-# installed library. Every integration test starts its own redis-server on a free loopback port
+# installed library, and fuzzes the envelope decoder for a bounded time. Every integration test starts its own redis-server on a free loopback port
 # and stops it by pid.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -47,5 +47,7 @@ for dir in build build-asan build-noprom; do
   [ -z "$ok" ] && status=1
 done
 check "consumer project against the installed library" bash scripts/consumer-check.sh
+check "libFuzzer on the envelope decoder, ${FUZZ_SECONDS:-60} s (scripts/fuzz.sh)" \
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 echo "${passed} passed, ${failed} failed"
 exit $status
