@@ -21,4 +21,4 @@ echo "fuzzing the envelope decoder for ${seconds} s"
 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
   "$dir/tests/fuzz/envelope_fuzz" "$work" tests/fuzz/corpus \
   -max_total_time="$seconds" -max_len=16384 -malloc_limit_mb=24 -rss_limit_mb=1536 \
-  -timeout=10 -print_final_stats=1 2>&1 | tail -25
+  -timeout=10 -print_final_stats=1 -artifact_prefix="$dir/fuzz-" 2>&1 | tail -25
