@@ -19,12 +19,16 @@ ClientCore::ClientCore(Config cfg)
 Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
   std::unique_ptr<ClientCore> core(new ClientCore(std::move(cfg)));
   Availability& availability = *core->availability_;
-  auto transport = Transport::create(core->cfg_, core->logger_, core->clock_,
-                                     [&availability] { availability.on_pool_available(); });
+  ClientCore* self = core.get();
+  // The pool reached Redis again (from no ready connection to one): the degraded modes recover,
+  // and an open breaker lets its probes through at once instead of waiting out its period.
+  auto transport = Transport::create(core->cfg_, core->logger_, core->clock_, [self] {
+    self->availability_->on_pool_available();
+    if (Executor* ex = self->reachable_.load(std::memory_order_acquire)) ex->on_reachable();
+  });
   if (!transport) return std::move(transport).error();
   core->transport_ = std::move(*transport);
   availability.attach(core->transport_->pool());
-  ClientCore* self = core.get();
   core->executor_ = std::make_unique<Executor>(
       core->cfg_, *core->transport_, availability, *core->metrics_, core->clock_, core->logger_,
       core->transport_->endpoint(), [self](BreakerState from, BreakerState to) {
@@ -32,6 +36,7 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
         self->availability_->on_breaker_change(from, to);
         if (self->cfg_.on_breaker_change) self->cfg_.on_breaker_change(from, to);
       });
+  core->reachable_.store(core->executor_.get(), std::memory_order_release);
   // Start-up: give the pool its connect timeout to reach Redis, then apply the mode.
   const bool reached = core->transport_->pool().wait_first_outcome(core->cfg_.connect_timeout +
                                                                    std::chrono::milliseconds(100));

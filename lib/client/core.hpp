@@ -206,6 +206,8 @@ class ClientCore {
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Executor> executor_;
   std::atomic<int> waiters_{0};  // blocking calls waiting for their reply
+  // executor_ once it exists, for the pool's "reachable again" callback on the loop thread.
+  std::atomic<Executor*> reachable_{nullptr};
 };
 
 }  // namespace rcache::detail
