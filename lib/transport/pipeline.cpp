@@ -129,6 +129,12 @@ std::optional<Error> Pipeline::deliver(ReplyPtr reply, std::vector<Done>& out) {
   return std::nullopt;
 }
 
+// Every error names the command it ended: "GET: connection to 127.0.0.1:6379 lost: ...".
+Error Pipeline::named(const Request& r, const Error& why) {
+  if (r.name == nullptr || *r.name == '\0') return why;
+  return Error{why.code, std::string(r.name) + ": " + why.message};
+}
+
 Error Pipeline::timeout_error(const Request& r) const {
   return Error{Errc::timeout, std::string(r.name) + ": no reply from " + endpoint_ + " within " +
                                   std::to_string(limits_.command_timeout.count()) + " ms"};
@@ -195,20 +201,20 @@ void Pipeline::fail_all(const Error& why, std::uint64_t drop) {
   for (auto& e : in_flight_) {
     if (e.abandoned) continue;
     Outcome o;
-    o.error = why;
+    o.error = named(e.request, why);
     o.drop = drop;
     o.sent = e.end <= handed_total_;
     done.push_back(Done{std::move(e.request.done), std::move(o)});
   }
   if (handshake_) {
     Outcome o;
-    o.error = why;
+    o.error = named(*handshake_, why);
     o.drop = drop;
     done.push_back(Done{std::move(handshake_->done), std::move(o)});
   }
   for (auto& r : waiting_) {
     Outcome o;
-    o.error = why;
+    o.error = named(r, why);
     o.drop = drop;
     done.push_back(Done{std::move(r.done), std::move(o)});
   }

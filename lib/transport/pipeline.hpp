@@ -105,6 +105,7 @@ class Pipeline {
   std::optional<Error> deliver(ReplyPtr reply, std::vector<Done>& out);
   Error timeout_error(const Request& r) const;
   Error over_budget() const;
+  static Error named(const Request& r, const Error& why);
   static void run(std::vector<Done>& done) noexcept;
 
   const Limits limits_;

@@ -496,7 +496,7 @@ TEST_F(PipelineTest, FailAllWithAHalfParsedReplyCompletesEachPendingRequestOnce)
     const Outcome& o = outcome(id);
     ASSERT_TRUE(o.error.has_value()) << id;
     EXPECT_EQ(o.error->code, Errc::connection);
-    EXPECT_EQ(o.error->message, lost.message);
+    EXPECT_EQ(o.error->message, "GET: " + lost.message);  // every error names its command
     EXPECT_FALSE(o.reply);
   }
   EXPECT_TRUE(outcome(2).sent);
