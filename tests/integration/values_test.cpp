@@ -203,6 +203,41 @@ TEST_F(Values, AFourMebibyteIncompressibleSetIsStoredPlainWithinTheDeadline) {
   EXPECT_EQ(client().stats().compressed_bytes_in, 0u);
 }
 
+// A value near max_value_size read while other calls run: the reader is bounded by the reply
+// budget and libuv's per-turn read limit (32 reads of 64 KiB), so small calls keep their
+// deadline. The figure is the worst small GET seen beside the big reads.
+TEST_F(Values, SmallCallsBesideAReplyNearTheLimitKeepTheirDeadline) {
+  const std::string big = random_bytes(std::size_t{48} << 20, 5);
+  ASSERT_TRUE(client().command({"SET", "big", big}).ok());
+  ASSERT_TRUE(client().set("small", "s").ok());
+  std::atomic<bool> done{false};
+  std::atomic<int> big_ok{0};
+  std::thread reader([&] {
+    for (int i = 0; i < 3; ++i) {
+      auto r = client().get("big");
+      if (r.ok() && r->has_value() && (*r)->size() == big.size()) ++big_ok;
+    }
+    done = true;
+  });
+  long long worst_us = 0;
+  int small_ok = 0;
+  int small_calls = 0;
+  for (int i = 0; i < 100000 && !done.load(); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = client().get("small");
+    worst_us = std::max<long long>(worst_us, std::chrono::duration_cast<std::chrono::microseconds>(
+                                                 std::chrono::steady_clock::now() - t0)
+                                                 .count());
+    ++small_calls;
+    small_ok += r.ok() ? 1 : 0;
+  }
+  reader.join();
+  std::printf("[ figures  ] beside 3 GETs of 48 MiB: %d/%d small GETs ok, worst %lld us\n",
+              small_ok, small_calls, worst_us);
+  EXPECT_EQ(big_ok.load(), 3);
+  EXPECT_EQ(small_ok, small_calls);
+}
+
 TEST_F(Values, LegacyHexValuesReadBackWhenEnabled) {
   const std::string original = json_like(5000);
   uLongf n = compressBound(static_cast<uLong>(original.size()));
