@@ -49,27 +49,6 @@ TEST(BadServer, LyingBulkLengthIsRefusedAtTheValueLimit) {
   EXPECT_THAT(r.error().message, HasSubstr("larger than the reply budget"));
 }
 
-// Peak resident memory from now on (Linux: writing 5 to clear_refs resets VmHWM).
-class PeakRss {
- public:
-  PeakRss() {
-    std::ofstream("/proc/self/clear_refs") << "5";
-    base_ = read("VmHWM:");
-  }
-  long long grown_kib() const { return read("VmHWM:") - base_; }
-
- private:
-  static long long read(std::string_view field) {
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    while (std::getline(f, line)) {
-      if (line.rfind(field, 0) == 0) return std::stoll(line.substr(field.size()));
-    }
-    return -1;
-  }
-  long long base_ = 0;
-};
-
 struct LogLines {
   std::mutex mu;
   std::vector<std::pair<LogLevel, std::string>> lines;

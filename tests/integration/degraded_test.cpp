@@ -173,28 +173,19 @@ TEST_F(Local, AValueKeptLocallyInAStallIsNeverReadBackAfterRedisAnsweredAgain) {
   EXPECT_EQ(client->get("k").value(), std::optional<std::string>("new"));
 }
 
-long long resident_kib() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
-
 TEST(LocalBound, OneGibibyteOfWritesWithA64MibLimitStaysBounded) {
   Config c = absent(free_port());
   c.degraded_mode = DegradedMode::local;
   c.local_max_bytes = 64u * 1024 * 1024;
   auto client = make_client(c);
-  const long long before = resident_kib();
+  const long long before = proc_status_kib("VmRSS:");
   const std::string value(64 * 1024, 'v');
   long long peak = before;
   for (int i = 0; i < 16384; ++i) {  // 16384 x 64 KiB = 1 GiB
     ASSERT_TRUE(client->set("key" + std::to_string(i), value).value());
-    if (i % 1024 == 0) peak = std::max(peak, resident_kib());
+    if (i % 1024 == 0) peak = std::max(peak, proc_status_kib("VmRSS:"));
   }
-  peak = std::max(peak, resident_kib());
+  peak = std::max(peak, proc_status_kib("VmRSS:"));
   std::printf("[ figures  ] local mode, 1 GiB written: RSS %lld -> peak %lld KiB\n", before, peak);
 #if !defined(__SANITIZE_ADDRESS__)
   // 64 MiB of data plus allocator slack; without the bound this would be ~1 GiB.

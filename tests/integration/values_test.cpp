@@ -35,15 +35,6 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   return s;
 }
 
-long long status_kib(std::string_view field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind(field, 0) == 0) return std::stoll(line.substr(field.size()));
-  }
-  return -1;
-}
-
 class Values : public RedisTest {
  protected:
   std::string raw_get(const std::string& key) {
@@ -120,8 +111,7 @@ TEST_F(Values, ATinyEnvelopeDeclaringMebibytesIsCorruptAndAllocatesNothing) {
   ASSERT_EQ(bomb.size(), 28u);
   ASSERT_TRUE(client().command({"SET", "bomb", bomb}).ok());
 
-  std::ofstream("/proc/self/clear_refs") << "5";
-  const long long before = status_kib("VmHWM:");
+  PeakRss peak;
   std::vector<std::thread> readers;
   std::atomic<int> corrupt{0};
   for (int t = 0; t < 4; ++t) {
@@ -135,7 +125,7 @@ TEST_F(Values, ATinyEnvelopeDeclaringMebibytesIsCorruptAndAllocatesNothing) {
   for (auto& t : readers) t.join();
   auto f = client().get_async("bomb").get();
   auto m = client().mget({"bomb"});
-  const long long grown = status_kib("VmHWM:") - before;
+  const long long grown = peak.grown_kib();
   std::printf("[ figures  ] 100 reads of the 28-byte bomb: peak RSS +%lld KiB\n", grown);
   EXPECT_EQ(corrupt.load(), 100);
   ASSERT_FALSE(f.ok());

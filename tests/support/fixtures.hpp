@@ -4,13 +4,39 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "rcache/rcache.hpp"
 #include "redis_server.hpp"
 
 namespace rcache::test {
+
+// A field of /proc/self/status in KiB ("VmRSS:", "VmHWM:"); -1 if absent.
+inline long long proc_status_kib(std::string_view field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(field, 0) == 0) return std::stoll(line.substr(field.size()));
+  }
+  return -1;
+}
+
+// Peak resident memory from construction on (writing 5 to clear_refs resets VmHWM).
+class PeakRss {
+ public:
+  PeakRss() {
+    std::ofstream("/proc/self/clear_refs") << "5";
+    base_ = proc_status_kib("VmHWM:");
+  }
+  long long grown_kib() const { return proc_status_kib("VmHWM:") - base_; }
+
+ private:
+  long long base_ = 0;
+};
 
 // Generous per-command timeout for tests that are not about timeouts: sanitizer builds on a
 // loaded 2-core machine can stall for a while.
