@@ -177,7 +177,8 @@ bool sample_compresses(std::string_view value, const EnvelopeOptions& o) {
   if (value.size() < kSampleFrom) return true;
   uLongf n = compressBound(kSample);
   std::unique_ptr<Bytef[]> out(new Bytef[n]);
-  const int rc = compress2(out.get(), &n, reinterpret_cast<const Bytef*>(value.data()), kSample, o.level);
+  const int rc =
+      compress2(out.get(), &n, reinterpret_cast<const Bytef*>(value.data()), kSample, o.level);
   return rc == Z_OK && static_cast<double>(n) <= (1.0 - o.min_saving) * kSample;
 }
 
@@ -258,8 +259,7 @@ Result<std::string> decode_value(std::string&& stored, const EnvelopeOptions& o,
   // Checked before anything is allocated: a few stored bytes cannot declare megabytes.
   if (!deflate_can_produce(length, payload.size())) {
     return corrupt(key, "declared length " + std::to_string(length) + " is more than " +
-                            std::to_string(payload.size()) +
-                            " bytes of zlib data can inflate to");
+                            std::to_string(payload.size()) + " bytes of zlib data can inflate to");
   }
   // inflate checks the stream (length, truncation, its Adler-32 against the data); then the
   // header's checksum must agree with the stream's.

@@ -17,8 +17,9 @@
 //
 // Decoding never allocates more than the declared original length, which must be within the cap
 // and within what the stored zlib bytes can inflate to (deflate's maximum ratio is about 1032:1,
-// so a 27-byte value cannot make a read allocate more than ~28 KiB), and checks: known version and codec, payload inflates to exactly the declared length, the zlib
-// stream ends where the value ends, and the Adler-32 matches. Any failure is Errc::corrupt_value.
+// so a 27-byte value cannot make a read allocate more than ~28 KiB), and checks: known version and
+// codec, payload inflates to exactly the declared length, the zlib stream ends where the value
+// ends, and the Adler-32 matches. Any failure is Errc::corrupt_value.
 //
 // Thread safety: pure functions.
 #pragma once

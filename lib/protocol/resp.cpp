@@ -128,7 +128,8 @@ void* create_string(const redisReadTask* task, char* str, std::size_t len) {
 
 void* create_array(const redisReadTask* task, int elements) {
   if (elements < 0 || elements > kMaxArrayElements) return nullptr;
-  if (!charge(task, static_cast<std::size_t>(elements) * sizeof(void*) + ReplyBudget::kObjectCost)) {
+  if (!charge(task,
+              static_cast<std::size_t>(elements) * sizeof(void*) + ReplyBudget::kObjectCost)) {
     return nullptr;
   }
   return reply_functions().defaults.createArray(task, elements);

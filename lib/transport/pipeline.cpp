@@ -91,8 +91,7 @@ std::optional<Error> Pipeline::consume(const char* data, std::size_t len) {
     if (unparsed > 0 && in_flight_.empty()) {
       broken = Error{Errc::protocol, endpoint_ + ": " + std::to_string(unparsed) +
                                          " bytes received with no command pending"};
-    } else if (unparsed > limits_.reply_budget ||
-               budget_.used > limits_.reply_budget - unparsed) {
+    } else if (unparsed > limits_.reply_budget || budget_.used > limits_.reply_budget - unparsed) {
       broken = over_budget();
     }
   }

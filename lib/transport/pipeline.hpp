@@ -14,8 +14,9 @@
 // Replies are matched front to back; a multi-command request completes with its last reply.
 // A reply with nothing pending, or for a request whose bytes were never handed to the socket, is
 // a broken stream, and so are bytes that arrive when nothing is pending at all (a server cannot
-// stream into an idle connection), and a reply larger than the reply budget. The server is considered hung when the oldest request in flight (abandoned
-// ones included) is unanswered for its deadline plus `hung_after`.
+// stream into an idle connection), and a reply larger than the reply budget. The server is
+// considered hung when the oldest request in flight (abandoned ones included) is unanswered for its
+// deadline plus `hung_after`.
 //
 // Completions run after the pipeline's state is consistent (at the end of each call), so a
 // completion may call back into the pipeline (push, fail_all).

@@ -7,8 +7,8 @@
 // reconnect instead of failing during it. At most Config::max_waiting_for_connection wait; past
 // that a request fails with Errc::rejected. Once a connect or handshake attempt fails with nothing
 // ready, the server is taken as down and requests fail at once with the last connection error
-// (Errc::auth if that was an auth refusal) until a connection is ready again. The pool logs one line per
-// pool-level change (unreachable / reachable again), never one per connection attempt.
+// (Errc::auth if that was an auth refusal) until a connection is ready again. The pool logs one
+// line per pool-level change (unreachable / reachable again), never one per connection attempt.
 //
 // Thread safety: dispatch(), flush_all(), stop() and the LinkObserver side run on the loop thread;
 // status(), last_error(), ready(), wait_first_outcome() and set_probing() from any thread.

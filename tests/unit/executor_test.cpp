@@ -606,11 +606,11 @@ TEST_F(ExecutorTest, ACircuitOpenRefusalSaysSinceWhenAndUntilWhen) {
   auto r = ex.execute(get(), d.fn());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::circuit_open);
-  const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         cfg_.breaker.open_base - 120ms)
-                         .count();
-  EXPECT_EQ(r.error().message, "GET: circuit breaker for " + std::string(kEndpoint) + " is open since 120 ms ago "
-                               "(trip 1 in a row), until " +
+  const auto until =
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.breaker.open_base - 120ms).count();
+  EXPECT_EQ(r.error().message, "GET: circuit breaker for " + std::string(kEndpoint) +
+                                   " is open since 120 ms ago "
+                                   "(trip 1 in a row), until " +
                                    std::to_string(until) +
                                    " ms from now or the next reconnect, then " +
                                    std::to_string(cfg_.breaker.half_open_probes) + " probe calls");
