@@ -118,12 +118,13 @@ auto parse_mset(std::size_t pairs) {
 Result<OptString> Client::get(std::string_view key) {
   auto r = run<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)));
   return or_fallback(*core_, std::move(r),
-                     [&](Error) { return core_->availability().local_get(key); });
+                     [&](const Error&) { return core_->availability().local_get(key); });
 }
 void Client::get_async(std::string_view key, Callback<OptString> cb) {
-  cb = with_fallback<OptString>(
-      *core_, std::move(cb),
-      [&core = *core_, k = std::string(key)](Error) { return core.availability().local_get(k); });
+  cb = with_fallback<OptString>(*core_, std::move(cb),
+                                [&core = *core_, k = std::string(key)](const Error&) {
+                                  return core.availability().local_get(k);
+                                });
   run_async<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)),
                        std::move(cb));
 }
@@ -167,10 +168,10 @@ Result<std::int64_t> Client::del(std::string_view key) {
 Result<std::int64_t> Client::del(const std::vector<std::string>& keys) {
   auto r = run<std::int64_t>(*core_, keys_cmd(*core_, "DEL", Op::del, keys), parse_integer("DEL"));
   return or_fallback(*core_, std::move(r),
-                     [&](Error) { return core_->availability().local_del(keys); });
+                     [&](const Error&) { return core_->availability().local_del(keys); });
 }
 void Client::del_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
-  cb = with_fallback<std::int64_t>(*core_, std::move(cb), [&core = *core_, keys](Error) {
+  cb = with_fallback<std::int64_t>(*core_, std::move(cb), [&core = *core_, keys](const Error&) {
     return core.availability().local_del(keys);
   });
   run_async<std::int64_t>(*core_, keys_cmd(*core_, "DEL", Op::del, keys), parse_integer("DEL"),

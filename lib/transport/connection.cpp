@@ -187,7 +187,10 @@ void Connection::on_handshake(Outcome&& o) {
     return;
   }
   uv_timer_stop(&conn_timer_);
-  reconnect_attempt_ = 0;
+  // The reconnect backoff starts over once this connection has answered a call, not at the
+  // handshake: a server that breaks the stream right after every handshake is retried on the
+  // growing schedule instead of every 50 ms.
+  served_at_handshake_ = pipeline_.delivered();
   pipeline_.open();
   set_state(LinkState::ready);
   on_deadline();  // requests whose deadline passed while connecting end now, unsent
@@ -280,6 +283,9 @@ void Connection::drop(Error why) {
     return;
   }
   last_error_ = std::move(why);
+  if (state_ == LinkState::ready && pipeline_.delivered() != served_at_handshake_) {
+    reconnect_attempt_ = 0;
+  }
   uv_timer_stop(&conn_timer_);
   uv_timer_stop(&deadline_timer_);
   deadline_armed_ = false;

@@ -102,6 +102,7 @@ class Connection final : public Link {
   char rbuf_[64 * 1024];
 
   int reconnect_attempt_ = 0;
+  std::uint64_t served_at_handshake_ = 0;  // pipeline_.delivered() when it became ready
   Backoff reconnect_backoff_;
 };
 

@@ -119,6 +119,7 @@ std::optional<Error> Pipeline::deliver(ReplyPtr reply, std::vector<Done>& out) {
   }
   Entry e = std::move(front);
   in_flight_.pop_front();
+  ++delivered_;
   if (e.abandoned) {
     --abandoned_;
     return std::nullopt;

@@ -89,6 +89,8 @@ class Pipeline {
   std::size_t waiting() const noexcept { return waiting_.size(); }
   std::size_t in_flight() const noexcept { return in_flight_.size(); }
   std::size_t abandoned() const noexcept { return abandoned_; }
+  // Requests completed with a reply so far (the handshake included), over every connection.
+  std::uint64_t delivered() const noexcept { return delivered_; }
 
  private:
   struct Entry {
@@ -122,6 +124,7 @@ class Pipeline {
   std::size_t buffer_handed_ = 0;   // of buffer_, handed to the socket
   std::uint64_t staged_total_ = 0;  // stream offsets
   std::uint64_t handed_total_ = 0;
+  std::uint64_t delivered_ = 0;
 };
 
 }  // namespace rcache::detail
