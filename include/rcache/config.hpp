@@ -40,6 +40,27 @@ struct RCACHE_API Config {
   // Name given to each connection with CLIENT SETNAME; empty: none. No spaces or control bytes.
   std::string client_name = "rcache";
 
+  // --- TLS ------------------------------------------------------------------------------------
+  // Connect with TLS (TLS 1.2 or later). The server's certificate chain is verified against
+  // tls_ca_file / tls_ca_dir, or the system's trust store when both are empty, and its name (DNS
+  // name, or IP address for an IP literal) against tls_server_name or else `host`; the name is
+  // sent as SNI unless it is an IP literal.
+  bool tls = false;
+  std::string tls_ca_file;       // PEM bundle of trusted CAs
+  std::string tls_ca_dir;        // directory of hashed CA certificates (c_rehash)
+  std::string tls_cert_file;     // client certificate chain (PEM), for servers that require one
+  std::string tls_key_file;      // its private key (PEM); both or neither
+  std::string tls_key_password;  // for an encrypted key; never printed
+  std::string tls_server_name;   // the name to verify and send; empty: host
+  std::string tls_min_version = "1.2";  // "1.2" or "1.3"
+  std::string tls_ciphers;              // TLS 1.2 cipher list (OpenSSL syntax); empty: OpenSSL's
+  std::string tls_ciphersuites;         // TLS 1.3 suites; empty: OpenSSL's
+  // Resume the previous TLS session on reconnect (a full handshake costs 30-70x a TCP connect).
+  bool tls_session_resumption = true;
+  // Accept any certificate for any name: no protection against a man in the middle. Logged as a
+  // warning when the client starts. For tests against self-signed servers only.
+  bool tls_insecure_skip_verify = false;
+
   // --- keys -------------------------------------------------------------------------------------
   // Prepended to every key, and to every delete_pattern() pattern (glob characters in the prefix
   // are escaped). Client::command() does not apply it.

@@ -34,6 +34,8 @@ enum class Errc {
   circuit_open = 10,     // the circuit breaker refused the call without touching a socket
   rejected = 11,         // too many calls in flight (bulkhead)
   shutdown = 12,         // the Client is being destroyed; the call was not (or not fully) done
+  tls = 13,  // the TLS handshake failed: certificate not trusted, expired or for another name,
+             // client certificate required, no common version; the message names the problem
 };
 
 // Short stable name: "timeout", "connection", ... ("unknown" for out-of-range values).

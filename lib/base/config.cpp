@@ -287,6 +287,39 @@ Result<Config> Config::from_env() {
   return cfg;
 }
 
+namespace {
+
+// The TLS fields: consistent with each other, and not set while TLS is off (a CA file configured
+// for a connection that silently stays plaintext would be worse than an error).
+Result<void> validate_tls(const Config& c) {
+  const bool any_field = !c.tls_ca_file.empty() || !c.tls_ca_dir.empty() ||
+                         !c.tls_cert_file.empty() || !c.tls_key_file.empty() ||
+                         !c.tls_server_name.empty() || c.tls_insecure_skip_verify;
+  if (!c.tls) {
+    if (any_field) return invalid("config: TLS options are set but tls is false");
+    return {};
+  }
+  if (c.tls_min_version != "1.2" && c.tls_min_version != "1.3") {
+    return invalid("config: tls_min_version = " + quote(c.tls_min_version) +
+                   " must be \"1.2\" or \"1.3\"");
+  }
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return invalid(std::string("config: tls_cert_file and tls_key_file go together (") +
+                   (c.tls_cert_file.empty() ? "tls_key_file" : "tls_cert_file") + " is set alone)");
+  }
+  if (!c.unix_socket.empty()) return invalid("config: tls with a unix_socket is not supported");
+  if (has_control_or_space(c.tls_server_name)) {
+    return invalid("config: tls_server_name = " + quote(c.tls_server_name) + " is invalid");
+  }
+  // The transport does not run TLS yet (issue 12 in progress): refuse rather than connect in
+  // plaintext to a server the user meant to reach over TLS.
+  return invalid(
+      "config: tls is not supported by this version yet (the connection layer does "
+      "not run it); use redis://");
+}
+
+}  // namespace
+
 Result<void> Config::validate() const {
   if (unix_socket.empty()) {
     if (host.empty()) return invalid("config: host is empty");
@@ -300,6 +333,7 @@ Result<void> Config::validate() const {
   if (db < 0) {
     return invalid("config: db = " + std::to_string(db) + " is out of range (expected >= 0)");
   }
+  if (auto r = validate_tls(*this); !r) return r;
   if (!username.empty() && password.empty()) {
     return invalid("config: username " + quote(username) + " is set without a password");
   }

@@ -29,6 +29,8 @@ std::string_view to_string(Errc code) noexcept {
       return "rejected";
     case Errc::shutdown:
       return "shutdown";
+    case Errc::tls:
+      return "tls";
   }
   return "unknown";
 }

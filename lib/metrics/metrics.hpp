@@ -52,7 +52,7 @@ enum class ResultKind : std::uint8_t { hit, miss, ok, error };
 inline constexpr int kResultKinds = 4;
 std::string_view result_name(ResultKind k) noexcept;
 
-inline constexpr int kErrcs = static_cast<int>(Errc::shutdown) + 1;
+inline constexpr int kErrcs = static_cast<int>(Errc::tls) + 1;
 inline constexpr int kBreakerStates = static_cast<int>(BreakerState::disabled) + 1;
 
 inline constexpr const auto& kPromBounds = kLatencyBounds;

@@ -10,13 +10,15 @@ StartDecision decide_start(DegradedMode mode, bool reached, const Error& last,
   using A = StartDecision::Action;
   if (reached) return {A::serve, std::nullopt};
   if (mode == DegradedMode::fail_fast) {
-    return {A::fail, Error{last.code == Errc::auth ? Errc::auth : Errc::connection,
+    const bool config = last.code == Errc::auth || last.code == Errc::tls;
+    return {A::fail, Error{config ? last.code : Errc::connection,
                            "redis " + endpoint + " unreachable at start-up (" + last.to_string() +
                                ") and degraded_mode is fail_fast"}};
   }
-  // Refused credentials are a configuration error, not an absent Redis: calls keep failing with
-  // Errc::auth, which says so, rather than a generic `disabled`.
-  if (last.code == Errc::auth) return {A::keep_auth_errors, std::nullopt};
+  // Refused credentials or a TLS handshake that cannot succeed (untrusted, expired or misnamed
+  // certificate) are configuration errors, not an absent Redis: calls keep failing with
+  // Errc::auth / Errc::tls, which say so, rather than a generic `disabled`.
+  if (last.code == Errc::auth || last.code == Errc::tls) return {A::keep_auth_errors, std::nullopt};
   return {A::disable, std::nullopt};
 }
 

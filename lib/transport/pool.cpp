@@ -94,7 +94,10 @@ void Pool::fail_unconnected(Request& r) const {
   Error last = last_error();  // the most recent connection error
   if (last.message.empty()) last = Error{Errc::connection, "no connection"};
   std::string message = std::string(r.name) + ": not connected (" + last.message + ")";
-  complete(r, Error{last.code == Errc::auth ? Errc::auth : Errc::connection, std::move(message)});
+  // A refused password or certificate is a configuration error and says so; anything else is
+  // the connection's.
+  const bool config = last.code == Errc::auth || last.code == Errc::tls;
+  complete(r, Error{config ? last.code : Errc::connection, std::move(message)});
 }
 
 BackoffShape Pool::reconnect_shape() const {

@@ -220,6 +220,19 @@ TEST(ConfigValidate, EachBadFieldIsNamedWithItsValue) {
       {"scan count", with([](Config& c) { c.scan_count = 0; }), "scan_count = 0"},
       {"waiting", with([](Config& c) { c.max_waiting_for_connection = 10000001; }),
        "max_waiting_for_connection = 10000001"},
+      {"tls option without tls", with([](Config& c) { c.tls_ca_file = "/etc/ca.pem"; }),
+       "TLS options are set but tls is false"},
+      {"tls min version", with([](Config& c) {
+         c.tls = true;
+         c.tls_min_version = "1.1";
+       }),
+       "tls_min_version = '1.1'"},
+      {"tls cert alone", with([](Config& c) {
+         c.tls = true;
+         c.tls_cert_file = "/etc/client.pem";
+       }),
+       "tls_cert_file is set alone"},
+      {"tls not wired yet", with([](Config& c) { c.tls = true; }), "tls is not supported"},
       {"client name", with([](Config& c) { c.client_name = "my app"; }), "client_name = 'my app'"},
       {"user no pw", with([](Config& c) { c.username = "bob"; }), "without a password"},
       {"relative socket", with([](Config& c) { c.unix_socket = "r.sock"; }), "unix_socket"},

@@ -1,0 +1,371 @@
+// TlsContext / TlsSession against an in-memory OpenSSL server: no socket, certificates made on the
+// fly (tests/support/test_pki.hpp). Every failure a user can meet gives Errc::tls with a message
+// that names the problem.
+#include "transport/tls.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <optional>
+
+#include "test_pki.hpp"
+
+namespace rcache::detail {
+namespace {
+
+using test::TestPki;
+using ::testing::HasSubstr;
+
+// The server side: an SSL object over memory BIOs.
+class MemServer {
+ public:
+  struct Options {
+    bool require_client_cert = false;
+    std::string client_ca_file;
+    int max_version = 0;  // 0: OpenSSL's highest
+  };
+  MemServer(const TestPki::Issued& id, const Options& o) {
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx_, id.cert_file.c_str()), 1);
+    EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_, id.key_file.c_str(), SSL_FILETYPE_PEM), 1);
+    if (o.max_version != 0) SSL_CTX_set_max_proto_version(ctx_, o.max_version);
+    if (o.require_client_cert) {
+      SSL_CTX_load_verify_locations(ctx_, o.client_ca_file.c_str(), nullptr);
+      SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    }
+    open();
+  }
+  // Another connection to the same server (same keys: a session it issued can be resumed).
+  explicit MemServer(const MemServer& same_server) : ctx_(same_server.ctx_) {
+    SSL_CTX_up_ref(ctx_);
+    open();
+  }
+  void open() {
+    ssl_ = SSL_new(ctx_);
+    in_ = BIO_new(BIO_s_mem());
+    out_ = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl_, in_, out_);
+    SSL_set_accept_state(ssl_);
+  }
+  ~MemServer() {
+    SSL_free(ssl_);
+    SSL_CTX_free(ctx_);
+  }
+  // Client bytes in; handshake progress or application data; server bytes out.
+  std::string step(const std::string& from_client) {
+    if (!from_client.empty())
+      BIO_write(in_, from_client.data(), static_cast<int>(from_client.size()));
+    ERR_clear_error();
+    if (SSL_is_init_finished(ssl_) == 0) {
+      if (SSL_do_handshake(ssl_) <= 0) {
+        const int e = SSL_get_error(ssl_, -1);
+        (void)e;
+      }
+    }
+    if (SSL_is_init_finished(ssl_) != 0) {
+      char buf[4096];
+      int n = 0;
+      while ((n = SSL_read(ssl_, buf, sizeof buf)) > 0)
+        received.append(buf, static_cast<std::size_t>(n));
+    }
+    return drain();
+  }
+  std::string write(std::string_view plain) {
+    SSL_write(ssl_, plain.data(), static_cast<int>(plain.size()));
+    return drain();
+  }
+  bool done() const { return SSL_is_init_finished(ssl_) != 0; }
+  std::string received;
+
+ private:
+  std::string drain() {
+    std::string out;
+    char buf[4096];
+    int n = 0;
+    while ((n = BIO_read(out_, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    return out;
+  }
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  BIO* in_ = nullptr;
+  BIO* out_ = nullptr;
+};
+
+class TlsTest : public ::testing::Test {
+ protected:
+  TlsTest() { server_id_ = pki_.issue("server", {}); }
+
+  Config client_config() {
+    Config c;
+    c.tls = true;
+    c.tls_ca_file = pki_.ca_file();
+    return c;
+  }
+  std::shared_ptr<TlsContext> context(const Config& c) {
+    auto r = TlsContext::create(c);
+    EXPECT_TRUE(r.ok()) << r.error().to_string();
+    return r.ok() ? *r : nullptr;
+  }
+  // Exchanges records until the client is established and the server done, or an error; at most
+  // 20 rounds. Application bytes the client decrypts land in `plain_`.
+  Result<void> handshake(TlsSession& client, MemServer& server) {
+    if (auto r = client.start(); !r) return r;
+    for (int round = 0; round < 20; ++round) {
+      const std::string to_server = client.take_output();
+      const std::string to_client = server.step(to_server);
+      if (!to_client.empty()) {
+        if (auto r = client.feed(to_client.data(), to_client.size(), plain_); !r) return r;
+      }
+      if (client.established() && server.done() && !client.has_output()) return {};
+    }
+    return Error{Errc::timeout, "handshake did not finish in 20 rounds"};
+  }
+  // One request/reply over an established session (also delivers post-handshake messages such
+  // as TLS 1.3 session tickets, and a server's late refusal).
+  Result<void> ping(TlsSession& client, MemServer& server) {
+    if (auto r = client.send("PING"); !r) return r;
+    std::string back = server.step(client.take_output());
+    back += server.write("+PONG");
+    return client.feed(back.data(), back.size(), plain_);
+  }
+
+  TestPki pki_;
+  TestPki::Issued server_id_;
+  std::string plain_;
+};
+
+TEST_F(TlsTest, HandshakeAndRoundTripWithTheNameVerified) {
+  auto ctx = context(client_config());
+  TlsSession client(ctx, "localhost", "localhost:6379");
+  MemServer server(server_id_, {});
+  ASSERT_TRUE(handshake(client, server).ok());
+  ASSERT_TRUE(ping(client, server).ok());
+  EXPECT_EQ(server.received, "PING");
+  EXPECT_EQ(plain_, "+PONG");
+  EXPECT_THAT(client.describe(), HasSubstr("TLSv1.3"));
+}
+
+TEST_F(TlsTest, AnIpLiteralIsVerifiedAgainstTheIpSan) {
+  auto ctx = context(client_config());
+  TlsSession client(ctx, "127.0.0.1", "127.0.0.1:6379");
+  MemServer server(server_id_, {});
+  ASSERT_TRUE(handshake(client, server).ok());
+  TlsSession other(ctx, "10.9.8.7", "10.9.8.7:6379");
+  MemServer server2(server_id_, {});
+  auto r = handshake(other, server2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::tls);
+  EXPECT_THAT(r.error().message, HasSubstr("IP:127.0.0.1"));
+  EXPECT_THAT(r.error().message, HasSubstr("not '10.9.8.7'"));
+}
+
+TEST_F(TlsTest, ACertificateForAnotherNameIsRefusedNamingBoth) {
+  TestPki::Spec spec;
+  spec.common_name = "cache.other.example";
+  spec.dns = {"cache.other.example"};
+  spec.ips = {};
+  const auto other = pki_.issue("other", spec);
+  auto ctx = context(client_config());
+  TlsSession client(ctx, "localhost", "localhost:6380");
+  MemServer server(other, {});
+  auto r = handshake(client, server);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::tls);
+  EXPECT_THAT(r.error().message, HasSubstr("TLS handshake with localhost:6380 failed"));
+  EXPECT_THAT(r.error().message, HasSubstr("is for DNS:cache.other.example, not 'localhost'"));
+  EXPECT_THAT(r.error().message, HasSubstr("tls_server_name"));
+}
+
+TEST_F(TlsTest, AnUntrustedCaIsRefusedNamingTheIssuer) {
+  TestPki stranger("stranger CA");
+  const auto id = stranger.issue("server", {});
+  auto ctx = context(client_config());  // trusts pki_, not stranger
+  TlsSession client(ctx, "localhost", "localhost:6379");
+  MemServer server(id, {});
+  auto r = handshake(client, server);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::tls);
+  EXPECT_THAT(r.error().message, HasSubstr("does not trust"));
+  EXPECT_THAT(r.error().message, HasSubstr("stranger CA"));
+  EXPECT_THAT(r.error().message, HasSubstr("tls_ca_file"));
+}
+
+TEST_F(TlsTest, AnExpiredCertificateIsRefusedWithItsDate) {
+  TestPki::Spec spec;
+  spec.not_before_days = -30;
+  spec.not_after_days = -1;
+  const auto old = pki_.issue("expired", spec);
+  auto ctx = context(client_config());
+  TlsSession client(ctx, "localhost", "localhost:6379");
+  MemServer server(old, {});
+  auto r = handshake(client, server);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::tls);
+  EXPECT_THAT(r.error().message, HasSubstr("expired on"));
+  EXPECT_THAT(r.error().message, HasSubstr("GMT"));
+}
+
+TEST_F(TlsTest, ACertificateNotYetValidIsRefused) {
+  TestPki::Spec spec;
+  spec.not_before_days = 2;
+  spec.not_after_days = 30;
+  const auto future = pki_.issue("future", spec);
+  auto ctx = context(client_config());
+  TlsSession client(ctx, "localhost", "localhost:6379");
+  MemServer server(future, {});
+  auto r = handshake(client, server);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, HasSubstr("is not valid before"));
+}
+
+TEST_F(TlsTest, InsecureSkipVerifyAcceptsAnyCertificateForAnyName) {
+  TestPki stranger("stranger CA");
+  TestPki::Spec spec;
+  spec.dns = {"elsewhere.example"};
+  spec.ips = {};
+  const auto id = stranger.issue("server", spec);
+  Config c = client_config();
+  c.tls_insecure_skip_verify = true;
+  auto ctx = context(c);
+  TlsSession client(ctx, "localhost", "localhost:6379");
+  MemServer server(id, {});
+  ASSERT_TRUE(handshake(client, server).ok());
+  ASSERT_TRUE(ping(client, server).ok());
+  EXPECT_EQ(plain_, "+PONG");
+}
+
+TEST_F(TlsTest, AServerRequiringAClientCertificateSaysSoAndAcceptsOne) {
+  MemServer::Options o;
+  o.require_client_cert = true;
+  o.client_ca_file = pki_.ca_file();
+  {
+    auto ctx = context(client_config());
+    TlsSession client(ctx, "localhost", "localhost:6379");
+    MemServer server(server_id_, o);
+    // TLS 1.3: the client finishes first; the refusal arrives with the next records.
+    auto r = handshake(client, server);
+    if (r.ok()) r = ping(client, server);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::tls);
+    EXPECT_THAT(r.error().message, HasSubstr("client certificate"));
+    EXPECT_THAT(r.error().message, HasSubstr("tls_cert_file"));
+  }
+  TestPki::Spec spec;
+  spec.client = true;
+  spec.key_password = "s3cret";
+  const auto mine = pki_.issue("client", spec);
+  Config c = client_config();
+  c.tls_cert_file = mine.cert_file;
+  c.tls_key_file = mine.key_file;
+  c.tls_key_password = "s3cret";
+  auto ctx = context(c);
+  TlsSession client(ctx, "localhost", "localhost:6379");
+  MemServer server(server_id_, o);
+  ASSERT_TRUE(handshake(client, server).ok());
+  ASSERT_TRUE(ping(client, server).ok());
+  EXPECT_EQ(plain_, "+PONG");
+}
+
+TEST_F(TlsTest, NoCommonVersionIsNamed) {
+  Config c = client_config();
+  c.tls_min_version = "1.3";
+  auto ctx = context(c);
+  TlsSession client(ctx, "localhost", "localhost:6379");
+  MemServer::Options o;
+  o.max_version = TLS1_2_VERSION;
+  MemServer server(server_id_, o);
+  auto r = handshake(client, server);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::tls);
+  EXPECT_THAT(r.error().message, HasSubstr("no TLS version in common"));
+}
+
+TEST_F(TlsTest, APlaintextServerIsNamedAsNotSpeakingTls) {
+  auto ctx = context(client_config());
+  TlsSession client(ctx, "localhost", "localhost:6379");
+  ASSERT_TRUE(client.start().ok());
+  EXPECT_TRUE(client.has_output());  // the ClientHello
+  (void)client.take_output();
+  const std::string reply = "-ERR unknown command '\x16\x03\x01'\r\n";
+  auto r = client.feed(reply.data(), reply.size(), plain_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::tls);
+  EXPECT_THAT(r.error().message, HasSubstr("does not speak TLS"));
+}
+
+TEST_F(TlsTest, GarbageAfterTheHandshakeIsAnErrorNotACrash) {
+  auto ctx = context(client_config());
+  TlsSession client(ctx, "localhost", "localhost:6379");
+  MemServer server(server_id_, {});
+  ASSERT_TRUE(handshake(client, server).ok());
+  // A whole application-data record (type 23, TLS 1.2 framing, 256 bytes) that is not ours.
+  std::string garbage = std::string("\x17\x03\x03\x01\x00", 5) + std::string(256, '\x5a');
+  auto r = client.feed(garbage.data(), garbage.size(), plain_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::tls);
+}
+
+TEST_F(TlsTest, AReconnectResumesTheSessionUnlessResumptionIsOff) {
+  for (bool resume : {true, false}) {
+    Config c = client_config();
+    c.tls_session_resumption = resume;
+    auto ctx = context(c);
+    MemServer server1(server_id_, {});
+    {
+      TlsSession first(ctx, "localhost", "localhost:6379");
+      ASSERT_TRUE(handshake(first, server1).ok());
+      ASSERT_TRUE(ping(first, server1).ok());  // carries the TLS 1.3 session tickets
+      EXPECT_FALSE(first.resumed());
+    }
+    MemServer server2(server1);  // the same server, a new connection
+    TlsSession second(ctx, "localhost", "localhost:6379");
+    ASSERT_TRUE(handshake(second, server2).ok()) << resume;
+    EXPECT_EQ(second.resumed(), resume);
+    plain_.clear();
+    ASSERT_TRUE(ping(second, server2).ok());
+    EXPECT_EQ(plain_, "+PONG");
+  }
+}
+
+TEST_F(TlsTest, BadFilesAreConfigurationErrorsNamingTheField) {
+  Config c = client_config();
+  c.tls_ca_file = pki_.dir() + "/missing.crt";
+  auto r = TlsContext::create(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_THAT(r.error().message, HasSubstr("tls_ca_file '" + c.tls_ca_file + "'"));
+
+  TestPki::Spec spec;
+  spec.client = true;
+  spec.key_password = "right";
+  const auto mine = pki_.issue("client", spec);
+  const auto other = pki_.issue("other-client", TestPki::Spec{});
+  Config k = client_config();
+  k.tls_cert_file = mine.cert_file;
+  k.tls_key_file = mine.key_file;
+  auto no_pw = TlsContext::create(k);
+  ASSERT_FALSE(no_pw.ok());
+  EXPECT_THAT(no_pw.error().message, HasSubstr("tls_key_file"));
+  EXPECT_THAT(no_pw.error().message, HasSubstr("tls_key_password"));
+  k.tls_key_password = "wrong";
+  auto wrong = TlsContext::create(k);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong.error().message, HasSubstr("wrong tls_key_password?"));
+  EXPECT_THAT(wrong.error().message, ::testing::Not(HasSubstr("wrong\'")));  // never the password
+  k.tls_key_file = other.key_file;
+  k.tls_key_password.clear();
+  auto mismatch = TlsContext::create(k);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_THAT(mismatch.error().message, HasSubstr("is not the key of tls_cert_file"));
+
+  Config ciphers = client_config();
+  ciphers.tls_ciphers = "NO-SUCH-CIPHER";
+  auto bad = TlsContext::create(ciphers);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message, HasSubstr("tls_ciphers = 'NO-SUCH-CIPHER'"));
+}
+
+}  // namespace
+}  // namespace rcache::detail
