@@ -102,9 +102,32 @@ Result<void> apply_query(std::string_view query, Config& cfg) {
       auto v = percent_decode(raw, "username", false);
       if (!v) return std::move(v).error();
       cfg.username = std::move(*v);
+    } else if (key == "ssl_cert_reqs") {
+      // redis-py's spelling: "required" (the default) or "none" (no verification at all).
+      if (raw == "none" || raw == "CERT_NONE") {
+        cfg.tls_insecure_skip_verify = true;
+      } else if (raw != "required" && raw != "CERT_REQUIRED") {
+        return invalid("url: ssl_cert_reqs = " + quote(raw) + " (expected required or none)");
+      }
+    } else if (key == "ssl_password") {
+      auto v = percent_decode(raw, "ssl_password", true);
+      if (!v) return std::move(v).error();
+      cfg.tls_key_password = std::move(*v);
+    } else if (std::string* field = key == "ssl_ca_certs"      ? &cfg.tls_ca_file
+                                    : key == "ssl_ca_path"     ? &cfg.tls_ca_dir
+                                    : key == "ssl_certfile"    ? &cfg.tls_cert_file
+                                    : key == "ssl_keyfile"     ? &cfg.tls_key_file
+                                    : key == "tls_server_name" ? &cfg.tls_server_name
+                                    : key == "tls_min_version" ? &cfg.tls_min_version
+                                                               : nullptr) {
+      auto v = percent_decode(raw, key, false);
+      if (!v) return std::move(v).error();
+      *field = std::move(*v);
     } else {
       return invalid("url: unknown query parameter " + quote(key) +
-                     " (supported: db, username, password)");
+                     " (supported: db, username, password, ssl_cert_reqs, ssl_ca_certs, "
+                     "ssl_ca_path, ssl_certfile, ssl_keyfile, ssl_password, tls_server_name, "
+                     "tls_min_version)");
     }
   }
   return {};
@@ -145,9 +168,10 @@ Result<Config> parse_unix(std::string_view rest) {
   return cfg;
 }
 
-Result<Config> parse_tcp(std::string_view rest) {
+Result<Config> parse_tcp(std::string_view rest, bool tls) {
   // [[user]:password@]host[:port][/db][?query]
   Config cfg;
+  cfg.tls = tls;
   // The userinfo ends at the last '@': a password may hold '/', '?', ':' or '#' unescaped, and
   // no message below may ever show any part of it.
   const auto at = rest.rfind('@');
@@ -258,11 +282,9 @@ Result<Config> Config::from_url(std::string_view url) {
                    " does not start with a scheme (expected redis://, rediss:// or unix://)");
   }
   const auto rest = url.substr(sep + 3);
-  if (scheme == "redis") return parse_tcp(rest);
+  if (scheme == "redis") return parse_tcp(rest, false);
+  if (scheme == "rediss") return parse_tcp(rest, true);
   if (scheme == "unix") return parse_unix(rest);
-  if (scheme == "rediss") {
-    return invalid("url: rediss:// (TLS) is not supported yet; use redis:// or unix://");
-  }
   return invalid("url: unknown scheme " + quote(scheme) +
                  " (expected redis://, rediss:// or unix://)");
 }
@@ -311,11 +333,7 @@ Result<void> validate_tls(const Config& c) {
   if (has_control_or_space(c.tls_server_name)) {
     return invalid("config: tls_server_name = " + quote(c.tls_server_name) + " is invalid");
   }
-  // The transport does not run TLS yet (issue 12 in progress): refuse rather than connect in
-  // plaintext to a server the user meant to reach over TLS.
-  return invalid(
-      "config: tls is not supported by this version yet (the connection layer does "
-      "not run it); use redis://");
+  return {};
 }
 
 }  // namespace
@@ -469,7 +487,7 @@ Result<void> Config::validate() const {
 std::string Config::to_string() const {
   std::string out;
   if (unix_socket.empty()) {
-    out = "redis://";
+    out = tls ? "rediss://" : "redis://";
   } else {
     out = "unix://";
   }
@@ -491,6 +509,13 @@ std::string Config::to_string() const {
          std::to_string(keepalive_interval.count()) + "s/" + std::to_string(keepalive_count);
   if (!key_prefix.empty()) out += " key_prefix=" + quote(key_prefix);
   if (!client_name.empty()) out += " client_name=" + client_name;
+  if (tls) {
+    out += " tls_min_version=" + tls_min_version;
+    if (!tls_ca_file.empty()) out += " tls_ca_file=" + quote(tls_ca_file);
+    if (!tls_cert_file.empty()) out += " tls_cert_file=" + quote(tls_cert_file);
+    if (!tls_server_name.empty()) out += " tls_server_name=" + tls_server_name;
+    if (tls_insecure_skip_verify) out += " tls_insecure_skip_verify (NOT VERIFIED)";
+  }
   return out;
 }
 

@@ -46,7 +46,8 @@ Pipeline::Limits limits_of(const Config& cfg) {
 }  // namespace
 
 Connection::Connection(LinkObserver& observer, uv_loop_t* loop, const Config& cfg,
-                       const ClockSource& clock, std::string endpoint, std::size_t index)
+                       const ClockSource& clock, std::string endpoint, std::size_t index,
+                       std::shared_ptr<TlsContext> tls)
     : observer_(observer),
       loop_(loop),
       cfg_(cfg),
@@ -55,6 +56,7 @@ Connection::Connection(LinkObserver& observer, uv_loop_t* loop, const Config& cf
       index_(index),
       pipeline_(limits_of(cfg), endpoint_),
       handshake_(build_handshake(cfg)),
+      tls_ctx_(std::move(tls)),
       reconnect_backoff_(observer.reconnect_shape(),
                          static_cast<std::uint64_t>(std::random_device{}()) + index) {
   uv_timer_init(loop_, &conn_timer_);
@@ -73,6 +75,8 @@ void Connection::set_state(LinkState s) {
 }
 
 void Connection::connect_now() {
+  tls_.reset();  // a session per attempt (the context offers the last one for resumption)
+  queued_.clear();
   set_state(LinkState::connecting);
   uv_timer_start(&conn_timer_, on_conn_timer_cb,
                  static_cast<std::uint64_t>(cfg_.connect_timeout.count()), 0);
@@ -167,6 +171,22 @@ void Connection::on_connected() {
     return;
   }
   set_state(LinkState::handshaking);
+  if (tls_ctx_) {
+    // TLS first; the RESP handshake follows once it is established (on_read_cb). Both run
+    // under connect_timeout (conn_timer_).
+    const std::string& name = cfg_.tls_server_name.empty() ? cfg_.host : cfg_.tls_server_name;
+    tls_ = std::make_unique<TlsSession>(tls_ctx_, name, endpoint_);
+    if (auto r = tls_->start(); !r) {
+      drop(std::move(r).error());
+      return;
+    }
+    write_tls_output();
+    return;
+  }
+  start_resp_handshake();
+}
+
+void Connection::start_resp_handshake() {
   Request hs;
   hs.wire = std::make_shared<const std::string>(handshake_.wire);
   hs.replies = static_cast<std::uint32_t>(handshake_.steps.size());
@@ -205,9 +225,21 @@ void Connection::enqueue(Request&& r) {
 void Connection::flush() {
   if (writing_ || !sock_open_) return;
   if (state_ != LinkState::ready && state_ != LinkState::handshaking) return;
+  if (tls_ != nullptr && !tls_->established()) return;
   auto* stream = reinterpret_cast<uv_stream_t*>(&sock_);
   const std::string_view bytes = pipeline_.prepare_write();
   if (bytes.empty()) return;
+  if (tls_ != nullptr) {
+    // Encrypted in full (a memory BIO takes it all), so handed on as far as the pipeline is
+    // concerned; the records go to the socket now or behind the write in progress.
+    if (auto r = tls_->send(bytes); !r) {
+      drop(std::move(r).error());
+      return;
+    }
+    pipeline_.commit_write(bytes.size());
+    write_tls_output();
+    return;
+  }
   uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
   const int n = uv_try_write(stream, &buf, 1);
   if (n < 0 && n != UV_EAGAIN) {
@@ -242,6 +274,11 @@ void Connection::on_write_cb(uv_write_t* req, int status) {
           Error{Errc::connection, "write to " + self->endpoint_ + ": " + uv_message(status)});
       return;
     }
+    if (!self->queued_.empty()) {
+      std::string q;
+      q.swap(self->queued_);
+      if (!self->write_out(q) || self->writing_) return;
+    }
     self->flush();
   });
 }
@@ -257,17 +294,70 @@ void Connection::on_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
     if (nread == 0) return;
     if (nread < 0) {
       const int err = static_cast<int>(nread);
-      self->drop(Error{
-          Errc::connection,
-          "connection to " + self->endpoint_ + " lost: " +
-              (err == UV_EOF ? std::string("server closed the connection") : uv_message(err))});
+      std::string why =
+          err == UV_EOF ? std::string("server closed the connection") : uv_message(err);
+      if (self->tls_ != nullptr && !self->tls_->established()) {
+        why += " during the TLS handshake (is it a TLS port?)";
+      }
+      self->drop(Error{Errc::connection, "connection to " + self->endpoint_ + " lost: " + why});
       return;
     }
     if (self->state_ != LinkState::ready && self->state_ != LinkState::handshaking) return;
-    if (auto broken = self->pipeline_.consume(buf->base, static_cast<std::size_t>(nread))) {
-      self->drop(std::move(*broken));
+    const auto n = static_cast<std::size_t>(nread);
+    if (self->tls_ == nullptr) {
+      self->on_plaintext(buf->base, n);
+      return;
     }
+    self->tls_plain_.clear();
+    const bool was_established = self->tls_->established();
+    if (auto r = self->tls_->feed(buf->base, n, self->tls_plain_); !r) {
+      self->drop(std::move(r).error());
+      return;
+    }
+    if (!self->write_tls_output()) return;
+    if (!was_established && self->tls_->established()) self->start_resp_handshake();
+    if (!self->tls_plain_.empty())
+      self->on_plaintext(self->tls_plain_.data(), self->tls_plain_.size());
+    if (self->tls_plain_.capacity() > (std::size_t{1} << 20)) std::string().swap(self->tls_plain_);
   });
+}
+
+void Connection::on_plaintext(const char* data, std::size_t len) {
+  if (state_ != LinkState::ready && state_ != LinkState::handshaking) return;
+  if (auto broken = pipeline_.consume(data, len)) drop(std::move(*broken));
+}
+
+bool Connection::write_tls_output() {
+  if (tls_ == nullptr || !tls_->has_output()) return true;
+  const std::string out = tls_->take_output();
+  return write_out(out);
+}
+
+bool Connection::write_out(std::string_view bytes) {
+  if (bytes.empty()) return true;
+  if (!sock_open_) return false;
+  if (writing_) {
+    queued_.append(bytes);
+    return true;
+  }
+  auto* stream = reinterpret_cast<uv_stream_t*>(&sock_);
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
+  const int n = uv_try_write(stream, &buf, 1);
+  if (n < 0 && n != UV_EAGAIN) {
+    drop(Error{Errc::connection, "write to " + endpoint_ + ": " + uv_message(n)});
+    return false;
+  }
+  const std::size_t done = n > 0 ? static_cast<std::size_t>(n) : 0;
+  if (done == bytes.size()) return true;
+  wbuf_.assign(bytes.substr(done));
+  buf = uv_buf_init(wbuf_.data(), static_cast<unsigned>(wbuf_.size()));
+  const int rc = uv_write(&write_req_, stream, &buf, 1, on_write_cb);
+  if (rc != 0) {
+    drop(Error{Errc::connection, "write to " + endpoint_ + ": " + uv_message(rc)});
+    return false;
+  }
+  writing_ = true;
+  return true;
 }
 
 void Connection::close_socket() {
@@ -332,9 +422,14 @@ void Connection::on_conn_timer_cb(uv_timer_t* timer) {
       case LinkState::handshaking:
         self->drop(
             Error{Errc::timeout,
-                  (self->state_ == LinkState::connecting ? "connect to " : "handshake with ") +
+                  (self->state_ == LinkState::connecting                 ? "connect to "
+                   : self->tls_ != nullptr && !self->tls_->established() ? "TLS handshake with "
+                                                                         : "handshake with ") +
                       self->endpoint_ + " timed out after " +
-                      std::to_string(self->cfg_.connect_timeout.count()) + " ms"});
+                      std::to_string(self->cfg_.connect_timeout.count()) + " ms" +
+                      (self->tls_ != nullptr && !self->tls_->established()
+                           ? " (is it a TLS port? a plaintext server never answers a TLS hello)"
+                           : "")});
         break;
       default:
         break;

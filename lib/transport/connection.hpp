@@ -29,14 +29,16 @@
 #include "rcache/config.hpp"
 #include "transport/link.hpp"
 #include "transport/pipeline.hpp"
+#include "transport/tls.hpp"
 
 namespace rcache::detail {
 
 class Connection final : public Link {
  public:
   // cfg, clock, observer must outlive the Connection.
+  // `tls`: when set, every connection attempt runs a TLS handshake before the RESP one.
   Connection(LinkObserver& observer, uv_loop_t* loop, const Config& cfg, const ClockSource& clock,
-             std::string endpoint, std::size_t index);
+             std::string endpoint, std::size_t index, std::shared_ptr<TlsContext> tls = nullptr);
   ~Connection() override = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -63,6 +65,12 @@ class Connection final : public Link {
   void arm_deadline(TimePoint t);
   void on_deadline();
   void set_state(LinkState s);
+  void start_resp_handshake();
+  // Bytes for the socket (ciphertext with TLS): written now if possible, else queued behind the
+  // write in progress. False if the connection was dropped.
+  bool write_out(std::string_view bytes);
+  bool write_tls_output();
+  void on_plaintext(const char* data, std::size_t len);
 
   static void on_resolved_cb(uv_getaddrinfo_t* req, int status, addrinfo* res);
   static void on_connect_cb(uv_connect_t* req, int status);
@@ -94,9 +102,13 @@ class Connection final : public Link {
   uv_connect_t connect_req_{};
   uv_write_t write_req_{};
   bool writing_ = false;
-  std::string wbuf_;             // what a short uv_try_write left, owned until on_write_cb
-  uv_timer_t conn_timer_{};      // connect+handshake timeout, and reconnect backoff
-  uv_timer_t deadline_timer_{};  // request deadlines
+  std::string wbuf_;    // what a short uv_try_write left, owned until on_write_cb
+  std::string queued_;  // bytes written while wbuf_ was in flight (TLS records)
+  std::shared_ptr<TlsContext> tls_ctx_;
+  std::unique_ptr<TlsSession> tls_;  // this attempt's session (TLS only)
+  std::string tls_plain_;            // decrypted bytes of one read
+  uv_timer_t conn_timer_{};          // connect+handshake timeout, and reconnect backoff
+  uv_timer_t deadline_timer_{};      // request deadlines
   bool deadline_armed_ = false;
   TimePoint deadline_at_{};
   char rbuf_[64 * 1024];

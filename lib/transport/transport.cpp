@@ -48,6 +48,17 @@ Result<std::unique_ptr<Transport>> Transport::create(const Config& cfg, const Lo
 }
 
 Result<void> Transport::start(std::function<void()> on_available) {
+  if (cfg_.tls) {
+    auto ctx = TlsContext::create(cfg_);
+    if (!ctx) return std::move(ctx).error();
+    tls_ = std::move(*ctx);
+    if (cfg_.tls_insecure_skip_verify) {
+      logger_.log(LogLevel::warning,
+                  "TLS to " + endpoint_of(cfg_) +
+                      ": tls_insecure_skip_verify is set: the server's certificate and name are "
+                      "NOT verified; anyone on the path can read and change the traffic");
+    }
+  }
   pool_ = std::make_unique<Pool>(cfg_, logger_, endpoint_of(cfg_), std::move(on_available));
   if (int rc = uv_loop_init(&loop_); rc != 0) {
     return Error{Errc::connection, std::string("uv_loop_init: ") + uv_strerror(rc)};
@@ -61,7 +72,8 @@ Result<void> Transport::start(std::function<void()> on_available) {
   timer_.data = this;
   // Handles are set up here, before the loop thread exists; from then on only it touches them.
   pool_->start([this](std::size_t index, LinkObserver& observer) -> std::unique_ptr<Link> {
-    return std::make_unique<Connection>(observer, &loop_, cfg_, clock_, pool_->endpoint(), index);
+    return std::make_unique<Connection>(observer, &loop_, cfg_, clock_, pool_->endpoint(), index,
+                                        tls_);
   });
   thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
   thread_started_ = true;

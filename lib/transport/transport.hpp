@@ -27,6 +27,7 @@
 #include "rcache/config.hpp"
 #include "transport/pool.hpp"
 #include "transport/sender.hpp"
+#include "transport/tls.hpp"
 
 namespace rcache::detail {
 
@@ -80,6 +81,7 @@ class Transport final : public Sender {
   std::thread thread_;
   bool thread_started_ = false;
   std::thread::id loop_thread_id_{};
+  std::shared_ptr<TlsContext> tls_;  // when cfg.tls: shared by every connection
   std::unique_ptr<Pool> pool_;
 
   std::mutex mu_;

@@ -150,6 +150,11 @@ std::unique_ptr<RedisServer> RedisServer::start(Options options) {
   // A port can be taken between free_port() and bind: retry a few times with a new one.
   for (int attempt = 0; attempt < 5; ++attempt) {
     s->port_ = s->options_.port != 0 ? s->options_.port : free_port();
+    if (!s->options_.tls_cert_file.empty()) {
+      do {
+        s->tls_port_ = free_port();
+      } while (s->tls_port_ == s->port_);
+    }
     if (s->spawn() && s->wait_ready(std::chrono::seconds(10))) return s;
     s->kill9();
   }
@@ -175,6 +180,12 @@ bool RedisServer::spawn() {
                                    dir_ + "/redis.log"};
   if (options_.unix_socket) {
     args.insert(args.end(), {"--unixsocket", socket_path(), "--unixsocketperm", "700"});
+  }
+  if (!options_.tls_cert_file.empty()) {
+    args.insert(args.end(), {"--tls-port", std::to_string(tls_port_), "--tls-cert-file",
+                             options_.tls_cert_file, "--tls-key-file", options_.tls_key_file,
+                             "--tls-ca-cert-file", options_.tls_ca_file, "--tls-auth-clients",
+                             options_.tls_auth_clients ? "yes" : "no"});
   }
   args.insert(args.end(), options_.args.begin(), options_.args.end());
   std::vector<char*> argv;

@@ -28,6 +28,12 @@ class RedisServer {
     std::vector<std::string> args;  // extra arguments, e.g. {"--requirepass", "s3cret"}
     bool unix_socket = false;       // also listen on <dir>/redis.sock
     int port = 0;                   // 0: pick a free one
+    // TLS: when cert and key are set the server also listens with TLS on tls_port() (the plain
+    // port stays open for readiness checks and for "plaintext to a TLS port" tests).
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::string tls_ca_file;        // CA of client certificates (required by Redis with TLS)
+    bool tls_auth_clients = false;  // require a client certificate
   };
 
   // Starts and waits until it answers; nullptr (with the reason on stderr) if it cannot.
@@ -36,6 +42,7 @@ class RedisServer {
   ~RedisServer();
 
   int port() const { return port_; }
+  int tls_port() const { return tls_port_; }
   pid_t pid() const { return pid_; }
   std::string host() const { return "127.0.0.1"; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
@@ -56,6 +63,7 @@ class RedisServer {
   Options options_;
   std::string dir_;
   int port_ = 0;
+  int tls_port_ = 0;
   pid_t pid_ = -1;
   bool paused_ = false;
 };

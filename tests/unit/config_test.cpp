@@ -83,9 +83,31 @@ TEST(ConfigUrl, UnixSocketWithPasswordParameter) {
   EXPECT_EQ(r->password, "x y");
 }
 
-TEST(ConfigUrl, RedissIsRefusedAsUnsupportedTls) {
-  expect_invalid("rediss://127.0.0.1:6380", "TLS");
-  expect_invalid("rediss://127.0.0.1:6380", "not supported yet");
+TEST(ConfigUrl, RedissTurnsTlsOnWithRedisPySpellings) {
+  auto c = Config::from_url(
+      "rediss://:pw@cache.example:6380/2?ssl_ca_certs=/etc/ca%20dir/ca.pem"
+      "&ssl_certfile=/etc/c.pem&ssl_keyfile=/etc/k.pem&ssl_password=k%2Fpw"
+      "&tls_server_name=redis.internal&tls_min_version=1.3");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_TRUE(c->tls);
+  EXPECT_EQ(c->host, "cache.example");
+  EXPECT_EQ(c->port, 6380);
+  EXPECT_EQ(c->db, 2);
+  EXPECT_EQ(c->tls_ca_file, "/etc/ca dir/ca.pem");
+  EXPECT_EQ(c->tls_cert_file, "/etc/c.pem");
+  EXPECT_EQ(c->tls_key_file, "/etc/k.pem");
+  EXPECT_EQ(c->tls_key_password, "k/pw");
+  EXPECT_EQ(c->tls_server_name, "redis.internal");
+  EXPECT_EQ(c->tls_min_version, "1.3");
+  EXPECT_FALSE(c->tls_insecure_skip_verify);
+  auto none = Config::from_url("rediss://127.0.0.1:6380?ssl_cert_reqs=none");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->tls_insecure_skip_verify);
+  EXPECT_FALSE(Config::from_url("redis://127.0.0.1:6380").value().tls);
+  expect_invalid("rediss://127.0.0.1?ssl_cert_reqs=maybe", "ssl_cert_reqs = 'maybe'");
+  // TLS options on a plaintext URL are an error, not silently plaintext.
+  expect_invalid("redis://127.0.0.1?ssl_ca_certs=/etc/ca.pem",
+                 "TLS options are set but tls is false");
 }
 
 TEST(ConfigUrl, UnknownSchemeIsNamed) {
@@ -232,7 +254,6 @@ TEST(ConfigValidate, EachBadFieldIsNamedWithItsValue) {
          c.tls_cert_file = "/etc/client.pem";
        }),
        "tls_cert_file is set alone"},
-      {"tls not wired yet", with([](Config& c) { c.tls = true; }), "tls is not supported"},
       {"client name", with([](Config& c) { c.client_name = "my app"; }), "client_name = 'my app'"},
       {"user no pw", with([](Config& c) { c.username = "bob"; }), "without a password"},
       {"relative socket", with([](Config& c) { c.unix_socket = "r.sock"; }), "unix_socket"},
