@@ -1,0 +1,271 @@
+// Config from a URL (redis://, rediss:// with redis-py's TLS query spellings, unix://) and from
+// the environment.
+#include <cstdlib>
+
+#include "base/config_text.hpp"
+#include "rcache/config.hpp"
+
+namespace rcache {
+namespace {
+
+using detail::has_control_or_space;
+using detail::invalid;
+using detail::ms;
+using detail::parse_int;
+using detail::quote;
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes. `field` names the part for the error; `secret` keeps its value out of it.
+Result<std::string> percent_decode(std::string_view in, std::string_view field, bool secret) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    const int hi = i + 1 < in.size() ? hex_value(in[i + 1]) : -1;
+    const int lo = i + 2 < in.size() ? hex_value(in[i + 2]) : -1;
+    if (hi < 0 || lo < 0) {
+      std::string msg =
+          "url: bad percent escape in " + std::string(field) + " at offset " + std::to_string(i);
+      if (!secret) msg += " of " + quote(in);
+      return invalid(msg + " (expected %XX with two hex digits)");
+    }
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+Result<std::int64_t> parse_db(std::string_view s, std::string_view where) {
+  std::int64_t db = 0;
+  if (!parse_int(s, db) || db < 0) {
+    return invalid(std::string(where) + ": db = " + quote(s) +
+                   " is out of range (expected an integer >= 0)");
+  }
+  return db;
+}
+
+// Applies "a=b&c=d" query parameters.
+Result<void> apply_query(std::string_view query, Config& cfg) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    const auto key = item.substr(0, eq);
+    const auto raw = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    if (key == "db") {
+      auto db = parse_db(raw, "url");
+      if (!db) return std::move(db).error();
+      cfg.db = *db;
+    } else if (key == "password") {
+      auto v = percent_decode(raw, "password", true);
+      if (!v) return std::move(v).error();
+      cfg.password = std::move(*v);
+    } else if (key == "username") {
+      auto v = percent_decode(raw, "username", false);
+      if (!v) return std::move(v).error();
+      cfg.username = std::move(*v);
+    } else if (key == "ssl_cert_reqs") {
+      // redis-py's spelling: "required" (the default) or "none" (no verification at all).
+      if (raw == "none" || raw == "CERT_NONE") {
+        cfg.tls_insecure_skip_verify = true;
+      } else if (raw != "required" && raw != "CERT_REQUIRED") {
+        return invalid("url: ssl_cert_reqs = " + quote(raw) + " (expected required or none)");
+      }
+    } else if (key == "ssl_password") {
+      auto v = percent_decode(raw, "ssl_password", true);
+      if (!v) return std::move(v).error();
+      cfg.tls_key_password = std::move(*v);
+    } else if (std::string* field = key == "ssl_ca_certs"      ? &cfg.tls_ca_file
+                                    : key == "ssl_ca_path"     ? &cfg.tls_ca_dir
+                                    : key == "ssl_certfile"    ? &cfg.tls_cert_file
+                                    : key == "ssl_keyfile"     ? &cfg.tls_key_file
+                                    : key == "tls_server_name" ? &cfg.tls_server_name
+                                    : key == "tls_min_version" ? &cfg.tls_min_version
+                                                               : nullptr) {
+      auto v = percent_decode(raw, key, false);
+      if (!v) return std::move(v).error();
+      *field = std::move(*v);
+    } else {
+      return invalid("url: unknown query parameter " + quote(key) +
+                     " (supported: db, username, password, ssl_cert_reqs, ssl_ca_certs, "
+                     "ssl_ca_path, ssl_certfile, ssl_keyfile, ssl_password, tls_server_name, "
+                     "tls_min_version)");
+    }
+  }
+  return {};
+}
+
+Result<Config> parse_unix(std::string_view rest) {
+  // unix://[user[:password]@]/path?query
+  Config cfg;
+  const auto at = rest.rfind('@');  // first: a password may hold '?' (see parse_tcp)
+  const auto userinfo = at == std::string_view::npos ? std::string_view{} : rest.substr(0, at);
+  if (at != std::string_view::npos) rest = rest.substr(at + 1);
+  const auto q = rest.find('?');
+  auto query = q == std::string_view::npos ? std::string_view{} : rest.substr(q + 1);
+  rest = rest.substr(0, q);
+  if (at != std::string_view::npos) {
+    const auto colon = userinfo.find(':');
+    auto user = percent_decode(userinfo.substr(0, colon), "username", false);
+    if (!user) return std::move(user).error();
+    cfg.username = std::move(*user);
+    if (colon != std::string_view::npos) {
+      auto pw = percent_decode(userinfo.substr(colon + 1), "password", true);
+      if (!pw) return std::move(pw).error();
+      cfg.password = std::move(*pw);
+    }
+  }
+  auto path = percent_decode(rest, "socket path", false);
+  if (!path) return std::move(path).error();
+  if (path->empty() || (*path)[0] != '/') {
+    return invalid("url: unix socket path " + quote(*path) +
+                   " must be absolute (unix:///path/to/redis.sock)");
+  }
+  cfg.unix_socket = std::move(*path);
+  if (auto r = apply_query(query, cfg); !r) return std::move(r).error();
+  if (!cfg.username.empty() && cfg.password.empty()) {
+    return invalid("url: username " + quote(cfg.username) + " given without a password");
+  }
+  if (auto r = cfg.validate(); !r) return std::move(r).error();
+  return cfg;
+}
+
+Result<Config> parse_tcp(std::string_view rest, bool tls) {
+  // [[user]:password@]host[:port][/db][?query]
+  Config cfg;
+  cfg.tls = tls;
+  // The userinfo ends at the last '@': a password may hold '/', '?', ':' or '#' unescaped, and
+  // no message below may ever show any part of it.
+  const auto at = rest.rfind('@');
+  const auto userinfo = at == std::string_view::npos ? std::string_view{} : rest.substr(0, at);
+  if (at != std::string_view::npos) rest = rest.substr(at + 1);
+  auto q = rest.find('?');
+  auto query = q == std::string_view::npos ? std::string_view{} : rest.substr(q + 1);
+  rest = rest.substr(0, q);
+  const auto slash = rest.find('/');
+  auto authority = rest.substr(0, slash);
+  const auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+
+  if (at != std::string_view::npos) {
+    const auto colon = userinfo.find(':');
+    if (colon == std::string_view::npos) {
+      return invalid(
+          "url: userinfo without ':' (use redis://:password@host or "
+          "redis://user:password@host)");
+    }
+    auto user = percent_decode(userinfo.substr(0, colon), "username", false);
+    if (!user) return std::move(user).error();
+    auto pw = percent_decode(userinfo.substr(colon + 1), "password", true);
+    if (!pw) return std::move(pw).error();
+    cfg.username = std::move(*user);
+    cfg.password = std::move(*pw);
+    if (!cfg.username.empty() && cfg.password.empty()) {
+      return invalid("url: username " + quote(cfg.username) + " given without a password");
+    }
+  }
+
+  std::string_view host;
+  std::string_view port;
+  if (!authority.empty() && authority[0] == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return invalid("url: host " + quote(authority) + " has '[' without ']'");
+    }
+    host = authority.substr(1, close - 1);
+    const auto after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') {
+        return invalid("url: unexpected " + quote(after) + " after IPv6 host");
+      }
+      port = after.substr(1);
+      if (port.empty()) return invalid("url: port is empty");
+    }
+  } else {
+    const auto colon = authority.rfind(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port = authority.substr(colon + 1);
+      if (port.empty()) return invalid("url: port is empty");
+    }
+  }
+  if (host.empty()) return invalid("url: host is empty");
+  cfg.host = std::string(host);
+  if (!port.empty()) {
+    int p = 0;
+    if (!parse_int(port, p) || p < 1 || p > 65535) {
+      return invalid("url: port = " + quote(port) + " is out of range (expected 1..65535)");
+    }
+    cfg.port = p;
+  }
+  if (!path.empty()) {
+    auto db = parse_db(path, "url");
+    if (!db) return std::move(db).error();
+    cfg.db = *db;
+  }
+  if (auto r = apply_query(query, cfg); !r) return std::move(r).error();
+  if (auto r = cfg.validate(); !r) return std::move(r).error();
+  return cfg;
+}
+
+// The URL as it may be shown in a message: everything up to the last '@' (a userinfo, perhaps
+// with a password) replaced by "***".
+std::string redacted(std::string_view url) {
+  const auto at = url.rfind('@');
+  if (at == std::string_view::npos) return quote(url);
+  const auto sep = url.find("://");
+  const auto keep = sep != std::string_view::npos && sep < at ? sep + 3 : 0;
+  return quote(std::string(url.substr(0, keep)) + "***" + std::string(url.substr(at)));
+}
+
+}  // namespace
+
+Result<Config> Config::from_url(std::string_view url) {
+  const auto sep = url.find("://");
+  if (sep == std::string_view::npos) {
+    return invalid("url: " + redacted(url) +
+                   " has no scheme (expected redis://, rediss:// or unix://)");
+  }
+  const auto scheme = url.substr(0, sep);
+  if (scheme.find('@') != std::string_view::npos || scheme.find(':') != std::string_view::npos) {
+    return invalid("url: " + redacted(url) +
+                   " does not start with a scheme (expected redis://, rediss:// or unix://)");
+  }
+  const auto rest = url.substr(sep + 3);
+  if (scheme == "redis") return parse_tcp(rest, false);
+  if (scheme == "rediss") return parse_tcp(rest, true);
+  if (scheme == "unix") return parse_unix(rest);
+  return invalid("url: unknown scheme " + quote(scheme) +
+                 " (expected redis://, rediss:// or unix://)");
+}
+
+Result<Config> Config::from_env() {
+  const char* url = std::getenv("REDIS_URL");
+  auto cfg = from_url(url != nullptr && *url != '\0' ? url : "redis://127.0.0.1:6379/0");
+  if (!cfg) {
+    Error e = std::move(cfg).error();
+    e.message = "REDIS_URL: " + e.message;
+    return e;
+  }
+  if (const char* pw = std::getenv("REDIS_PASSWORD"); pw != nullptr && *pw != '\0') {
+    cfg->password = pw;
+  }
+  if (const char* db = std::getenv("REDIS_DB"); db != nullptr && *db != '\0') {
+    auto v = parse_db(db, "REDIS_DB");
+    if (!v) return std::move(v).error();
+    cfg->db = *v;
+  }
+  if (auto r = cfg->validate(); !r) return std::move(r).error();
+  return cfg;
+}
+}  // namespace rcache
