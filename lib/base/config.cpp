@@ -12,7 +12,6 @@ namespace {
 using detail::has_control_or_space;
 using detail::invalid;
 using detail::ms;
-using detail::parse_int;
 using detail::quote;
 
 // The TLS fields: consistent with each other, and not set while TLS is off (a CA file configured

@@ -8,9 +8,7 @@
 namespace rcache {
 namespace {
 
-using detail::has_control_or_space;
 using detail::invalid;
-using detail::ms;
 using detail::parse_int;
 using detail::quote;
 
