@@ -1,10 +1,14 @@
 // One pipelined connection to the endpoint over libuv: connects, reads, writes, closes and runs
 // timers; everything else (request states, reply matching, deadlines) is its Pipeline's.
 //
-// Lifecycle: down -> connecting (resolve + connect) -> handshaking (AUTH, SELECT, CLIENT SETNAME)
+// Lifecycle: down -> connecting (resolve + connect) -> handshaking (with TLS: the TLS handshake
+// first, through a TlsSession; then AUTH, SELECT, CLIENT SETNAME; both within connect_timeout)
 // -> ready. Any failure fails every request it holds with the error (Pipeline::fail_all), closes
 // the socket and, after a jittered exponential backoff (the observer's reconnect_shape()), connects
-// again. stop() fails everything with `shutdown` and closes every handle for good.
+// again; the backoff starts over once a connection has answered a call. stop() fails everything
+// with `shutdown` and closes every handle for good. With TLS, the pipeline's bytes are encrypted
+// as a whole when flushed (so counted as handed on), and records are written at once or queued
+// behind the write in flight.
 //
 // libuv handles (libuv's rule: a handle's memory may go only after its close callback ran):
 //   sock_            tcp or pipe; opened by connect_now(), closed by drop()/stop() with uv_close;
