@@ -270,8 +270,8 @@ void Connection::on_write_cb(uv_write_t* req, int status) {
     if (self->wbuf_.capacity() > (1u << 20)) std::string().swap(self->wbuf_);
     if (status == UV_ECANCELED) return;
     if (status != 0) {
-      self->drop(
-          Error{Errc::connection, "write to " + self->endpoint_ + ": " + uv_message(status)});
+      self->drop(Error{Errc::connection, "write to " + self->endpoint_ + ": " + uv_message(status) +
+                                             self->tls_hint()});
       return;
     }
     if (!self->queued_.empty()) {
@@ -298,6 +298,8 @@ void Connection::on_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
           err == UV_EOF ? std::string("server closed the connection") : uv_message(err);
       if (self->tls_ != nullptr && !self->tls_->established()) {
         why += " during the TLS handshake (is it a TLS port?)";
+      } else {
+        why += self->tls_hint();
       }
       self->drop(Error{Errc::connection, "connection to " + self->endpoint_ + " lost: " + why});
       return;
@@ -327,6 +329,14 @@ void Connection::on_plaintext(const char* data, std::size_t len) {
   if (auto broken = pipeline_.consume(data, len)) drop(std::move(*broken));
 }
 
+std::string Connection::tls_hint() const {
+  // TLS 1.3 ends the client's handshake before the server has checked it: a server that wants a
+  // client certificate refuses right after, often as a reset of the client's first write.
+  if (tls_ == nullptr || !tls_->established() || state_ != LinkState::handshaking) return "";
+  return " right after the TLS handshake (does the server require a client certificate? set "
+         "tls_cert_file and tls_key_file)";
+}
+
 bool Connection::write_tls_output() {
   if (tls_ == nullptr || !tls_->has_output()) return true;
   const std::string out = tls_->take_output();
@@ -344,7 +354,7 @@ bool Connection::write_out(std::string_view bytes) {
   uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
   const int n = uv_try_write(stream, &buf, 1);
   if (n < 0 && n != UV_EAGAIN) {
-    drop(Error{Errc::connection, "write to " + endpoint_ + ": " + uv_message(n)});
+    drop(Error{Errc::connection, "write to " + endpoint_ + ": " + uv_message(n) + tls_hint()});
     return false;
   }
   const std::size_t done = n > 0 ? static_cast<std::size_t>(n) : 0;
@@ -353,7 +363,7 @@ bool Connection::write_out(std::string_view bytes) {
   buf = uv_buf_init(wbuf_.data(), static_cast<unsigned>(wbuf_.size()));
   const int rc = uv_write(&write_req_, stream, &buf, 1, on_write_cb);
   if (rc != 0) {
-    drop(Error{Errc::connection, "write to " + endpoint_ + ": " + uv_message(rc)});
+    drop(Error{Errc::connection, "write to " + endpoint_ + ": " + uv_message(rc) + tls_hint()});
     return false;
   }
   writing_ = true;

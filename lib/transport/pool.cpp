@@ -132,8 +132,12 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
     if (from == S::ready) {
       reconnects_.fetch_add(1, std::memory_order_relaxed);
       riding_ = true;  // the server answered a moment ago: expect the reconnect to succeed
-    } else if (ready_.load(std::memory_order_relaxed) == 0) {
-      riding_ = false;  // a connect or handshake failed with nothing ready: a real outage
+    } else if (ready_.load(std::memory_order_relaxed) == 0 &&
+               !(from == S::handshaking && link.last_error().code == Errc::connection)) {
+      // A connect failed, or a handshake was refused or timed out, with nothing ready: a real
+      // outage. A connection the server accepted and then lost mid-handshake (a CLIENT KILL
+      // landing on a reconnect) says the server is up: keep waiting.
+      riding_ = false;
     }
     {
       std::lock_guard lock(status_mu_);

@@ -153,9 +153,11 @@ TEST_F(Tls, AnExpiredCertificateIsRefusedWithItsDate) {
 TEST_F(Tls, MutualTlsWithoutAClientCertificateSaysSoAndWithOneWorks) {
   auto server = start_server(server_id_, /*auth_clients=*/true);
   ASSERT_NE(server, nullptr);
+  // TLS 1.3: the refusal is an alert after the client's handshake ended, or, when the client
+  // wrote first, a reset; either way the message points at the client certificate.
   const Error e = first_error(tls_config(*server));
-  EXPECT_THAT(e.code, AnyOf(Errc::tls, Errc::connection)) << e.to_string();
-  EXPECT_THAT(e.message, AnyOf(HasSubstr("client certificate"), HasSubstr("TLS handshake")));
+  EXPECT_THAT(e.code, AnyOf(Errc::tls, Errc::connection, Errc::disabled)) << e.to_string();
+  EXPECT_THAT(e.message, HasSubstr("client certificate"));
   Config c = tls_config(*server);
   c.tls_cert_file = client_id_.cert_file;
   c.tls_key_file = client_id_.key_file;

@@ -358,6 +358,25 @@ TEST_F(PoolTest, AFailedAttemptOfOneLinkWhileAnotherIsReadyKeepsTheWait) {
   EXPECT_TRUE(outcomes_.empty());
 }
 
+TEST_F(PoolTest, AConnectionLostMidHandshakeKeepsTheWaitARefusedOneEndsIt) {
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  for (auto* l : links_) l->fail(Error{Errc::connection, "lost"});
+  links_[0]->become(S::connecting);
+  links_[0]->become(S::handshaking);
+  links_[0]->fail(Error{Errc::connection, "lost during the handshake"});  // server is up
+  auto b = batch(1);
+  pool.dispatch(b);
+  EXPECT_TRUE(outcomes_.empty());
+  links_[1]->become(S::connecting);
+  links_[1]->become(S::handshaking);
+  links_[1]->fail(Error{Errc::auth, "WRONGPASS"});  // refused: no point waiting
+  auto c = batch(1);
+  pool.dispatch(c);
+  ASSERT_EQ(outcomes_.size(), 1u);
+  EXPECT_EQ(outcomes_[0].second.error->code, Errc::auth);
+}
+
 TEST_F(PoolTest, WaitingForAConnectionIsBoundedAndTheRestIsRejected) {
   cfg_.max_waiting_for_connection = 2;
   auto& pool = make();
