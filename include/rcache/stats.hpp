@@ -102,6 +102,7 @@ struct RCACHE_API Stats {
   std::vector<BreakerTransition> transitions;  // only pairs that happened
   std::size_t connections_ready = 0, connections_connecting = 0, connections_down = 0;
   std::uint64_t reconnects = 0;
+  std::uint64_t tls_handshakes = 0, tls_resumed = 0;  // see PoolStatus
   double compression_ratio = 0;  // compressed_bytes_out / compressed_bytes_in; 0 when none
   // A connection is ready and the client is not disabled (Prometheus: rcache_up).
   bool up = false;
@@ -116,7 +117,8 @@ struct RCACHE_API Stats {
   //  "get_or_load":{"loader_calls":..,"singleflight_shared":..,"bypassed":..,
   //                 "early_refreshes":..,"stale_served":..,"negative_reads":..},
   //  "circuit_breaker":{"state":"closed","transitions":2},
-  //  "connections":{"ready":4,"connecting":0,"down":0,"reconnects":0},"up":true}
+  //  "connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,"tls_handshakes":0,
+  //  "tls_resumed":0},"up":true}
   // Numbers are written with '.' whatever the C locale.
   std::string to_json() const;
 };

@@ -21,6 +21,9 @@ struct PoolStatus {
   std::size_t connecting = 0;  // connecting or handshaking
   std::size_t down = 0;        // waiting to reconnect
   std::uint64_t reconnects = 0;
+  // TLS handshakes completed (0 without TLS), and how many resumed an earlier session.
+  std::uint64_t tls_handshakes = 0;
+  std::uint64_t tls_resumed = 0;
   std::string last_error;  // most recent connection error, "" if none
 };
 
@@ -36,7 +39,7 @@ struct RCACHE_API Health {
 
   // {"status":"ok","reason":"","ping_ms":0.21,"circuit_breaker":{"state":"closed"},
   //  "mode":"disabled","connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,
-  //  "last_error":""}}
+  //  "tls_handshakes":0,"tls_resumed":0,"last_error":""}}
   std::string to_json() const;
 };
 

@@ -75,7 +75,7 @@ void Client::reset_breaker() {
   if (auto* b = core_->executor().breaker()) b->reset();
 }
 PoolStatus Client::pool_status() const {
-  return core_->transport().pool().status();
+  return core_->transport().status();
 }
 
 // PING

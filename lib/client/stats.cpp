@@ -78,6 +78,8 @@ Stats Client::stats() const {
   s.connections_connecting = pool.connecting;
   s.connections_down = pool.down;
   s.reconnects = pool.reconnects;
+  s.tls_handshakes = pool.tls_handshakes;
+  s.tls_resumed = pool.tls_resumed;
   s.up = core_->availability().up();
   return s;
 }

@@ -90,7 +90,9 @@ std::string Stats::to_json() const {
   o += ",\"connections\":{\"ready\":" + std::to_string(connections_ready) +
        ",\"connecting\":" + std::to_string(connections_connecting) +
        ",\"down\":" + std::to_string(connections_down) +
-       ",\"reconnects\":" + std::to_string(reconnects) + "}";
+       ",\"reconnects\":" + std::to_string(reconnects) +
+       ",\"tls_handshakes\":" + std::to_string(tls_handshakes) +
+       ",\"tls_resumed\":" + std::to_string(tls_resumed) + "}";
   o += ",\"up\":";
   o += up ? "true" : "false";
   o += "}";
@@ -115,7 +117,9 @@ std::string Health::to_json() const {
   out += ",\"connections\":{\"ready\":" + std::to_string(pool.ready) +
          ",\"connecting\":" + std::to_string(pool.connecting) +
          ",\"down\":" + std::to_string(pool.down) +
-         ",\"reconnects\":" + std::to_string(pool.reconnects) + ",\"last_error\":";
+         ",\"reconnects\":" + std::to_string(pool.reconnects) +
+         ",\"tls_handshakes\":" + std::to_string(pool.tls_handshakes) +
+         ",\"tls_resumed\":" + std::to_string(pool.tls_resumed) + ",\"last_error\":";
   append_json_string(out, pool.last_error);
   out += "}}";
   return out;

@@ -141,6 +141,14 @@ class ClientCollectable final : public prometheus::Collectable {
                              MetricType::Counter);
     add(reconnects, static_cast<double>(s.reconnects));
     out.push_back(std::move(reconnects));
+    if (s.tls_handshakes > 0) {
+      auto tls = family("rcache_tls_handshakes_total",
+                        "TLS handshakes completed, by whether they resumed an earlier session.",
+                        MetricType::Counter);
+      add(tls, static_cast<double>(s.tls_handshakes - s.tls_resumed), {{"resumed", "false"}});
+      add(tls, static_cast<double>(s.tls_resumed), {{"resumed", "true"}});
+      out.push_back(std::move(tls));
+    }
     auto up = family("rcache_up",
                      "1 when at least one connection is ready and the client is not disabled.",
                      MetricType::Gauge);

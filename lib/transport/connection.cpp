@@ -271,7 +271,7 @@ void Connection::on_write_cb(uv_write_t* req, int status) {
     if (status == UV_ECANCELED) return;
     if (status != 0) {
       self->drop(Error{Errc::connection, "write to " + self->endpoint_ + ": " + uv_message(status) +
-                                             self->tls_hint()});
+                                             self->handshake_hint()});
       return;
     }
     if (!self->queued_.empty()) {
@@ -299,7 +299,7 @@ void Connection::on_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
       if (self->tls_ != nullptr && !self->tls_->established()) {
         why += " during the TLS handshake (is it a TLS port?)";
       } else {
-        why += self->tls_hint();
+        why += self->handshake_hint();
       }
       self->drop(Error{Errc::connection, "connection to " + self->endpoint_ + " lost: " + why});
       return;
@@ -329,10 +329,16 @@ void Connection::on_plaintext(const char* data, std::size_t len) {
   if (auto broken = pipeline_.consume(data, len)) drop(std::move(*broken));
 }
 
-std::string Connection::tls_hint() const {
+std::string Connection::handshake_hint() const {
+  if (state_ != LinkState::handshaking) return "";
+  // A plaintext client on a TLS-only port: the server's TLS layer refuses the RESP bytes and
+  // resets or closes before any reply.
+  if (tls_ == nullptr)
+    return " before answering the handshake (if that port only accepts TLS, use rediss:// or set "
+           "tls = true)";
   // TLS 1.3 ends the client's handshake before the server has checked it: a server that wants a
   // client certificate refuses right after, often as a reset of the client's first write.
-  if (tls_ == nullptr || !tls_->established() || state_ != LinkState::handshaking) return "";
+  if (!tls_->established()) return "";
   return " right after the TLS handshake (does the server require a client certificate? set "
          "tls_cert_file and tls_key_file)";
 }
@@ -354,7 +360,8 @@ bool Connection::write_out(std::string_view bytes) {
   uv_buf_t buf = uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
   const int n = uv_try_write(stream, &buf, 1);
   if (n < 0 && n != UV_EAGAIN) {
-    drop(Error{Errc::connection, "write to " + endpoint_ + ": " + uv_message(n) + tls_hint()});
+    drop(
+        Error{Errc::connection, "write to " + endpoint_ + ": " + uv_message(n) + handshake_hint()});
     return false;
   }
   const std::size_t done = n > 0 ? static_cast<std::size_t>(n) : 0;
@@ -363,7 +370,8 @@ bool Connection::write_out(std::string_view bytes) {
   buf = uv_buf_init(wbuf_.data(), static_cast<unsigned>(wbuf_.size()));
   const int rc = uv_write(&write_req_, stream, &buf, 1, on_write_cb);
   if (rc != 0) {
-    drop(Error{Errc::connection, "write to " + endpoint_ + ": " + uv_message(rc) + tls_hint()});
+    drop(Error{Errc::connection,
+               "write to " + endpoint_ + ": " + uv_message(rc) + handshake_hint()});
     return false;
   }
   writing_ = true;

@@ -75,7 +75,7 @@ class Connection final : public Link {
   bool write_out(std::string_view bytes);
   bool write_tls_output();
   // Said of a connection lost between the TLS handshake and the first reply; else empty.
-  std::string tls_hint() const;
+  std::string handshake_hint() const;
   void on_plaintext(const char* data, std::size_t len);
 
   static void on_resolved_cb(uv_getaddrinfo_t* req, int status, addrinfo* res);

@@ -87,6 +87,7 @@ std::string names_of(X509* cert) {
 
 // What the verify callback saw of the server's own certificate (depth 0), for messages.
 struct Seen {
+  std::string peer;  // the TlsContext session store's key
   bool have = false;
   std::string subject, issuer, names, not_before, not_after;
 };
@@ -128,8 +129,9 @@ int password_cb(char* buf, int size, int /*rwflag*/, void* userdata) {
 
 int new_session_cb(SSL* ssl, SSL_SESSION* session) {
   auto* ctx = static_cast<TlsContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
-  if (ctx == nullptr) return 0;
-  ctx->remember(session);
+  const auto* seen = static_cast<const Seen*>(SSL_get_ex_data(ssl, seen_index()));
+  if (ctx == nullptr || seen == nullptr) return 0;
+  ctx->remember(seen->peer, session);
   return 1;  // we keep the reference
 }
 
@@ -221,27 +223,56 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const Config& cfg) {
 }
 
 TlsContext::~TlsContext() {
-  if (last_ != nullptr) SSL_SESSION_free(last_);
+  for (auto& [peer, list] : sessions_) {
+    for (SSL_SESSION* s : list) SSL_SESSION_free(s);
+  }
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
 }
 
-ssl_session_st* TlsContext::take_session_ref() const {
+ssl_session_st* TlsContext::take_session(const std::string& peer) {
   std::lock_guard lock(mu_);
-  if (last_ == nullptr || SSL_SESSION_is_resumable(last_) != 1) return nullptr;
-  SSL_SESSION_up_ref(last_);
-  return last_;
+  const auto it = sessions_.find(peer);
+  if (it == sessions_.end()) return nullptr;
+  auto& list = it->second;
+  while (!list.empty()) {
+    SSL_SESSION* s = list.back();
+    if (SSL_SESSION_is_resumable(s) != 1) {
+      list.pop_back();
+      SSL_SESSION_free(s);
+      continue;
+    }
+    if (SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION) {
+      list.pop_back();  // single use: the caller gets our reference
+    } else {
+      SSL_SESSION_up_ref(s);
+    }
+    return s;
+  }
+  return nullptr;
 }
 
-void TlsContext::remember(ssl_session_st* session) {
+void TlsContext::remember(const std::string& peer, ssl_session_st* session) {
   std::lock_guard lock(mu_);
-  if (last_ != nullptr) SSL_SESSION_free(last_);
-  last_ = session;
+  auto& list = sessions_[peer];
+  list.push_back(session);
+  if (list.size() > kSessionsPerPeer) {
+    SSL_SESSION_free(list.front());
+    list.pop_front();
+  }
+}
+
+void TlsContext::count_handshake(bool resumed) noexcept {
+  handshakes_.fetch_add(1, std::memory_order_relaxed);
+  if (resumed) resumed_.fetch_add(1, std::memory_order_relaxed);
 }
 
 // ---- TlsSession -------------------------------------------------------------------------------
 
 TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, std::string name, std::string endpoint)
-    : ctx_(std::move(ctx)), name_(std::move(name)), endpoint_(std::move(endpoint)) {}
+    : ctx_(std::move(ctx)),
+      name_(std::move(name)),
+      endpoint_(std::move(endpoint)),
+      peer_(endpoint_ + " " + name_) {}
 
 TlsSession::~TlsSession() {
   if (ssl_ != nullptr) {
@@ -265,7 +296,9 @@ Result<void> TlsSession::start() {
     return Error{Errc::tls, "TLS with " + endpoint_ + ": cannot create a session: " + ssl_reason()};
   }
   SSL_set_bio(ssl_, in_, out_);
-  SSL_set_ex_data(ssl_, seen_index(), new Seen());
+  auto seen = std::make_unique<Seen>();
+  seen->peer = peer_;
+  SSL_set_ex_data(ssl_, seen_index(), seen.release());
   SSL_set_connect_state(ssl_);
   if (is_ip_literal(name_)) {
     if (ctx_->verifies() &&
@@ -282,7 +315,7 @@ Result<void> TlsSession::start() {
     }
   }
   if (ctx_->resumes()) {
-    if (SSL_SESSION* s = ctx_->take_session_ref()) {
+    if (SSL_SESSION* s = ctx_->take_session(peer_)) {
       SSL_set_session(ssl_, s);
       SSL_SESSION_free(s);
     }
@@ -295,6 +328,7 @@ Result<void> TlsSession::drive_handshake() {
   const int rc = SSL_do_handshake(ssl_);
   if (rc == 1) {
     established_ = true;
+    ctx_->count_handshake(SSL_session_reused(ssl_) == 1);
     return {};
   }
   const int err = SSL_get_error(ssl_, rc);

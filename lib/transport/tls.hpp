@@ -20,6 +20,10 @@
 // cache is guarded by its own mutex.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,18 +51,29 @@ class TlsContext {
   ssl_ctx_st* native() const noexcept { return ctx_; }
   bool verifies() const noexcept { return verify_; }
   bool resumes() const noexcept { return resume_; }
-  // The session to offer on the next handshake (a new reference, or null), and the one a
-  // handshake just established.
-  ssl_session_st* take_session_ref() const;
-  void remember(ssl_session_st* session);
+  // Sessions for resumption, kept per peer ("endpoint name": one context serves every node of
+  // a client). take_session() gives the session to offer on the next handshake with `peer` (a
+  // reference the caller frees, or null): a TLS 1.3 ticket is handed out once, as RFC 8446 C.4
+  // asks (servers with a session cache accept a ticket once; each handshake brings new ones); a
+  // TLS 1.2 session stays for the next connection. remember() keeps a session a handshake got
+  // (it takes the reference); at most kSessionsPerPeer per peer, the oldest dropped.
+  static constexpr std::size_t kSessionsPerPeer = 8;
+  ssl_session_st* take_session(const std::string& peer);
+  void remember(const std::string& peer, ssl_session_st* session);
+  // Handshakes completed with this context, and how many of them resumed a session.
+  void count_handshake(bool resumed) noexcept;
+  std::uint64_t handshakes() const noexcept { return handshakes_.load(std::memory_order_relaxed); }
+  std::uint64_t resumed() const noexcept { return resumed_.load(std::memory_order_relaxed); }
 
  private:
   TlsContext() = default;
   ssl_ctx_st* ctx_ = nullptr;
   bool verify_ = true;
   bool resume_ = true;
-  mutable std::mutex mu_;
-  ssl_session_st* last_ = nullptr;  // guarded by mu_
+  std::mutex mu_;
+  std::map<std::string, std::deque<ssl_session_st*>> sessions_;  // guarded by mu_, newest last
+  std::atomic<std::uint64_t> handshakes_{0};
+  std::atomic<std::uint64_t> resumed_{0};
 };
 
 class TlsSession {
@@ -94,6 +109,7 @@ class TlsSession {
   std::shared_ptr<TlsContext> ctx_;
   const std::string name_;
   const std::string endpoint_;
+  const std::string peer_;  // the session store's key
   ssl_st* ssl_ = nullptr;
   bio_st* in_ = nullptr;   // ciphertext from the socket (owned by ssl_)
   bio_st* out_ = nullptr;  // ciphertext for the socket (owned by ssl_)

@@ -91,6 +91,15 @@ void Transport::shutdown() {
   thread_.join();
 }
 
+PoolStatus Transport::status() const {
+  PoolStatus s = pool_->status();
+  if (tls_ != nullptr) {
+    s.tls_handshakes = tls_->handshakes();
+    s.tls_resumed = tls_->resumed();
+  }
+  return s;
+}
+
 Transport::~Transport() {
   shutdown();
   if (loop_ready_) {

@@ -58,6 +58,8 @@ class Transport final : public Sender {
   const Pool& pool() const noexcept { return *pool_; }
   // "host:port", "[v6]:port" or the socket path; for messages and logs.
   const std::string& endpoint() const noexcept { return pool_->endpoint(); }
+  // The pool's status with the TLS handshake counts.
+  PoolStatus status() const;
 
  private:
   Transport(const Config& cfg, const Logger& logger, const ClockSource& clock);

@@ -8,7 +8,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <memory>
 #include <optional>
+#include <vector>
 
 #include "test_pki.hpp"
 
@@ -327,6 +329,66 @@ TEST_F(TlsTest, AReconnectResumesTheSessionUnlessResumptionIsOff) {
     ASSERT_TRUE(ping(second, server2).ok());
     EXPECT_EQ(plain_, "+PONG");
   }
+}
+
+// A TLS 1.3 ticket is offered once (RFC 8446 C.4: a server with a session cache, like Redis,
+// accepts it once); a first connection leaves two, so of three reconnects started together two
+// resume and the third makes a full handshake. Sessions are kept per peer.
+TEST_F(TlsTest, ATls13TicketIsOfferedOnceAndOnlyToItsPeer) {
+  auto ctx = context(client_config());
+  MemServer server(server_id_, {});
+  {
+    TlsSession first(ctx, "localhost", "localhost:6379");
+    ASSERT_TRUE(handshake(first, server).ok());
+    ASSERT_TRUE(ping(first, server).ok());
+  }
+  // Another endpoint with the same name: none of the first endpoint's sessions.
+  MemServer other(server);
+  TlsSession elsewhere(ctx, "localhost", "localhost:6380");
+  ASSERT_TRUE(handshake(elsewhere, other).ok());
+  EXPECT_FALSE(elsewhere.resumed());
+
+  std::vector<std::unique_ptr<MemServer>> servers;
+  std::vector<std::unique_ptr<TlsSession>> clients;
+  for (int i = 0; i < 3; ++i) {
+    servers.push_back(std::make_unique<MemServer>(server));
+    clients.push_back(std::make_unique<TlsSession>(ctx, "localhost", "localhost:6379"));
+    ASSERT_TRUE(clients.back()->start().ok());  // each takes its session now
+  }
+  int resumed = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto& c = *clients[static_cast<std::size_t>(i)];
+    auto& s = *servers[static_cast<std::size_t>(i)];
+    for (int round = 0; round < 20 && !(c.established() && s.done() && !c.has_output()); ++round) {
+      const std::string back = s.step(c.take_output());
+      if (!back.empty()) ASSERT_TRUE(c.feed(back.data(), back.size(), plain_).ok());
+    }
+    ASSERT_TRUE(c.established());
+    resumed += c.resumed() ? 1 : 0;
+  }
+  EXPECT_EQ(resumed, 2);
+  EXPECT_EQ(ctx->handshakes(), 5u);
+  EXPECT_EQ(ctx->resumed(), 2u);
+}
+
+// A TLS 1.2 session may be resumed by several connections: it stays for the next one.
+TEST_F(TlsTest, ATls12SessionResumesEveryReconnect) {
+  auto ctx = context(client_config());
+  MemServer::Options o;
+  o.max_version = TLS1_2_VERSION;
+  MemServer server(server_id_, o);
+  {
+    TlsSession first(ctx, "localhost", "localhost:6379");
+    ASSERT_TRUE(handshake(first, server).ok());
+    EXPECT_EQ(first.describe().rfind("TLSv1.2", 0), 0u) << first.describe();
+  }
+  for (int i = 0; i < 3; ++i) {
+    MemServer again(server);
+    TlsSession next(ctx, "localhost", "localhost:6379");
+    ASSERT_TRUE(handshake(next, again).ok());
+    EXPECT_TRUE(next.resumed()) << i;
+  }
+  EXPECT_EQ(ctx->resumed(), 3u);
 }
 
 TEST_F(TlsTest, BadFilesAreConfigurationErrorsNamingTheField) {
