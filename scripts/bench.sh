@@ -9,3 +9,4 @@ bash scripts/with-redis.sh --require -- ./build/benchmarks/client_bench "$@"
 ./build/benchmarks/resp_bench --benchmark_min_time=0.2
 ./build/benchmarks/metrics_bench --benchmark_min_time=0.3
 ./build/benchmarks/envelope_bench --benchmark_min_time=0.3
+./build/benchmarks/tls_bench --runs 3 --seconds 2
