@@ -14,6 +14,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rcache/error.hpp"
 #include "rcache/export.hpp"
@@ -60,6 +61,20 @@ struct RCACHE_API Config {
   // Accept any certificate for any name: no protection against a man in the middle. Logged as a
   // warning when the client starts. For tests against self-signed servers only.
   bool tls_insecure_skip_verify = false;
+
+  // --- Sentinel -------------------------------------------------------------------------------
+  // When sentinel_master is set, the master is found through Sentinel and host/port are not
+  // used: the `sentinels` ("host:port", "[v6]:port" or "host" for port 26379) are asked in turn
+  // for the master's address (SENTINEL get-master-addr-by-name), the one that answered first
+  // next time. Every new data connection checks with ROLE that it talks to the master before it
+  // serves a call; a dropped connection, a replica or a READONLY reply makes the client ask
+  // again, and a subscriber connection to a sentinel follows +switch-master. username/password
+  // (and TLS) apply to the data nodes; sentinel_username/sentinel_password to the sentinels
+  // (Redis 6.2+ sentinels can have their own ACL). TLS, when on, is used for both.
+  std::vector<std::string> sentinels;
+  std::string sentinel_master;
+  std::string sentinel_username;
+  std::string sentinel_password;  // never printed
 
   // --- keys -------------------------------------------------------------------------------------
   // Prepended to every key, and to every delete_pattern() pattern (glob characters in the prefix

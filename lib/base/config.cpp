@@ -39,6 +39,38 @@ Result<void> validate_tls(const Config& c) {
   return {};
 }
 
+Result<void> validate_sentinel(const Config& c) {
+  if (c.sentinel_master.empty()) {
+    if (!c.sentinels.empty()) {
+      return invalid("config: sentinels are set but sentinel_master (the master's name) is empty");
+    }
+    if (!c.sentinel_username.empty() || !c.sentinel_password.empty()) {
+      return invalid("config: sentinel credentials are set but sentinel_master is empty");
+    }
+    return {};
+  }
+  if (has_control_or_space(c.sentinel_master)) {
+    return invalid("config: sentinel_master = " + quote(c.sentinel_master) + " is invalid");
+  }
+  if (c.sentinels.empty()) {
+    return invalid("config: sentinel_master " + quote(c.sentinel_master) +
+                   " is set but no sentinels are (sentinels = {\"host:26379\", ...})");
+  }
+  if (!c.unix_socket.empty()) {
+    return invalid("config: sentinel_master with a unix_socket is not supported");
+  }
+  for (const auto& s : c.sentinels) {
+    if (auto r = detail::parse_host_port(s, 26379, "config: sentinels"); !r) {
+      return std::move(r).error();
+    }
+  }
+  if (!c.sentinel_username.empty() && c.sentinel_password.empty()) {
+    return invalid("config: sentinel_username " + quote(c.sentinel_username) +
+                   " is set without a sentinel_password");
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<void> Config::validate() const {
@@ -55,6 +87,7 @@ Result<void> Config::validate() const {
     return invalid("config: db = " + std::to_string(db) + " is out of range (expected >= 0)");
   }
   if (auto r = validate_tls(*this); !r) return r;
+  if (auto r = validate_sentinel(*this); !r) return r;
   if (!username.empty() && password.empty()) {
     return invalid("config: username " + quote(username) + " is set without a password");
   }
@@ -189,7 +222,9 @@ Result<void> Config::validate() const {
 
 std::string Config::to_string() const {
   std::string out;
-  if (unix_socket.empty()) {
+  if (!sentinel_master.empty()) {
+    out = tls ? "rediss+sentinel://" : "redis+sentinel://";
+  } else if (unix_socket.empty()) {
     out = tls ? "rediss://" : "redis://";
   } else {
     out = "unix://";
@@ -199,7 +234,11 @@ std::string Config::to_string() const {
     if (!password.empty()) out += ":***";
     out += "@";
   }
-  if (unix_socket.empty()) {
+  if (!sentinel_master.empty()) {
+    for (std::size_t i = 0; i < sentinels.size(); ++i) out += (i > 0 ? "," : "") + sentinels[i];
+    out += "/" + sentinel_master + "/" + std::to_string(db);
+    if (!sentinel_password.empty()) out += " sentinel_password=***";
+  } else if (unix_socket.empty()) {
     out += host.find(':') != std::string::npos ? "[" + host + "]" : host;
     out += ":" + std::to_string(port) + "/" + std::to_string(db);
   } else {

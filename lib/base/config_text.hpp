@@ -52,6 +52,55 @@ inline bool has_control_or_space(std::string_view s) {
   return false;
 }
 
+// "host:port", "[v6]:port", "host" or "[v6]" (port `default_port`) for `field` in messages.
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+inline Result<HostPort> parse_host_port(std::string_view s, int default_port,
+                                        std::string_view field) {
+  HostPort out{std::string(), default_port};
+  std::string_view host = s;
+  std::string_view port;
+  if (!s.empty() && s[0] == '[') {
+    const auto close = s.find(']');
+    if (close == std::string_view::npos) {
+      return invalid(std::string(field) + ": " + quote(s) + " has '[' without ']'");
+    }
+    host = s.substr(1, close - 1);
+    const auto after = s.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') {
+        return invalid(std::string(field) + ": unexpected " + quote(after) + " after IPv6 host");
+      }
+      port = after.substr(1);
+      if (port.empty()) return invalid(std::string(field) + ": port is empty in " + quote(s));
+    }
+  } else if (const auto colon = s.rfind(':'); colon != std::string_view::npos) {
+    if (s.find(':') != colon) {
+      return invalid(std::string(field) + ": " + quote(s) +
+                     " looks like an IPv6 address without brackets (use [addr]:port)");
+    }
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (port.empty()) return invalid(std::string(field) + ": port is empty in " + quote(s));
+  }
+  if (host.empty()) return invalid(std::string(field) + ": host is empty in " + quote(s));
+  if (has_control_or_space(host)) {
+    return invalid(std::string(field) + ": host " + quote(host) + " is invalid");
+  }
+  out.host = std::string(host);
+  if (!port.empty()) {
+    int p = 0;
+    if (!parse_int(port, p) || p < 1 || p > 65535) {
+      return invalid(std::string(field) + ": port = " + quote(port) +
+                     " is out of range (expected 1..65535)");
+    }
+    out.port = p;
+  }
+  return out;
+}
+
 inline std::string ms(std::chrono::milliseconds d) {
   return std::to_string(d.count()) + "ms";
 }

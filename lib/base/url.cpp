@@ -73,6 +73,14 @@ Result<void> apply_query(std::string_view query, Config& cfg) {
       auto v = percent_decode(raw, "username", false);
       if (!v) return std::move(v).error();
       cfg.username = std::move(*v);
+    } else if (key == "sentinel_password") {
+      auto v = percent_decode(raw, "sentinel_password", true);
+      if (!v) return std::move(v).error();
+      cfg.sentinel_password = std::move(*v);
+    } else if (key == "sentinel_username") {
+      auto v = percent_decode(raw, "sentinel_username", false);
+      if (!v) return std::move(v).error();
+      cfg.sentinel_username = std::move(*v);
     } else if (key == "ssl_cert_reqs") {
       // redis-py's spelling: "required" (the default) or "none" (no verification at all).
       if (raw == "none" || raw == "CERT_NONE") {
@@ -96,9 +104,9 @@ Result<void> apply_query(std::string_view query, Config& cfg) {
       *field = std::move(*v);
     } else {
       return invalid("url: unknown query parameter " + quote(key) +
-                     " (supported: db, username, password, ssl_cert_reqs, ssl_ca_certs, "
-                     "ssl_ca_path, ssl_certfile, ssl_keyfile, ssl_password, tls_server_name, "
-                     "tls_min_version)");
+                     " (supported: db, username, password, sentinel_username, "
+                     "sentinel_password, ssl_cert_reqs, ssl_ca_certs, ssl_ca_path, ssl_certfile, "
+                     "ssl_keyfile, ssl_password, tls_server_name, tls_min_version)");
     }
   }
   return {};
@@ -216,6 +224,64 @@ Result<Config> parse_tcp(std::string_view rest, bool tls) {
   return cfg;
 }
 
+// [[user]:password@]s1[:port],s2[:port]/master[/db][?query]: sentinels (port 26379 by default),
+// the master's name, the data nodes' db; the userinfo is the data nodes' credentials.
+Result<Config> parse_sentinel(std::string_view rest, bool tls) {
+  Config cfg;
+  cfg.tls = tls;
+  const auto at = rest.rfind('@');
+  if (at != std::string_view::npos) {
+    const auto userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    const auto colon = userinfo.find(':');
+    if (colon == std::string_view::npos) {
+      return invalid(
+          "url: userinfo without ':' (use redis+sentinel://:password@... or "
+          "redis+sentinel://user:password@...)");
+    }
+    auto user = percent_decode(userinfo.substr(0, colon), "username", false);
+    if (!user) return std::move(user).error();
+    auto pw = percent_decode(userinfo.substr(colon + 1), "password", true);
+    if (!pw) return std::move(pw).error();
+    cfg.username = std::move(*user);
+    cfg.password = std::move(*pw);
+  }
+  const auto q = rest.find('?');
+  const auto query = q == std::string_view::npos ? std::string_view{} : rest.substr(q + 1);
+  rest = rest.substr(0, q);
+  const auto slash = rest.find('/');
+  auto hosts = rest.substr(0, slash);
+  auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+  while (!hosts.empty()) {
+    const auto comma = hosts.find(',');
+    const auto one = hosts.substr(0, comma);
+    hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);
+    if (one.empty()) continue;
+    auto hp = detail::parse_host_port(one, 26379, "url: sentinel");
+    if (!hp) return std::move(hp).error();
+    cfg.sentinels.emplace_back(one);
+  }
+  if (cfg.sentinels.empty()) {
+    return invalid("url: no sentinels (expected redis+sentinel://host:26379,.../master_name)");
+  }
+  const auto slash2 = path.find('/');
+  const auto master = path.substr(0, slash2);
+  if (master.empty()) {
+    return invalid("url: no master name (expected redis+sentinel://host:26379,.../master_name)");
+  }
+  auto name = percent_decode(master, "master name", false);
+  if (!name) return std::move(name).error();
+  cfg.sentinel_master = std::move(*name);
+  if (slash2 != std::string_view::npos && slash2 + 1 < path.size()) {
+    auto db = parse_db(path.substr(slash2 + 1), "url");
+    if (!db) return std::move(db).error();
+    cfg.db = *db;
+  }
+  if (auto r = apply_query(query, cfg); !r) return std::move(r).error();
+  if (auto r = cfg.validate(); !r) return std::move(r).error();
+  return cfg;
+}
+
 // The URL as it may be shown in a message: everything up to the last '@' (a userinfo, perhaps
 // with a password) replaced by "***".
 std::string redacted(std::string_view url) {
@@ -232,19 +298,22 @@ Result<Config> Config::from_url(std::string_view url) {
   const auto sep = url.find("://");
   if (sep == std::string_view::npos) {
     return invalid("url: " + redacted(url) +
-                   " has no scheme (expected redis://, rediss:// or unix://)");
+                   " has no scheme (expected redis://, rediss://, unix:// or redis+sentinel://)");
   }
   const auto scheme = url.substr(0, sep);
   if (scheme.find('@') != std::string_view::npos || scheme.find(':') != std::string_view::npos) {
     return invalid("url: " + redacted(url) +
-                   " does not start with a scheme (expected redis://, rediss:// or unix://)");
+                   " does not start with a scheme (expected redis://, rediss://, unix:// or "
+                   "redis+sentinel://)");
   }
   const auto rest = url.substr(sep + 3);
   if (scheme == "redis") return parse_tcp(rest, false);
   if (scheme == "rediss") return parse_tcp(rest, true);
   if (scheme == "unix") return parse_unix(rest);
+  if (scheme == "redis+sentinel") return parse_sentinel(rest, false);
+  if (scheme == "rediss+sentinel") return parse_sentinel(rest, true);
   return invalid("url: unknown scheme " + quote(scheme) +
-                 " (expected redis://, rediss:// or unix://)");
+                 " (expected redis://, rediss://, unix:// or redis+sentinel://)");
 }
 
 Result<Config> Config::from_env() {

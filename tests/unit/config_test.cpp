@@ -333,4 +333,72 @@ TEST(ConfigEnv, WrongPasswordUrlErrorsNeverShowThePassword) {
   EXPECT_THAT(r.error().message, Not(HasSubstr("topsecret")));
 }
 
+TEST(ConfigSentinel, TheUrlNamesSentinelsMasterDbAndCredentials) {
+  auto c = Config::from_url(
+      "redis+sentinel://app:p%40ss@s1:26380,[::1]:26381,s3/mymaster/2?sentinel_password=sp");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->sentinels, (std::vector<std::string>{"s1:26380", "[::1]:26381", "s3"}));
+  EXPECT_EQ(c->sentinel_master, "mymaster");
+  EXPECT_EQ(c->db, 2);
+  EXPECT_EQ(c->username, "app");
+  EXPECT_EQ(c->password, "p@ss");
+  EXPECT_EQ(c->sentinel_password, "sp");
+  EXPECT_FALSE(c->tls);
+  const std::string shown = c->to_string();
+  EXPECT_THAT(shown, HasSubstr("redis+sentinel://app:***@s1:26380,[::1]:26381,s3/mymaster/2"));
+  EXPECT_THAT(shown, Not(HasSubstr("p@ss")));
+  EXPECT_THAT(shown, Not(HasSubstr("sp ")));
+
+  auto t = Config::from_url("rediss+sentinel://s1/m?ssl_ca_certs=/etc/ca.pem");
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  EXPECT_TRUE(t->tls);
+  EXPECT_EQ(t->tls_ca_file, "/etc/ca.pem");
+  EXPECT_EQ(t->db, 0);
+}
+
+TEST(ConfigSentinel, BadFormsNameTheProblem) {
+  struct Case {
+    const char* url;
+    const char* says;
+  };
+  for (const Case& k :
+       {Case{"redis+sentinel:///mymaster", "no sentinels"},
+        Case{"redis+sentinel://s1:26379", "no master name"},
+        Case{"redis+sentinel://s1:26379/", "no master name"},
+        Case{"redis+sentinel://s1:0/m", "out of range"},
+        Case{"redis+sentinel://s1:x/m", "out of range"},
+        Case{"redis+sentinel://s1:/m", "port is empty"},
+        Case{"redis+sentinel://::1:26379/m", "IPv6"},
+        Case{"redis+sentinel://[::1/m", "without ']'"}, Case{"redis+sentinel://s1/m/-1", "db"},
+        Case{"redis+sentinel://s1/m?bogus=1", "unknown query parameter"}}) {
+    auto c = Config::from_url(k.url);
+    ASSERT_FALSE(c.ok()) << k.url;
+    EXPECT_EQ(c.error().code, Errc::invalid_argument) << k.url;
+    EXPECT_THAT(c.error().message, HasSubstr(k.says)) << k.url;
+  }
+}
+
+TEST(ConfigSentinel, FieldsAreCheckedTogether) {
+  Config c;
+  c.sentinel_master = "m";
+  auto r = c.validate();
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, HasSubstr("no sentinels"));
+  c.sentinels = {"127.0.0.1:26379", "bad host:1"};
+  r = c.validate();
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, HasSubstr("invalid"));
+  c.sentinels = {"127.0.0.1:26379"};
+  EXPECT_TRUE(c.validate().ok());
+  c.sentinel_username = "u";
+  r = c.validate();
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, HasSubstr("sentinel_password"));
+  Config no_master;
+  no_master.sentinels = {"127.0.0.1:26379"};
+  r = no_master.validate();
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message, HasSubstr("sentinel_master"));
+}
+
 }  // namespace
