@@ -33,6 +33,12 @@ Handshake build_handshake(const Config& cfg) {
     w.arg(cfg.client_name);
     hs.steps.push_back("CLIENT SETNAME");
   }
+  if (!cfg.sentinel_master.empty()) {
+    w.begin(1);
+    w.arg("ROLE");
+    hs.steps.push_back("ROLE");
+    hs.master_name = cfg.sentinel_master;
+  }
   if (hs.steps.empty()) {
     w.begin(1);
     w.arg("PING");
@@ -52,6 +58,18 @@ Result<void> check_handshake(const Handshake& hs, const std::vector<ReplyPtr>& e
       Error e = error_from_reply(*r, hs.steps[i]);
       e.message = std::string(endpoint) + ": " + e.message;
       return e;
+    }
+    if (std::string_view(hs.steps[i]) == "ROLE") {
+      const bool array = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                         r->element[0]->type == REDIS_REPLY_STRING;
+      const std::string role =
+          array ? std::string(r->element[0]->str, r->element[0]->len) : std::string("?");
+      if (role != "master") {
+        return Error{Errc::connection, std::string(endpoint) + " is not the master of '" +
+                                           hs.master_name + "' (ROLE says " +
+                                           (array ? "'" + role + "'" : "no role") +
+                                           "); asking the sentinels again"};
+      }
     }
   }
   return {};

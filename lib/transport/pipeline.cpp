@@ -63,7 +63,7 @@ void Pipeline::commit_write(std::size_t n) noexcept {
 
 std::optional<Error> Pipeline::consume(const char* data, std::size_t len) {
   if (len == 0) return std::nullopt;
-  if (in_flight_.empty()) {
+  if (in_flight_.empty() && !on_push_) {
     return Error{Errc::protocol, endpoint_ + ": " + std::to_string(len) +
                                      " bytes received with no command pending"};
   }
@@ -88,7 +88,7 @@ std::optional<Error> Pipeline::consume(const char* data, std::size_t len) {
     // What is left unparsed belongs to the reply under construction and counts against its
     // budget: a garbage bulk length cannot make the buffer grow past it.
     const std::size_t unparsed = reader_->len - reader_->pos;
-    if (unparsed > 0 && in_flight_.empty()) {
+    if (unparsed > 0 && in_flight_.empty() && !on_push_) {
       broken = Error{Errc::protocol, endpoint_ + ": " + std::to_string(unparsed) +
                                          " bytes received with no command pending"};
     } else if (unparsed > limits_.reply_budget || budget_.used > limits_.reply_budget - unparsed) {
@@ -107,6 +107,10 @@ Error Pipeline::over_budget() const {
 
 std::optional<Error> Pipeline::deliver(ReplyPtr reply, std::vector<Done>& out) {
   if (in_flight_.empty()) {
+    if (on_push_) {
+      out.push_back(Done{on_push_, Outcome{std::nullopt, true, std::move(reply), {}}});
+      return std::nullopt;
+    }
     return Error{Errc::protocol, endpoint_ + ": reply received with no command pending"};
   }
   Entry& front = in_flight_.front();

@@ -14,7 +14,10 @@
 // Replies are matched front to back; a multi-command request completes with its last reply.
 // A reply with nothing pending, or for a request whose bytes were never handed to the socket, is
 // a broken stream, and so are bytes that arrive when nothing is pending at all (a server cannot
-// stream into an idle connection), and a reply larger than the reply budget. The server is
+// stream into an idle connection), and a reply larger than the reply budget. Except on a
+// subscriber connection (set_push_handler): there a reply with nothing in flight is a pushed
+// message and goes to the handler; only the SUBSCRIBE itself may be sent on it, since RESP2 gives
+// no way to tell a message from a reply. The server is
 // considered hung when the oldest request in flight (abandoned ones included) is unanswered for its
 // deadline plus `hung_after`.
 //
@@ -61,6 +64,9 @@ class Pipeline {
   void push(Request&& request);
   // The handshake of a new connection: prepared ahead of everything else and, until open(), alone.
   void push_handshake(Request&& request);
+  // Makes this a subscriber connection: replies with nothing in flight go to `on_push` (as
+  // Outcome::reply), each within the same reply budget as any reply.
+  void set_push_handler(Completion on_push) { on_push_ = std::move(on_push); }
   // Waiting requests may be written from now on (the handshake succeeded).
   void open() noexcept { open_ = true; }
   bool is_open() const noexcept { return open_; }
@@ -125,6 +131,7 @@ class Pipeline {
   std::uint64_t staged_total_ = 0;  // stream offsets
   std::uint64_t handed_total_ = 0;
   std::uint64_t delivered_ = 0;
+  Completion on_push_;  // subscriber connections only
 };
 
 }  // namespace rcache::detail

@@ -696,6 +696,41 @@ TEST_F(PipelineTest, BytesOnAnIdleConnectionBreakTheStreamAtOnce) {
   EXPECT_THAT(e->message, HasSubstr("with no command pending"));
 }
 
+// --- subscriber connections ---------------------------------------------------------------------
+
+TEST_F(PipelineTest, ASubscriberConnectionHandsUnaskedRepliesToItsPushHandler) {
+  auto p = make_pipeline();
+  std::vector<std::string> pushed;
+  p->set_push_handler([&](Outcome&& o) { pushed.push_back(show(o.reply.get())); });
+  p->open();
+  p->push(make(1, cmd({"SUBSCRIBE", "+switch-master"})));
+  write_all(*p);
+  // The confirmation answers the SUBSCRIBE; the message after it, and one split across reads,
+  // go to the handler.
+  ASSERT_FALSE(feed(*p,
+                    "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n"
+                    "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$5\r\nm a 1\r\n*3\r\n$7")
+                   .has_value());
+  ASSERT_FALSE(feed(*p, "\r\nmessage\r\n$1\r\nc\r\n$1\r\nx\r\n").has_value());
+  ASSERT_EQ(completed_.size(), 1u);
+  EXPECT_EQ(show(outcome(1).reply.get()), "[$subscribe,$+switch-master,:1]");
+  EXPECT_EQ(pushed,
+            (std::vector<std::string>{"[$message,$+switch-master,$m a 1]", "[$message,$c,$x]"}));
+}
+
+TEST_F(PipelineTest, APushedMessageOverTheReplyBudgetStillBreaksTheStream) {
+  limits_.reply_budget = 1024;
+  auto p = make_pipeline();
+  int pushed = 0;
+  p->set_push_handler([&](Outcome&&) { ++pushed; });
+  p->open();
+  auto e = feed(*p, "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$100000\r\n" + std::string(2000, 'x'));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->code, Errc::protocol);
+  EXPECT_THAT(e->message, HasSubstr("reply budget"));
+  EXPECT_EQ(pushed, 0);
+}
+
 TEST_F(PipelineTest, BytesAfterTheLastPendingReplyBreakTheStream) {
   auto p = make_pipeline();
   p->open();
