@@ -41,8 +41,8 @@ Result<HostPort> parse_master_addr(const redisReply& reply, std::string_view mas
                                    std::string_view sentinel) {
   const std::string who = "sentinel " + std::string(sentinel);
   if (reply.type == REDIS_REPLY_NIL) {
-    return Error{Errc::invalid_argument, who + " monitors no master named " + quote(master) +
-                                             " (check sentinel_master)"};
+    return Error{Errc::invalid_argument,
+                 who + " monitors no master named " + quote(master) + " (check sentinel_master)"};
   }
   if (reply.type == REDIS_REPLY_ERROR) {
     Error e = error_from_reply(reply, "SENTINEL GET-MASTER-ADDR-BY-NAME");

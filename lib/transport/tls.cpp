@@ -261,11 +261,6 @@ void TlsContext::remember(const std::string& peer, ssl_session_st* session) {
   }
 }
 
-void TlsContext::count_handshake(bool resumed) noexcept {
-  handshakes_.fetch_add(1, std::memory_order_relaxed);
-  if (resumed) resumed_.fetch_add(1, std::memory_order_relaxed);
-}
-
 // ---- TlsSession -------------------------------------------------------------------------------
 
 TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, std::string name, std::string endpoint)

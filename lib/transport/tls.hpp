@@ -61,7 +61,10 @@ class TlsContext {
   ssl_session_st* take_session(const std::string& peer);
   void remember(const std::string& peer, ssl_session_st* session);
   // Handshakes completed with this context, and how many of them resumed a session.
-  void count_handshake(bool resumed) noexcept;
+  void count_handshake(bool resumed) noexcept {
+    handshakes_.fetch_add(1, std::memory_order_relaxed);
+    if (resumed) resumed_.fetch_add(1, std::memory_order_relaxed);
+  }
   std::uint64_t handshakes() const noexcept { return handshakes_.load(std::memory_order_relaxed); }
   std::uint64_t resumed() const noexcept { return resumed_.load(std::memory_order_relaxed); }
 

@@ -1,10 +1,11 @@
 // Sentinel's pure logic: the master-address answer, +switch-master messages, and the ROLE step of
 // the data connections' handshake.
+#include "protocol/sentinel.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "protocol/handshake.hpp"
-#include "protocol/sentinel.hpp"
 
 namespace rcache::detail {
 namespace {
@@ -36,7 +37,8 @@ TEST(SentinelReplies, AMasterAddressIsReadAndEveryOtherAnswerNamed) {
   auto unknown = parse_master_addr(*parse("$-1\r\n"), "nope", "s:26379");
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().code, Errc::invalid_argument);
-  EXPECT_THAT(unknown.error().message, HasSubstr("sentinel s:26379 monitors no master named 'nope'"));
+  EXPECT_THAT(unknown.error().message,
+              HasSubstr("sentinel s:26379 monitors no master named 'nope'"));
 
   auto noauth = parse_master_addr(*parse("-NOAUTH Authentication required.\r\n"), "m", "s:1");
   ASSERT_FALSE(noauth.ok());
@@ -77,11 +79,11 @@ TEST(SentinelReplies, ASwitchOfOurMasterGivesItsNewAddress) {
 TEST(SentinelReplies, AnythingElseOnTheChannelIsIgnored) {
   for (const std::string& bytes :
        {message("+switch-master", "other 127.0.0.1 6379 127.0.0.1 6380"),  // another master
-        message("+switch-master", "mymaster 127.0.0.1 6379 127.0.0.1"),     // too short
-        message("+switch-master", "mymaster a 1 b 2 extra"),                // too long
-        message("+switch-master", "mymaster a 1 b 0"),                      // bad port
+        message("+switch-master", "mymaster 127.0.0.1 6379 127.0.0.1"),    // too short
+        message("+switch-master", "mymaster a 1 b 2 extra"),               // too long
+        message("+switch-master", "mymaster a 1 b 0"),                     // bad port
         message("+switch-master", "mymaster a 1 b x"),
-        message("+sdown", "mymaster 127.0.0.1 6379 127.0.0.1 6380"),        // another channel
+        message("+sdown", "mymaster 127.0.0.1 6379 127.0.0.1 6380"),  // another channel
         std::string("*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n"),
         std::string("+OK\r\n"), std::string("*2\r\n$7\r\nmessage\r\n$1\r\nx\r\n")}) {
     EXPECT_FALSE(parse_switch_master(*parse(bytes), "mymaster").has_value()) << bytes;
@@ -102,7 +104,8 @@ TEST(SentinelHandshake, DataConnectionsCheckTheRoleLast) {
   auto master = parse("*3\r\n$6\r\nmaster\r\n:100\r\n*0\r\n");
   EXPECT_TRUE(check_handshake(hs, earlier, master.get(), "127.0.0.1:6379").ok());
 
-  auto replica = parse("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6380\r\n$9\r\nconnected\r\n:100\r\n");
+  auto replica =
+      parse("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6380\r\n$9\r\nconnected\r\n:100\r\n");
   auto r = check_handshake(hs, earlier, replica.get(), "127.0.0.1:6379");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::connection);
