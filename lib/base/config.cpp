@@ -17,9 +17,11 @@ using detail::quote;
 // The TLS fields: consistent with each other, and not set while TLS is off (a CA file configured
 // for a connection that silently stays plaintext would be worse than an error).
 Result<void> validate_tls(const Config& c) {
-  const bool any_field = !c.tls_ca_file.empty() || !c.tls_ca_dir.empty() ||
-                         !c.tls_cert_file.empty() || !c.tls_key_file.empty() ||
-                         !c.tls_server_name.empty() || c.tls_insecure_skip_verify;
+  const bool any_field =
+      !c.tls_ca_file.empty() || !c.tls_ca_dir.empty() || !c.tls_cert_file.empty() ||
+      !c.tls_key_file.empty() || !c.tls_key_password.empty() || !c.tls_server_name.empty() ||
+      !c.tls_ciphers.empty() || !c.tls_ciphersuites.empty() || c.tls_min_version != "1.2" ||
+      !c.tls_session_resumption || c.tls_insecure_skip_verify;
   if (!c.tls) {
     if (any_field) return invalid("config: TLS options are set but tls is false");
     return {};

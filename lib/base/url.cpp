@@ -51,6 +51,26 @@ Result<std::int64_t> parse_db(std::string_view s, std::string_view where) {
   return db;
 }
 
+// Where the userinfo ends: the last '@' before the query, or npos. The query starts at the first
+// '?' followed by "name=" (a name of [a-z0-9_]), so its values may hold '@' (a key password, a
+// path); a password may hold '/', ':', '#' and '?' unescaped, only not '@' followed by nothing
+// that looks like a host, nor "?name=".
+std::size_t userinfo_at(std::string_view rest) {
+  std::size_t query = std::string_view::npos;
+  for (auto q = rest.find('?'); q != std::string_view::npos; q = rest.find('?', q + 1)) {
+    std::size_t k = q + 1;
+    while (k < rest.size() && ((rest[k] >= 'a' && rest[k] <= 'z') ||
+                               (rest[k] >= '0' && rest[k] <= '9') || rest[k] == '_')) {
+      ++k;
+    }
+    if (k > q + 1 && k < rest.size() && rest[k] == '=') {
+      query = q;
+      break;
+    }
+  }
+  return rest.substr(0, query).rfind('@');
+}
+
 // Applies "a=b&c=d" query parameters.
 Result<void> apply_query(std::string_view query, Config& cfg) {
   while (!query.empty()) {
@@ -61,6 +81,12 @@ Result<void> apply_query(std::string_view query, Config& cfg) {
     const auto eq = item.find('=');
     const auto key = item.substr(0, eq);
     const auto raw = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    if (!cfg.tls && (key.substr(0, 4) == "ssl_" || key.substr(0, 4) == "tls_")) {
+      // A TLS option where TLS is off: the user meant TLS; a plaintext connection would be a
+      // silent downgrade.
+      return invalid("url: TLS option " + quote(key) +
+                     " on a URL without TLS (use rediss:// or rediss+sentinel://)");
+    }
     if (key == "db") {
       auto db = parse_db(raw, "url");
       if (!db) return std::move(db).error();
@@ -83,10 +109,14 @@ Result<void> apply_query(std::string_view query, Config& cfg) {
       cfg.sentinel_username = std::move(*v);
     } else if (key == "ssl_cert_reqs") {
       // redis-py's spelling: "required" (the default) or "none" (no verification at all).
+      // "optional" verifies too: a server always shows a certificate, and Python's
+      // CERT_OPTIONAL checks it like CERT_REQUIRED on the client side.
       if (raw == "none" || raw == "CERT_NONE") {
         cfg.tls_insecure_skip_verify = true;
-      } else if (raw != "required" && raw != "CERT_REQUIRED") {
-        return invalid("url: ssl_cert_reqs = " + quote(raw) + " (expected required or none)");
+      } else if (raw != "required" && raw != "CERT_REQUIRED" && raw != "optional" &&
+                 raw != "CERT_OPTIONAL") {
+        return invalid("url: ssl_cert_reqs = " + quote(raw) +
+                       " (expected required, optional or none)");
       }
     } else if (key == "ssl_password") {
       auto v = percent_decode(raw, "ssl_password", true);
@@ -115,7 +145,7 @@ Result<void> apply_query(std::string_view query, Config& cfg) {
 Result<Config> parse_unix(std::string_view rest) {
   // unix://[user[:password]@]/path?query
   Config cfg;
-  const auto at = rest.rfind('@');  // first: a password may hold '?' (see parse_tcp)
+  const auto at = userinfo_at(rest);  // first: a password may hold '?' (see userinfo_at)
   const auto userinfo = at == std::string_view::npos ? std::string_view{} : rest.substr(0, at);
   if (at != std::string_view::npos) rest = rest.substr(at + 1);
   const auto q = rest.find('?');
@@ -151,9 +181,8 @@ Result<Config> parse_tcp(std::string_view rest, bool tls) {
   // [[user]:password@]host[:port][/db][?query]
   Config cfg;
   cfg.tls = tls;
-  // The userinfo ends at the last '@': a password may hold '/', '?', ':' or '#' unescaped, and
-  // no message below may ever show any part of it.
-  const auto at = rest.rfind('@');
+  // No message below may ever show any part of the userinfo (see userinfo_at).
+  const auto at = userinfo_at(rest);
   const auto userinfo = at == std::string_view::npos ? std::string_view{} : rest.substr(0, at);
   if (at != std::string_view::npos) rest = rest.substr(at + 1);
   auto q = rest.find('?');
@@ -229,7 +258,7 @@ Result<Config> parse_tcp(std::string_view rest, bool tls) {
 Result<Config> parse_sentinel(std::string_view rest, bool tls) {
   Config cfg;
   cfg.tls = tls;
-  const auto at = rest.rfind('@');
+  const auto at = userinfo_at(rest);
   if (at != std::string_view::npos) {
     const auto userinfo = rest.substr(0, at);
     rest = rest.substr(at + 1);

@@ -106,8 +106,46 @@ TEST(ConfigUrl, RedissTurnsTlsOnWithRedisPySpellings) {
   EXPECT_FALSE(Config::from_url("redis://127.0.0.1:6380").value().tls);
   expect_invalid("rediss://127.0.0.1?ssl_cert_reqs=maybe", "ssl_cert_reqs = 'maybe'");
   // TLS options on a plaintext URL are an error, not silently plaintext.
-  expect_invalid("redis://127.0.0.1?ssl_ca_certs=/etc/ca.pem",
-                 "TLS options are set but tls is false");
+  expect_invalid("redis://127.0.0.1?ssl_ca_certs=/etc/ca.pem", "TLS option 'ssl_ca_certs'");
+  for (const char* q : {"ssl_cert_reqs=required", "tls_min_version=1.3", "ssl_password=x"}) {
+    expect_invalid(std::string("redis://127.0.0.1?") + q, "use rediss://");
+    expect_invalid(std::string("unix:///tmp/r.sock?") + q, "use rediss://");
+  }
+  EXPECT_FALSE(
+      Config::from_url("rediss://h?ssl_cert_reqs=optional").value().tls_insecure_skip_verify);
+}
+
+// '@' in a query value (a key password, a path) is not the end of a userinfo; '@' and '?' in a
+// password still are what they were.
+TEST(ConfigUrl, AnAtSignInTheQueryIsPartOfItsValue) {
+  auto c = Config::from_url(
+      "rediss://localhost:39875?ssl_ca_certs=/p/dir@host/ca.pem&ssl_password=p@ss");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->host, "localhost");
+  EXPECT_EQ(c->port, 39875);
+  EXPECT_EQ(c->tls_ca_file, "/p/dir@host/ca.pem");
+  EXPECT_EQ(c->tls_key_password, "p@ss");
+  EXPECT_TRUE(c->password.empty());
+  EXPECT_THAT(c->to_string(), HasSubstr("rediss://localhost:39875/0"));
+  EXPECT_THAT(c->to_string(), Not(HasSubstr("p@ss")));
+
+  auto both = Config::from_url("rediss://u:pa?ss/x@h:1/2?ssl_password=k@y&db=3");
+  ASSERT_TRUE(both.ok()) << both.error().to_string();
+  EXPECT_EQ(both->username, "u");
+  EXPECT_EQ(both->password, "pa?ss/x");
+  EXPECT_EQ(both->host, "h");
+  EXPECT_EQ(both->db, 3);
+  EXPECT_EQ(both->tls_key_password, "k@y");
+
+  auto unix = Config::from_url("unix://:pw@/tmp/r.sock?db=1");
+  ASSERT_TRUE(unix.ok()) << unix.error().to_string();
+  EXPECT_EQ(unix->password, "pw");
+  auto sentinel =
+      Config::from_url("rediss+sentinel://:pw@s1/m?sentinel_password=s@p&ssl_ca_certs=/a@b/ca.pem");
+  ASSERT_TRUE(sentinel.ok()) << sentinel.error().to_string();
+  EXPECT_EQ(sentinel->sentinels, std::vector<std::string>{"s1"});
+  EXPECT_EQ(sentinel->sentinel_password, "s@p");
+  EXPECT_EQ(sentinel->tls_ca_file, "/a@b/ca.pem");
 }
 
 TEST(ConfigUrl, UnknownSchemeIsNamed) {
@@ -243,6 +281,12 @@ TEST(ConfigValidate, EachBadFieldIsNamedWithItsValue) {
       {"waiting", with([](Config& c) { c.max_waiting_for_connection = 10000001; }),
        "max_waiting_for_connection = 10000001"},
       {"tls option without tls", with([](Config& c) { c.tls_ca_file = "/etc/ca.pem"; }),
+       "TLS options are set but tls is false"},
+      {"tls ciphers without tls", with([](Config& c) { c.tls_ciphers = "HIGH"; }),
+       "TLS options are set but tls is false"},
+      {"tls key password without tls", with([](Config& c) { c.tls_key_password = "x"; }),
+       "TLS options are set but tls is false"},
+      {"tls 1.3 without tls", with([](Config& c) { c.tls_min_version = "1.3"; }),
        "TLS options are set but tls is false"},
       {"tls min version", with([](Config& c) {
          c.tls = true;
