@@ -174,10 +174,11 @@ struct RCACHE_API Config {
   // COUNT hint for the SCAN calls of delete_pattern(), 1..1,000,000.
   std::size_t scan_count = 100;
 
-  // Parses redis://[[user]:password@]host[:port][/db], unix:///path/to/socket[?db=N] (also
-  // ?password=...&username=...), with percent-escapes in user, password and path. rediss:// is
-  // recognised and refused ("TLS is not supported yet"). Other fields keep their defaults.
-  // The result is validated.
+  // Parses redis://[[user]:password@]host[:port][/db], rediss://... (TLS, with redis-py's ssl_*
+  // query spellings), unix:///path/to/socket[?db=N] (also ?password=...&username=...), and
+  // redis+sentinel://[[user]:password@]s1[:port],s2[:port]/master[/db] (rediss+sentinel:// for
+  // TLS), with percent-escapes in user, password and path; a query value may hold '@'. Other
+  // fields keep their defaults. The result is validated.
   static Result<Config> from_url(std::string_view url);
 
   // from_url($REDIS_URL, default "redis://127.0.0.1:6379/0"), then REDIS_PASSWORD and REDIS_DB

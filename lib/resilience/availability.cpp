@@ -41,7 +41,12 @@ Result<void> Availability::start(bool reached) {
   const StartDecision d = decide_start(cfg_.degraded_mode, reached, last, where);
   switch (d.action) {
     case StartDecision::Action::serve:
+      return {};
     case StartDecision::Action::keep_auth_errors:
+      logger_.log(LogLevel::error, "redis " + where + " refused this client at start-up (" +
+                                       last.to_string() + "): calls fail with '" +
+                                       std::string(to_string(last.code)) +
+                                       "' until that is fixed; retrying in the background");
       return {};
     case StartDecision::Action::fail:
       return *d.error;

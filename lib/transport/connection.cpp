@@ -446,7 +446,8 @@ void Connection::on_conn_timer_cb(uv_timer_t* timer) {
                       self->endpoint_ + " timed out after " +
                       std::to_string(self->cfg_.connect_timeout.count()) + " ms" +
                       (self->tls_ != nullptr && !self->tls_->established()
-                           ? " (is it a TLS port? a plaintext server never answers a TLS hello)"
+                           ? " (the server is stalled, or it is not a TLS port: a plaintext "
+                             "Redis never answers a TLS hello)"
                            : "")});
         break;
       default:

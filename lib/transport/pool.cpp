@@ -143,6 +143,13 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
       std::lock_guard lock(status_mu_);
       last_error_ = link.last_error();
     }
+    // A refused password or certificate is a configuration problem: said once per distinct
+    // reason (not once per attempt) until a connection is ready again.
+    const Error& e = link.last_error();
+    if ((e.code == Errc::auth || e.code == Errc::tls) && e.message != logged_refusal_) {
+      logged_refusal_ = e.message;
+      logger_.log(LogLevel::error, "redis " + endpoint_ + ": " + e.to_string());
+    }
     // A broken stream is the server's (or a middlebox's) fault, not a network blip: say so.
     if (link.last_error().code == Errc::protocol) {
       logger_.log(LogLevel::error, "redis " + endpoint_ + ": connection " +
@@ -159,6 +166,7 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
     first_cv_.notify_all();
   }
   const std::size_t ready_now = ready_.load(std::memory_order_relaxed);
+  if (to == S::ready) logged_refusal_.clear();
   if (to == S::ready && ready_now == 1) {
     // The server is back: the rest of the pool need not sit out its backoff.
     for (auto& other : links_) other->reconnect_now();

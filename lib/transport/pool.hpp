@@ -74,6 +74,7 @@ class Pool final : public LinkObserver {
   std::size_t next_ = 0;
   bool reported_down_ = false;  // loop thread
   bool riding_ = false;         // loop thread: a drop, and no failed reconnect attempt since
+  std::string logged_refusal_;  // loop thread: the auth/TLS refusal last logged
 
   std::atomic<std::size_t> ready_{0}, connecting_{0}, down_{0};
   std::atomic<std::uint64_t> reconnects_{0};

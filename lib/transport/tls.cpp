@@ -1,5 +1,5 @@
-// TLS over memory BIOs: context (trust, versions, client certificate, resumption) and session
-// (handshake, records in and out, errors that name the problem).
+// TLS sessions over memory BIOs: handshake, records in and out, errors that name the problem (the
+// context is in tls_context.cpp).
 #include "transport/tls.hpp"
 
 #include <arpa/inet.h>
@@ -12,25 +12,18 @@
 #include <cstring>
 #include <vector>
 
+#include "transport/tls_detail.hpp"
+
 namespace rcache::detail {
 
-namespace {
-
-// The reason of the newest OpenSSL error on this thread's queue ("unable to get local issuer
-// certificate"), or `fallback`.
-std::string ssl_reason(const char* fallback = "unknown OpenSSL error") {
+std::string ssl_reason(const char* fallback) {
   const unsigned long e = ERR_peek_last_error();
   if (e == 0) return fallback;
   const char* r = ERR_reason_error_string(e);
   return r != nullptr ? r : ERR_error_string(e, nullptr);
 }
 
-Error bad_file(const char* field, const std::string& path, const std::string& hint = "") {
-  std::string m = "config: cannot load " + std::string(field) + " '" + path + "': " + ssl_reason();
-  if (!hint.empty()) m += " (" + hint + ")";
-  ERR_clear_error();
-  return Error{Errc::invalid_argument, std::move(m)};
-}
+namespace {
 
 bool is_ip_literal(const std::string& s) {
   unsigned char buf[16];
@@ -56,7 +49,7 @@ std::string x509_name(const X509_NAME* n) {
   return buf;
 }
 
-// "DNS:redis.internal, IP:10.0.0.5" (or "CN=..." when the certificate has no SAN).
+// "DNS:redis.internal, IP:10.0.0.5" (or the subject when the certificate has no SAN).
 std::string names_of(X509* cert) {
   std::string out;
   auto* sans =
@@ -81,30 +74,38 @@ std::string names_of(X509* cert) {
     }
     GENERAL_NAMES_free(sans);
   }
-  if (out.empty()) out = x509_name(X509_get_subject_name(cert));
+  if (out.empty()) {
+    out = "no subjectAltName, subject " + x509_name(X509_get_subject_name(cert)) +
+          ", whose CN is not used as a name";
+  }
   return out;
 }
 
-// What the verify callback saw of the server's own certificate (depth 0), for messages.
-struct Seen {
-  std::string peer;  // the TlsContext session store's key
-  bool have = false;
-  std::string subject, issuer, names, not_before, not_after;
-};
+}  // namespace
 
-int seen_index() {
+int tls_seen_index() {
   static const int idx = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return idx;
 }
 
-int verify_cb(int ok, X509_STORE_CTX* store) {
+int tls_verify_cb(int ok, X509_STORE_CTX* store) {
   auto* ssl =
       static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   if (ssl == nullptr) return ok;
-  auto* seen = static_cast<Seen*>(SSL_get_ex_data(ssl, seen_index()));
-  if (seen == nullptr || seen->have) return ok;
-  // The leaf is what a user recognises; the chain is walked from it, so depth 0 is seen first
-  // for name and validity errors, and the issuer tells "unknown CA" apart.
+  auto* seen = static_cast<TlsSeen*>(SSL_get_ex_data(ssl, tls_seen_index()));
+  if (seen == nullptr) return ok;
+  if (ok == 0 && seen->failed_depth < 0) {
+    // The certificate that failed, which may be a CA of the chain rather than the server's own.
+    if (X509* bad = X509_STORE_CTX_get_current_cert(store)) {
+      seen->failed_depth = X509_STORE_CTX_get_error_depth(store);
+      seen->failed_subject = x509_name(X509_get_subject_name(bad));
+      seen->failed_not_before = asn1_time(X509_get0_notBefore(bad));
+      seen->failed_not_after = asn1_time(X509_get0_notAfter(bad));
+    }
+  }
+  if (seen->have) return ok;
+  // The leaf is what a user recognises: its names and issuer tell a name mismatch and an
+  // unknown CA apart.
   X509* leaf = nullptr;
   STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(store);
   if (chain != nullptr && sk_X509_num(chain) > 0) leaf = sk_X509_value(chain, 0);
@@ -117,148 +118,6 @@ int verify_cb(int ok, X509_STORE_CTX* store) {
   seen->not_before = asn1_time(X509_get0_notBefore(leaf));
   seen->not_after = asn1_time(X509_get0_notAfter(leaf));
   return ok;
-}
-
-int password_cb(char* buf, int size, int /*rwflag*/, void* userdata) {
-  const auto* pw = static_cast<const std::string*>(userdata);
-  if (pw == nullptr || size <= 0) return 0;
-  const int n = static_cast<int>(std::min<std::size_t>(pw->size(), static_cast<std::size_t>(size)));
-  std::memcpy(buf, pw->data(), static_cast<std::size_t>(n));
-  return n;
-}
-
-int new_session_cb(SSL* ssl, SSL_SESSION* session) {
-  auto* ctx = static_cast<TlsContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
-  const auto* seen = static_cast<const Seen*>(SSL_get_ex_data(ssl, seen_index()));
-  if (ctx == nullptr || seen == nullptr) return 0;
-  ctx->remember(seen->peer, session);
-  return 1;  // we keep the reference
-}
-
-// The key password must outlive the SSL_CTX's use of it (loading happens in create()).
-struct KeyPassword {
-  std::string value;
-  ~KeyPassword() { OPENSSL_cleanse(value.data(), value.size()); }
-};
-
-}  // namespace
-
-// ---- TlsContext -------------------------------------------------------------------------------
-
-Result<std::shared_ptr<TlsContext>> TlsContext::create(const Config& cfg) {
-  std::shared_ptr<TlsContext> t(new TlsContext());
-  ERR_clear_error();
-  t->ctx_ = SSL_CTX_new(TLS_client_method());
-  if (t->ctx_ == nullptr) {
-    return Error{Errc::tls, "TLS: cannot create an OpenSSL context: " + ssl_reason()};
-  }
-  SSL_CTX* ctx = t->ctx_;
-  SSL_CTX_set_app_data(ctx, t.get());
-  const int min_version = cfg.tls_min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
-  SSL_CTX_set_min_proto_version(ctx, min_version);
-  if (!cfg.tls_ciphers.empty() && SSL_CTX_set_cipher_list(ctx, cfg.tls_ciphers.c_str()) != 1) {
-    ERR_clear_error();
-    return Error{Errc::invalid_argument,
-                 "config: tls_ciphers = '" + cfg.tls_ciphers + "' names no cipher OpenSSL knows"};
-  }
-  if (!cfg.tls_ciphersuites.empty() &&
-      SSL_CTX_set_ciphersuites(ctx, cfg.tls_ciphersuites.c_str()) != 1) {
-    ERR_clear_error();
-    return Error{Errc::invalid_argument, "config: tls_ciphersuites = '" + cfg.tls_ciphersuites +
-                                             "' names no TLS 1.3 suite OpenSSL knows"};
-  }
-  t->verify_ = !cfg.tls_insecure_skip_verify;
-  if (t->verify_) {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
-    if (!cfg.tls_ca_file.empty() || !cfg.tls_ca_dir.empty()) {
-      const char* file = cfg.tls_ca_file.empty() ? nullptr : cfg.tls_ca_file.c_str();
-      const char* dir = cfg.tls_ca_dir.empty() ? nullptr : cfg.tls_ca_dir.c_str();
-      if (SSL_CTX_load_verify_locations(ctx, file, dir) != 1) {
-        return file != nullptr ? bad_file("tls_ca_file", cfg.tls_ca_file)
-                               : bad_file("tls_ca_dir", cfg.tls_ca_dir);
-      }
-    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-      return Error{Errc::tls, "TLS: cannot load the system trust store: " + ssl_reason()};
-    }
-  } else {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-  }
-  if (!cfg.tls_cert_file.empty()) {
-    KeyPassword pw{cfg.tls_key_password};
-    SSL_CTX_set_default_passwd_cb(ctx, password_cb);
-    SSL_CTX_set_default_passwd_cb_userdata(ctx, &pw);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg.tls_cert_file.c_str()) != 1) {
-      return bad_file("tls_cert_file", cfg.tls_cert_file);
-    }
-    const bool loaded =
-        SSL_CTX_use_PrivateKey_file(ctx, cfg.tls_key_file.c_str(), SSL_FILETYPE_PEM) == 1;
-    SSL_CTX_set_default_passwd_cb_userdata(ctx, nullptr);
-    if (!loaded && ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-      ERR_clear_error();
-      return Error{Errc::invalid_argument, "config: tls_key_file '" + cfg.tls_key_file +
-                                               "' is not the key of tls_cert_file '" +
-                                               cfg.tls_cert_file + "'"};
-    }
-    if (!loaded) {
-      return bad_file("tls_key_file", cfg.tls_key_file,
-                      cfg.tls_key_password.empty() ? "encrypted? set tls_key_password"
-                                                   : "wrong tls_key_password?");
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-      ERR_clear_error();
-      return Error{Errc::invalid_argument, "config: tls_key_file '" + cfg.tls_key_file +
-                                               "' is not the key of tls_cert_file '" +
-                                               cfg.tls_cert_file + "'"};
-    }
-  }
-  t->resume_ = cfg.tls_session_resumption;
-  if (t->resume_) {
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
-  } else {
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-  }
-  return t;
-}
-
-TlsContext::~TlsContext() {
-  for (auto& [peer, list] : sessions_) {
-    for (SSL_SESSION* s : list) SSL_SESSION_free(s);
-  }
-  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
-}
-
-ssl_session_st* TlsContext::take_session(const std::string& peer) {
-  std::lock_guard lock(mu_);
-  const auto it = sessions_.find(peer);
-  if (it == sessions_.end()) return nullptr;
-  auto& list = it->second;
-  while (!list.empty()) {
-    SSL_SESSION* s = list.back();
-    if (SSL_SESSION_is_resumable(s) != 1) {
-      list.pop_back();
-      SSL_SESSION_free(s);
-      continue;
-    }
-    if (SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION) {
-      list.pop_back();  // single use: the caller gets our reference
-    } else {
-      SSL_SESSION_up_ref(s);
-    }
-    return s;
-  }
-  return nullptr;
-}
-
-void TlsContext::remember(const std::string& peer, ssl_session_st* session) {
-  std::lock_guard lock(mu_);
-  auto& list = sessions_[peer];
-  list.push_back(session);
-  if (list.size() > kSessionsPerPeer) {
-    SSL_SESSION_free(list.front());
-    list.pop_front();
-  }
 }
 
 // ---- TlsSession -------------------------------------------------------------------------------
@@ -275,7 +134,7 @@ TlsSession::~TlsSession() {
     // connection that ends because its socket did (a reset, a kill) keeps it resumable, as TLS
     // 1.3 allows; one that ended on a TLS error does not.
     if (established_ && !failed_) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-    delete static_cast<Seen*>(SSL_get_ex_data(ssl_, seen_index()));
+    delete static_cast<TlsSeen*>(SSL_get_ex_data(ssl_, tls_seen_index()));
     SSL_free(ssl_);  // frees both BIOs
   }
 }
@@ -291,9 +150,9 @@ Result<void> TlsSession::start() {
     return Error{Errc::tls, "TLS with " + endpoint_ + ": cannot create a session: " + ssl_reason()};
   }
   SSL_set_bio(ssl_, in_, out_);
-  auto seen = std::make_unique<Seen>();
+  auto seen = std::make_unique<TlsSeen>();
   seen->peer = peer_;
-  SSL_set_ex_data(ssl_, seen_index(), seen.release());
+  SSL_set_ex_data(ssl_, tls_seen_index(), seen.release());
   SSL_set_connect_state(ssl_);
   if (is_ip_literal(name_)) {
     if (ctx_->verifies() &&
@@ -303,7 +162,10 @@ Result<void> TlsSession::start() {
   } else {
     SSL_set_tlsext_host_name(ssl_, name_.c_str());  // SNI: names only, never IP literals
     if (ctx_->verifies()) {
-      SSL_set_hostflags(ssl_, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      // Names come from the subjectAltName only, never the subject's CN (RFC 6125; Go, Python
+      // and browsers do the same).
+      SSL_set_hostflags(ssl_,
+                        X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
       if (SSL_set1_host(ssl_, name_.c_str()) != 1) {
         return Error{Errc::tls, "TLS with " + endpoint_ + ": cannot verify name '" + name_ + "'"};
       }
@@ -322,6 +184,14 @@ Result<void> TlsSession::drive_handshake() {
   ERR_clear_error();
   const int rc = SSL_do_handshake(ssl_);
   if (rc == 1) {
+    if (ctx_->verifies() && SSL_get0_peer_certificate(ssl_) == nullptr) {
+      // Only an anonymous cipher suite gets here (tls_ciphers allowing aNULL): nothing was
+      // verified, so nothing is sent.
+      failed_ = true;
+      return Error{Errc::tls, "TLS handshake with " + endpoint_ +
+                                  " failed: the server showed no certificate (an anonymous cipher "
+                                  "suite; remove aNULL from tls_ciphers)"};
+    }
     established_ = true;
     ctx_->count_handshake(SSL_session_reused(ssl_) == 1);
     return {};
@@ -357,7 +227,9 @@ Result<void> TlsSession::feed(const char* data, std::size_t len, std::string& pl
     }
     const int err = SSL_get_error(ssl_, n);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return {};
-    failed_ = true;
+    // A close_notify is a clean end (Redis sends one on CLIENT KILL): its session stays
+    // resumable; any other error ends it for good.
+    failed_ = err != SSL_ERROR_ZERO_RETURN;
     if (err == SSL_ERROR_ZERO_RETURN) {
       return Error{Errc::connection,
                    "connection to " + endpoint_ + " lost: the server closed the TLS session"};
@@ -410,16 +282,27 @@ std::string TlsSession::describe() const {
 Error TlsSession::handshake_error(int ssl_error) const {
   const std::string who = "TLS handshake with " + endpoint_ + " failed: ";
   const long verify = SSL_get_verify_result(ssl_);
-  const auto* seen = static_cast<const Seen*>(SSL_get_ex_data(ssl_, seen_index()));
+  const auto* seen = static_cast<const TlsSeen*>(SSL_get_ex_data(ssl_, tls_seen_index()));
   if (ctx_->verifies() && verify != X509_V_OK) {
     const std::string cert = seen != nullptr && seen->have ? " (" + seen->subject + ")" : "";
+    // Validity errors name the certificate that failed: the server's own, or a CA of its chain.
+    const bool in_chain = seen != nullptr && seen->failed_depth > 0;
+    const std::string which = in_chain ? "a CA certificate of the server's chain (" +
+                                             seen->failed_subject + ", depth " +
+                                             std::to_string(seen->failed_depth) + ")"
+                                       : "the server's certificate" + cert;
+    const bool failed_known = seen != nullptr && seen->failed_depth >= 0;
+    const std::string not_after = seen == nullptr ? "?"
+                                  : failed_known  ? seen->failed_not_after
+                                                  : seen->not_after;
+    const std::string not_before = seen == nullptr ? "?"
+                                   : failed_known  ? seen->failed_not_before
+                                                   : seen->not_before;
     switch (verify) {
       case X509_V_ERR_CERT_HAS_EXPIRED:
-        return Error{Errc::tls, who + "the server's certificate" + cert + " expired on " +
-                                    (seen != nullptr ? seen->not_after : std::string("?"))};
+        return Error{Errc::tls, who + which + " expired on " + not_after};
       case X509_V_ERR_CERT_NOT_YET_VALID:
-        return Error{Errc::tls, who + "the server's certificate" + cert + " is not valid before " +
-                                    (seen != nullptr ? seen->not_before : std::string("?"))};
+        return Error{Errc::tls, who + which + " is not valid before " + not_before};
       case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
       case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
       case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
@@ -430,8 +313,14 @@ Error TlsSession::handshake_error(int ssl_error) const {
                                     (seen != nullptr ? seen->issuer : std::string("?")) +
                                     "); set tls_ca_file to the CA that signed it (" +
                                     X509_verify_cert_error_string(verify) + ")"};
-      case X509_V_ERR_HOSTNAME_MISMATCH:
       case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return Error{Errc::tls,
+                     who + "the server's certificate has no IP address '" + name_ +
+                         "' among its names (" +
+                         (seen != nullptr && seen->have ? seen->names : std::string("?")) +
+                         "); a certificate for an IP address needs it as an IP subjectAltName (set "
+                         "tls_server_name to dial by a name the certificate has)"};
+      case X509_V_ERR_HOSTNAME_MISMATCH:
         return Error{
             Errc::tls,
             who + "the server's certificate is for " +

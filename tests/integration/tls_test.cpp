@@ -27,8 +27,10 @@ class Tls : public ::testing::Test {
       return pki_.issue("client", s);
     }();
   }
-  std::unique_ptr<RedisServer> start_server(const TestPki::Issued& id, bool auth_clients = false) {
+  std::unique_ptr<RedisServer> start_server(const TestPki::Issued& id, bool auth_clients = false,
+                                            std::vector<std::string> args = {}) {
     RedisServer::Options o;
+    o.args = std::move(args);
     o.tls_cert_file = id.cert_file;
     o.tls_key_file = id.key_file;
     o.tls_ca_file = pki_.ca_file();
@@ -112,7 +114,13 @@ TEST_F(Tls, ANameMismatchIsRefusedByDefaultAndAcceptedOnlyWhenInsecure) {
   Config c = tls_config(*server);
   const Error e = first_error(c);
   EXPECT_EQ(e.code, Errc::tls) << e.to_string();
-  EXPECT_THAT(e.message, HasSubstr("is for DNS:redis.internal, not '127.0.0.1'"));
+  EXPECT_THAT(e.message,
+              HasSubstr("has no IP address '127.0.0.1' among its names (DNS:redis.internal)"));
+  Config by_name = c;
+  by_name.host = "localhost";
+  const Error n = first_error(by_name);
+  EXPECT_EQ(n.code, Errc::tls) << n.to_string();
+  EXPECT_THAT(n.message, HasSubstr("is for DNS:redis.internal, not 'localhost' (the name dialled"));
 
   // The name it is known by: verified against that instead of the IP dialled.
   Config named = c;
@@ -145,9 +153,30 @@ TEST_F(Tls, AnExpiredCertificateIsRefusedWithItsDate) {
   spec.not_after_days = -1;
   auto server = start_server(pki_.issue("expired", spec));
   ASSERT_NE(server, nullptr);
-  const Error e = first_error(tls_config(*server));
-  EXPECT_EQ(e.code, Errc::tls) << e.to_string();
-  EXPECT_THAT(e.message, HasSubstr("expired on"));
+  // Logged at error once per distinct reason, however many attempts follow.
+  std::mutex mu;
+  std::vector<std::string> errors;
+  Config c = tls_config(*server);
+  c.log_level = LogLevel::warning;
+  c.reconnect_backoff_min = 10ms;
+  c.reconnect_backoff_max = 20ms;
+  c.log_sink = [&](LogLevel l, std::string_view m) {
+    std::lock_guard lock(mu);
+    if (l == LogLevel::error) errors.emplace_back(m);
+  };
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  auto r = client->get("k");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::tls) << r.error().to_string();
+  EXPECT_THAT(r.error().message, HasSubstr("expired on"));
+  std::this_thread::sleep_for(300ms);  // many reconnect attempts, all refused the same way
+  std::lock_guard lock(mu);
+  std::size_t expiry_lines = 0;
+  for (const auto& line : errors) expiry_lines += line.find("expired on") != std::string::npos;
+  EXPECT_GE(expiry_lines, 1u);
+  EXPECT_LE(expiry_lines, 2u);  // the pool's line, and the start-up decision's
+  EXPECT_THAT(errors, ::testing::Contains(HasSubstr("refused this client at start-up")));
 }
 
 TEST_F(Tls, MutualTlsWithoutAClientCertificateSaysSoAndWithOneWorks) {
@@ -259,6 +288,32 @@ TEST_F(Tls, ReconnectsAfterAClientKillResumeTheSessionAndFailNoCall) {
   EXPECT_EQ(p.tls_resumed, p.tls_handshakes - c.pool_size);
   EXPECT_THAT(victim->health().to_json(),
               HasSubstr("\"tls_resumed\":" + std::to_string(p.tls_resumed)));
+}
+
+// Redis ends a killed TLS client with a close_notify: a clean end, after which a TLS 1.2 session
+// (reusable, unlike a TLS 1.3 ticket) must stay resumable for every reconnect.
+TEST_F(Tls, OverTls12EveryReconnectResumesToo) {
+  auto server = start_server(server_id_, false, {"--tls-protocols", "TLSv1.2"});
+  ASSERT_NE(server, nullptr);
+  Config c = tls_config(*server);
+  auto victim = make_client(c);
+  ASSERT_NE(victim, nullptr);
+  ASSERT_TRUE(victim->set("k", "v").ok());
+  Config k = tls_config(*server);
+  k.pool_size = 1;  // CLIENT KILL spares the connection that sends it: nothing else of its own
+  auto killer = make_client(k);
+  ASSERT_NE(killer, nullptr);
+  for (std::size_t round = 1; round <= 3; ++round) {
+    auto r = killer->command({"CLIENT", "KILL", "TYPE", "normal"});
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_TRUE(eventually(10s, [&] {
+      const PoolStatus p = victim->pool_status();
+      return p.ready == c.pool_size && p.tls_handshakes >= (round + 1) * c.pool_size;
+    })) << round;
+  }
+  EXPECT_TRUE(victim->get("k").ok());
+  const PoolStatus p = victim->pool_status();
+  EXPECT_EQ(p.tls_resumed, p.tls_handshakes - c.pool_size) << p.tls_handshakes;
 }
 
 TEST_F(Tls, WithResumptionOffEveryReconnectIsAFullHandshake) {

@@ -103,23 +103,48 @@ TestPki::~TestPki() {
 }
 
 TestPki::Issued TestPki::issue(const std::string& name, const Spec& spec) {
+  X509* signer = impl_->ca;
+  EVP_PKEY* signer_key = impl_->ca_key;
+  X509* intermediate = nullptr;
+  EVP_PKEY* intermediate_key = nullptr;
+  if (spec.via_intermediate) {
+    intermediate_key = new_key();
+    intermediate =
+        new_cert(name + " intermediate CA", intermediate_key, spec.intermediate_not_before_days,
+                 spec.intermediate_not_after_days, impl_->serial++);
+    X509_set_issuer_name(intermediate, X509_get_subject_name(impl_->ca));
+    add_ext(intermediate, impl_->ca, NID_basic_constraints, "critical,CA:TRUE");
+    add_ext(intermediate, impl_->ca, NID_key_usage, "critical,keyCertSign,cRLSign");
+    add_ext(intermediate, intermediate, NID_subject_key_identifier, "hash");
+    add_ext(intermediate, impl_->ca, NID_authority_key_identifier, "keyid");
+    if (X509_sign(intermediate, impl_->ca_key, EVP_sha256()) == 0) die("sign intermediate");
+    signer = intermediate;
+    signer_key = intermediate_key;
+  }
   EVP_PKEY* key = new_key();
   X509* c =
       new_cert(spec.common_name, key, spec.not_before_days, spec.not_after_days, impl_->serial++);
-  X509_set_issuer_name(c, X509_get_subject_name(impl_->ca));
+  X509_set_issuer_name(c, X509_get_subject_name(signer));
   std::string san;
   for (const auto& d : spec.dns) san += (san.empty() ? "" : ",") + std::string("DNS:") + d;
   for (const auto& i : spec.ips) san += (san.empty() ? "" : ",") + std::string("IP:") + i;
-  if (!san.empty()) add_ext(c, impl_->ca, NID_subject_alt_name, san);
-  add_ext(c, impl_->ca, NID_basic_constraints, "CA:FALSE");
-  add_ext(c, impl_->ca, NID_ext_key_usage, spec.client ? "clientAuth" : "serverAuth");
-  add_ext(c, impl_->ca, NID_authority_key_identifier, "keyid");
-  if (X509_sign(c, impl_->ca_key, EVP_sha256()) == 0) die("sign " + name);
+  if (!san.empty()) add_ext(c, signer, NID_subject_alt_name, san);
+  add_ext(c, signer, NID_basic_constraints, "CA:FALSE");
+  add_ext(c, signer, NID_ext_key_usage, spec.client ? "clientAuth" : "serverAuth");
+  add_ext(c, signer, NID_authority_key_identifier, "keyid");
+  if (X509_sign(c, signer_key, EVP_sha256()) == 0) die("sign " + name);
   Issued out{dir_ + "/" + name + ".crt", dir_ + "/" + name + ".key"};
   write_cert(out.cert_file, c);
+  if (intermediate != nullptr) {
+    FILE* f = std::fopen(out.cert_file.c_str(), "a");
+    if (f == nullptr || PEM_write_X509(f, intermediate) != 1) die("append intermediate");
+    std::fclose(f);
+  }
   write_key(out.key_file, key, spec.key_password);
   X509_free(c);
   EVP_PKEY_free(key);
+  X509_free(intermediate);
+  EVP_PKEY_free(intermediate_key);
   return out;
 }
 

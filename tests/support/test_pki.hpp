@@ -23,6 +23,11 @@ class TestPki {
     long not_after_days = 30;
     bool client = false;       // extendedKeyUsage clientAuth instead of serverAuth
     std::string key_password;  // non-empty: the key file is encrypted with it (AES-256-CBC)
+    // Signed by a new intermediate CA (signed by this CA, valid over the days given) instead of
+    // by this CA directly; cert_file then holds the certificate followed by the intermediate.
+    bool via_intermediate = false;
+    long intermediate_not_before_days = -1;
+    long intermediate_not_after_days = 30;
   };
 
   // A fresh CA named `ca_name` in a new temporary directory. Aborts the test on failure.

@@ -26,12 +26,19 @@ class MemServer {
   struct Options {
     bool require_client_cert = false;
     std::string client_ca_file;
-    int max_version = 0;  // 0: OpenSSL's highest
+    int max_version = 0;     // 0: OpenSSL's highest
+    bool anonymous = false;  // no certificate: anonymous (aNULL) TLS 1.2 suites only
   };
   MemServer(const TestPki::Issued& id, const Options& o) {
     ctx_ = SSL_CTX_new(TLS_server_method());
-    EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx_, id.cert_file.c_str()), 1);
-    EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_, id.key_file.c_str(), SSL_FILETYPE_PEM), 1);
+    if (o.anonymous) {
+      SSL_CTX_set_max_proto_version(ctx_, TLS1_2_VERSION);
+      EXPECT_EQ(SSL_CTX_set_cipher_list(ctx_, "aNULL:@SECLEVEL=0"), 1);
+      SSL_CTX_set_dh_auto(ctx_, 1);
+    } else {
+      EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx_, id.cert_file.c_str()), 1);
+      EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_, id.key_file.c_str(), SSL_FILETYPE_PEM), 1);
+    }
     if (o.max_version != 0) SSL_CTX_set_max_proto_version(ctx_, o.max_version);
     if (o.require_client_cert) {
       SSL_CTX_load_verify_locations(ctx_, o.client_ca_file.c_str(), nullptr);
@@ -160,7 +167,64 @@ TEST_F(TlsTest, AnIpLiteralIsVerifiedAgainstTheIpSan) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::tls);
   EXPECT_THAT(r.error().message, HasSubstr("IP:127.0.0.1"));
-  EXPECT_THAT(r.error().message, HasSubstr("not '10.9.8.7'"));
+  EXPECT_THAT(r.error().message, HasSubstr("no IP address '10.9.8.7'"));
+}
+
+// Names come from the subjectAltName only: a certificate with only a CN matches nothing.
+TEST_F(TlsTest, ACertificateWithOnlyACommonNameMatchesNoName) {
+  TestPki::Spec spec;
+  spec.common_name = "localhost";
+  spec.dns.clear();
+  spec.ips.clear();
+  const auto cn_only = pki_.issue("cn-only", spec);
+  auto ctx = context(client_config());
+  TlsSession client(ctx, "localhost", "localhost:6379");
+  MemServer server(cn_only, {});
+  auto r = handshake(client, server);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::tls);
+  EXPECT_THAT(r.error().message, HasSubstr("no subjectAltName"));
+  EXPECT_THAT(r.error().message, HasSubstr("not 'localhost'"));
+}
+
+TEST_F(TlsTest, AChainThroughAnIntermediateIsVerifiedAndAnExpiredOneIsNamed) {
+  TestPki::Spec good;
+  good.via_intermediate = true;
+  const auto chained = pki_.issue("chained", good);
+  auto ctx = context(client_config());
+  TlsSession ok(ctx, "localhost", "localhost:6379");
+  MemServer s1(chained, {});
+  ASSERT_TRUE(handshake(ok, s1).ok());
+
+  TestPki::Spec bad = good;
+  bad.intermediate_not_before_days = -400;
+  bad.intermediate_not_after_days = -2;
+  const auto stale = pki_.issue("stale", bad);
+  TlsSession refused(ctx, "localhost", "localhost:6379");
+  MemServer s2(stale, {});
+  auto r = handshake(refused, s2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::tls);
+  EXPECT_THAT(r.error().message, HasSubstr("a CA certificate of the server's chain"));
+  EXPECT_THAT(r.error().message, HasSubstr("stale intermediate CA, depth 1"));
+  EXPECT_THAT(r.error().message, HasSubstr("expired on"));
+}
+
+// tls_ciphers that allow anonymous suites must not turn verification off.
+TEST_F(TlsTest, AnAnonymousCipherSuiteIsRefusedWhileVerifying) {
+  Config c = client_config();
+  c.tls_ciphers = "ALL:aNULL:@SECLEVEL=0";
+  auto ctx = context(c);
+  TlsSession client(ctx, "localhost", "localhost:6379");
+  MemServer::Options o;
+  o.anonymous = true;
+  MemServer server(server_id_, o);
+  auto r = handshake(client, server);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::tls);
+  EXPECT_THAT(r.error().message, HasSubstr("showed no certificate"));
+  EXPECT_FALSE(client.established());
+  EXPECT_FALSE(client.send("PING").ok());
 }
 
 TEST_F(TlsTest, ACertificateForAnotherNameIsRefusedNamingBoth) {
@@ -398,6 +462,7 @@ TEST_F(TlsTest, BadFilesAreConfigurationErrorsNamingTheField) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::invalid_argument);
   EXPECT_THAT(r.error().message, HasSubstr("tls_ca_file '" + c.tls_ca_file + "'"));
+  EXPECT_THAT(r.error().message, HasSubstr("No such file or directory"));
 
   TestPki::Spec spec;
   spec.client = true;
@@ -409,18 +474,39 @@ TEST_F(TlsTest, BadFilesAreConfigurationErrorsNamingTheField) {
   k.tls_key_file = mine.key_file;
   auto no_pw = TlsContext::create(k);
   ASSERT_FALSE(no_pw.ok());
-  EXPECT_THAT(no_pw.error().message, HasSubstr("tls_key_file"));
-  EXPECT_THAT(no_pw.error().message, HasSubstr("tls_key_password"));
+  EXPECT_THAT(no_pw.error().message, HasSubstr("is encrypted: set tls_key_password"));
   k.tls_key_password = "wrong";
   auto wrong = TlsContext::create(k);
   ASSERT_FALSE(wrong.ok());
-  EXPECT_THAT(wrong.error().message, HasSubstr("wrong tls_key_password?"));
+  EXPECT_THAT(wrong.error().message, HasSubstr("tls_key_password does not decrypt tls_key_file"));
   EXPECT_THAT(wrong.error().message, ::testing::Not(HasSubstr("wrong\'")));  // never the password
   k.tls_key_file = other.key_file;
   k.tls_key_password.clear();
   auto mismatch = TlsContext::create(k);
   ASSERT_FALSE(mismatch.ok());
   EXPECT_THAT(mismatch.error().message, HasSubstr("is not the key of tls_cert_file"));
+
+  // The usual mix-ups: the certificate given as the key, a key as the CA, a missing CA dir.
+  Config swapped = client_config();
+  swapped.tls_cert_file = other.cert_file;
+  swapped.tls_key_file = other.cert_file;
+  auto cert_as_key = TlsContext::create(swapped);
+  ASSERT_FALSE(cert_as_key.ok());
+  EXPECT_THAT(cert_as_key.error().message,
+              HasSubstr("holds no PEM private key (it is a certificate"));
+  Config key_as_ca = client_config();
+  key_as_ca.tls_ca_file = other.key_file;
+  auto ca = TlsContext::create(key_as_ca);
+  ASSERT_FALSE(ca.ok());
+  EXPECT_THAT(ca.error().message,
+              HasSubstr("tls_ca_file '" + other.key_file + "' holds no PEM certificate"));
+  Config dir = client_config();
+  dir.tls_ca_file.clear();
+  dir.tls_ca_dir = pki_.dir() + "/no-such-dir";
+  auto d = TlsContext::create(dir);
+  ASSERT_FALSE(d.ok());
+  EXPECT_THAT(d.error().message,
+              HasSubstr("tls_ca_dir '" + dir.tls_ca_dir + "' is not a directory"));
 
   Config ciphers = client_config();
   ciphers.tls_ciphers = "NO-SUCH-CIPHER";
