@@ -25,6 +25,10 @@ struct PoolStatus {
   std::uint64_t tls_handshakes = 0;
   std::uint64_t tls_resumed = 0;
   std::string last_error;  // most recent connection error, "" if none
+  // The server the pool dials ("host:port"), and how it was found ("" for a fixed address,
+  // "sentinel 10.0.0.7:26379" for a master found through Sentinel).
+  std::string endpoint;
+  std::string via;
 };
 
 // A health snapshot; see Client::health().
@@ -39,7 +43,7 @@ struct RCACHE_API Health {
 
   // {"status":"ok","reason":"","ping_ms":0.21,"circuit_breaker":{"state":"closed"},
   //  "mode":"disabled","connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,
-  //  "tls_handshakes":0,"tls_resumed":0,"last_error":""}}
+  //  "tls_handshakes":0,"tls_resumed":0,"last_error":"","endpoint":"127.0.0.1:6379","via":""}}
   std::string to_json() const;
 };
 

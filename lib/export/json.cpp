@@ -121,6 +121,10 @@ std::string Health::to_json() const {
          ",\"tls_handshakes\":" + std::to_string(pool.tls_handshakes) +
          ",\"tls_resumed\":" + std::to_string(pool.tls_resumed) + ",\"last_error\":";
   append_json_string(out, pool.last_error);
+  out += ",\"endpoint\":";
+  append_json_string(out, pool.endpoint);
+  out += ",\"via\":";
+  append_json_string(out, pool.via);
   out += "}}";
   return out;
 }

@@ -25,6 +25,10 @@ ErrorWord classify_error_word(const redisReply& r) noexcept {
   return ErrorWord::other;
 }
 
+bool is_readonly(const redisReply& r) noexcept {
+  return r.type == REDIS_REPLY_ERROR && starts_with_word(r, "READONLY");
+}
+
 Error error_from_reply(const redisReply& reply, std::string_view context) {
   const std::string_view text(reply.str != nullptr ? reply.str : "", reply.len);
   std::string message;

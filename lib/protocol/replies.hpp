@@ -29,6 +29,8 @@ enum class ErrorWord {
   other,      // ERR, WRONGTYPE, ...: an answer, not a failure
 };
 ErrorWord classify_error_word(const redisReply& reply) noexcept;
+// -READONLY: the node is a replica now (a demoted master).
+bool is_readonly(const redisReply& reply) noexcept;
 
 // Error for a top-level error reply, mapped by its first word (NOAUTH/WRONGPASS, and ERR/NOPERM
 // in answer to AUTH -> auth, the rest -> server). `context` prefixes the message, e.g. "AUTH".

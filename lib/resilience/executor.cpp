@@ -3,6 +3,8 @@
 
 #include <optional>
 
+#include "protocol/replies.hpp"
+
 namespace rcache::detail {
 
 struct Executor::Call {
@@ -117,6 +119,9 @@ void Executor::attempt(const std::shared_ptr<Call>& call, TimePoint now) {
 
 void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
   const Verdict v = classify(o);
+  if (v == Verdict::retryable && on_wrong_role_ && o.reply != nullptr && is_readonly(*o.reply)) {
+    on_wrong_role_();
+  }
   if (breaker_) {
     switch (v) {
       case Verdict::success:

@@ -48,6 +48,9 @@ class Executor {
   void on_reachable() {
     if (breaker_) breaker_->on_reachable();
   }
+  // Runs (loop thread) when a reply says the node is not the master (READONLY): the topology
+  // should look again. Set before any call.
+  void set_on_wrong_role(std::function<void()> fn) { on_wrong_role_ = std::move(fn); }
   const RetryBudget& budget() const noexcept { return budget_; }
   std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
 
@@ -75,6 +78,7 @@ class Executor {
   std::atomic<std::uint64_t> drop_counted_{0};
   std::atomic<std::uint64_t> drop_charged_{0};
   std::atomic<std::uint64_t> seed_{0x9e3779b97f4a7c15ull};
+  std::function<void()> on_wrong_role_;
 };
 
 }  // namespace rcache::detail

@@ -54,6 +54,8 @@ Connection::Connection(LinkObserver& observer, uv_loop_t* loop, const Config& cf
       clock_(clock),
       endpoint_(std::move(endpoint)),
       index_(index),
+      host_(cfg.host),
+      port_(cfg.port),
       pipeline_(limits_of(cfg), endpoint_),
       handshake_(build_handshake(cfg)),
       tls_ctx_(std::move(tls)),
@@ -77,6 +79,12 @@ void Connection::set_state(LinkState s) {
 void Connection::connect_now() {
   tls_.reset();  // a session per attempt (the context offers the last one for resumption)
   queued_.clear();
+  if (const Target* t = observer_.target()) {
+    host_ = t->host;
+    port_ = t->port;
+    endpoint_ = endpoint_of(*t);
+    pipeline_.set_endpoint(endpoint_);
+  }
   set_state(LinkState::connecting);
   uv_timer_start(&conn_timer_, on_conn_timer_cb,
                  static_cast<std::uint64_t>(cfg_.connect_timeout.count()), 0);
@@ -88,19 +96,19 @@ void Connection::connect_now() {
     return;
   }
   sockaddr_storage addr{};
-  if (uv_ip4_addr(cfg_.host.c_str(), cfg_.port, reinterpret_cast<sockaddr_in*>(&addr)) == 0 ||
-      uv_ip6_addr(cfg_.host.c_str(), cfg_.port, reinterpret_cast<sockaddr_in6*>(&addr)) == 0) {
+  if (uv_ip4_addr(host_.c_str(), port_, reinterpret_cast<sockaddr_in*>(&addr)) == 0 ||
+      uv_ip6_addr(host_.c_str(), port_, reinterpret_cast<sockaddr_in6*>(&addr)) == 0) {
     connect_addr(reinterpret_cast<const sockaddr*>(&addr));
     return;
   }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  const std::string port = std::to_string(cfg_.port);
+  const std::string port = std::to_string(port_);
   const int rc =
-      uv_getaddrinfo(loop_, &gai_, on_resolved_cb, cfg_.host.c_str(), port.c_str(), &hints);
+      uv_getaddrinfo(loop_, &gai_, on_resolved_cb, host_.c_str(), port.c_str(), &hints);
   if (rc != 0) {
-    drop(Error{Errc::connection, "cannot resolve " + cfg_.host + ": " + uv_message(rc)});
+    drop(Error{Errc::connection, "cannot resolve " + host_ + ": " + uv_message(rc)});
     return;
   }
   gai_pending_ = true;
@@ -122,7 +130,7 @@ void Connection::on_resolved_cb(uv_getaddrinfo_t* req, int status, addrinfo* res
       if (self->state_ == LinkState::closing) self->finish_close();
     } else if (status != 0 || res == nullptr) {
       self->drop(
-          Error{Errc::connection, "cannot resolve " + self->cfg_.host + ": " + uv_message(status)});
+          Error{Errc::connection, "cannot resolve " + self->host_ + ": " + uv_message(status)});
     } else {
       // Prefer an IPv4 address: "localhost" often resolves to ::1 first while servers are
       // frequently bound to 127.0.0.1 only.
@@ -174,7 +182,7 @@ void Connection::on_connected() {
   if (tls_ctx_) {
     // TLS first; the RESP handshake follows once it is established (on_read_cb). Both run
     // under connect_timeout (conn_timer_).
-    const std::string& name = cfg_.tls_server_name.empty() ? cfg_.host : cfg_.tls_server_name;
+    const std::string& name = cfg_.tls_server_name.empty() ? host_ : cfg_.tls_server_name;
     tls_ = std::make_unique<TlsSession>(tls_ctx_, name, endpoint_);
     if (auto r = tls_->start(); !r) {
       drop(std::move(r).error());
@@ -419,6 +427,11 @@ void Connection::finish_close() {
 }
 
 void Connection::schedule_reconnect() {
+  if (redial_now_) {
+    redial_now_ = false;
+    uv_timer_start(&conn_timer_, on_conn_timer_cb, 0, 0);
+    return;
+  }
   reconnect_backoff_.reshape(observer_.reconnect_shape());
   const auto delay = reconnect_backoff_.delay(++reconnect_attempt_);
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(delay).count();
@@ -427,6 +440,16 @@ void Connection::schedule_reconnect() {
 
 void Connection::reconnect_now() {
   if (state_ == LinkState::down) uv_timer_start(&conn_timer_, on_conn_timer_cb, 0, 0);
+}
+
+void Connection::redial(const Error& why) {
+  if (state_ == LinkState::stopped) return;
+  if (state_ == LinkState::down) {
+    reconnect_now();
+    return;
+  }
+  redial_now_ = true;  // finish_close() reconnects at once instead of after a backoff
+  drop(why);
 }
 
 void Connection::on_conn_timer_cb(uv_timer_t* timer) {

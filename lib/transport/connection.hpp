@@ -56,6 +56,10 @@ class Connection final : public Link {
   void flush() override;
   void reconnect_now() override;
   void stop(const Error& why) override;
+  void redial(const Error& why) override;
+  void set_push_handler(Completion on_push) override {
+    pipeline_.set_push_handler(std::move(on_push));
+  }
 
  private:
   void connect_now();
@@ -91,8 +95,11 @@ class Connection final : public Link {
   uv_loop_t* loop_;
   const Config& cfg_;
   const ClockSource& clock_;
-  const std::string endpoint_;
+  std::string endpoint_;  // of the current attempt
   const std::size_t index_;
+  std::string host_;  // dialled by the current attempt: the observer's target, or the config's
+  int port_ = 0;
+  bool redial_now_ = false;
   LinkState state_ = LinkState::down;
   Error last_error_{};
   Pipeline pipeline_;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "base/backoff.hpp"
 #include "rcache/error.hpp"
@@ -15,6 +16,16 @@
 namespace rcache::detail {
 
 enum class LinkState { down, connecting, handshaking, ready, closing, stopped };
+
+// Where a link dials, when that is not the config's host and port (a master found through
+// Sentinel, a sentinel itself).
+struct Target {
+  std::string host;
+  int port = 0;
+  bool operator==(const Target&) const = default;
+};
+// "host:port" or "[v6]:port".
+std::string endpoint_of(const Target& t);
 
 class Link {
  public:
@@ -33,6 +44,11 @@ class Link {
   virtual void reconnect_now() = 0;
   // Fails everything with `why` and closes for good.
   virtual void stop(const Error& why) = 0;
+  // Closes the connection now if it is open (everything pending fails with `why`) and connects
+  // again at once, to the observer's target() as it is then.
+  virtual void redial(const Error& why) { (void)why; }
+  // Makes this a subscriber connection: see Pipeline::set_push_handler. Before start().
+  virtual void set_push_handler(Completion on_push) { (void)on_push; }
 
   bool accepting() const noexcept {
     const LinkState s = state();
@@ -47,6 +63,8 @@ class LinkObserver {
   virtual void on_link_state(const Link& link, LinkState from, LinkState to) = 0;
   // The reconnect schedule in force now (normal, or the slower probe while disabled).
   virtual BackoffShape reconnect_shape() const = 0;
+  // Where the link dials on its next attempt; nullptr: the config's host and port (or socket).
+  virtual const Target* target() const { return nullptr; }
 };
 
 using LinkFactory = std::function<std::unique_ptr<Link>(std::size_t index, LinkObserver& observer)>;

@@ -64,6 +64,8 @@ class Pipeline {
   void push(Request&& request);
   // The handshake of a new connection: prepared ahead of everything else and, until open(), alone.
   void push_handshake(Request&& request);
+  // The server's name in messages, for the next connection (a target that moved).
+  void set_endpoint(std::string endpoint) { endpoint_ = std::move(endpoint); }
   // Makes this a subscriber connection: replies with nothing in flight go to `on_push` (as
   // Outcome::reply), each within the same reply budget as any reply.
   void set_push_handler(Completion on_push) { on_push_ = std::move(on_push); }
@@ -118,7 +120,7 @@ class Pipeline {
   static void run(std::vector<Done>& done) noexcept;
 
   const Limits limits_;
-  const std::string endpoint_;
+  std::string endpoint_;
   ReplyBudget budget_;
   redisReader* reader_ = nullptr;
   bool open_ = false;

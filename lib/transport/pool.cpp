@@ -10,15 +10,61 @@ Pool::Pool(const Config& cfg, const Logger& logger, std::string endpoint,
       endpoint_(std::move(endpoint)),
       on_available_(std::move(on_available)) {}
 
+std::string endpoint_of(const Target& t) {
+  if (t.host.find(':') != std::string::npos) return "[" + t.host + "]:" + std::to_string(t.port);
+  return t.host + ":" + std::to_string(t.port);
+}
+
 void Pool::start(const LinkFactory& factory) {
   {
     std::lock_guard lock(first_mu_);
     first_seen_.assign(cfg_.pool_size, false);
   }
-  links_.reserve(cfg_.pool_size);
   down_ = cfg_.pool_size;
+  if (!cfg_.sentinel_master.empty() && !target_) {
+    factory_ = factory;  // started by the first set_target()
+    return;
+  }
+  links_.reserve(cfg_.pool_size);
   for (std::size_t i = 0; i < cfg_.pool_size; ++i) links_.push_back(factory(i, *this));
   for (auto& l : links_) l->start();
+}
+
+void Pool::set_target(const Target& target, const std::string& via) {
+  const std::optional<Target> before = target_;
+  target_ = target;
+  {
+    std::lock_guard lock(status_mu_);
+    current_endpoint_ = endpoint_of(target);
+    via_ = via;
+  }
+  if (factory_) {
+    LinkFactory factory = std::move(factory_);
+    factory_ = nullptr;
+    links_.reserve(cfg_.pool_size);
+    for (std::size_t i = 0; i < cfg_.pool_size; ++i) links_.push_back(factory(i, *this));
+    for (auto& l : links_) l->start();
+    return;
+  }
+  if (before && *before == target) return;
+  logger_.log(LogLevel::warning, "redis " + endpoint_ + ": master " +
+                                     (before ? "moved from " + endpoint_of(*before) + " " : "") +
+                                     "to " + endpoint_of(target) + " (" + via + ")");
+  const Error moved{Errc::connection, "the master of " + endpoint_ + " moved to " +
+                                          endpoint_of(target) + " (" + via + ")"};
+  for (auto& l : links_) l->redial(moved);
+}
+
+void Pool::fail_discovery(const Error& why) {
+  {
+    std::lock_guard lock(status_mu_);
+    last_error_ = why;
+  }
+  if (!links_.empty()) return;
+  std::lock_guard lock(first_mu_);
+  first_seen_.assign(first_seen_.size(), true);
+  first_outcomes_ = first_seen_.size();
+  first_cv_.notify_all();
 }
 
 void Pool::dispatch(std::vector<Request>& batch) {
@@ -143,6 +189,7 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
       std::lock_guard lock(status_mu_);
       last_error_ = link.last_error();
     }
+    if (on_failure_) on_failure_(link.last_error());
     // A refused password or certificate is a configuration problem: said once per distinct
     // reason (not once per attempt) until a connection is ready again.
     const Error& e = link.last_error();
@@ -205,6 +252,8 @@ PoolStatus Pool::status() const {
   s.reconnects = reconnects_.load(std::memory_order_relaxed);
   std::lock_guard lock(status_mu_);
   s.last_error = last_error_.message.empty() ? std::string() : last_error_.to_string();
+  s.endpoint = current_endpoint_.empty() ? endpoint_ : current_endpoint_;
+  s.via = via_;
   return s;
 }
 

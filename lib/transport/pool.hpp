@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,8 +40,21 @@ class Pool final : public LinkObserver {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  // Makes cfg.pool_size links with `factory` and starts them.
+  // Makes cfg.pool_size links with `factory` and starts them; with Config::sentinel_master set,
+  // they start at the first set_target().
   void start(const LinkFactory& factory);
+
+  // Topology (loop thread). Where the links dial from now on: the first call starts them; a
+  // change redials every link (what they hold fails with a connection error naming the move).
+  // `via` says how the target was found, for status ("sentinel 127.0.0.1:26379").
+  void set_target(const Target& target, const std::string& via);
+  // Discovery failed before any target was known: `why` becomes the last error and the start-up
+  // wait ends.
+  void fail_discovery(const Error& why);
+  // Told of every connection attempt or connection that failed (to rediscover the master).
+  void set_failure_watcher(std::function<void(const Error&)> watcher) {
+    on_failure_ = std::move(watcher);
+  }
 
   void dispatch(std::vector<Request>& batch);
   Link* pick();
@@ -60,6 +74,7 @@ class Pool final : public LinkObserver {
   // LinkObserver
   void on_link_state(const Link& link, LinkState from, LinkState to) override;
   BackoffShape reconnect_shape() const override;
+  const Target* target() const override { return target_ ? &*target_ : nullptr; }
 
  private:
   void fail_unconnected(Request& request) const;
@@ -71,6 +86,9 @@ class Pool final : public LinkObserver {
   const std::string endpoint_;
   std::function<void()> on_available_;
   std::vector<std::unique_ptr<Link>> links_;
+  LinkFactory factory_;                              // until the links exist (deferred start)
+  std::optional<Target> target_;                     // loop thread
+  std::function<void(const Error&)> on_failure_;     // loop thread
   std::size_t next_ = 0;
   bool reported_down_ = false;  // loop thread
   bool riding_ = false;         // loop thread: a drop, and no failed reconnect attempt since
@@ -81,6 +99,7 @@ class Pool final : public LinkObserver {
   std::atomic<bool> probing_{false};
   mutable std::mutex status_mu_;
   Error last_error_;  // guarded by status_mu_
+  std::string current_endpoint_, via_;  // guarded by status_mu_
   std::mutex first_mu_;
   std::condition_variable first_cv_;
   std::vector<bool> first_seen_;    // guarded by first_mu_

@@ -31,6 +31,7 @@ void complete(Request& request, Error error, bool sent) noexcept {
 }
 
 std::string endpoint_of(const Config& c) {
+  if (!c.sentinel_master.empty()) return "master '" + c.sentinel_master + "'";
   if (!c.unix_socket.empty()) return c.unix_socket;
   if (c.host.find(':') != std::string::npos) return "[" + c.host + "]:" + std::to_string(c.port);
   return c.host + ":" + std::to_string(c.port);
@@ -144,8 +145,22 @@ void Transport::drain() {
   pool_->dispatch(batch_);
 }
 
+std::unique_ptr<Link> Transport::make_link(const Config& cfg, LinkObserver& observer,
+                                           std::size_t index) {
+  const Target* t = observer.target();
+  return std::make_unique<Connection>(observer, &loop_, cfg, clock_,
+                                      t != nullptr ? endpoint_of(*t) : endpoint_of(cfg), index,
+                                      tls_);
+}
+
 void Transport::shutdown_loop() {
   const Error why{Errc::shutdown, "client is shutting down"};
+  for (auto& fn : stop_hooks_) {
+    try {
+      fn();
+    } catch (...) {
+    }
+  }
   for (auto& r : batch_) complete(r, why);
   batch_.clear();
   pool_->stop(why);

@@ -61,6 +61,12 @@ class Transport final : public Sender {
   // The pool's status with the TLS handshake counts.
   PoolStatus status() const;
 
+  // For a topology (loop thread): a connection on this loop with its own config and observer
+  // (a sentinel), both of which must outlive it; TLS as for the pool. `on_stop` runs on the loop
+  // thread when the transport stops, before the pool does: it must stop such links.
+  std::unique_ptr<Link> make_link(const Config& cfg, LinkObserver& observer, std::size_t index);
+  void on_stop(std::function<void()> fn) { stop_hooks_.push_back(std::move(fn)); }
+
  private:
   Transport(const Config& cfg, const Logger& logger, const ClockSource& clock);
   Result<void> start(std::function<void()> on_available);
@@ -94,6 +100,7 @@ class Transport final : public Sender {
   std::vector<std::function<void()>> run_;     // loop thread: the posted work of this turn
 
   std::multimap<TimePoint, std::function<void()>> timers_;  // loop thread
+  std::vector<std::function<void()>> stop_hooks_;           // loop thread
 };
 
 // "host:port", "[v6]:port" or the socket path.
