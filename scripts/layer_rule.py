@@ -22,6 +22,7 @@ FLOORS = [
     ["metrics"],              # the recorder, every counter declared once
     ["protocol", "codec"],    # RESP, command builders, reply parsers, handshake | value envelope
     ["transport"],            # pipeline (pure), connection (libuv), pool, loop thread
+    ["topology"],             # where the pool dials: Sentinel discovery and +switch-master
     ["resilience"],           # command, verdicts, breaker, executor, availability, local store
     ["cache"],                # single-flight, XFetch
     ["client"],               # the facade: wiring, call forms, get_or_load, delete_pattern, health

@@ -29,6 +29,9 @@ struct PoolStatus {
   // "sentinel 10.0.0.7:26379" for a master found through Sentinel).
   std::string endpoint;
   std::string via;
+  // Why the master could not be looked up lately ("" when fine): with Sentinel, every sentinel
+  // unreachable; the pool keeps the master it knows.
+  std::string discovery_error;
 };
 
 // A health snapshot; see Client::health().
@@ -43,7 +46,8 @@ struct RCACHE_API Health {
 
   // {"status":"ok","reason":"","ping_ms":0.21,"circuit_breaker":{"state":"closed"},
   //  "mode":"disabled","connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,
-  //  "tls_handshakes":0,"tls_resumed":0,"last_error":"","endpoint":"127.0.0.1:6379","via":""}}
+  //  "tls_handshakes":0,"tls_resumed":0,"last_error":"","endpoint":"127.0.0.1:6379","via":"",
+  //  "discovery_error":""}}
   std::string to_json() const;
 };
 

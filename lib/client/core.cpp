@@ -37,9 +37,25 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
         if (self->cfg_.on_breaker_change) self->cfg_.on_breaker_change(from, to);
       });
   core->reachable_.store(core->executor_.get(), std::memory_order_release);
+  auto wait = core->cfg_.connect_timeout + std::chrono::milliseconds(100);
+  if (!core->cfg_.sentinel_master.empty()) {
+    // The master is found first: a sentinel's answer, then the connection to the master.
+    core->sentinel_ = std::make_unique<SentinelMonitor>(core->cfg_, core->logger_, core->clock_,
+                                                        *core->transport_);
+    SentinelMonitor* sentinel = core->sentinel_.get();
+    Transport* transport = core->transport_.get();
+    core->executor_->set_on_wrong_role([sentinel, transport] {
+      if (transport->on_loop_thread()) {
+        sentinel->rediscover();
+      } else {
+        transport->post([sentinel] { sentinel->rediscover(); });
+      }
+    });
+    core->transport_->post([sentinel] { sentinel->start(); });
+    wait += core->cfg_.connect_timeout + core->cfg_.command_timeout;
+  }
   // Start-up: give the pool its connect timeout to reach Redis, then apply the mode.
-  const bool reached = core->transport_->pool().wait_first_outcome(core->cfg_.connect_timeout +
-                                                                   std::chrono::milliseconds(100));
+  const bool reached = core->transport_->pool().wait_first_outcome(wait);
   if (auto r = availability.start(reached); !r) return std::move(r).error();
   return core;
 }

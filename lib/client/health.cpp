@@ -42,7 +42,10 @@ Health Client::health() {
     h.reason = "PING failed: " + p.error().to_string();
     return h;
   }
-  if (h.breaker == BreakerState::half_open) {
+  if (!h.pool.discovery_error.empty()) {
+    h.status = Health::Status::degraded;
+    h.reason = h.pool.discovery_error + "; serving from the last known master " + h.pool.endpoint;
+  } else if (h.breaker == BreakerState::half_open) {
     h.status = Health::Status::degraded;
     h.reason = "circuit breaker half_open: probing " + where;
   } else if (h.pool.ready < core_->config().pool_size) {

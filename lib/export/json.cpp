@@ -125,6 +125,8 @@ std::string Health::to_json() const {
   append_json_string(out, pool.endpoint);
   out += ",\"via\":";
   append_json_string(out, pool.via);
+  out += ",\"discovery_error\":";
+  append_json_string(out, pool.discovery_error);
   out += "}}";
   return out;
 }

@@ -18,7 +18,11 @@ StartDecision decide_start(DegradedMode mode, bool reached, const Error& last,
   // Refused credentials or a TLS handshake that cannot succeed (untrusted, expired or misnamed
   // certificate) are configuration errors, not an absent Redis: calls keep failing with
   // Errc::auth / Errc::tls, which say so, rather than a generic `disabled`.
-  if (last.code == Errc::auth || last.code == Errc::tls) return {A::keep_auth_errors, std::nullopt};
+  // Refused credentials or certificates, and a master name no sentinel knows: configuration
+  // errors, kept as the calls' error (not `disabled`).
+  if (last.code == Errc::auth || last.code == Errc::tls || last.code == Errc::invalid_argument) {
+    return {A::keep_auth_errors, std::nullopt};
+  }
   return {A::disable, std::nullopt};
 }
 

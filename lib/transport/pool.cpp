@@ -142,7 +142,8 @@ void Pool::fail_unconnected(Request& r) const {
   std::string message = std::string(r.name) + ": not connected (" + last.message + ")";
   // A refused password or certificate is a configuration error and says so; anything else is
   // the connection's.
-  const bool config = last.code == Errc::auth || last.code == Errc::tls;
+  const bool config =
+      last.code == Errc::auth || last.code == Errc::tls || last.code == Errc::invalid_argument;
   complete(r, Error{config ? last.code : Errc::connection, std::move(message)});
 }
 
@@ -254,6 +255,7 @@ PoolStatus Pool::status() const {
   s.last_error = last_error_.message.empty() ? std::string() : last_error_.to_string();
   s.endpoint = current_endpoint_.empty() ? endpoint_ : current_endpoint_;
   s.via = via_;
+  s.discovery_error = discovery_error_;
   return s;
 }
 

@@ -51,6 +51,11 @@ class Pool final : public LinkObserver {
   // Discovery failed before any target was known: `why` becomes the last error and the start-up
   // wait ends.
   void fail_discovery(const Error& why);
+  // Topology (any thread): why the target could not be looked up lately; "" once it could.
+  void set_discovery_error(std::string why) {
+    std::lock_guard lock(status_mu_);
+    discovery_error_ = std::move(why);
+  }
   // Told of every connection attempt or connection that failed (to rediscover the master).
   void set_failure_watcher(std::function<void(const Error&)> watcher) {
     on_failure_ = std::move(watcher);
@@ -86,9 +91,9 @@ class Pool final : public LinkObserver {
   const std::string endpoint_;
   std::function<void()> on_available_;
   std::vector<std::unique_ptr<Link>> links_;
-  LinkFactory factory_;                              // until the links exist (deferred start)
-  std::optional<Target> target_;                     // loop thread
-  std::function<void(const Error&)> on_failure_;     // loop thread
+  LinkFactory factory_;                           // until the links exist (deferred start)
+  std::optional<Target> target_;                  // loop thread
+  std::function<void(const Error&)> on_failure_;  // loop thread
   std::size_t next_ = 0;
   bool reported_down_ = false;  // loop thread
   bool riding_ = false;         // loop thread: a drop, and no failed reconnect attempt since
@@ -98,8 +103,8 @@ class Pool final : public LinkObserver {
   std::atomic<std::uint64_t> reconnects_{0};
   std::atomic<bool> probing_{false};
   mutable std::mutex status_mu_;
-  Error last_error_;  // guarded by status_mu_
-  std::string current_endpoint_, via_;  // guarded by status_mu_
+  Error last_error_;                                      // guarded by status_mu_
+  std::string current_endpoint_, via_, discovery_error_;  // guarded by status_mu_
   std::mutex first_mu_;
   std::condition_variable first_cv_;
   std::vector<bool> first_seen_;    // guarded by first_mu_

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -162,6 +163,59 @@ std::unique_ptr<RedisServer> RedisServer::start(Options options) {
   return nullptr;
 }
 
+namespace {
+
+std::string reply_text(const redisReply* r) {
+  if (r == nullptr) return "";
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+      return std::string(r->str, r->len);
+    case REDIS_REPLY_ERROR:
+      return "ERR: " + std::string(r->str, r->len);
+    case REDIS_REPLY_INTEGER:
+      return std::to_string(r->integer);
+    case REDIS_REPLY_NIL:
+      return "(nil)";
+    case REDIS_REPLY_ARRAY: {
+      std::string out;
+      for (std::size_t i = 0; i < r->elements; ++i) {
+        if (i > 0) out += "\n";
+        out += reply_text(r->element[i]);
+      }
+      return out;
+    }
+    default:
+      return "?";
+  }
+}
+
+}  // namespace
+
+std::string RedisServer::command(const std::vector<std::string>& argv,
+                                 std::chrono::milliseconds limit) const {
+  timeval tv{};
+  tv.tv_sec = static_cast<long>(limit.count() / 1000);
+  tv.tv_usec = static_cast<long>((limit.count() % 1000) * 1000);
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+  if (c == nullptr) return "";
+  std::string out;
+  if (c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK) {
+    std::vector<const char*> args;
+    std::vector<std::size_t> lens;
+    for (const auto& a : argv) {
+      args.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(c, static_cast<int>(args.size()), args.data(), lens.data()));
+    out = reply_text(r);
+    if (r != nullptr) freeReplyObject(r);
+  }
+  redisFree(c);
+  return out;
+}
+
 bool RedisServer::spawn() {
   std::vector<std::string> args = {"redis-server",
                                    "--port",
@@ -188,6 +242,18 @@ bool RedisServer::spawn() {
                              options_.tls_auth_clients ? "yes" : "no"});
   }
   args.insert(args.end(), options_.args.begin(), options_.args.end());
+  if (!options_.sentinel_conf.empty()) {
+    // Sentinel rewrites its file: a fresh one per start would forget what it learnt, so it is
+    // written once and kept across restarts.
+    const std::string conf = dir_ + "/sentinel.conf";
+    if (!std::filesystem::exists(conf)) {
+      FILE* f = std::fopen(conf.c_str(), "w");
+      if (f == nullptr) return false;
+      std::fputs(options_.sentinel_conf.c_str(), f);
+      std::fclose(f);
+    }
+    args.insert(args.begin() + 1, {conf, "--sentinel"});
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -34,6 +34,9 @@ class RedisServer {
     std::string tls_key_file;
     std::string tls_ca_file;        // CA of client certificates (required by Redis with TLS)
     bool tls_auth_clients = false;  // require a client certificate
+    // Non-empty: run as a sentinel (redis-server <dir>/sentinel.conf --sentinel) with this
+    // configuration (e.g. "sentinel monitor mymaster 127.0.0.1 6379 2\n").
+    std::string sentinel_conf;
   };
 
   // Starts and waits until it answers; nullptr (with the reason on stderr) if it cannot.
@@ -48,6 +51,12 @@ class RedisServer {
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
   std::string socket_path() const { return dir_ + "/redis.sock"; }
   bool running() const { return pid_ > 0; }
+
+  // One command over a fresh blocking connection (hiredis), the reply as text: a string, status
+  // or integer as is, an error as "ERR: ...", nil as "(nil)", an array's elements one per line.
+  // "" when the server cannot be reached within `limit`.
+  std::string command(const std::vector<std::string>& argv,
+                      std::chrono::milliseconds limit = std::chrono::milliseconds(2000)) const;
 
   void kill9();    // SIGKILL and reap
   void stop();     // SIGTERM, then SIGKILL after 5 s; reap

@@ -1,0 +1,265 @@
+// Sentinel: discovery of the master, the +switch-master subscription, rediscovery on signals.
+#include "topology/sentinel.hpp"
+
+#include "protocol/sentinel.hpp"
+
+namespace rcache::detail {
+
+// The observer of one sentinel link: it dials the sentinel at *at, and tells the monitor what
+// happens to the link.
+class SentinelMonitor::Observer final : public LinkObserver {
+ public:
+  Observer(SentinelMonitor& m, std::size_t& at, bool subscriber)
+      : m_(m), at_(at), subscriber_(subscriber) {}
+
+  void on_link_state(const Link& link, LinkState from, LinkState to) override {
+    if (m_.stopped_) return;
+    if (to == LinkState::closing) {
+      // This sentinel failed us: the link reconnects (after its backoff) to the next one.
+      const bool was_ready = from == LinkState::ready;
+      at_ = (at_ + 1) % m_.sentinels_.size();
+      // An attempt that failed while an answer is wanted and no query is on the link (its
+      // failure would reach on_answer) counts as that sentinel's failure.
+      if (!subscriber_ && m_.want_answer_ && !m_.querying_) m_.count_failure(link.last_error());
+      if (subscriber_) {
+        m_.want_subscribe_ = true;
+        if (was_ready) {
+          m_.logger_.log(LogLevel::info, "sentinel subscription lost (" +
+                                             link.last_error().to_string() +
+                                             "); moving to the next sentinel");
+        }
+      }
+      return;
+    }
+    if (to == LinkState::ready && !subscriber_ && m_.want_answer_ && !m_.querying_) m_.query();
+    if (to == LinkState::ready && subscriber_ && m_.want_subscribe_) {
+      m_.want_subscribe_ = false;
+      m_.subscribe();
+      // A switch may have happened while nobody listened.
+      if (m_.have_master_) m_.rediscover();
+    }
+  }
+  BackoffShape reconnect_shape() const override {
+    return BackoffShape::doubling(m_.cfg_.reconnect_backoff_min, m_.cfg_.reconnect_backoff_max);
+  }
+  const Target* target() const override { return &m_.sentinels_[at_ % m_.sentinels_.size()]; }
+
+ private:
+  SentinelMonitor& m_;
+  std::size_t& at_;
+  const bool subscriber_;
+};
+
+SentinelMonitor::SentinelMonitor(const Config& cfg, const Logger& logger, const ClockSource& clock,
+                                 Transport& transport)
+    : cfg_(cfg), logger_(logger), clock_(clock), transport_(transport), sentinel_cfg_(cfg) {
+  sentinel_cfg_.username = cfg.sentinel_username;
+  sentinel_cfg_.password = cfg.sentinel_password;
+  sentinel_cfg_.db = 0;
+  sentinel_cfg_.sentinel_master.clear();  // no ROLE check: these are sentinels
+  sentinel_cfg_.sentinels.clear();
+  sentinel_cfg_.pool_size = 1;
+  for (const auto& s : cfg.sentinels) {
+    if (auto hp = parse_host_port(s, 26379, "sentinel")) sentinels_.push_back({hp->host, hp->port});
+  }
+}
+
+SentinelMonitor::~SentinelMonitor() = default;
+
+void SentinelMonitor::start() {
+  if (sentinels_.empty()) {
+    transport_.pool().fail_discovery(Error{Errc::invalid_argument, "no valid sentinel address"});
+    return;
+  }
+  transport_.on_stop([this] { stop(); });
+  transport_.pool().set_failure_watcher([this](const Error&) { rediscover(); });
+  query_obs_ = std::make_unique<Observer>(*this, query_at_, false);
+  sub_obs_ = std::make_unique<Observer>(*this, sub_at_, true);
+  query_link_ = transport_.make_link(sentinel_cfg_, *query_obs_, 0);
+  sub_link_ = transport_.make_link(sentinel_cfg_, *sub_obs_, 1);
+  sub_link_->set_push_handler([this](Outcome&& o) { on_push(std::move(o)); });
+  query_link_->start();
+  sub_link_->start();
+  query();
+  schedule_refresh();
+}
+
+void SentinelMonitor::stop() {
+  stopped_ = true;
+  const Error why{Errc::shutdown, "client is shutting down"};
+  if (query_link_) query_link_->stop(why);
+  if (sub_link_) sub_link_->stop(why);
+}
+
+void SentinelMonitor::rediscover() {
+  if (stopped_) return;
+  if (querying_) {
+    again_ = true;
+    return;
+  }
+  const auto since = clock_.now() - last_query_;
+  if (since >= kMinInterval) {
+    query();
+    return;
+  }
+  if (query_scheduled_) return;
+  query_scheduled_ = true;
+  transport_.schedule_after(
+      std::chrono::duration_cast<std::chrono::microseconds>(kMinInterval - since), [this] {
+        query_scheduled_ = false;
+        rediscover();
+      });
+}
+
+void SentinelMonitor::query() {
+  if (stopped_) return;
+  want_answer_ = true;
+  again_ = false;
+  last_query_ = clock_.now();
+  if (!query_link_->accepting()) {
+    // Down and waiting for its backoff: asked once it is up again (Observer), and each
+    // attempt that fails meanwhile counts against its sentinel.
+    query_link_->reconnect_now();
+    return;
+  }
+  querying_ = true;
+  Request r;
+  r.wire = std::make_shared<const std::string>(sentinel_master_query(cfg_.sentinel_master));
+  r.name = "SENTINEL GET-MASTER-ADDR-BY-NAME";
+  r.deadline = clock_.now() + cfg_.connect_timeout + cfg_.command_timeout;
+  r.done = [this](Outcome&& o) { on_answer(std::move(o)); };
+  query_link_->enqueue(std::move(r));
+  query_link_->flush();
+}
+
+void SentinelMonitor::count_failure(const Error& e) {
+  if (round_error_.message.empty() || e.code == Errc::invalid_argument ||
+      (e.code == Errc::auth && round_error_.code != Errc::invalid_argument)) {
+    round_error_ = e;  // the most telling error of a round: configuration beats connection
+  }
+  if (++failed_in_row_ >= sentinels_.size()) after_round_failed();
+}
+
+void SentinelMonitor::on_answer(Outcome&& o) {
+  querying_ = false;
+  if (stopped_) return;
+  const Target asked = sentinels_[query_at_ % sentinels_.size()];
+  const std::string who = endpoint_of(asked);
+  Result<HostPort> addr =
+      o.error ? Result<HostPort>(*o.error) : parse_master_addr(*o.reply, cfg_.sentinel_master, who);
+  if (!addr) {
+    const Error e = std::move(addr).error();
+    logger_.log(LogLevel::debug, "sentinel " + who + ": " + e.to_string());
+    // A link that failed has moved on by itself (Observer); one that is fine but got no help
+    // from its sentinel is moved here.
+    if (query_link_->state() == LinkState::ready) next_query_sentinel();
+    const std::size_t before = failed_in_row_;
+    count_failure(e);
+    if (failed_in_row_ > before) query();  // else the round ended (after_round_failed)
+    return;
+  }
+  want_answer_ = false;
+  failed_in_row_ = 0;
+  round_error_ = Error{};
+  if (discovery_failing_) {
+    discovery_failing_ = false;
+    transport_.pool().set_discovery_error("");
+    logger_.log(LogLevel::warning,
+                "redis " + transport_.endpoint() + ": sentinel " + who + " answers again");
+  }
+  // The sentinel that answered goes first next time.
+  if (query_at_ != 0) {
+    const Target answered = sentinels_[query_at_];
+    sentinels_.erase(sentinels_.begin() + static_cast<std::ptrdiff_t>(query_at_));
+    sentinels_.insert(sentinels_.begin(), answered);
+    if (sub_at_ == query_at_) {
+      sub_at_ = 0;
+    } else if (sub_at_ < query_at_) {
+      ++sub_at_;
+    }
+    query_at_ = 0;
+  }
+  have_master_ = true;
+  transport_.pool().set_target(Target{addr->host, addr->port}, "sentinel " + who);
+  if (again_) rediscover();
+}
+
+void SentinelMonitor::next_query_sentinel() {
+  // An open link is closed (its Observer then moves it to the next sentinel); a link that is
+  // down is moved here.
+  const LinkState s = query_link_->state();
+  if (s == LinkState::ready || s == LinkState::connecting || s == LinkState::handshaking) {
+    query_link_->redial(Error{Errc::connection, "asking the next sentinel"});
+  } else {
+    query_at_ = (query_at_ + 1) % sentinels_.size();
+    query_link_->reconnect_now();
+  }
+}
+
+void SentinelMonitor::after_round_failed() {
+  const Error why{
+      round_error_.code == Errc{} ? Errc::connection : round_error_.code,
+      "no sentinel gave the address of master '" + cfg_.sentinel_master + "' (" +
+          std::to_string(sentinels_.size()) + " asked; " +
+          (round_error_.message.empty() ? std::string("no answer") : round_error_.message) + ")"};
+  failed_in_row_ = 0;
+  round_error_ = Error{};
+  want_answer_ = false;
+  if (!have_master_) {
+    transport_.pool().fail_discovery(why);
+    logger_.log(LogLevel::error, "redis " + transport_.endpoint() + ": " + why.message);
+  } else {
+    if (!discovery_failing_) {
+      logger_.log(LogLevel::warning, "redis " + transport_.endpoint() + ": " + why.message +
+                                         "; keeping the known master");
+    }
+    discovery_failing_ = true;
+    transport_.pool().set_discovery_error(why.message);
+  }
+  if (query_link_->state() == LinkState::ready) next_query_sentinel();
+  // Not at once: a round that failed is retried after the reconnect backoff's ceiling.
+  if (!query_scheduled_) {
+    query_scheduled_ = true;
+    transport_.schedule_after(
+        std::chrono::duration_cast<std::chrono::microseconds>(cfg_.reconnect_backoff_max), [this] {
+          query_scheduled_ = false;
+          rediscover();
+        });
+  }
+}
+
+void SentinelMonitor::subscribe() {
+  Request r;
+  r.wire = std::make_shared<const std::string>(sentinel_subscribe());
+  r.name = "SUBSCRIBE";
+  r.deadline = clock_.now() + cfg_.connect_timeout + cfg_.command_timeout;
+  r.done = [this](Outcome&& o) {
+    if (stopped_ || !o.error) return;
+    want_subscribe_ = true;  // the link failed or the sentinel refused: again on the next one
+    if (sub_link_->state() == LinkState::ready) {
+      sub_link_->redial(Error{Errc::connection, "subscribing on the next sentinel"});
+    }
+  };
+  sub_link_->enqueue(std::move(r));
+  sub_link_->flush();
+}
+
+void SentinelMonitor::on_push(Outcome&& o) {
+  if (stopped_ || o.reply == nullptr) return;
+  const auto to = parse_switch_master(*o.reply, cfg_.sentinel_master);
+  if (!to) return;
+  const std::string who = endpoint_of(sentinels_[sub_at_ % sentinels_.size()]);
+  have_master_ = true;
+  transport_.pool().set_target(Target{to->host, to->port}, "sentinel " + who + " +switch-master");
+}
+
+void SentinelMonitor::schedule_refresh() {
+  transport_.schedule_after(std::chrono::duration_cast<std::chrono::microseconds>(kRefresh),
+                            [this] {
+                              if (stopped_) return;
+                              rediscover();
+                              schedule_refresh();
+                            });
+}
+
+}  // namespace rcache::detail

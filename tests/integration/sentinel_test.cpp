@@ -1,0 +1,215 @@
+// Sentinel against real processes: 1 master + 1 replica + 3 sentinels (tests/support/
+// sentinel_set.hpp), down-after-milliseconds 1000.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "fixtures.hpp"
+#include "sentinel_set.hpp"
+
+namespace rcache::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+Config sentinel_config(const SentinelSet& set) {
+  Config c;
+  c.sentinels = set.sentinel_addresses();
+  c.sentinel_master = set.master_name();
+  c.command_timeout = kRelaxedTimeout;
+  c.deadline = 2 * kRelaxedTimeout;
+  c.log_level = LogLevel::off;
+  return c;
+}
+
+TEST(Sentinel, RoundTripsThroughDiscoveryAndHealthNamesTheMaster) {
+  auto set = SentinelSet::start();
+  ASSERT_NE(set, nullptr);
+  auto client = make_client(sentinel_config(*set));
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->set("where", "master").ok());
+  EXPECT_EQ(client->get("where").value(), std::optional<std::string>("master"));
+  // It went to the master the sentinels name (the replica has it only through replication).
+  EXPECT_EQ(set->master().command({"GET", "where"}), "master");
+  const PoolStatus p = client->pool_status();
+  EXPECT_EQ(p.endpoint, "127.0.0.1:" + std::to_string(set->master().port()));
+  EXPECT_THAT(p.via, HasSubstr("sentinel 127.0.0.1:"));
+  const std::string health = client->health().to_json();
+  EXPECT_THAT(health, HasSubstr("\"status\":\"ok\""));
+  EXPECT_THAT(health, HasSubstr("\"via\":\"sentinel 127.0.0.1:"));
+}
+
+TEST(Sentinel, AWrongMasterNameIsAClearConfigurationError) {
+  auto set = SentinelSet::start({.sentinels = 1});
+  ASSERT_NE(set, nullptr);
+  Config c = sentinel_config(*set);
+  c.sentinel_master = "nosuchmaster";
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  auto r = client->get("k");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_argument) << r.error().to_string();
+  EXPECT_THAT(r.error().message, HasSubstr("monitors no master named 'nosuchmaster'"));
+
+  c.degraded_mode = DegradedMode::fail_fast;
+  auto refused = Client::create(c);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.error().message, HasSubstr("nosuchmaster"));
+}
+
+TEST(Sentinel, ADownSentinelIsSkippedAndAllDownKeepsTheKnownMaster) {
+  auto set = SentinelSet::start();
+  ASSERT_NE(set, nullptr);
+  set->sentinel(0).kill9();  // the first one listed
+  auto client = make_client(sentinel_config(*set));
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->set("k", "v").ok());
+  EXPECT_THAT(client->pool_status().via,
+              HasSubstr(std::to_string(set->sentinel(1).port()) + ""));  // 1 or 2 answered
+  for (std::size_t i = 1; i < set->sentinel_count(); ++i) set->sentinel(i).kill9();
+  // Calls keep working on the master it knows; health says the lookup is failing.
+  bool degraded = false;
+  for (int i = 0; i < 100 && !degraded; ++i) {
+    ASSERT_TRUE(client->set("k", std::to_string(i)).ok());
+    // The periodic refresh (5 s) or a failed pool connection finds every sentinel gone.
+    const Health h = client->health();
+    degraded = h.status == Health::Status::degraded &&
+               h.reason.find("no sentinel gave the address") != std::string::npos;
+    if (!degraded) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(degraded) << client->health().to_json();
+  EXPECT_TRUE(client->get("k").ok());
+}
+
+// kill -9 of the master under 8 threads: calls succeed again once the replica is promoted; no
+// thread ever reads a value it did not write last (or a still older one of its own).
+TEST(Sentinel, KillNineOfTheMasterUnderLoadFollowsThePromotion) {
+  auto set = SentinelSet::start();
+  ASSERT_NE(set, nullptr);
+  Config c = sentinel_config(*set);
+  c.reconnect_backoff_max = 200ms;
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->set("warm", "up").ok());
+  const int old_port = set->master().port();
+
+  std::atomic<bool> stop{false};
+  std::atomic<long> ok{0}, failed{0}, wrong{0};
+  std::atomic<std::int64_t> last_ok_ns{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> load;
+  for (int t = 0; t < 8; ++t) {
+    load.emplace_back([&, t] {
+      const std::string key = "thread:" + std::to_string(t);
+      long written = -1;
+      for (long i = 0; !stop.load() && i < 10'000'000; ++i) {
+        if (client->set(key, std::to_string(i)).ok()) written = i;
+        auto r = client->get(key);
+        if (!r.ok()) {
+          failed.fetch_add(1);
+          continue;
+        }
+        ok.fetch_add(1);
+        last_ok_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::steady_clock::now() - t0)
+                         .count();
+        // Only this thread writes its key: the value is one it wrote, never a newer one. (A
+        // failover may lose its last writes: older values are allowed.)
+        if (r->has_value() && std::stol(**r) > written) wrong.fetch_add(1);
+      }
+    });
+  }
+  std::this_thread::sleep_for(300ms);
+  const auto killed_at = std::chrono::steady_clock::now();
+  set->master().kill9();
+  const bool promoted = set->wait_failover(old_port, 20s);
+  const auto promoted_at = std::chrono::steady_clock::now();
+  // Back: a call succeeds after the kill.
+  bool back = false;
+  std::chrono::steady_clock::time_point back_at{};
+  for (int i = 0; i < 400 && !back; ++i) {
+    if (client->set("after", "failover").ok()) {
+      back = true;
+      back_at = std::chrono::steady_clock::now();
+    } else {
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  for (auto& t : load) t.join();
+  const auto ms = [](auto d) {
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+  };
+  std::printf(
+      "[ figures  ] sentinel kill -9 of the master, 8 threads: promoted %ld ms after the kill, "
+      "client serving %ld ms after the kill (%ld ms after the promotion); %ld ok, %ld failed, "
+      "%ld wrong\n",
+      ms(promoted_at - killed_at), ms(back_at - killed_at), ms(back_at - promoted_at), ok.load(),
+      failed.load(), wrong.load());
+  ASSERT_TRUE(promoted);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_LT(back_at - promoted_at, 5s);  // generous: a few hundred ms here
+  EXPECT_EQ(client->pool_status().endpoint,
+            "127.0.0.1:" + std::to_string(set->master_port_by_sentinels()));
+  EXPECT_EQ(set->replica().command({"GET", "after"}), "failover");  // the promoted replica
+
+  // The old master comes back as it was (a master, empty: no persistence) and accepts writes
+  // until Sentinel demotes it; none of this client's may land there.
+  ASSERT_TRUE(set->master().restart());
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(client->set("post:" + std::to_string(i), "v").ok());
+    std::this_thread::sleep_for(5ms);
+  }
+  const std::string role = set->master().command({"ROLE"});
+  if (role.rfind("master", 0) == 0) {
+    EXPECT_EQ(set->master().command({"DBSIZE"}), "0") << "a write landed on the old master";
+  } else {
+    std::printf("[ note     ] the old master was demoted before the check (role: %s)\n",
+                role.substr(0, role.find('\n')).c_str());
+  }
+}
+
+// A planned failover (SENTINEL FAILOVER): +switch-master moves the pool, calls keep working.
+TEST(Sentinel, APlannedFailoverIsFollowedWithoutFailedCalls) {
+  auto set = SentinelSet::start();
+  ASSERT_NE(set, nullptr);
+  Config c = sentinel_config(*set);
+  c.deadline = 3s;  // a planned switch pauses writes briefly (the old master is demoted first)
+  c.command_timeout = 1s;
+  std::mutex mu;
+  std::vector<std::string> warnings;
+  c.log_level = LogLevel::warning;
+  c.log_sink = [&](LogLevel l, std::string_view m) {
+    std::lock_guard lock(mu);
+    if (l >= LogLevel::warning) warnings.emplace_back(m);
+  };
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  const int old_port = set->master().port();
+  ASSERT_TRUE(client->set("k", "0").ok());
+  EXPECT_EQ(set->sentinel(0).command({"SENTINEL", "FAILOVER", set->master_name()}), "OK");
+  ASSERT_TRUE(set->wait_failover(old_port, 20s));
+  long failed = 0;
+  for (int i = 1; i <= 100; ++i) {
+    if (!client->set("k", std::to_string(i)).ok()) ++failed;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_LE(failed, 2);  // a call caught by the switch itself may fail; later ones may not
+  const bool moved = eventually(5s, [&] {
+    return client->pool_status().endpoint == "127.0.0.1:" + std::to_string(set->replica().port());
+  });
+  EXPECT_TRUE(moved) << client->pool_status().endpoint;
+  EXPECT_EQ(set->replica().command({"GET", "k"}), "100");
+  std::lock_guard lock(mu);
+  EXPECT_THAT(warnings, ::testing::Contains(
+                            HasSubstr("master moved from 127.0.0.1:" + std::to_string(old_port))));
+}
+
+}  // namespace
+}  // namespace rcache::test
