@@ -44,7 +44,9 @@ TEST(Sentinel, RoundTripsThroughDiscoveryAndHealthNamesTheMaster) {
 }
 
 TEST(Sentinel, AWrongMasterNameIsAClearConfigurationError) {
-  auto set = SentinelSet::start({.sentinels = 1});
+  SentinelSet::Options one;
+  one.sentinels = 1;
+  auto set = SentinelSet::start(one);
   ASSERT_NE(set, nullptr);
   Config c = sentinel_config(*set);
   c.sentinel_master = "nosuchmaster";
