@@ -20,7 +20,9 @@ class SentinelMonitor::Observer final : public LinkObserver {
       at_ = (at_ + 1) % m_.sentinels_.size();
       // An attempt that failed while an answer is wanted and no query is on the link (its
       // failure would reach on_answer) counts as that sentinel's failure.
-      if (!subscriber_ && m_.want_answer_ && !m_.querying_) m_.count_failure(link.last_error());
+      if (!subscriber_ && m_.want_answer_ && !m_.querying_ && !m_.redialling_) {
+        m_.count_failure(link.last_error());
+      }
       if (subscriber_) {
         m_.want_subscribe_ = true;
         if (was_ready) {
@@ -67,6 +69,10 @@ SentinelMonitor::SentinelMonitor(const Config& cfg, const Logger& logger, const 
 SentinelMonitor::~SentinelMonitor() = default;
 
 void SentinelMonitor::start() {
+  if (transport_.stopping()) {  // posted, and run by the shutdown itself: nothing to start
+    stopped_ = true;
+    return;
+  }
   if (sentinels_.empty()) {
     transport_.pool().fail_discovery(Error{Errc::invalid_argument, "no valid sentinel address"});
     return;
@@ -92,7 +98,8 @@ void SentinelMonitor::stop() {
 }
 
 void SentinelMonitor::rediscover() {
-  if (stopped_) return;
+  // While the transport stops, scheduled work runs at once: never schedule again from it.
+  if (stopped_ || transport_.stopping()) return;
   if (querying_) {
     again_ = true;
     return;
@@ -112,7 +119,7 @@ void SentinelMonitor::rediscover() {
 }
 
 void SentinelMonitor::query() {
-  if (stopped_) return;
+  if (stopped_ || transport_.stopping()) return;
   want_answer_ = true;
   again_ = false;
   last_query_ = clock_.now();
@@ -150,12 +157,13 @@ void SentinelMonitor::on_answer(Outcome&& o) {
   if (!addr) {
     const Error e = std::move(addr).error();
     logger_.log(LogLevel::debug, "sentinel " + who + ": " + e.to_string());
+    const std::size_t before = failed_in_row_;
+    count_failure(e);
+    if (failed_in_row_ <= before) return;  // the round ended (after_round_failed moved on)
     // A link that failed has moved on by itself (Observer); one that is fine but got no help
     // from its sentinel is moved here.
     if (query_link_->state() == LinkState::ready) next_query_sentinel();
-    const std::size_t before = failed_in_row_;
-    count_failure(e);
-    if (failed_in_row_ > before) query();  // else the round ended (after_round_failed)
+    query();
     return;
   }
   want_answer_ = false;
@@ -189,7 +197,9 @@ void SentinelMonitor::next_query_sentinel() {
   // down is moved here.
   const LinkState s = query_link_->state();
   if (s == LinkState::ready || s == LinkState::connecting || s == LinkState::handshaking) {
+    redialling_ = true;  // our own doing: not a failure of that sentinel
     query_link_->redial(Error{Errc::connection, "asking the next sentinel"});
+    redialling_ = false;
   } else {
     query_at_ = (query_at_ + 1) % sentinels_.size();
     query_link_->reconnect_now();
@@ -256,7 +266,7 @@ void SentinelMonitor::on_push(Outcome&& o) {
 void SentinelMonitor::schedule_refresh() {
   transport_.schedule_after(std::chrono::duration_cast<std::chrono::microseconds>(kRefresh),
                             [this] {
-                              if (stopped_) return;
+                              if (stopped_ || transport_.stopping()) return;
                               rediscover();
                               schedule_refresh();
                             });

@@ -48,7 +48,7 @@ class Link {
   // again at once, to the observer's target() as it is then.
   virtual void redial(const Error& why) { (void)why; }
   // Makes this a subscriber connection: see Pipeline::set_push_handler. Before start().
-  virtual void set_push_handler(Completion on_push) { (void)on_push; }
+  virtual void set_push_handler(Completion on_push) = 0;
 
   bool accepting() const noexcept {
     const LinkState s = state();

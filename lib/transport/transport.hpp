@@ -66,6 +66,12 @@ class Transport final : public Sender {
   // thread when the transport stops, before the pool does: it must stop such links.
   std::unique_ptr<Link> make_link(const Config& cfg, LinkObserver& observer, std::size_t index);
   void on_stop(std::function<void()> fn) { stop_hooks_.push_back(std::move(fn)); }
+  // shutdown() has begun (any thread): work posted or scheduled from now on runs at once, so a
+  // topology must not start anything or schedule itself again.
+  bool stopping() const {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  }
 
  private:
   Transport(const Config& cfg, const Logger& logger, const ClockSource& clock);
@@ -92,7 +98,7 @@ class Transport final : public Sender {
   std::shared_ptr<TlsContext> tls_;  // when cfg.tls: shared by every connection
   std::unique_ptr<Pool> pool_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<Request> queue_;                 // guarded by mu_
   std::vector<std::function<void()>> posted_;  // guarded by mu_
   bool stopping_ = false;                      // guarded by mu_

@@ -89,6 +89,7 @@ class FakeLink final : public Link {
   void enqueue(Request&& r) override { complete(r, Error{Errc::connection, "fake link"}); }
   void flush() override {}
   void reconnect_now() override {}
+  void set_push_handler(Completion) override {}
   void stop(const Error&) override { go(LinkState::stopped); }
 
   void go(LinkState to) {

@@ -36,6 +36,12 @@ class FakeLink final : public Link {
   void enqueue(Request&& request) override { queued.push_back(std::move(request)); }
   void flush() override { ++flushes; }
   void reconnect_now() override { ++reconnect_nows; }
+  void redial(const Error& why) override {
+    redialled.push_back(why);
+    if (state_ != S::down) fail(why);
+  }
+  void set_push_handler(Completion on_push) override { push = std::move(on_push); }
+  const Target* target_seen() const { return observer_.target(); }
   void stop(const Error& why) override {
     for (auto& r : queued) complete(r, why);
     queued.clear();
@@ -65,6 +71,8 @@ class FakeLink final : public Link {
   int starts = 0;
   int flushes = 0;
   int reconnect_nows = 0;
+  std::vector<Error> redialled;
+  Completion push;
 
  private:
   const std::size_t index_;
@@ -666,6 +674,71 @@ TEST_F(PoolTest, WaitFirstOutcomeWakesAWaiterWhenALinkBecomesReady) {
   links_[1]->come_up();
   waiter.join();
   EXPECT_TRUE(result);
+}
+
+// --- topology: a target set from outside (Sentinel) ----------------------------------------------
+
+TEST_F(PoolTest, WithSentinelTheLinksStartAtTheFirstTargetAndDialIt) {
+  cfg_.sentinels = {"127.0.0.1:26379"};
+  cfg_.sentinel_master = "mymaster";
+  Pool& pool = make();
+  EXPECT_TRUE(links_.empty());  // nothing to dial yet
+  EXPECT_EQ(pool.target(), nullptr);
+  pool.set_target(Target{"10.0.0.7", 6380}, "sentinel 127.0.0.1:26379");
+  ASSERT_EQ(links_.size(), 3u);
+  for (auto* l : links_) {
+    EXPECT_EQ(l->starts, 1);
+    ASSERT_NE(l->target_seen(), nullptr);
+    EXPECT_EQ(*l->target_seen(), (Target{"10.0.0.7", 6380}));
+  }
+  const PoolStatus s = pool.status();
+  EXPECT_EQ(s.endpoint, "10.0.0.7:6380");
+  EXPECT_EQ(s.via, "sentinel 127.0.0.1:26379");
+}
+
+TEST_F(PoolTest, AMovedTargetRedialsEveryLinkOnceAndTheSameTargetNone) {
+  cfg_.sentinels = {"127.0.0.1:26379"};
+  cfg_.sentinel_master = "mymaster";
+  Pool& pool = make();
+  pool.set_target(Target{"10.0.0.7", 6380}, "sentinel a");
+  for (auto* l : links_) l->come_up();
+  pool.set_target(Target{"10.0.0.7", 6380}, "sentinel b");  // the same master: nothing to do
+  for (auto* l : links_) EXPECT_TRUE(l->redialled.empty());
+  pool.set_target(Target{"::1", 7000}, "sentinel b +switch-master");
+  for (auto* l : links_) {
+    ASSERT_EQ(l->redialled.size(), 1u);
+    EXPECT_EQ(l->redialled[0].code, Errc::connection);
+    EXPECT_THAT(l->redialled[0].message, HasSubstr("moved to [::1]:7000"));
+  }
+  EXPECT_EQ(pool.status().endpoint, "[::1]:7000");
+  EXPECT_EQ(lines_containing("master moved from 10.0.0.7:6380 to [::1]:7000").size(), 1u);
+}
+
+TEST_F(PoolTest, FailedDiscoveryEndsTheStartUpWaitWithItsError) {
+  cfg_.sentinels = {"127.0.0.1:26379"};
+  cfg_.sentinel_master = "mymaster";
+  Pool& pool = make();
+  std::thread t([&] {
+    pool.fail_discovery(Error{Errc::invalid_argument, "sentinel x monitors no master named 'm'"});
+  });
+  EXPECT_FALSE(pool.wait_first_outcome(10s));  // returns at once, not after 10 s
+  t.join();
+  auto b = batch(1);
+  pool.dispatch(b);
+  ASSERT_EQ(outcomes_.size(), 1u);
+  ASSERT_TRUE(outcomes_[0].second.error.has_value());
+  EXPECT_EQ(outcomes_[0].second.error->code, Errc::invalid_argument);
+  EXPECT_THAT(outcomes_[0].second.error->message, HasSubstr("monitors no master named 'm'"));
+}
+
+TEST_F(PoolTest, FailedLinksAreReportedToTheWatcher) {
+  Pool& pool = make();
+  std::vector<std::string> seen;
+  pool.set_failure_watcher([&](const Error& e) { seen.push_back(e.message); });
+  links_[0]->fail(Error{Errc::connection, "refused"});
+  links_[1]->come_up();
+  links_[1]->fail(Error{Errc::connection, "reset"});
+  EXPECT_EQ(seen, (std::vector<std::string>{"refused", "reset"}));
 }
 
 }  // namespace
