@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "fake_server.hpp"
 #include "fixtures.hpp"
 #include "sentinel_set.hpp"
 
@@ -211,6 +212,54 @@ TEST(Sentinel, APlannedFailoverIsFollowedWithoutFailedCalls) {
   std::lock_guard lock(mu);
   EXPECT_THAT(warnings, ::testing::Contains(
                             HasSubstr("master moved from 127.0.0.1:" + std::to_string(old_port))));
+}
+
+// Sentinels listed first that answer garbage, or an endless reply, are skipped within bounded
+// memory; the real one answers.
+TEST(Sentinel, HostileSentinelsAreSkippedWithinBoundedMemory) {
+  SentinelSet::Options one;
+  one.sentinels = 1;
+  auto set = SentinelSet::start(one);
+  ASSERT_NE(set, nullptr);
+  FakeServer::Script garbage;
+  garbage.greeting = "+OK\r\n";  // CLIENT SETNAME
+  garbage.payload = "HTTP/1.1 400 Bad Request\r\n\r\n";
+  FakeServer bad(garbage);
+  FakeServer::Script endless;
+  endless.greeting = "+OK\r\n";
+  endless.stream_prefix = "*2\r\n$1000000000\r\n";  // a bulk string that never ends
+  endless.payload = std::string(64 * 1024, 'x');
+  endless.endless = true;
+  FakeServer flood(endless);
+  Config c = sentinel_config(*set);
+  c.sentinels = {"127.0.0.1:" + std::to_string(bad.port()),
+                 "127.0.0.1:" + std::to_string(flood.port()), c.sentinels[0]};
+  c.max_value_size = 1 << 20;  // the reply budget of every link: 2 MiB
+  c.connect_timeout = 3s;
+  std::mutex mu;
+  std::vector<std::string> lines;
+  c.log_level = LogLevel::debug;
+  c.log_sink = [&](LogLevel, std::string_view m) {
+    std::lock_guard lock(mu);
+    lines.emplace_back(m);
+  };
+  const PeakRss rss;
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(10s, [&] { return client->set("k", "v").ok(); }));
+  EXPECT_EQ(set->master().command({"GET", "k"}), "v");
+  EXPECT_THAT(client->pool_status().via, HasSubstr(std::to_string(set->sentinel(0).port())));
+  EXPECT_LT(rss.grown_kib(), 64 * 1024) << "kiB";
+  std::lock_guard lock(mu);
+  const auto said = [&](const std::string& what) {
+    for (const auto& l : lines) {
+      if (l.find(what) != std::string::npos) return true;
+    }
+    return false;
+  };
+  // Both were really asked and refused for what they sent.
+  EXPECT_TRUE(said(std::to_string(bad.port()))) << "the garbage sentinel was not asked";
+  EXPECT_TRUE(said("reply budget")) << "the endless sentinel was not cut off";
 }
 
 }  // namespace
