@@ -10,6 +10,7 @@
 #include "fake_server.hpp"
 #include "fixtures.hpp"
 #include "sentinel_set.hpp"
+#include "test_pki.hpp"
 
 namespace rcache::test {
 namespace {
@@ -284,6 +285,41 @@ TEST(Sentinel, HostileSentinelsAreSkippedWithinBoundedMemory) {
   // Both were really asked and refused for what they sent.
   EXPECT_TRUE(said(std::to_string(bad.port()))) << "the garbage sentinel was not asked";
   EXPECT_TRUE(said("reply budget")) << "the endless sentinel was not cut off";
+}
+
+// Sentinels and data nodes on TLS only for this client: discovery, the ROLE-checked data
+// connections and the +switch-master subscription all run over verified TLS.
+TEST(Sentinel, OverTlsDiscoveryAndAFailoverAreFollowed) {
+  TestPki pki;
+  const auto id = pki.issue("server", {});
+  SentinelSet::Options o;
+  o.tls_cert_file = id.cert_file;
+  o.tls_key_file = id.key_file;
+  o.tls_ca_file = pki.ca_file();
+  auto set = SentinelSet::start(o);
+  ASSERT_NE(set, nullptr);
+  Config c = sentinel_config(*set);
+  c.tls = true;
+  c.tls_ca_file = pki.ca_file();
+  c.deadline = 3s;
+  c.command_timeout = 1s;
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->set("k", "tls").ok());
+  EXPECT_EQ(set->master().command({"GET", "k"}), "tls");
+  const PoolStatus p = client->pool_status();
+  EXPECT_EQ(p.endpoint, "127.0.0.1:" + std::to_string(set->master().tls_port()));
+  EXPECT_GE(p.tls_handshakes, c.pool_size + 2);  // the pool, the query and the subscriber links
+
+  const int old_port = set->master().tls_port();
+  EXPECT_EQ(set->sentinel(0).command({"SENTINEL", "FAILOVER", set->master_name()}), "OK");
+  ASSERT_TRUE(set->wait_failover(old_port, 20s));
+  EXPECT_TRUE(eventually(10s, [&] {
+    return client->pool_status().endpoint ==
+               "127.0.0.1:" + std::to_string(set->replica().tls_port()) &&
+           client->set("k", "after").ok();
+  })) << client->pool_status().endpoint;
+  EXPECT_EQ(set->replica().command({"GET", "k"}), "after");
 }
 
 }  // namespace

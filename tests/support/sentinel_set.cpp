@@ -9,19 +9,30 @@ namespace rcache::test {
 std::unique_ptr<SentinelSet> SentinelSet::start(const Options& options) {
   std::unique_ptr<SentinelSet> s(new SentinelSet());
   s->options_ = options;
+  const bool tls = !options.tls_cert_file.empty();
+  const auto with_tls = [&](RedisServer::Options& o) {
+    if (!tls) return;
+    o.tls_cert_file = options.tls_cert_file;
+    o.tls_key_file = options.tls_key_file;
+    o.tls_ca_file = options.tls_ca_file;
+    o.args.insert(o.args.end(), {"--tls-replication", "yes"});
+  };
   RedisServer::Options m;
   m.args = {"--repl-diskless-sync-delay", "0"};
+  with_tls(m);
   s->master_ = RedisServer::start(m);
   if (s->master_ == nullptr) return nullptr;
+  const int master_port = tls ? s->master_->tls_port() : s->master_->port();
   RedisServer::Options r;
-  r.args = {"--replicaof", "127.0.0.1", std::to_string(s->master_->port()),
-            "--repl-diskless-sync-delay", "0"};
+  r.args = {"--replicaof", "127.0.0.1", std::to_string(master_port), "--repl-diskless-sync-delay",
+            "0"};
+  with_tls(r);
   s->replica_ = RedisServer::start(r);
   if (s->replica_ == nullptr) return nullptr;
   const std::string name = options.master_name;
-  std::string conf = "sentinel monitor " + name + " 127.0.0.1 " +
-                     std::to_string(s->master_->port()) + " " + std::to_string(options.quorum) +
-                     "\n" + "sentinel down-after-milliseconds " + name + " " +
+  std::string conf = "sentinel monitor " + name + " 127.0.0.1 " + std::to_string(master_port) +
+                     " " + std::to_string(options.quorum) + "\n" +
+                     "sentinel down-after-milliseconds " + name + " " +
                      std::to_string(options.down_after_ms) + "\n" + "sentinel failover-timeout " +
                      name + " " + std::to_string(options.failover_timeout_ms) + "\n" +
                      "sentinel parallel-syncs " + name + " 1\n";
@@ -29,6 +40,7 @@ std::unique_ptr<SentinelSet> SentinelSet::start(const Options& options) {
   for (int i = 0; i < options.sentinels; ++i) {
     RedisServer::Options o;
     o.sentinel_conf = conf;
+    with_tls(o);
     auto sentinel = RedisServer::start(o);
     if (sentinel == nullptr) return nullptr;
     s->sentinels_.push_back(std::move(sentinel));
@@ -61,7 +73,10 @@ bool SentinelSet::ready(std::chrono::milliseconds limit) const {
 
 std::vector<std::string> SentinelSet::sentinel_addresses() const {
   std::vector<std::string> out;
-  for (const auto& s : sentinels_) out.push_back("127.0.0.1:" + std::to_string(s->port()));
+  const bool tls = !options_.tls_cert_file.empty();
+  for (const auto& s : sentinels_) {
+    out.push_back("127.0.0.1:" + std::to_string(tls ? s->tls_port() : s->port()));
+  }
   return out;
 }
 

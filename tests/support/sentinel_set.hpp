@@ -20,6 +20,10 @@ class SentinelSet {
     int down_after_ms = 1000;
     int failover_timeout_ms = 5000;
     std::vector<std::string> sentinel_conf_extra;  // more lines for every sentinel's file
+    // Non-empty: every process also listens with TLS (this certificate and key, clients not
+    // asked for one), replication and the sentinels' own connections use TLS, and the sentinels
+    // monitor (and so name) the TLS ports. The plain ports stay open for the set's own checks.
+    std::string tls_cert_file, tls_key_file, tls_ca_file;
   };
 
   // Ready when the replica is in sync and every sentinel knows the replica and the others
@@ -33,7 +37,7 @@ class SentinelSet {
   std::size_t sentinel_count() const { return sentinels_.size(); }
   const std::string& master_name() const { return options_.master_name; }
   // "127.0.0.1:port" of every sentinel, for Config::sentinels.
-  std::vector<std::string> sentinel_addresses() const;
+  std::vector<std::string> sentinel_addresses() const;  // the TLS ports with TLS
   // The master's port as the first sentinel that answers says it; 0 if none answers.
   int master_port_by_sentinels() const;
   // Waits until the sentinels name a master other than `old_port` (a failover happened).
