@@ -64,20 +64,34 @@ Result<Command> get_cmd(detail::ClientCore& core, std::string_view key) {
   return command_of("GET", detail::keyed_command(core.config(), "GET", key), Op::get);
 }
 
-// The value is encoded (compressed) only once the call is admitted, inside its deadline and its
-// latency (Command::build): a refused call costs no compression.
+// A value that may be compressed is encoded only once the call is admitted, inside its deadline
+// and its latency (Command::build): a refused call costs no compression. One below the
+// threshold costs nothing to encode: its bytes are made now, which spares the hot path of small
+// values the std::function (its captures exceed the small-buffer size: one allocation per call).
+bool may_compress(const Config& cfg, std::size_t size) {
+  return cfg.compression && size >= cfg.compression_threshold;
+}
+
+Result<detail::Wire> set_wire(detail::ClientCore& core, std::string_view key,
+                              std::string_view value, const SetOptions& o) {
+  const detail::Encoded stored = core.encode(value);
+  return detail::set_command(core.config(), key, value, stored.view(value), o);
+}
+
 Result<Command> set_cmd(detail::ClientCore& core, std::string_view key, std::string_view value,
                         const SetOptions& o) {
   if (auto r = detail::check_set_args(core.config(), key, value, o); !r) {
     return std::move(r).error();
   }
+  if (!may_compress(core.config(), value.size())) {
+    auto w = set_wire(core, key, value, o);
+    if (!w) return std::move(w).error();
+    return Command::of("SET", std::move(*w), Op::set);
+  }
   Command c;
   c.name = "SET";
   c.op = Op::set;
-  c.build = [&core, key, value, o]() -> Result<detail::Wire> {
-    const detail::Encoded stored = core.encode(value);
-    return detail::set_command(core.config(), key, value, stored.view(value), o);
-  };
+  c.build = [&core, key, value, o] { return set_wire(core, key, value, o); };
   return c;
 }
 
@@ -86,25 +100,35 @@ Result<Command> keys_cmd(detail::ClientCore& core, const char* name, Op op,
   return command_of(name, detail::multi_key_command(core.config(), name, keys), op);
 }
 
+Result<detail::Wire> mset_wire(detail::ClientCore& core, const Client::Pairs& pairs,
+                               std::chrono::milliseconds ttl) {
+  std::vector<detail::Encoded> encoded;
+  std::vector<std::string_view> stored;
+  encoded.reserve(pairs.size());
+  stored.reserve(pairs.size());
+  for (const auto& [k, v] : pairs) encoded.push_back(core.encode(v));
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    stored.push_back(encoded[i].view(pairs[i].second));
+  }
+  return detail::mset_command(core.config(), pairs, stored, ttl);
+}
+
 Result<Command> mset_cmd(detail::ClientCore& core, const Client::Pairs& pairs,
                          std::chrono::milliseconds ttl) {
   if (auto r = detail::check_mset_args(core.config(), pairs, ttl); !r) {
     return std::move(r).error();
   }
+  bool eager = true;
+  for (const auto& [k, v] : pairs) eager = eager && !may_compress(core.config(), v.size());
+  if (eager) {
+    auto w = mset_wire(core, pairs, ttl);
+    if (!w) return std::move(w).error();
+    return Command::of("MSET", std::move(*w), Op::mset);
+  }
   Command c;
   c.name = "MSET";
   c.op = Op::mset;
-  c.build = [&core, &pairs, ttl]() -> Result<detail::Wire> {
-    std::vector<detail::Encoded> encoded;
-    std::vector<std::string_view> stored;
-    encoded.reserve(pairs.size());
-    stored.reserve(pairs.size());
-    for (const auto& [k, v] : pairs) encoded.push_back(core.encode(v));
-    for (std::size_t i = 0; i < pairs.size(); ++i) {
-      stored.push_back(encoded[i].view(pairs[i].second));
-    }
-    return detail::mset_command(core.config(), pairs, stored, ttl);
-  };
+  c.build = [&core, &pairs, ttl] { return mset_wire(core, pairs, ttl); };
   return c;
 }
 
