@@ -71,6 +71,26 @@ std::size_t userinfo_at(std::string_view rest) {
   return rest.substr(0, query).rfind('@');
 }
 
+// "user:password" (each percent-escaped, the user may be empty) of a redis:// or sentinel URL.
+Result<void> apply_userinfo(std::string_view userinfo, std::string_view scheme, Config& cfg) {
+  const auto colon = userinfo.find(':');
+  if (colon == std::string_view::npos) {
+    const std::string s(scheme);
+    return invalid("url: userinfo without ':' (use " + s + "://:password@host or " + s +
+                   "://user:password@host)");
+  }
+  auto user = percent_decode(userinfo.substr(0, colon), "username", false);
+  if (!user) return std::move(user).error();
+  auto pw = percent_decode(userinfo.substr(colon + 1), "password", true);
+  if (!pw) return std::move(pw).error();
+  cfg.username = std::move(*user);
+  cfg.password = std::move(*pw);
+  if (!cfg.username.empty() && cfg.password.empty()) {
+    return invalid("url: username " + quote(cfg.username) + " given without a password");
+  }
+  return {};
+}
+
 // Applies "a=b&c=d" query parameters.
 Result<void> apply_query(std::string_view query, Config& cfg) {
   while (!query.empty()) {
@@ -193,20 +213,8 @@ Result<Config> parse_tcp(std::string_view rest, bool tls) {
   const auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
 
   if (at != std::string_view::npos) {
-    const auto colon = userinfo.find(':');
-    if (colon == std::string_view::npos) {
-      return invalid(
-          "url: userinfo without ':' (use redis://:password@host or "
-          "redis://user:password@host)");
-    }
-    auto user = percent_decode(userinfo.substr(0, colon), "username", false);
-    if (!user) return std::move(user).error();
-    auto pw = percent_decode(userinfo.substr(colon + 1), "password", true);
-    if (!pw) return std::move(pw).error();
-    cfg.username = std::move(*user);
-    cfg.password = std::move(*pw);
-    if (!cfg.username.empty() && cfg.password.empty()) {
-      return invalid("url: username " + quote(cfg.username) + " given without a password");
+    if (auto r = apply_userinfo(userinfo, tls ? "rediss" : "redis", cfg); !r) {
+      return std::move(r).error();
     }
   }
 
@@ -262,18 +270,8 @@ Result<Config> parse_sentinel(std::string_view rest, bool tls) {
   if (at != std::string_view::npos) {
     const auto userinfo = rest.substr(0, at);
     rest = rest.substr(at + 1);
-    const auto colon = userinfo.find(':');
-    if (colon == std::string_view::npos) {
-      return invalid(
-          "url: userinfo without ':' (use redis+sentinel://:password@... or "
-          "redis+sentinel://user:password@...)");
-    }
-    auto user = percent_decode(userinfo.substr(0, colon), "username", false);
-    if (!user) return std::move(user).error();
-    auto pw = percent_decode(userinfo.substr(colon + 1), "password", true);
-    if (!pw) return std::move(pw).error();
-    cfg.username = std::move(*user);
-    cfg.password = std::move(*pw);
+    auto r = apply_userinfo(userinfo, tls ? "rediss+sentinel" : "redis+sentinel", cfg);
+    if (!r) return std::move(r).error();
   }
   const auto q = rest.find('?');
   const auto query = q == std::string_view::npos ? std::string_view{} : rest.substr(q + 1);
