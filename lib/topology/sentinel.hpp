@@ -16,8 +16,8 @@
 // told (Pool::fail_discovery) so that start-up does not wait for nothing: an unknown master name
 // is Errc::invalid_argument, refused credentials Errc::auth, anything else Errc::connection.
 //
-// Thread safety: everything runs on the transport's loop thread (start() is posted there);
-// status() may be called from any thread.
+// Thread safety: everything runs on the transport's loop thread (start() is posted there). What
+// other threads see of it goes through the pool (Pool::status(): endpoint, via, discovery_error).
 #pragma once
 
 #include <chrono>
