@@ -102,7 +102,8 @@ struct RCACHE_API Stats {
   std::vector<BreakerTransition> transitions;  // only pairs that happened
   std::size_t connections_ready = 0, connections_connecting = 0, connections_down = 0;
   std::uint64_t reconnects = 0;
-  std::uint64_t tls_handshakes = 0, tls_resumed = 0;  // see PoolStatus
+  std::uint64_t tls_handshakes = 0, tls_resumed = 0;          // see PoolStatus
+  std::uint64_t master_switches = 0, discovery_failures = 0;  // see PoolStatus
   double compression_ratio = 0;  // compressed_bytes_out / compressed_bytes_in; 0 when none
   // A connection is ready and the client is not disabled (Prometheus: rcache_up).
   bool up = false;
@@ -118,7 +119,7 @@ struct RCACHE_API Stats {
   //                 "early_refreshes":..,"stale_served":..,"negative_reads":..},
   //  "circuit_breaker":{"state":"closed","transitions":2},
   //  "connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,"tls_handshakes":0,
-  //  "tls_resumed":0},"up":true}
+  //  "tls_resumed":0,"master_switches":0,"discovery_failures":0},"up":true}
   // Numbers are written with '.' whatever the C locale.
   std::string to_json() const;
 };

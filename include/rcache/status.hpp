@@ -32,6 +32,10 @@ struct PoolStatus {
   // Why the master could not be looked up lately ("" when fine): with Sentinel, every sentinel
   // unreachable; the pool keeps the master it knows.
   std::string discovery_error;
+  // With Sentinel: how often the master moved (a failover followed), and how many lookups of it
+  // failed on every sentinel. 0 for a fixed address.
+  std::uint64_t master_switches = 0;
+  std::uint64_t discovery_failures = 0;
 };
 
 // A health snapshot; see Client::health().
@@ -47,7 +51,7 @@ struct RCACHE_API Health {
   // {"status":"ok","reason":"","ping_ms":0.21,"circuit_breaker":{"state":"closed"},
   //  "mode":"disabled","connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,
   //  "tls_handshakes":0,"tls_resumed":0,"last_error":"","endpoint":"127.0.0.1:6379","via":"",
-  //  "discovery_error":""}}
+  //  "discovery_error":"","master_switches":0,"discovery_failures":0}}
   std::string to_json() const;
 };
 

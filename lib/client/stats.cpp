@@ -80,6 +80,8 @@ Stats Client::stats() const {
   s.reconnects = pool.reconnects;
   s.tls_handshakes = pool.tls_handshakes;
   s.tls_resumed = pool.tls_resumed;
+  s.master_switches = pool.master_switches;
+  s.discovery_failures = pool.discovery_failures;
   s.up = core_->availability().up();
   return s;
 }

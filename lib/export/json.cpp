@@ -92,7 +92,9 @@ std::string Stats::to_json() const {
        ",\"down\":" + std::to_string(connections_down) +
        ",\"reconnects\":" + std::to_string(reconnects) +
        ",\"tls_handshakes\":" + std::to_string(tls_handshakes) +
-       ",\"tls_resumed\":" + std::to_string(tls_resumed) + "}";
+       ",\"tls_resumed\":" + std::to_string(tls_resumed) +
+       ",\"master_switches\":" + std::to_string(master_switches) +
+       ",\"discovery_failures\":" + std::to_string(discovery_failures) + "}";
   o += ",\"up\":";
   o += up ? "true" : "false";
   o += "}";
@@ -127,7 +129,8 @@ std::string Health::to_json() const {
   append_json_string(out, pool.via);
   out += ",\"discovery_error\":";
   append_json_string(out, pool.discovery_error);
-  out += "}}";
+  out += ",\"master_switches\":" + std::to_string(pool.master_switches) +
+         ",\"discovery_failures\":" + std::to_string(pool.discovery_failures) + "}}";
   return out;
 }
 

@@ -149,6 +149,18 @@ class ClientCollectable final : public prometheus::Collectable {
       add(tls, static_cast<double>(s.tls_resumed), {{"resumed", "true"}});
       out.push_back(std::move(tls));
     }
+    if (!client_.config().sentinel_master.empty()) {
+      auto switches = family("rcache_master_switches_total",
+                             "Failovers followed: the master found through Sentinel moved.",
+                             MetricType::Counter);
+      add(switches, static_cast<double>(s.master_switches));
+      out.push_back(std::move(switches));
+      auto failures =
+          family("rcache_discovery_failures_total",
+                 "Lookups of the master that failed on every sentinel.", MetricType::Counter);
+      add(failures, static_cast<double>(s.discovery_failures));
+      out.push_back(std::move(failures));
+    }
     auto up = family("rcache_up",
                      "1 when at least one connection is ready and the client is not disabled.",
                      MetricType::Gauge);

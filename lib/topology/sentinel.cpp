@@ -9,28 +9,29 @@ namespace rcache::detail {
 // happens to the link.
 class SentinelMonitor::Observer final : public LinkObserver {
  public:
-  Observer(SentinelMonitor& m, std::size_t& at, bool subscriber)
-      : m_(m), at_(at), subscriber_(subscriber) {}
+  Observer(SentinelMonitor& m, bool subscriber) : m_(m), subscriber_(subscriber) {}
 
   void on_link_state(const Link& link, LinkState from, LinkState to) override {
     if (m_.stopped_) return;
+    SentinelRounds& rounds = *m_.rounds_;
     if (to == LinkState::closing) {
       // This sentinel failed us: the link reconnects (after its backoff) to the next one.
       const bool was_ready = from == LinkState::ready;
-      at_ = (at_ + 1) % m_.sentinels_.size();
-      // An attempt that failed while an answer is wanted and no query is on the link (its
-      // failure would reach on_answer) counts as that sentinel's failure.
-      if (!subscriber_ && m_.want_answer_ && !m_.querying_ && !m_.redialling_) {
-        m_.count_failure(link.last_error());
-      }
       if (subscriber_) {
+        rounds.next_sub();
         m_.want_subscribe_ = true;
         if (was_ready) {
           m_.logger_.log(LogLevel::info, "sentinel subscription lost (" +
                                              link.last_error().to_string() +
                                              "); moving to the next sentinel");
         }
+        return;
       }
+      // An attempt that failed while an answer is wanted and no query is on the link (its
+      // failure would reach on_answer) counts as that sentinel's failure.
+      const bool counts = m_.want_answer_ && !m_.querying_ && !m_.redialling_;
+      if (counts) m_.count_failure(link.last_error());
+      rounds.next_query();
       return;
     }
     if (to == LinkState::ready && !subscriber_ && m_.want_answer_ && !m_.querying_) m_.query();
@@ -38,17 +39,18 @@ class SentinelMonitor::Observer final : public LinkObserver {
       m_.want_subscribe_ = false;
       m_.subscribe();
       // A switch may have happened while nobody listened.
-      if (m_.have_master_) m_.rediscover();
+      if (rounds.have_master()) m_.rediscover();
     }
   }
   BackoffShape reconnect_shape() const override {
     return BackoffShape::doubling(m_.cfg_.reconnect_backoff_min, m_.cfg_.reconnect_backoff_max);
   }
-  const Target* target() const override { return &m_.sentinels_[at_ % m_.sentinels_.size()]; }
+  const Target* target() const override {
+    return subscriber_ ? &m_.rounds_->sub_target() : &m_.rounds_->query_target();
+  }
 
  private:
   SentinelMonitor& m_;
-  std::size_t& at_;
   const bool subscriber_;
 };
 
@@ -61,9 +63,11 @@ SentinelMonitor::SentinelMonitor(const Config& cfg, const Logger& logger, const 
   sentinel_cfg_.sentinel_master.clear();  // no ROLE check: these are sentinels
   sentinel_cfg_.sentinels.clear();
   sentinel_cfg_.pool_size = 1;
+  std::vector<Target> sentinels;
   for (const auto& s : cfg.sentinels) {
-    if (auto hp = parse_host_port(s, 26379, "sentinel")) sentinels_.push_back({hp->host, hp->port});
+    if (auto hp = parse_host_port(s, 26379, "sentinel")) sentinels.push_back({hp->host, hp->port});
   }
+  if (!sentinels.empty()) rounds_.emplace(std::move(sentinels), cfg.sentinel_master);
 }
 
 SentinelMonitor::~SentinelMonitor() = default;
@@ -73,14 +77,15 @@ void SentinelMonitor::start() {
     stopped_ = true;
     return;
   }
-  if (sentinels_.empty()) {
+  if (!rounds_) {
+    stopped_ = true;
     transport_.pool().fail_discovery(Error{Errc::invalid_argument, "no valid sentinel address"});
     return;
   }
   transport_.on_stop([this] { stop(); });
   transport_.pool().set_failure_watcher([this](const Error&) { rediscover(); });
-  query_obs_ = std::make_unique<Observer>(*this, query_at_, false);
-  sub_obs_ = std::make_unique<Observer>(*this, sub_at_, true);
+  query_obs_ = std::make_unique<Observer>(*this, false);
+  sub_obs_ = std::make_unique<Observer>(*this, true);
   query_link_ = transport_.make_link(sentinel_cfg_, *query_obs_, 0);
   sub_link_ = transport_.make_link(sentinel_cfg_, *sub_obs_, 1);
   sub_link_->set_push_handler([this](Outcome&& o) { on_push(std::move(o)); });
@@ -104,25 +109,28 @@ void SentinelMonitor::rediscover() {
     again_ = true;
     return;
   }
-  const auto since = clock_.now() - last_query_;
-  if (since >= kMinInterval) {
+  const auto wait = rounds_->wait_before_query(clock_.now());
+  if (wait.count() == 0) {
     query();
     return;
   }
+  query_later(wait);
+}
+
+void SentinelMonitor::query_later(std::chrono::nanoseconds after) {
   if (query_scheduled_) return;
   query_scheduled_ = true;
-  transport_.schedule_after(
-      std::chrono::duration_cast<std::chrono::microseconds>(kMinInterval - since), [this] {
-        query_scheduled_ = false;
-        rediscover();
-      });
+  transport_.schedule_after(std::chrono::ceil<std::chrono::microseconds>(after), [this] {
+    query_scheduled_ = false;
+    rediscover();
+  });
 }
 
 void SentinelMonitor::query() {
   if (stopped_ || transport_.stopping()) return;
   want_answer_ = true;
   again_ = false;
-  last_query_ = clock_.now();
+  rounds_->queried(clock_.now());
   if (!query_link_->accepting()) {
     // Down and waiting for its backoff: asked once it is up again (Observer), and each
     // attempt that fails meanwhile counts against its sentinel.
@@ -140,26 +148,22 @@ void SentinelMonitor::query() {
 }
 
 void SentinelMonitor::count_failure(const Error& e) {
-  if (round_error_.message.empty() || e.code == Errc::invalid_argument ||
-      (e.code == Errc::auth && round_error_.code != Errc::invalid_argument)) {
-    round_error_ = e;  // the most telling error of a round: configuration beats connection
-  }
-  if (++failed_in_row_ >= sentinels_.size()) after_round_failed();
+  if (auto over = rounds_->failed(e)) after_round_failed(*over);
 }
 
 void SentinelMonitor::on_answer(Outcome&& o) {
   querying_ = false;
   if (stopped_) return;
-  const Target asked = sentinels_[query_at_ % sentinels_.size()];
-  const std::string who = endpoint_of(asked);
+  const std::string who = endpoint_of(rounds_->query_target());
   Result<HostPort> addr =
       o.error ? Result<HostPort>(*o.error) : parse_master_addr(*o.reply, cfg_.sentinel_master, who);
   if (!addr) {
     const Error e = std::move(addr).error();
     logger_.log(LogLevel::debug, "sentinel " + who + ": " + e.to_string());
-    const std::size_t before = failed_in_row_;
-    count_failure(e);
-    if (failed_in_row_ <= before) return;  // the round ended (after_round_failed moved on)
+    if (auto over = rounds_->failed(e)) {
+      after_round_failed(*over);
+      return;
+    }
     // A link that failed has moved on by itself (Observer); one that is fine but got no help
     // from its sentinel is moved here.
     if (query_link_->state() == LinkState::ready) next_query_sentinel();
@@ -167,27 +171,11 @@ void SentinelMonitor::on_answer(Outcome&& o) {
     return;
   }
   want_answer_ = false;
-  failed_in_row_ = 0;
-  round_error_ = Error{};
-  if (discovery_failing_) {
-    discovery_failing_ = false;
+  if (rounds_->answered()) {  // the sentinel that answered goes first next time
     transport_.pool().set_discovery_error("");
     logger_.log(LogLevel::warning,
                 "redis " + transport_.endpoint() + ": sentinel " + who + " answers again");
   }
-  // The sentinel that answered goes first next time.
-  if (query_at_ != 0) {
-    const Target answered = sentinels_[query_at_];
-    sentinels_.erase(sentinels_.begin() + static_cast<std::ptrdiff_t>(query_at_));
-    sentinels_.insert(sentinels_.begin(), answered);
-    if (sub_at_ == query_at_) {
-      sub_at_ = 0;
-    } else if (sub_at_ < query_at_) {
-      ++sub_at_;
-    }
-    query_at_ = 0;
-  }
-  have_master_ = true;
   transport_.pool().set_target(Target{addr->host, addr->port}, "sentinel " + who);
   if (again_) rediscover();
 }
@@ -201,41 +189,27 @@ void SentinelMonitor::next_query_sentinel() {
     query_link_->redial(Error{Errc::connection, "asking the next sentinel"});
     redialling_ = false;
   } else {
-    query_at_ = (query_at_ + 1) % sentinels_.size();
+    rounds_->next_query();
     query_link_->reconnect_now();
   }
 }
 
-void SentinelMonitor::after_round_failed() {
-  const Error why{
-      round_error_.code == Errc{} ? Errc::connection : round_error_.code,
-      "no sentinel gave the address of master '" + cfg_.sentinel_master + "' (" +
-          std::to_string(sentinels_.size()) + " asked; " +
-          (round_error_.message.empty() ? std::string("no answer") : round_error_.message) + ")"};
-  failed_in_row_ = 0;
-  round_error_ = Error{};
+void SentinelMonitor::after_round_failed(const SentinelRounds::RoundOver& over) {
   want_answer_ = false;
-  if (!have_master_) {
-    transport_.pool().fail_discovery(why);
-    logger_.log(LogLevel::error, "redis " + transport_.endpoint() + ": " + why.message);
+  transport_.pool().count_failed_discovery();
+  if (over.before_master) {
+    transport_.pool().fail_discovery(over.why);
+    logger_.log(LogLevel::error, "redis " + transport_.endpoint() + ": " + over.why.message);
   } else {
-    if (!discovery_failing_) {
-      logger_.log(LogLevel::warning, "redis " + transport_.endpoint() + ": " + why.message +
+    if (over.newly_failing) {
+      logger_.log(LogLevel::warning, "redis " + transport_.endpoint() + ": " + over.why.message +
                                          "; keeping the known master");
     }
-    discovery_failing_ = true;
-    transport_.pool().set_discovery_error(why.message);
+    transport_.pool().set_discovery_error(over.why.message);
   }
   if (query_link_->state() == LinkState::ready) next_query_sentinel();
   // Not at once: a round that failed is retried after the reconnect backoff's ceiling.
-  if (!query_scheduled_) {
-    query_scheduled_ = true;
-    transport_.schedule_after(
-        std::chrono::duration_cast<std::chrono::microseconds>(cfg_.reconnect_backoff_max), [this] {
-          query_scheduled_ = false;
-          rediscover();
-        });
-  }
+  query_later(cfg_.reconnect_backoff_max);
 }
 
 void SentinelMonitor::subscribe() {
@@ -258,8 +232,8 @@ void SentinelMonitor::on_push(Outcome&& o) {
   if (stopped_ || o.reply == nullptr) return;
   const auto to = parse_switch_master(*o.reply, cfg_.sentinel_master);
   if (!to) return;
-  const std::string who = endpoint_of(sentinels_[sub_at_ % sentinels_.size()]);
-  have_master_ = true;
+  const std::string who = endpoint_of(rounds_->sub_target());
+  rounds_->master_known();
   transport_.pool().set_target(Target{to->host, to->port}, "sentinel " + who + " +switch-master");
 }
 

@@ -6,7 +6,9 @@
 //   signals     a failed connection or connection attempt of the pool (a dead master, a replica
 //               refused by the ROLE check of the handshake), a READONLY reply, and a periodic
 //               refresh (kRefresh) each ask again; at most one query is in flight and queries
-//               are kMinInterval apart.
+//               are SentinelRounds::kMinInterval apart.
+//   decisions   which sentinel to ask, when a round of failures is over and what it says, who
+//               goes first: SentinelRounds (pure logic, unit-tested). This class does the I/O.
 //   following   a subscriber connection to a sentinel listens for +switch-master of our master
 //               and moves the pool at once; when that sentinel goes away the subscriber moves to
 //               the next one and a query covers what it may have missed.
@@ -23,13 +25,14 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/clock.hpp"
 #include "base/log.hpp"
 #include "rcache/config.hpp"
+#include "topology/sentinel_rounds.hpp"
 #include "transport/transport.hpp"
 
 namespace rcache::detail {
@@ -37,7 +40,6 @@ namespace rcache::detail {
 class SentinelMonitor {
  public:
   static constexpr std::chrono::milliseconds kRefresh{5000};
-  static constexpr std::chrono::milliseconds kMinInterval{100};
 
   // cfg must have sentinel_master and sentinels set (validated); every reference must outlive
   // the monitor, and the monitor must outlive the transport's loop thread.
@@ -59,7 +61,8 @@ class SentinelMonitor {
   void on_answer(Outcome&& o);
   void count_failure(const Error& e);
   void next_query_sentinel();
-  void after_round_failed();
+  void after_round_failed(const SentinelRounds::RoundOver& over);
+  void query_later(std::chrono::nanoseconds after);
   void on_push(Outcome&& o);
   void subscribe();
   void schedule_refresh();
@@ -72,9 +75,7 @@ class SentinelMonitor {
   Config sentinel_cfg_;  // what the sentinel connections use
 
   // Loop thread.
-  std::vector<Target> sentinels_;
-  std::size_t query_at_ = 0;  // the sentinel the query link is on
-  std::size_t sub_at_ = 0;    // the sentinel the subscriber link is on
+  std::optional<SentinelRounds> rounds_;  // the decisions; empty without a valid sentinel
   std::unique_ptr<Observer> query_obs_, sub_obs_;
   std::unique_ptr<Link> query_link_, sub_link_;
   bool querying_ = false;       // a query is in flight
@@ -82,12 +83,7 @@ class SentinelMonitor {
   bool want_answer_ = false;    // a query is wanted (sent when the query link is up)
   bool again_ = false;          // asked again while one was in flight
   bool want_subscribe_ = true;  // the subscriber link must (re)subscribe once ready
-  std::size_t failed_in_row_ = 0;
-  Error round_error_;  // the most telling error of the failing round
-  bool have_master_ = false;
-  bool discovery_failing_ = false;  // a whole round failed since the last answer
   bool stopped_ = false;
-  TimePoint last_query_{};
   bool query_scheduled_ = false;
 };
 

@@ -47,6 +47,7 @@ void Pool::set_target(const Target& target, const std::string& via) {
     return;
   }
   if (before && *before == target) return;
+  target_moves_.fetch_add(1, std::memory_order_relaxed);
   logger_.log(LogLevel::warning, "redis " + endpoint_ + ": master " +
                                      (before ? "moved from " + endpoint_of(*before) + " " : "") +
                                      "to " + endpoint_of(target) + " (" + via + ")");
@@ -256,6 +257,8 @@ PoolStatus Pool::status() const {
   s.endpoint = current_endpoint_.empty() ? endpoint_ : current_endpoint_;
   s.via = via_;
   s.discovery_error = discovery_error_;
+  s.master_switches = target_moves_.load(std::memory_order_relaxed);
+  s.discovery_failures = discovery_failures_.load(std::memory_order_relaxed);
   return s;
 }
 

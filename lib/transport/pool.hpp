@@ -56,6 +56,10 @@ class Pool final : public LinkObserver {
     std::lock_guard lock(status_mu_);
     discovery_error_ = std::move(why);
   }
+  // Topology: a lookup of the target failed everywhere (for status and metrics).
+  void count_failed_discovery() noexcept {
+    discovery_failures_.fetch_add(1, std::memory_order_relaxed);
+  }
   // Told of every connection attempt or connection that failed (to rediscover the master).
   void set_failure_watcher(std::function<void(const Error&)> watcher) {
     on_failure_ = std::move(watcher);
@@ -101,6 +105,7 @@ class Pool final : public LinkObserver {
 
   std::atomic<std::size_t> ready_{0}, connecting_{0}, down_{0};
   std::atomic<std::uint64_t> reconnects_{0};
+  std::atomic<std::uint64_t> target_moves_{0}, discovery_failures_{0};
   std::atomic<bool> probing_{false};
   mutable std::mutex status_mu_;
   Error last_error_;                                      // guarded by status_mu_

@@ -131,6 +131,28 @@ TEST_F(Metrics, JsonSnapshotsAreValidJsonWithTheDocumentedFields) {
   EXPECT_THAT(health, HasSubstr("\"ping_ms\""));
 }
 
+// Sentinel's counters exist only for a client that uses Sentinel, from the start (so that
+// increase() sees the first failover), and count lookups that failed on every sentinel.
+TEST_F(Metrics, SentinelCountersAppearForASentinelClientAndCountFailedLookups) {
+  const auto plain = parse_exposition(metrics_text(client()));
+  EXPECT_EQ(plain.count("rcache_master_switches_total"), 0u);
+  EXPECT_EQ(plain.count("rcache_discovery_failures_total"), 0u);
+
+  Config c;
+  c.sentinels = {"127.0.0.1:" + std::to_string(free_port())};  // nobody listens
+  c.sentinel_master = "mymaster";
+  c.connect_timeout = 500ms;
+  auto created = Client::create(c);  // degraded (disabled), not a failure
+  ASSERT_TRUE(created.ok()) << created.error().to_string();
+  Client& sc = **created;
+  const auto m = parse_exposition(metrics_text(sc));
+  ASSERT_EQ(m.count("rcache_master_switches_total"), 1u);
+  EXPECT_EQ(m.at("rcache_master_switches_total"), 0);
+  ASSERT_EQ(m.count("rcache_discovery_failures_total"), 1u);
+  EXPECT_GE(m.at("rcache_discovery_failures_total"), 1);
+  EXPECT_EQ(sc.health().status, Health::Status::disabled);
+}
+
 TEST(JsonCheckSelfTest, RejectsBrokenJson) {
   EXPECT_EQ(JsonCheck::validate(R"({"a":[1,2.5e3,"x\n",true,null]})"), "");
   EXPECT_NE(JsonCheck::validate(R"({"a":1,})"), "");

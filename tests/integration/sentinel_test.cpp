@@ -87,6 +87,11 @@ TEST(Sentinel, ADownSentinelIsSkippedAndAllDownKeepsTheKnownMaster) {
   }
   EXPECT_TRUE(degraded) << client->health().to_json();
   EXPECT_TRUE(client->get("k").ok());
+  // Counted for metrics (rcache_discovery_failures_total); no failover happened.
+  const Stats st = client->stats();
+  EXPECT_GE(st.discovery_failures, 1u);
+  EXPECT_EQ(st.master_switches, 0u);
+  EXPECT_THAT(st.to_json(), HasSubstr("\"discovery_failures\":"));
 }
 
 // kill -9 of the master under 8 threads: calls succeed again once the replica is promoted; no
@@ -161,6 +166,7 @@ TEST(Sentinel, KillNineOfTheMasterUnderLoadFollowsThePromotion) {
   EXPECT_LT(back_at - promoted_at, 5s);  // generous: a few hundred ms here
   EXPECT_EQ(client->pool_status().endpoint,
             "127.0.0.1:" + std::to_string(set->master_port_by_sentinels()));
+  EXPECT_EQ(client->pool_status().master_switches, 1u);             // one failover, followed once
   EXPECT_EQ(set->replica().command({"GET", "after"}), "failover");  // the promoted replica
 
   // The old master comes back as it was (a master, empty: no persistence) and accepts writes
