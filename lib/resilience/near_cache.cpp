@@ -1,0 +1,224 @@
+// The near cache: sharded LRU entries with epochs, guarded fills, outage copies.
+#include "resilience/near_cache.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <functional>
+
+namespace rcache::detail {
+
+NearCache::NearCache(const NearCacheOptions& o, const ClockSource& clock)
+    : max_bytes_(o.max_bytes),
+      shard_bytes_(o.max_bytes / std::bit_ceil(std::max<std::size_t>(o.shards, 1))),
+      max_ttl_(o.max_ttl),
+      max_stale_(o.max_stale),
+      clock_(clock) {
+  const std::size_t n = std::bit_ceil(std::max<std::size_t>(o.shards, 1));
+  shards_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
+  mask_ = n - 1;
+}
+
+NearCache::Shard& NearCache::shard_of(std::string_view key) noexcept {
+  // The map hashes the key again; the high bits pick the shard so that the two stay apart.
+  const std::size_t h = std::hash<std::string_view>{}(key);
+  return *shards_[(h >> 17) & mask_];
+}
+
+void NearCache::remove(Shard& s, List::iterator it) {
+  s.bytes -= cost(it->key, it->value);
+  s.index.erase(std::string_view(it->key));
+  s.lru.erase(it);
+}
+
+bool NearCache::put(Shard& s, std::string_view key, std::string_view value, TimePoint fresh_until,
+                    std::uint64_t epoch) {
+  if (auto found = s.index.find(key); found != s.index.end()) remove(s, found->second);
+  const std::size_t need = cost(key, value);
+  if (need > shard_bytes_) return false;
+  while (s.bytes + need > shard_bytes_ && !s.lru.empty()) {
+    remove(s, std::prev(s.lru.end()));
+    ++s.evictions;
+  }
+  s.lru.push_front(
+      Entry{std::string(key), std::string(value), fresh_until, fresh_until + max_stale_, epoch});
+  s.index.emplace(std::string_view(s.lru.front().key), s.lru.begin());
+  s.bytes += need;
+  return true;
+}
+
+std::optional<std::string> NearCache::get(std::string_view key) {
+  Shard& s = shard_of(key);
+  const TimePoint now = clock_.now();
+  std::lock_guard lock(s.mu);
+  // Epoch and coherence change only under every shard lock: read together here.
+  const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  auto found = s.index.find(key);
+  if (found == s.index.end() || !coherent()) {
+    ++s.misses;
+    return std::nullopt;
+  }
+  const auto it = found->second;
+  if (it->epoch != epoch || now >= it->fresh_until) {
+    if (now >= it->stale_until) remove(s, it);  // of no use even during an outage
+    ++s.misses;
+    return std::nullopt;
+  }
+  s.lru.splice(s.lru.begin(), s.lru, it);
+  ++s.hits;
+  return it->value;
+}
+
+std::optional<NearCache::Outage> NearCache::get_during_outage(std::string_view key) {
+  Shard& s = shard_of(key);
+  const TimePoint now = clock_.now();
+  std::lock_guard lock(s.mu);
+  const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  auto found = s.index.find(key);
+  if (found == s.index.end()) return std::nullopt;
+  const auto it = found->second;
+  if (now >= it->stale_until) {
+    remove(s, it);
+    return std::nullopt;
+  }
+  s.lru.splice(s.lru.begin(), s.lru, it);
+  const bool stale = it->epoch != epoch || now >= it->fresh_until;
+  if (stale) {
+    ++s.stale_served;
+  } else {
+    ++s.hits;
+  }
+  return Outage{it->value, stale};
+}
+
+NearCache::FillToken NearCache::begin_fill(std::string_view key) {
+  Shard& s = shard_of(key);
+  std::lock_guard lock(s.mu);
+  if (!coherent()) return FillToken{};
+  // A loss of coherence from here on changes the epoch, and the fill is refused.
+  const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  auto [it, inserted] = s.pending.try_emplace(std::string(key));
+  ++it->second.count;
+  return FillToken{epoch, it->second.seq, true};
+}
+
+void NearCache::end_pending(Shard& s, std::string_view key) {
+  auto it = s.pending.find(std::string(key));
+  if (it == s.pending.end()) return;
+  if (--it->second.count == 0) s.pending.erase(it);
+}
+
+bool NearCache::end_fill(std::string_view key, const FillToken& t,
+                         std::optional<std::string_view> value,
+                         std::chrono::milliseconds redis_ttl) {
+  if (!t.active) return false;
+  Shard& s = shard_of(key);
+  const TimePoint now = clock_.now();
+  std::lock_guard lock(s.mu);
+  auto p = s.pending.find(std::string(key));
+  const bool invalidated = p == s.pending.end() || p->second.seq != t.seq;
+  if (p != s.pending.end() && --p->second.count == 0) s.pending.erase(p);
+  if (!value) return false;
+  if (invalidated || t.epoch != epoch_.load(std::memory_order_acquire) || !coherent()) {
+    ++s.fills_refused;
+    return false;
+  }
+  std::chrono::milliseconds life = max_ttl_;
+  if (redis_ttl.count() >= 0) life = std::min(life, redis_ttl);
+  if (life.count() <= 0) return false;  // expiring now in Redis: nothing to keep
+  if (!put(s, key, *value, now + life, t.epoch)) return false;
+  ++s.fills;
+  return true;
+}
+
+void NearCache::abandon_fill(std::string_view key, const FillToken& t) {
+  if (!t.active) return;
+  Shard& s = shard_of(key);
+  std::lock_guard lock(s.mu);
+  end_pending(s, key);
+}
+
+void NearCache::invalidate(std::string_view key) {
+  Shard& s = shard_of(key);
+  std::lock_guard lock(s.mu);
+  if (auto found = s.index.find(key); found != s.index.end()) remove(s, found->second);
+  if (auto p = s.pending.find(std::string(key)); p != s.pending.end()) ++p->second.seq;
+  ++s.invalidations;
+}
+
+std::vector<std::unique_lock<std::mutex>> NearCache::lock_all() {
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(shards_.size());
+  for (auto& sp : shards_) locks.emplace_back(sp->mu);  // always in index order
+  return locks;
+}
+
+void NearCache::drop_where(Shard& s, bool (*pred)(const Entry&, std::uint64_t), std::uint64_t arg) {
+  for (auto it = s.lru.begin(); it != s.lru.end();) {
+    const auto next = std::next(it);
+    if (pred(*it, arg)) remove(s, it);
+    it = next;
+  }
+}
+
+void NearCache::invalidate_all() {
+  const auto locks = lock_all();
+  epoch_.fetch_add(1, std::memory_order_acq_rel);  // fills in flight read flushed data
+  flushes_flushall_.fetch_add(1, std::memory_order_relaxed);
+  for (auto& sp : shards_)
+    drop_where(
+        *sp, [](const Entry&, std::uint64_t) { return true; }, 0);
+}
+
+void NearCache::coherence_lost() {
+  const auto locks = lock_all();
+  if (!coherent_.load(std::memory_order_acquire)) return;
+  coherent_.store(false, std::memory_order_release);
+  epoch_.fetch_add(1, std::memory_order_acq_rel);  // entries stale, fills in flight refused
+  flushes_lost_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void NearCache::coherence_gained() {
+  const auto locks = lock_all();
+  const std::uint64_t current = epoch_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  coherent_.store(true, std::memory_order_release);
+  for (auto& sp : shards_) {
+    drop_where(
+        *sp, [](const Entry& e, std::uint64_t now) { return e.epoch < now; }, current);
+  }
+}
+
+bool NearCache::store_outage_load(std::string_view key, std::string_view value,
+                                  std::chrono::milliseconds ttl) {
+  const std::chrono::milliseconds life = std::min(ttl, max_ttl_);
+  if (life.count() <= 0) return false;
+  Shard& s = shard_of(key);
+  const TimePoint now = clock_.now();
+  std::lock_guard lock(s.mu);
+  if (coherent()) return false;
+  // A coherence_gained() that follows drops this entry with the others of this epoch.
+  const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  return put(s, key, value, now + life, epoch);
+}
+
+NearCacheCounts NearCache::counts() const {
+  NearCacheCounts c;
+  for (const auto& sp : shards_) {
+    const Shard& s = *sp;
+    std::lock_guard lock(s.mu);
+    c.hits += s.hits;
+    c.misses += s.misses;
+    c.stale_served += s.stale_served;
+    c.fills += s.fills;
+    c.fills_refused += s.fills_refused;
+    c.invalidations += s.invalidations;
+    c.evictions += s.evictions;
+    c.bytes += s.bytes;
+    c.entries += s.lru.size();
+  }
+  c.flushes_lost = flushes_lost_.load(std::memory_order_relaxed);
+  c.flushes_flushall = flushes_flushall_.load(std::memory_order_relaxed);
+  return c;
+}
+
+}  // namespace rcache::detail

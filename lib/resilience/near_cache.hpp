@@ -1,0 +1,167 @@
+// The near cache: an in-process copy of hot values, kept coherent by Redis' invalidations
+// (CLIENT TRACKING), and the copy served while Redis is unavailable.
+//
+// THE INVARIANT. While coherent, a value is never served after Redis acknowledged a newer write
+// to it plus the invalidation delivery time; while not coherent (the invalidation connection is
+// down, so Redis is unavailable or going away), a value is served only to calls that could not
+// use Redis, and never more than max_stale past its freshness.
+//
+// How the pieces keep it:
+//   epochs      every change of coherence (the invalidation connection lost, or subscribed
+//               again) starts a new epoch. An entry is fresh only in the epoch it was stored in,
+//               so losing the connection makes every entry stale at once (O(1), no sweep), and
+//               one stored during an outage is never served as fresh once Redis is back.
+//               Entries of an earlier epoch are dropped when coherence returns: nothing changed
+//               meanwhile can be served, and a revalidation would cost the round trip anyway.
+//   fills       a read from Redis is stored only if no invalidation (or own write) of that key,
+//               and no change of epoch, happened between begin_fill() — before the read is
+//               sent — and end_fill(). So an invalidation that overtakes the reply (it arrives
+//               on another connection) cannot be undone by the reply, and a read that started
+//               before this client's own write cannot put the older value back over it.
+//   lifetime    an entry is fresh until the TTL Redis reported with the value (never longer),
+//               capped by max_ttl; during an outage it may be served, marked stale, until
+//               max_stale past that.
+//   flushes     FLUSHALL/FLUSHDB (a null invalidation) drops every entry: the data is gone.
+//   bytes       key + value + kEntryOverhead per entry, per shard max_bytes / shards; a shard
+//               evicts its least recently used entries to stay within its share.
+//
+// Sharded by key hash, one mutex per shard, so hits on different keys do not contend.
+//
+// Thread safety: every member may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.hpp"
+
+namespace rcache::detail {
+
+struct NearCacheOptions {
+  std::size_t max_bytes = 64u << 20;
+  std::size_t shards = 16;  // rounded up to a power of two
+  std::chrono::milliseconds max_ttl{60'000};
+  std::chrono::milliseconds max_stale{300'000};
+};
+
+// Counts for metrics and stats; monotonic except bytes / entries.
+struct NearCacheCounts {
+  std::uint64_t hits = 0, misses = 0, stale_served = 0;
+  std::uint64_t fills = 0, fills_refused = 0;  // refused: invalidated or epoch changed meanwhile
+  std::uint64_t invalidations = 0, evictions = 0;
+  std::uint64_t flushes_lost = 0, flushes_flushall = 0;  // by reason
+  std::size_t bytes = 0, entries = 0;
+};
+
+class NearCache {
+ public:
+  static constexpr std::size_t kEntryOverhead = 128;  // nodes, strings, bookkeeping
+
+  NearCache(const NearCacheOptions& o, const ClockSource& clock);
+  NearCache(const NearCache&) = delete;
+  NearCache& operator=(const NearCache&) = delete;
+
+  // ---- reads ----
+  // A fresh copy (coherent, this epoch, within its lifetime), counted as a hit or a miss.
+  std::optional<std::string> get(std::string_view key);
+  struct Outage {
+    std::string value;
+    bool stale = true;  // false: stored during this outage and within its lifetime
+  };
+  // For a call that could not use Redis: any copy within max_stale past its freshness.
+  std::optional<Outage> get_during_outage(std::string_view key);
+
+  // ---- filling from Redis reads ----
+  struct FillToken {
+    std::uint64_t epoch = 0;
+    std::uint64_t seq = 0;
+    bool active = false;  // false: nothing to fill (not coherent); end/abandon do nothing
+  };
+  // Before the read is sent. Every begin_fill must be followed by end_fill or abandon_fill.
+  FillToken begin_fill(std::string_view key);
+  // The read's reply: `value` (nullopt: the key does not exist, nothing stored) with the TTL
+  // Redis reported (negative: none). False when not stored (refused, too large, no value).
+  bool end_fill(std::string_view key, const FillToken& t, std::optional<std::string_view> value,
+                std::chrono::milliseconds redis_ttl);
+  void abandon_fill(std::string_view key, const FillToken& t);
+
+  // ---- coherence ----
+  // An invalidation of `key` from Redis, or this client's own write or delete of it.
+  void invalidate(std::string_view key);
+  // FLUSHALL / FLUSHDB: every entry dropped.
+  void invalidate_all();
+  // The invalidation connection is gone: entries become stale-only and fills are refused.
+  void coherence_lost();
+  // Subscribed again: entries of earlier epochs are dropped, fills accepted.
+  void coherence_gained();
+  bool coherent() const noexcept { return coherent_.load(std::memory_order_acquire); }
+
+  // ---- outage loads ----
+  // A value loaded while Redis is unavailable (get_or_load): fresh for `ttl` (capped by max_ttl)
+  // during this outage only. Refused while coherent.
+  bool store_outage_load(std::string_view key, std::string_view value,
+                         std::chrono::milliseconds ttl);
+
+  NearCacheCounts counts() const;
+  std::size_t max_bytes() const noexcept { return max_bytes_; }
+
+ private:
+  struct Entry {
+    std::string key;
+    std::string value;
+    TimePoint fresh_until{};
+    TimePoint stale_until{};
+    std::uint64_t epoch = 0;
+  };
+  using List = std::list<Entry>;
+  struct Pending {
+    std::uint64_t seq = 0;  // bumped by every invalidation of the key
+    std::size_t count = 0;  // fills in flight
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    List lru;                                                    // front = most recently used
+    std::unordered_map<std::string_view, List::iterator> index;  // views into Entry::key
+    std::unordered_map<std::string, Pending> pending;
+    std::size_t bytes = 0;
+    std::uint64_t evictions = 0, invalidations = 0, fills = 0, fills_refused = 0;
+    std::uint64_t hits = 0, misses = 0, stale_served = 0;
+  };
+
+  Shard& shard_of(std::string_view key) noexcept;
+  static std::size_t cost(std::string_view key, std::string_view value) noexcept {
+    return key.size() + value.size() + kEntryOverhead;
+  }
+  // Lock held: stores (replacing any entry), evicting to fit. False if it cannot fit at all.
+  bool put(Shard& s, std::string_view key, std::string_view value, TimePoint fresh_until,
+           std::uint64_t epoch);
+  static void remove(Shard& s, List::iterator it);
+  void end_pending(Shard& s, std::string_view key);  // lock held
+  // Every shard locked at once: a change of epoch and coherence that no shard sees half done.
+  std::vector<std::unique_lock<std::mutex>> lock_all();
+  static void drop_where(Shard& s, bool (*pred)(const Entry&, std::uint64_t),
+                         std::uint64_t arg);  // lock held
+
+  const std::size_t max_bytes_;
+  const std::size_t shard_bytes_;
+  const std::chrono::milliseconds max_ttl_;
+  const std::chrono::milliseconds max_stale_;
+  const ClockSource& clock_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::size_t mask_ = 0;
+  std::atomic<std::uint64_t> epoch_{1};
+  std::atomic<bool> coherent_{false};
+  std::atomic<std::uint64_t> flushes_lost_{0}, flushes_flushall_{0};
+};
+
+}  // namespace rcache::detail
