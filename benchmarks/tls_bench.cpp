@@ -16,10 +16,8 @@
 // flight; then connections per second (connect, TLS handshake, PING, close) with the library's
 // own TlsSession over a blocking socket: plain, TLS full handshake, TLS resumed.
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "placement.hpp"
 #include "redis_server.hpp"
 #include "test_pki.hpp"
 #include "transport/tls.hpp"
@@ -45,6 +44,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using rcache::test::pin_thread_group;
 using rcache::test::RedisServer;
 using rcache::test::TestPki;
 
@@ -182,22 +182,6 @@ bool tls_connect(const std::shared_ptr<rcache::detail::TlsContext>& ctx, int por
 }
 
 // ---- placement ----
-
-bool pin_thread_group(pid_t pid, int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return false;
-  bool ok = true;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    ok = sched_setaffinity(static_cast<pid_t>(std::atoi(e->d_name)), sizeof set, &set) == 0 && ok;
-  }
-  closedir(d);
-  return ok;
-}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
