@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "protocol/replies.hpp"
+#include "protocol/tracking.hpp"
 
 namespace rcache::detail {
 namespace {
@@ -65,14 +66,8 @@ Result<HostPort> parse_master_addr(const redisReply& reply, std::string_view mas
 }
 
 std::optional<HostPort> parse_switch_master(const redisReply& message, std::string_view master) {
-  if (message.type != REDIS_REPLY_ARRAY || message.elements != 3) return std::nullopt;
-  const redisReply* kind = message.element[0];
-  const redisReply* channel = message.element[1];
-  const redisReply* payload = message.element[2];
-  if (!is_text(kind) || text(*kind) != "message" || !is_text(channel) ||
-      text(*channel) != kSwitchMasterChannel || !is_text(payload)) {
-    return std::nullopt;
-  }
+  const redisReply* payload = message_on(message, kSwitchMasterChannel);
+  if (!is_text(payload)) return std::nullopt;
   std::vector<std::string_view> words;
   std::string_view rest = text(*payload);
   while (!rest.empty() && words.size() < 6) {

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "reply_bytes.hpp"
+
 namespace rcache::detail {
 namespace {
 
@@ -57,15 +59,8 @@ class FakeSender final : public Sender {
 };
 
 // One reply, parsed by hiredis from RESP bytes.
-ReplyPtr parse(std::string_view resp) {
-  redisReader* reader = create_reader();
-  redisReaderFeed(reader, resp.data(), resp.size());
-  void* p = nullptr;
-  const int rc = redisReaderGetReply(reader, &p);
-  redisReaderFree(reader);
-  EXPECT_EQ(rc, REDIS_OK);
-  EXPECT_NE(p, nullptr);
-  return ReplyPtr(static_cast<redisReply*>(p));
+ReplyPtr parse(std::string_view bytes) {
+  return test::parse_reply(bytes);
 }
 
 Outcome replied(std::string_view resp) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "protocol/handshake.hpp"
+#include "reply_bytes.hpp"
 
 namespace rcache::detail {
 namespace {
@@ -13,13 +14,7 @@ namespace {
 using ::testing::HasSubstr;
 
 ReplyPtr parse(std::string_view bytes) {
-  redisReader* r = create_reader();
-  EXPECT_EQ(redisReaderFeed(r, bytes.data(), bytes.size()), REDIS_OK);
-  void* reply = nullptr;
-  EXPECT_EQ(redisReaderGetReply(r, &reply), REDIS_OK);
-  redisReaderFree(r);
-  EXPECT_NE(reply, nullptr) << bytes;
-  return ReplyPtr(static_cast<redisReply*>(reply));
+  return test::parse_reply(bytes);
 }
 
 TEST(SentinelReplies, TheQueryIsTheCommandSentinelsKnow) {
