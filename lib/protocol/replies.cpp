@@ -29,6 +29,14 @@ bool is_readonly(const redisReply& r) noexcept {
   return r.type == REDIS_REPLY_ERROR && starts_with_word(r, "READONLY");
 }
 
+bool is_pubsub_message(const redisReply& r) noexcept {
+  if (r.type != REDIS_REPLY_ARRAY || r.elements < 3 || r.elements > 4) return false;
+  const redisReply* kind = r.element[0];
+  if (kind == nullptr || kind->type != REDIS_REPLY_STRING) return false;
+  const std::string_view word(kind->str, kind->len);
+  return (word == "message" && r.elements == 3) || (word == "pmessage" && r.elements == 4);
+}
+
 Error error_from_reply(const redisReply& reply, std::string_view context) {
   const std::string_view text(reply.str != nullptr ? reply.str : "", reply.len);
   std::string message;

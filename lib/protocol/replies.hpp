@@ -31,6 +31,9 @@ enum class ErrorWord {
 ErrorWord classify_error_word(const redisReply& reply) noexcept;
 // -READONLY: the node is a replica now (a demoted master).
 bool is_readonly(const redisReply& reply) noexcept;
+// A pub/sub message ("message", channel, payload / "pmessage", pattern, channel, payload): what
+// a subscribed connection is sent unasked; no command's reply has this shape.
+bool is_pubsub_message(const redisReply& reply) noexcept;
 
 // Error for a top-level error reply, mapped by its first word (NOAUTH/WRONGPASS, and ERR/NOPERM
 // in answer to AUTH -> auth, the rest -> server). `context` prefixes the message, e.g. "AUTH".

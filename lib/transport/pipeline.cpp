@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "protocol/replies.hpp"
+
 namespace rcache::detail {
 
 Pipeline::Pipeline(Limits limits, std::string endpoint)
@@ -106,7 +108,7 @@ Error Pipeline::over_budget() const {
 }
 
 std::optional<Error> Pipeline::deliver(ReplyPtr reply, std::vector<Done>& out) {
-  if (in_flight_.empty()) {
+  if (in_flight_.empty() || (on_push_ && is_pubsub_message(*reply))) {
     if (on_push_) {
       out.push_back(Done{on_push_, Outcome{std::nullopt, true, std::move(reply), {}}});
       return std::nullopt;

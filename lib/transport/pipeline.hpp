@@ -15,9 +15,9 @@
 // A reply with nothing pending, or for a request whose bytes were never handed to the socket, is
 // a broken stream, and so are bytes that arrive when nothing is pending at all (a server cannot
 // stream into an idle connection), and a reply larger than the reply budget. Except on a
-// subscriber connection (set_push_handler): there a reply with nothing in flight is a pushed
-// message and goes to the handler; only the SUBSCRIBE itself may be sent on it, since RESP2 gives
-// no way to tell a message from a reply. The server is
+// subscriber connection (set_push_handler): there a pub/sub message (is_pubsub_message), or any
+// reply with nothing in flight, is pushed and goes to the handler, so commands whose replies
+// cannot look like a message (SUBSCRIBE, PING, CLIENT ...) may be in flight on it. The server is
 // considered hung when the oldest request in flight (abandoned ones included) is unanswered for its
 // deadline plus `hung_after`.
 //

@@ -718,6 +718,33 @@ TEST_F(PipelineTest, ASubscriberConnectionHandsUnaskedRepliesToItsPushHandler) {
             (std::vector<std::string>{"[$message,$+switch-master,$m a 1]", "[$message,$c,$x]"}));
 }
 
+// A message that arrives while a command is in flight (a heartbeat PING) is still a message: it
+// goes to the handler, and the command gets its own reply after it. Only on subscriber
+// connections: elsewhere a reply shaped like a message is a reply.
+TEST_F(PipelineTest, AMessageWhileACommandIsInFlightGoesToTheHandlerNotToTheCommand) {
+  auto p = make_pipeline();
+  std::vector<std::string> pushed;
+  p->set_push_handler([&](Outcome&& o) { pushed.push_back(show(o.reply.get())); });
+  p->open();
+  p->push(make(1, cmd({"PING"})));
+  write_all(*p);
+  ASSERT_FALSE(feed(*p,
+                    "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n*1\r\n$1\r\nk\r\n"
+                    "*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$1\r\nx\r\n"
+                    "*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+                   .has_value());
+  ASSERT_EQ(completed_.size(), 1u);
+  EXPECT_EQ(show(outcome(1).reply.get()), "[$pong,$]");
+  EXPECT_EQ(pushed, (std::vector<std::string>{"[$message,$c,[$k]]", "[$pmessage,$*,$c,$x]"}));
+
+  auto plain = make_pipeline();
+  plain->open();
+  plain->push(make(2, cmd({"LRANGE", "l", "0", "-1"})));
+  write_all(*plain);
+  ASSERT_FALSE(feed(*plain, "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nx\r\n").has_value());
+  EXPECT_EQ(show(outcome(2).reply.get()), "[$message,$c,$x]");
+}
+
 TEST_F(PipelineTest, APushedMessageOverTheReplyBudgetStillBreaksTheStream) {
   limits_.reply_budget = 1024;
   auto p = make_pipeline();
