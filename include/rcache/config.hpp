@@ -136,6 +136,17 @@ struct RCACHE_API Config {
   // Byte bound of the `local` mode store (keys + values + ~96 B per entry), >= 1 KiB.
   std::size_t local_max_bytes = 64u * 1024 * 1024;
 
+  // --- near cache -------------------------------------------------------------------------------
+  // An in-process copy of values read with get(), kept coherent by Redis (CLIENT TRACKING on a
+  // connection of its own, BCAST of key_prefix), and served while Redis is unavailable. Byte
+  // bound (keys + values + ~128 B per entry); 0 (default): off. Otherwise >= 64 KiB.
+  std::size_t near_cache_bytes = 0;
+  // Longest an entry is served as fresh; never longer than the key's TTL in Redis. > 0.
+  std::chrono::milliseconds near_cache_ttl{60'000};
+  // While Redis is unavailable, how long past its freshness an entry may still be served
+  // (marked stale). >= 0.
+  std::chrono::milliseconds max_stale{300'000};
+
   // --- metrics ----------------------------------------------------------------------------------
   // When non-empty ("127.0.0.1:9464"), Client::create starts a Prometheus exposer serving
   // /metrics there, owned by the client; a bind failure makes create() fail with

@@ -104,6 +104,19 @@ struct RCACHE_API Stats {
   std::uint64_t reconnects = 0;
   std::uint64_t tls_handshakes = 0, tls_resumed = 0;          // see PoolStatus
   std::uint64_t master_switches = 0, discovery_failures = 0;  // see PoolStatus
+  // The near cache (Config::near_cache_bytes > 0; `enabled` false and all 0 otherwise).
+  struct NearCacheStats {
+    bool enabled = false;
+    bool coherent = false;  // tracking is on: fresh copies may be served
+    std::uint64_t hits = 0, misses = 0;
+    std::uint64_t stale_served = 0;   // copies served past their freshness while Redis was away
+    std::uint64_t fills = 0;          // values stored after a read from Redis
+    std::uint64_t fills_refused = 0;  // reads overtaken by an invalidation or an own write
+    std::uint64_t invalidations = 0, evictions = 0;
+    std::uint64_t flushes_lost = 0;      // tracking lost: every entry stale
+    std::uint64_t flushes_flushall = 0;  // FLUSHALL / FLUSHDB: every entry dropped
+    std::uint64_t bytes = 0, entries = 0;
+  } near_cache;
   double compression_ratio = 0;  // compressed_bytes_out / compressed_bytes_in; 0 when none
   // A connection is ready and the client is not disabled (Prometheus: rcache_up).
   bool up = false;
@@ -120,6 +133,9 @@ struct RCACHE_API Stats {
   //  "circuit_breaker":{"state":"closed","transitions":2},
   //  "connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,"tls_handshakes":0,
   //  "tls_resumed":0,"master_switches":0,"discovery_failures":0},"up":true}
+  // and, with the near cache, "near_cache":{"coherent":true,"hits":..,"misses":..,
+  //  "stale_served":..,"fills":..,"fills_refused":..,"invalidations":..,"evictions":..,
+  //  "flushes":{"tracking_lost":..,"flushall":..},"bytes":..,"entries":..} before "up".
   // Numbers are written with '.' whatever the C locale.
   std::string to_json() const;
 };

@@ -185,6 +185,16 @@ Result<void> Config::validate() const {
     return invalid("config: local_max_bytes = " + std::to_string(local_max_bytes) +
                    " must be >= 1024");
   }
+  if (near_cache_bytes != 0 && near_cache_bytes < std::size_t{64} * 1024) {
+    return invalid("config: near_cache_bytes = " + std::to_string(near_cache_bytes) +
+                   " is too small (0 turns the near cache off; otherwise >= 65536)");
+  }
+  if (near_cache_ttl.count() <= 0) {
+    return invalid("config: near_cache_ttl = " + ms(near_cache_ttl) + " must be > 0");
+  }
+  if (max_stale.count() < 0) {
+    return invalid("config: max_stale = " + ms(max_stale) + " must be >= 0");
+  }
   if (blocking_spin.count() < 0) {
     return invalid("config: blocking_spin = " + std::to_string(blocking_spin.count()) +
                    "us must be >= 0");

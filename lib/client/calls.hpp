@@ -63,4 +63,45 @@ Callback<T> with_fallback(ClientCore& core, Callback<T> cb, Local local) {
   };
 }
 
+// ---- near cache ----
+
+// The key as Redis names it (with key_prefix): the near cache's key, as invalidations name it.
+inline std::string near_key(const Config& cfg, std::string_view key) {
+  std::string k;
+  k.reserve(cfg.key_prefix.size() + key.size());
+  k.append(cfg.key_prefix).append(key);
+  return k;
+}
+
+// This client wrote `key` (acknowledged, or failed: it may have run): its near-cache copy goes
+// and reads that began before are not stored, so the next read sees the write.
+inline void forget(ClientCore& core, std::string_view key) {
+  if (NearCache* near = core.availability().near_cache())
+    near->invalidate(near_key(core.config(), key));
+}
+template <class Keys, class KeyOf>
+void forget_all(ClientCore& core, const Keys& keys, KeyOf key_of) {
+  NearCache* near = core.availability().near_cache();
+  if (near == nullptr) return;
+  for (const auto& k : keys) near->invalidate(near_key(core.config(), key_of(k)));
+}
+inline void forget(ClientCore& core, const std::vector<std::string>& keys) {
+  forget_all(core, keys, [](const std::string& k) -> std::string_view { return k; });
+}
+// The callback form: forgets `keys` before `cb` sees the outcome.
+template <class T>
+Callback<T> forgetting(ClientCore& core, std::vector<std::string> keys, Callback<T> cb) {
+  if (core.availability().near_cache() == nullptr) return cb;
+  return [&core, keys = std::move(keys), cb = std::move(cb)](Result<T> r) {
+    forget(core, keys);
+    if (cb) cb(std::move(r));
+  };
+}
+
+// GET through the near cache (near_get.cpp).
+Result<std::optional<std::string>> near_get(ClientCore& core, NearCache& near,
+                                            std::string_view key);
+void near_get_async(ClientCore& core, NearCache& near, std::string_view key,
+                    Callback<std::optional<std::string>> cb);
+
 }  // namespace rcache::detail

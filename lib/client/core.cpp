@@ -54,6 +54,12 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
     core->transport_->post([sentinel] { sentinel->start(); });
     wait += core->cfg_.connect_timeout + core->cfg_.command_timeout;
   }
+  if (NearCache* near = availability.near_cache()) {
+    core->tracker_ = std::make_unique<Tracker>(core->cfg_, core->logger_, core->clock_,
+                                               *core->transport_, *near);
+    Tracker* tracker = core->tracker_.get();
+    core->transport_->post([tracker] { tracker->start(); });
+  }
   // Start-up: give the pool its connect timeout to reach Redis, then apply the mode.
   const bool reached = core->transport_->pool().wait_first_outcome(wait);
   if (auto r = availability.start(reached); !r) return std::move(r).error();

@@ -26,6 +26,7 @@
 #include "rcache/config.hpp"
 #include "resilience/availability.hpp"
 #include "resilience/executor.hpp"
+#include "resilience/tracker.hpp"
 #include "topology/sentinel.hpp"
 #include "transport/transport.hpp"
 
@@ -205,6 +206,7 @@ class ClientCore {
   LoadTimes load_times_;
   std::unique_ptr<Availability> availability_;  // outlives transport_ and executor_
   std::unique_ptr<SentinelMonitor> sentinel_;   // with Sentinel; outlives the loop thread
+  std::unique_ptr<Tracker> tracker_;            // with the near cache; outlives the loop thread
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Executor> executor_;
   std::atomic<int> waiters_{0};  // blocking calls waiting for their reply

@@ -81,6 +81,23 @@ Stats Client::stats() const {
   s.tls_handshakes = pool.tls_handshakes;
   s.tls_resumed = pool.tls_resumed;
   s.master_switches = pool.master_switches;
+  if (const detail::NearCache* near = core_->availability().near_cache()) {
+    const detail::NearCacheCounts c = near->counts();
+    auto& n = s.near_cache;
+    n.enabled = true;
+    n.coherent = near->coherent();
+    n.hits = c.hits;
+    n.misses = c.misses;
+    n.stale_served = c.stale_served;
+    n.fills = c.fills;
+    n.fills_refused = c.fills_refused;
+    n.invalidations = c.invalidations;
+    n.evictions = c.evictions;
+    n.flushes_lost = c.flushes_lost;
+    n.flushes_flushall = c.flushes_flushall;
+    n.bytes = c.bytes;
+    n.entries = c.entries;
+  }
   s.discovery_failures = pool.discovery_failures;
   s.up = core_->availability().up();
   return s;

@@ -140,11 +140,16 @@ auto parse_mset(std::size_t pairs) {
 
 // GET
 Result<OptString> Client::get(std::string_view key) {
+  if (auto* near = core_->availability().near_cache()) return detail::near_get(*core_, *near, key);
   auto r = run<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)));
   return or_fallback(*core_, std::move(r),
                      [&](const Error&) { return core_->availability().local_get(key); });
 }
 void Client::get_async(std::string_view key, Callback<OptString> cb) {
+  if (auto* near = core_->availability().near_cache()) {
+    detail::near_get_async(*core_, *near, key, std::move(cb));
+    return;
+  }
   cb = with_fallback<OptString>(*core_, std::move(cb),
                                 [&core = *core_, k = std::string(key)](const Error&) {
                                   return core.availability().local_get(k);
@@ -161,6 +166,7 @@ Result<bool> Client::set(std::string_view key, std::string_view value, SetOption
   const auto started = core_->clock().now();
   auto r =
       run<bool>(*core_, set_cmd(*core_, key, value, options), on_reply<bool>(detail::parse_set));
+  detail::forget(*core_, key);
   return or_fallback(*core_, std::move(r), [&](Error e) {
     return core_->availability().local_set(key, value, options, started, std::move(e));
   });
@@ -177,6 +183,7 @@ void Client::set_async(std::string_view key, std::string_view value, SetOptions 
                              return core.availability().local_set(k, v, options, started,
                                                                   std::move(e));
                            });
+  cb = detail::forgetting<bool>(*core_, {std::string(key)}, std::move(cb));
   run_async<bool>(*core_, set_cmd(*core_, key, value, options), on_reply<bool>(detail::parse_set),
                   std::move(cb));
 }
@@ -191,6 +198,7 @@ Result<std::int64_t> Client::del(std::string_view key) {
 }
 Result<std::int64_t> Client::del(const std::vector<std::string>& keys) {
   auto r = run<std::int64_t>(*core_, keys_cmd(*core_, "DEL", Op::del, keys), parse_integer("DEL"));
+  detail::forget(*core_, keys);
   return or_fallback(*core_, std::move(r),
                      [&](const Error&) { return core_->availability().local_del(keys); });
 }
@@ -198,6 +206,7 @@ void Client::del_async(const std::vector<std::string>& keys, Callback<std::int64
   cb = with_fallback<std::int64_t>(*core_, std::move(cb), [&core = *core_, keys](const Error&) {
     return core.availability().local_del(keys);
   });
+  cb = detail::forgetting<std::int64_t>(*core_, keys, std::move(cb));
   run_async<std::int64_t>(*core_, keys_cmd(*core_, "DEL", Op::del, keys), parse_integer("DEL"),
                           std::move(cb));
 }
@@ -209,10 +218,13 @@ Result<std::int64_t> Client::unlink(std::string_view key) {
   return unlink(std::vector<std::string>{std::string(key)});
 }
 Result<std::int64_t> Client::unlink(const std::vector<std::string>& keys) {
-  return run<std::int64_t>(*core_, keys_cmd(*core_, "UNLINK", Op::unlink, keys),
-                           parse_integer("UNLINK"));
+  auto r = run<std::int64_t>(*core_, keys_cmd(*core_, "UNLINK", Op::unlink, keys),
+                             parse_integer("UNLINK"));
+  detail::forget(*core_, keys);
+  return r;
 }
 void Client::unlink_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
+  cb = detail::forgetting<std::int64_t>(*core_, keys, std::move(cb));
   run_async<std::int64_t>(*core_, keys_cmd(*core_, "UNLINK", Op::unlink, keys),
                           parse_integer("UNLINK"), std::move(cb));
 }
@@ -241,11 +253,14 @@ std::future<Result<std::int64_t>> Client::exists_async(const std::vector<std::st
 
 // PEXPIRE / PTTL
 Result<bool> Client::expire(std::string_view key, std::chrono::milliseconds ttl) {
-  return run<bool>(
+  auto r = run<bool>(
       *core_, command_of("PEXPIRE", detail::pexpire_command(core_->config(), key, ttl), Op::expire),
       parse_flag("PEXPIRE"));
+  detail::forget(*core_, key);  // a copy must not outlive the new TTL
+  return r;
 }
 void Client::expire_async(std::string_view key, std::chrono::milliseconds ttl, Callback<bool> cb) {
+  cb = detail::forgetting<bool>(*core_, {std::string(key)}, std::move(cb));
   run_async<bool>(
       *core_, command_of("PEXPIRE", detail::pexpire_command(core_->config(), key, ttl), Op::expire),
       parse_flag("PEXPIRE"), std::move(cb));
@@ -270,12 +285,15 @@ std::future<Result<Ttl>> Client::ttl_async(std::string_view key) {
 
 // INCRBY: not idempotent, never resent once it may have run.
 Result<std::int64_t> Client::incrby(std::string_view key, std::int64_t delta) {
-  return run<std::int64_t>(
+  auto r = run<std::int64_t>(
       *core_,
       command_of("INCRBY", detail::incrby_command(core_->config(), key, delta), Op::incrby, false),
       parse_integer("INCRBY"));
+  detail::forget(*core_, key);
+  return r;
 }
 void Client::incrby_async(std::string_view key, std::int64_t delta, Callback<std::int64_t> cb) {
+  cb = detail::forgetting<std::int64_t>(*core_, {std::string(key)}, std::move(cb));
   run_async<std::int64_t>(
       *core_,
       command_of("INCRBY", detail::incrby_command(core_->config(), key, delta), Op::incrby, false),
@@ -298,9 +316,17 @@ std::future<Result<Client::Values>> Client::mget_async(const std::vector<std::st
   return future_of<Values>([&](Callback<Values> cb) { mget_async(keys, std::move(cb)); });
 }
 Result<void> Client::mset(const Pairs& pairs, std::chrono::milliseconds ttl) {
-  return run<void>(*core_, mset_cmd(*core_, pairs, ttl), parse_mset(pairs.size()));
+  auto r = run<void>(*core_, mset_cmd(*core_, pairs, ttl), parse_mset(pairs.size()));
+  detail::forget_all(*core_, pairs, [](const auto& p) -> std::string_view { return p.first; });
+  return r;
 }
 void Client::mset_async(const Pairs& pairs, std::chrono::milliseconds ttl, Callback<void> cb) {
+  if (core_->availability().near_cache() != nullptr) {
+    std::vector<std::string> keys;
+    keys.reserve(pairs.size());
+    for (const auto& [k, v] : pairs) keys.push_back(k);
+    cb = detail::forgetting<void>(*core_, std::move(keys), std::move(cb));
+  }
   run_async<void>(*core_, mset_cmd(*core_, pairs, ttl), parse_mset(pairs.size()), std::move(cb));
 }
 std::future<Result<void>> Client::mset_async(const Pairs& pairs, std::chrono::milliseconds ttl) {

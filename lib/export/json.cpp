@@ -95,6 +95,21 @@ std::string Stats::to_json() const {
        ",\"tls_resumed\":" + std::to_string(tls_resumed) +
        ",\"master_switches\":" + std::to_string(master_switches) +
        ",\"discovery_failures\":" + std::to_string(discovery_failures) + "}";
+  if (near_cache.enabled) {
+    const auto& n = near_cache;
+    o += ",\"near_cache\":{\"coherent\":";
+    o += n.coherent ? "true" : "false";
+    o += ",\"hits\":" + std::to_string(n.hits) + ",\"misses\":" + std::to_string(n.misses) +
+         ",\"stale_served\":" + std::to_string(n.stale_served) +
+         ",\"fills\":" + std::to_string(n.fills) +
+         ",\"fills_refused\":" + std::to_string(n.fills_refused) +
+         ",\"invalidations\":" + std::to_string(n.invalidations) +
+         ",\"evictions\":" + std::to_string(n.evictions) +
+         ",\"flushes\":{\"tracking_lost\":" + std::to_string(n.flushes_lost) +
+         ",\"flushall\":" + std::to_string(n.flushes_flushall) +
+         "},\"bytes\":" + std::to_string(n.bytes) + ",\"entries\":" + std::to_string(n.entries) +
+         "}";
+  }
   o += ",\"up\":";
   o += up ? "true" : "false";
   o += "}";

@@ -28,7 +28,7 @@ std::string client_id_command() {
 std::string tracking_commands(std::int64_t redirect_id, std::string_view prefix) {
   std::string wire;
   RespWriter w(wire);
-  w.begin(prefix.empty() ? 6 : 8);
+  w.begin(prefix.empty() ? 7 : 9);
   w.arg("CLIENT");
   w.arg("TRACKING");
   w.arg("on");

@@ -32,6 +32,13 @@ Availability::Availability(const Config& cfg, const Logger& logger, Metrics& met
   if (cfg.degraded_mode == DegradedMode::local) {
     local_ = std::make_unique<LocalStore>(cfg.local_max_bytes, clock);
   }
+  if (cfg.near_cache_bytes > 0) {
+    NearCacheOptions o;
+    o.max_bytes = cfg.near_cache_bytes;
+    o.max_ttl = cfg.near_cache_ttl;
+    o.max_stale = cfg.max_stale;
+    near_ = std::make_unique<NearCache>(o, clock);
+  }
 }
 
 void Availability::attach(Pool& pool) noexcept {

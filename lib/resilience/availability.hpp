@@ -42,6 +42,7 @@
 #include "rcache/config.hpp"
 #include "rcache/types.hpp"
 #include "resilience/local_store.hpp"
+#include "resilience/near_cache.hpp"
 #include "transport/pool.hpp"
 
 namespace rcache::detail {
@@ -90,6 +91,11 @@ class Availability {
                          TimePoint started, Error failed);
   Result<std::int64_t> local_del(const std::vector<std::string>& keys);
   LocalStore* local_store() noexcept { return local_.get(); }
+
+  // ---- near cache ----
+  // The near cache (Config::near_cache_bytes > 0), else nullptr.
+  NearCache* near_cache() noexcept { return near_.get(); }
+  const NearCache* near_cache() const noexcept { return near_.get(); }
   // Redis answered a call successfully (the executor, on every success): local entries are stale
   // from now on.
   void on_answered(TimePoint now) {
@@ -106,6 +112,7 @@ class Availability {
   const Logger& logger_;
   Metrics& metrics_;
   std::unique_ptr<LocalStore> local_;
+  std::unique_ptr<NearCache> near_;
   std::atomic<Pool*> pool_{nullptr};
   std::atomic<bool> disabled_{false};
   // The local-mode invariant (seq_cst on purpose: on_answered() writes last_answer_ then reads

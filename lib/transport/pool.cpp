@@ -44,6 +44,7 @@ void Pool::set_target(const Target& target, const std::string& via) {
     links_.reserve(cfg_.pool_size);
     for (std::size_t i = 0; i < cfg_.pool_size; ++i) links_.push_back(factory(i, *this));
     for (auto& l : links_) l->start();
+    if (on_move_) on_move_();
     return;
   }
   if (before && *before == target) return;
@@ -54,6 +55,7 @@ void Pool::set_target(const Target& target, const std::string& via) {
   const Error moved{Errc::connection, "the master of " + endpoint_ + " moved to " +
                                           endpoint_of(target) + " (" + via + ")"};
   for (auto& l : links_) l->redial(moved);
+  if (on_move_) on_move_();
 }
 
 void Pool::fail_discovery(const Error& why) {

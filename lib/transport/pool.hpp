@@ -60,6 +60,8 @@ class Pool final : public LinkObserver {
   void count_failed_discovery() noexcept {
     discovery_failures_.fetch_add(1, std::memory_order_relaxed);
   }
+  // Told after every set_target() that changed the target, the first included (loop thread).
+  void set_move_watcher(std::function<void()> watcher) { on_move_ = std::move(watcher); }
   // Told of every connection attempt or connection that failed (to rediscover the master).
   void set_failure_watcher(std::function<void(const Error&)> watcher) {
     on_failure_ = std::move(watcher);
@@ -98,6 +100,7 @@ class Pool final : public LinkObserver {
   LinkFactory factory_;                           // until the links exist (deferred start)
   std::optional<Target> target_;                  // loop thread
   std::function<void(const Error&)> on_failure_;  // loop thread
+  std::function<void()> on_move_;                 // loop thread
   std::size_t next_ = 0;
   bool reported_down_ = false;  // loop thread
   bool riding_ = false;         // loop thread: a drop, and no failed reconnect attempt since

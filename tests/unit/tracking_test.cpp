@@ -17,14 +17,38 @@ std::string invalidation(std::string_view payload) {
   return "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n" + std::string(payload);
 }
 
+// The wire read back as RESP: every command, each as its words.
+std::vector<std::vector<std::string>> commands_in(const std::string& wire) {
+  redisReader* reader = create_reader();
+  EXPECT_EQ(redisReaderFeed(reader, wire.data(), wire.size()), REDIS_OK);
+  std::vector<std::vector<std::string>> out;
+  for (;;) {
+    void* p = nullptr;
+    EXPECT_EQ(redisReaderGetReply(reader, &p), REDIS_OK);
+    if (p == nullptr) break;
+    ReplyPtr r(static_cast<redisReply*>(p));
+    std::vector<std::string> words;
+    for (std::size_t i = 0; i < r->elements; ++i) {
+      words.emplace_back(r->element[i]->str, r->element[i]->len);
+    }
+    out.push_back(std::move(words));
+  }
+  redisReaderFree(reader);
+  return out;
+}
+
 TEST(Tracking, TheCommandsAreBcastWithRedirectToItselfThenTheSubscription) {
-  EXPECT_EQ(client_id_command(), "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n");
-  EXPECT_EQ(tracking_commands(42, "app:"),
-            "*8\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\non\r\n$8\r\nREDIRECT\r\n$2\r\n42\r\n"
-            "$5\r\nBCAST\r\n$6\r\nPREFIX\r\n$4\r\napp:\r\n$6\r\nNOLOOP\r\n"
-            "*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n__redis__:invalidate\r\n");
+  EXPECT_THAT(commands_in(client_id_command()),
+              ElementsAre(std::vector<std::string>{"CLIENT", "ID"}));
+  EXPECT_THAT(commands_in(tracking_commands(42, "app:")),
+              ElementsAre(std::vector<std::string>{"CLIENT", "TRACKING", "on", "REDIRECT", "42",
+                                                   "BCAST", "PREFIX", "app:", "NOLOOP"},
+                          std::vector<std::string>{"SUBSCRIBE", "__redis__:invalidate"}));
   // Without a key prefix: every key.
-  EXPECT_THAT(tracking_commands(7, ""), HasSubstr("$5\r\nBCAST\r\n$6\r\nNOLOOP\r\n"));
+  EXPECT_THAT(commands_in(tracking_commands(7, "")),
+              ElementsAre(std::vector<std::string>{"CLIENT", "TRACKING", "on", "REDIRECT", "7",
+                                                   "BCAST", "NOLOOP"},
+                          std::vector<std::string>{"SUBSCRIBE", "__redis__:invalidate"}));
 }
 
 TEST(Tracking, TheSetUpRepliesAreCheckedAndRefusalsNamed) {

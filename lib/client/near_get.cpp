@@ -1,0 +1,91 @@
+// GET through the near cache: a fresh copy answers at once; a miss reads the value and its TTL
+// from Redis and stores it (a fill, guarded against invalidations that overtake the reply); a
+// call that cannot use Redis is answered from a copy within max_stale, else as before (local
+// mode, or the error). See resilience/near_cache.hpp for the invariant.
+#include "client/calls.hpp"
+#include "protocol/commands.hpp"
+#include "protocol/replies.hpp"
+#include "resilience/verdict.hpp"
+
+namespace rcache::detail {
+
+namespace {
+
+using OptString = std::optional<std::string>;
+
+// GET + PTTL, the value decoded (RawRead::raw holds the decoded value; nullopt also for
+// get_or_load's "not found" marker).
+Result<Command> get_pttl_cmd(ClientCore& core, std::string_view key) {
+  return command_of("GET", get_with_pttl_command(core.config(), key, true), Op::get);
+}
+
+auto parse_decoded(ClientCore& core, std::string key) {
+  return [&core, key = std::move(key)](Outcome& o) -> Result<RawRead> {
+    auto r = parse_get_with_pttl(o.earlier, *o.reply);
+    if (!r || !r->raw) return r;
+    auto v = core.decode_read(std::move(*r->raw), key);
+    if (!v) return std::move(v).error();
+    r->raw = std::move(*v);
+    return r;
+  };
+}
+
+// The read's outcome: stored in the near cache, or (Redis unusable) answered from it.
+Result<OptString> settle(NearCache& near, const std::string& nk, const NearCache::FillToken& token,
+                         Result<RawRead> r) {
+  if (r.ok()) {
+    std::optional<std::string_view> value;
+    if (r->raw) value = *r->raw;
+    near.end_fill(nk, token, value, std::chrono::milliseconds(r->pttl_ms));
+    return std::move(r->raw);
+  }
+  near.abandon_fill(nk, token);
+  if (unavailable(r.error())) {
+    if (auto copy = near.get_during_outage(nk)) return OptString(std::move(copy->value));
+  }
+  return std::move(r).error();
+}
+
+}  // namespace
+
+Result<OptString> near_get(ClientCore& core, NearCache& near, std::string_view key) {
+  const std::string nk = near_key(core.config(), key);
+  const auto start = core.clock().now();
+  if (auto v = near.get(nk)) {
+    Result<OptString> hit(OptString(std::move(*v)));
+    core.record(Op::get, hit, start);
+    return hit;
+  }
+  const auto token = near.begin_fill(nk);
+  auto r = run<RawRead>(core, get_pttl_cmd(core, key), parse_decoded(core, std::string(key)));
+  auto out = settle(near, nk, token, std::move(r));
+  return or_fallback(core, std::move(out),
+                     [&](const Error&) { return core.availability().local_get(key); });
+}
+
+void near_get_async(ClientCore& core, NearCache& near, std::string_view key,
+                    Callback<OptString> cb) {
+  std::string nk = near_key(core.config(), key);
+  const auto start = core.clock().now();
+  if (auto v = near.get(nk)) {
+    // Callbacks run on the loop thread, a near-cache hit's too.
+    Result<OptString> hit(OptString(std::move(*v)));
+    core.record(Op::get, hit, start);
+    core.transport().post([hit = std::move(hit), cb = std::move(cb)]() mutable {
+      if (cb) cb(std::move(hit));
+    });
+    return;
+  }
+  const auto token = near.begin_fill(nk);
+  cb = with_fallback<OptString>(core, std::move(cb), [&core, k = std::string(key)](const Error&) {
+    return core.availability().local_get(k);
+  });
+  run_async<RawRead>(core, get_pttl_cmd(core, key), parse_decoded(core, std::string(key)),
+                     Callback<RawRead>([&near, nk = std::move(nk), token,
+                                        cb = std::move(cb)](Result<RawRead> r) mutable {
+                       auto out = settle(near, nk, token, std::move(r));
+                       if (cb) cb(std::move(out));
+                     }));
+}
+
+}  // namespace rcache::detail

@@ -1,0 +1,343 @@
+// The near cache against a real redis-server: local hits, invalidation by another client's
+// writes (and its delay), own writes read back at once, the invalidation connection killed,
+// FLUSHALL, Redis killed (stale copies up to max_stale), a refused CLIENT TRACKING, and a model
+// check under 8 threads with an outside writer.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "fixtures.hpp"
+
+namespace rcache::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using Steady = std::chrono::steady_clock;
+
+Config near_config(const RedisServer& s) {
+  Config c = config_for(s);
+  c.near_cache_bytes = 8u << 20;
+  c.log_level = std::getenv("RCACHE_TEST_LOG") ? LogLevel::debug : LogLevel::off;
+  return c;
+}
+
+// Another client of the same Redis (a service instance, redis-cli): one blocking connection.
+class Writer {
+ public:
+  explicit Writer(int port) {
+    timeval tv{2, 0};
+    c_ = redisConnectWithTimeout("127.0.0.1", port, tv);
+  }
+  ~Writer() {
+    if (c_ != nullptr) redisFree(c_);
+  }
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+  bool ok() const { return c_ != nullptr && c_->err == 0; }
+  // The reply's text ("" on failure).
+  std::string run(const std::vector<std::string>& argv) {
+    std::vector<const char*> args;
+    std::vector<std::size_t> lens;
+    for (const auto& a : argv) {
+      args.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(c_, static_cast<int>(args.size()), args.data(), lens.data()));
+    if (r == nullptr) return "";
+    std::string out = r->str != nullptr ? std::string(r->str, r->len) : std::to_string(r->integer);
+    freeReplyObject(r);
+    return out;
+  }
+
+ private:
+  redisContext* c_ = nullptr;
+};
+
+bool coherent(Client& c) {
+  return c.stats().near_cache.coherent;
+}
+
+std::optional<std::string> read(Client& c, const std::string& k) {
+  auto r = c.get(k);
+  return r.ok() ? *r : std::optional<std::string>("<error " + r.error().to_string() + ">");
+}
+
+TEST(NearCache, HitsAreLocalAndAnotherClientsWriteInvalidatesThem) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  auto client = make_client(near_config(*server));
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  Writer w(server->port());
+  ASSERT_TRUE(w.ok());
+  ASSERT_EQ(w.run({"SET", "k", "v0"}), "OK");
+
+  EXPECT_EQ(read(*client, "k"), "v0");  // a miss: read from Redis and kept
+  const auto before = client->stats().near_cache;
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(read(*client, "k"), "v0");
+  const auto after = client->stats().near_cache;
+  EXPECT_EQ(after.hits - before.hits, 100u);  // served locally: no round trip
+  EXPECT_EQ(after.fills, 1u);
+
+  // 1,000 writes by another client: each is seen, and the delay from the write's reply to the
+  // first read of the new value is measured.
+  std::vector<double> delays_us;
+  for (int i = 1; i <= 1000; ++i) {
+    const std::string v = "v" + std::to_string(i);
+    ASSERT_EQ(w.run({"SET", "k", v}), "OK");
+    const auto acked = Steady::now();
+    bool seen = false;
+    for (int spin = 0; spin < 2'000'000 && !seen; ++spin) {
+      seen = read(*client, "k") == v;
+      if (!seen && Steady::now() - acked > 5s) break;
+    }
+    ASSERT_TRUE(seen) << "write " << i << " never seen";
+    delays_us.push_back(std::chrono::duration<double, std::micro>(Steady::now() - acked).count());
+  }
+  std::sort(delays_us.begin(), delays_us.end());
+  std::printf(
+      "[ figures  ] near cache: another client's write to the first read of the new "
+      "value, 1000 writes: p50 %.0f us, p99 %.0f us, max %.0f us\n",
+      delays_us[500], delays_us[990], delays_us.back());
+  EXPECT_GE(client->stats().near_cache.invalidations, 1000u);
+}
+
+TEST(NearCache, OwnWritesAreReadBackAtOnce) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  auto client = make_client(near_config(*server));
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  for (int i = 0; i < 200; ++i) {
+    const std::string v = std::to_string(i);
+    ASSERT_TRUE(client->set("k", v).ok());
+    ASSERT_EQ(read(*client, "k"), v) << i;
+    ASSERT_EQ(read(*client, "k"), v) << i;  // kept: a hit of the value just written
+  }
+  ASSERT_TRUE(client->del("k").ok());
+  EXPECT_EQ(read(*client, "k"), std::nullopt);
+  ASSERT_TRUE(client->mset({{"a", "1"}, {"b", "2"}}).ok());
+  EXPECT_EQ(read(*client, "a"), "1");
+  ASSERT_TRUE(client->mset({{"a", "3"}, {"b", "4"}}).ok());
+  EXPECT_EQ(read(*client, "a"), "3");
+  EXPECT_EQ(read(*client, "b"), "4");
+  ASSERT_TRUE(client->set("n", "1").ok());
+  EXPECT_EQ(read(*client, "n"), "1");
+  ASSERT_TRUE(client->incrby("n", 5).ok());
+  EXPECT_EQ(read(*client, "n"), "6");
+  ASSERT_TRUE(client->unlink(std::vector<std::string>{"n"}).ok());
+  EXPECT_EQ(read(*client, "n"), std::nullopt);
+  // The async forms too.
+  ASSERT_TRUE(client->set_async("k", "async", SetOptions{}).get().ok());
+  EXPECT_EQ(read(*client, "k"), "async");
+  ASSERT_TRUE(client->del_async(std::vector<std::string>{"k"}).get().ok());
+  EXPECT_EQ(client->get_async("k").get().value(), std::nullopt);
+}
+
+TEST(NearCache, AnEntryNeverOutlivesItsTtlInRedis) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  auto client = make_client(near_config(*server));
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  ASSERT_TRUE(client->set("short", "v", 300ms).ok());
+  EXPECT_EQ(read(*client, "short"), "v");
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(read(*client, "short"), std::nullopt);  // expired in Redis: not served locally
+  // EXPIRE by this client shortens the copy's life as well.
+  ASSERT_TRUE(client->set("k", "v").ok());
+  EXPECT_EQ(read(*client, "k"), "v");
+  ASSERT_TRUE(client->expire("k", 200ms).ok());
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(read(*client, "k"), std::nullopt);
+}
+
+TEST(NearCache, KillingTheInvalidationConnectionStopsLocalHitsUntilTrackingIsBack) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  Config c = near_config(*server);
+  c.reconnect_backoff_min = 300ms;  // a gap long enough to write into
+  c.reconnect_backoff_max = 300ms;
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  Writer w(server->port());
+  ASSERT_EQ(w.run({"SET", "k", "old"}), "OK");
+  EXPECT_EQ(read(*client, "k"), "old");
+  EXPECT_EQ(read(*client, "k"), "old");
+
+  // The tracking connection is the only one subscribed (TYPE pubsub).
+  EXPECT_NE(w.run({"CLIENT", "KILL", "TYPE", "pubsub"}), "0");
+  ASSERT_TRUE(eventually(2s, [&] { return !coherent(*client); }));
+  // Written while nobody listens for invalidations: the copy must not be served.
+  ASSERT_EQ(w.run({"SET", "k", "new"}), "OK");
+  EXPECT_EQ(read(*client, "k"), "new");
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  EXPECT_EQ(read(*client, "k"), "new");
+  const auto n = client->stats().near_cache;
+  EXPECT_GE(n.flushes_lost, 1u);
+  // Tracking works again on the new connection.
+  ASSERT_EQ(w.run({"SET", "k", "newer"}), "OK");
+  EXPECT_TRUE(eventually(2s, [&] { return read(*client, "k") == "newer"; }));
+}
+
+TEST(NearCache, FlushAllDropsEveryEntry) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  auto client = make_client(near_config(*server));
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(client->set("k" + std::to_string(i), "v").ok());
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(read(*client, "k" + std::to_string(i)), "v");
+  EXPECT_EQ(client->stats().near_cache.entries, 50u);
+  Writer w(server->port());
+  ASSERT_EQ(w.run({"FLUSHALL"}), "OK");
+  ASSERT_TRUE(eventually(2s, [&] { return client->stats().near_cache.entries == 0; }));
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(read(*client, "k" + std::to_string(i)), std::nullopt);
+  EXPECT_EQ(client->stats().near_cache.flushes_flushall, 1u);
+}
+
+TEST(NearCache, WithRedisKilledHotKeysAreServedUpToMaxStaleThenNot) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  Config c = near_config(*server);
+  c.near_cache_ttl = 500ms;
+  c.max_stale = 2000ms;
+  c.command_timeout = 200ms;
+  c.deadline = 300ms;
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  ASSERT_TRUE(client->set("hot", "h").ok());
+  EXPECT_EQ(read(*client, "hot"), "h");
+  server->kill9();
+  // Answered from the copy, through the outage, until max_stale past its freshness.
+  const auto killed = Steady::now();
+  int served = 0;
+  while (Steady::now() - killed < 1500ms) {
+    auto r = client->get("hot");
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_EQ(*r, "h");
+    ++served;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GT(client->stats().near_cache.stale_served, 0u);
+  EXPECT_FALSE(coherent(*client));
+  std::this_thread::sleep_for(1500ms);  // past 500 ms + 2000 ms
+  auto late = client->get("hot");
+  EXPECT_FALSE(late.ok()) << "served " << (late.ok() && *late ? **late : "nil")
+                          << " beyond max_stale";
+  // A key never read before has no copy: the outage's error.
+  EXPECT_FALSE(client->get("cold").ok());
+  std::printf("[ figures  ] near cache with Redis killed: %d reads served from the copy\n", served);
+}
+
+TEST(NearCache, ARefusedClientTrackingLeavesReadsToRedisAndSaysWhy) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  ASSERT_EQ(server->command(
+                {"ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-client|tracking"}),
+            "OK");
+  Config c = near_config(*server);
+  c.username = "app";
+  c.password = "pw";
+  std::vector<std::string> logged;
+  std::mutex mu;
+  c.log_level = LogLevel::error;
+  c.log_sink = [&](LogLevel, std::string_view m) {
+    std::lock_guard lock(mu);
+    logged.emplace_back(m);
+  };
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(5s, [&] {
+    std::lock_guard lock(mu);
+    return !logged.empty();
+  }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_THAT(logged[0], HasSubstr("refused CLIENT TRACKING"));
+  }
+  EXPECT_FALSE(coherent(*client));
+  ASSERT_TRUE(client->set("k", "v").ok());
+  Writer w(server->port());
+  EXPECT_EQ(read(*client, "k"), "v");
+  ASSERT_EQ(server->command({"SET", "k", "other"}), "OK");
+  EXPECT_EQ(read(*client, "k"), "other");  // nothing kept: every read goes to Redis
+  EXPECT_EQ(client->stats().near_cache.hits, 0u);
+}
+
+// The invariant under load: 8 reader threads, one outside writer. No read may return a value
+// older than one whose write was acknowledged more than `grace` before the read began (grace
+// covers the invalidation's delivery; measured above in microseconds).
+TEST(NearCache, ModelCheckEightReadersAndAnOutsideWriter) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  auto client = make_client(near_config(*server));
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  constexpr int kKeys = 4;
+  constexpr int kWrites = 2000;
+  constexpr auto kGrace = 100ms;
+  // acked[k][v]: when version v of key k was acknowledged (0: not yet).
+  std::vector<std::vector<std::atomic<std::int64_t>>> acked(kKeys);
+  for (auto& a : acked) a = std::vector<std::atomic<std::int64_t>>(kWrites + 2);  // all 0
+  const auto t0 = Steady::now();
+  auto since = [&] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0).count() + 1;
+  };
+  Writer w(server->port());
+  for (int k = 0; k < kKeys; ++k) {
+    ASSERT_EQ(w.run({"SET", "m" + std::to_string(k), "0"}), "OK");
+    acked[k][0] = since();
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<long> violations{0}, reads{0}, errors{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 8; ++t) {
+    readers.emplace_back([&, t] {
+      for (long i = 0; i < 2'000'000 && !stop; ++i) {
+        const int k = static_cast<int>((i + t) % kKeys);
+        const std::int64_t began = since();
+        auto r = client->get("m" + std::to_string(k));
+        ++reads;
+        if (!r.ok() || !*r) {
+          ++errors;
+          continue;
+        }
+        const int v = std::stoi(**r);
+        const std::int64_t next = v + 1 <= kWrites ? acked[k][v + 1].load() : 0;
+        if (next != 0 && next + std::chrono::microseconds(kGrace).count() < began) ++violations;
+      }
+    });
+  }
+  std::vector<int> version(kKeys, 0);
+  for (int i = 1; i <= kWrites; ++i) {
+    const int k = i % kKeys;
+    const int v = ++version[static_cast<std::size_t>(k)];
+    ASSERT_EQ(w.run({"SET", "m" + std::to_string(k), std::to_string(v)}), "OK");
+    acked[k][v] = since();
+    if (i % 4 == 0) std::this_thread::sleep_for(1ms);  // room for local hits between writes
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  const auto n = client->stats().near_cache;
+  std::printf(
+      "[ figures  ] near cache model check: %ld reads (%llu local hits), %d outside "
+      "writes, %ld violations, %ld errors\n",
+      reads.load(), static_cast<unsigned long long>(n.hits), kWrites, violations.load(),
+      errors.load());
+  EXPECT_EQ(violations.load(), 0);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_GT(n.hits, 0u);
+}
+
+}  // namespace
+}  // namespace rcache::test
