@@ -146,6 +146,10 @@ struct RCACHE_API Config {
   // While Redis is unavailable, how long past its freshness an entry may still be served
   // (marked stale). >= 0.
   std::chrono::milliseconds max_stale{300'000};
+  // While Redis is unavailable, the most get_or_load loader calls per second (a token bucket,
+  // bursts up to the rate); past it a key with a near-cache copy gets the copy, one without
+  // gets Errc::rejected saying why. 0 (default): no cap. >= 0.
+  double outage_loads_per_second = 0;
 
   // --- metrics ----------------------------------------------------------------------------------
   // When non-empty ("127.0.0.1:9464"), Client::create starts a Prometheus exposer serving

@@ -41,8 +41,19 @@ struct LoadOptions {
 struct Loaded {
   // cache: from Redis; loader: loaded on a miss; refreshed: loaded early (XFetch) although a
   // cached value existed; stale: the loader failed and the stale copy was served;
-  // negative_cache: a cached "not found".
-  enum class Source { cache, loader, refreshed, stale, negative_cache };
+  // negative_cache: a cached "not found"; near_cache: the near cache's fresh copy (no round
+  // trip; during an outage also a value loaded in this outage, within its TTL); near_cache_stale:
+  // Redis was unavailable and the near cache's copy, past its freshness but within
+  // Config::max_stale, was served.
+  enum class Source {
+    cache,
+    loader,
+    refreshed,
+    stale,
+    negative_cache,
+    near_cache,
+    near_cache_stale
+  };
   std::optional<std::string> value;  // std::nullopt: "not found" (from the loader or cached)
   Source source = Source::cache;
   bool bypassed = false;  // Redis was unavailable: the loader's result was returned uncached

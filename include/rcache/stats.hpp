@@ -50,6 +50,10 @@
     "Early (XFetch) refreshes of hot keys.")                                                       \
   X(stale_served, "get_or_load", "stale_served", "rcache_stale_served_total", "",                  \
     "Stale copies served because the loader failed.")                                              \
+  X(outage_loads_refused, "get_or_load", "outage_loads_refused",                                   \
+    "rcache_outage_loads_refused_total", "",                                                       \
+    "get_or_load loads refused by the outage cap (outage_loads_per_second) while Redis was "       \
+    "unavailable.")                                                                                \
   X(negative_reads, "get_or_load", "negative_reads", "rcache_negative_cache_reads_total", "",      \
     "Reads by get/mget/get_renew that found a get_or_load \"not found\" entry: answered as a "     \
     "miss.")

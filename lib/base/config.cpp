@@ -192,6 +192,10 @@ Result<void> Config::validate() const {
   if (near_cache_ttl.count() <= 0) {
     return invalid("config: near_cache_ttl = " + ms(near_cache_ttl) + " must be > 0");
   }
+  if (!(outage_loads_per_second >= 0)) {
+    return invalid("config: outage_loads_per_second = " + std::to_string(outage_loads_per_second) +
+                   " must be >= 0");
+  }
   if (max_stale.count() < 0) {
     return invalid("config: max_stale = " + ms(max_stale) + " must be >= 0");
   }

@@ -14,6 +14,7 @@ ClientCore::ClientCore(Config cfg)
                 cfg_.compression_level,     0.10,
                 cfg_.max_decompressed_size, cfg_.legacy_hex},
       single_flight_(*metrics_),
+      outage_loads_(cfg_.outage_loads_per_second),
       availability_(std::make_unique<Availability>(cfg_, logger_, *metrics_, clock_)) {}
 
 Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {

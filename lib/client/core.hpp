@@ -17,6 +17,7 @@
 
 #include "base/clock.hpp"
 #include "base/log.hpp"
+#include "cache/load_gate.hpp"
 #include "cache/single_flight.hpp"
 #include "cache/xfetch.hpp"
 #include "codec/envelope.hpp"
@@ -52,6 +53,7 @@ class ClientCore {
   const Metrics& metrics() const noexcept { return *metrics_; }
   SingleFlight& single_flight() noexcept { return single_flight_; }
   LoadTimes& load_times() noexcept { return load_times_; }
+  LoadGate& outage_loads() noexcept { return outage_loads_; }
   bool on_loop_thread() const noexcept { return transport_->on_loop_thread(); }
   void log(LogLevel level, const std::string& message) const noexcept {
     logger_.log(level, message);
@@ -204,6 +206,7 @@ class ClientCore {
   const EnvelopeOptions envelope_;
   SingleFlight single_flight_;
   LoadTimes load_times_;
+  LoadGate outage_loads_;
   std::unique_ptr<Availability> availability_;  // outlives transport_ and executor_
   std::unique_ptr<SentinelMonitor> sentinel_;   // with Sentinel; outlives the loop thread
   std::unique_ptr<Tracker> tracker_;            // with the near cache; outlives the loop thread

@@ -55,6 +55,7 @@ void write_raw(ClientCore& core, const std::string& key, std::string_view value,
       command_of("SET", detail::set_command(core.config(), key, value, stored.view(value), o),
                  Op::internal),
       detail::on_reply<bool>(detail::parse_set));
+  detail::forget(core, key);
 }
 
 void write_marker(ClientCore& core, const std::string& key, std::string_view marker,
@@ -65,6 +66,7 @@ void write_marker(ClientCore& core, const std::string& key, std::string_view mar
       core,
       command_of("SET", detail::set_command(core.config(), key, marker, marker, o), Op::internal),
       detail::on_reply<bool>(detail::parse_set));
+  detail::forget(core, key);
 }
 
 Result<std::optional<std::string>> read_value(ClientCore& core, const std::string& key) {
@@ -86,12 +88,65 @@ Result<Loaded> from_cache(ClientCore& core, std::string&& raw, const std::string
   return Loaded{std::move(*value), Loaded::Source::cache, false};
 }
 
+// A near-cache fill around get_or_load's read: ended with the value read, or abandoned.
+class NearFill {
+ public:
+  NearFill(detail::NearCache* near, std::string key) : near_(near), key_(std::move(key)) {
+    if (near_ != nullptr) token_ = near_->begin_fill(key_);
+  }
+  ~NearFill() {
+    if (near_ != nullptr && !done_) near_->abandon_fill(key_, token_);
+  }
+  NearFill(const NearFill&) = delete;
+  NearFill& operator=(const NearFill&) = delete;
+  void end(const std::string& value, std::int64_t pttl_ms) {
+    if (near_ == nullptr || done_) return;
+    done_ = true;
+    near_->end_fill(key_, token_, value, std::chrono::milliseconds(pttl_ms));
+  }
+
+ private:
+  detail::NearCache* near_;
+  std::string key_;
+  detail::NearCache::FillToken token_;
+  bool done_ = false;
+};
+
+std::string rate_text(double r) {
+  std::string s = std::to_string(r);
+  s.erase(s.find_last_not_of('0') + 1);
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+
 Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const LoadOptions& o,
                                 const Loader& loader, detail::TimePoint call_start) {
   auto& metrics = core.metrics();
-  Result<RawRead> read = read_raw(core, key, o.early_refresh);
+  detail::NearCache* near = core.availability().near_cache();
+  const std::string nk = near != nullptr ? detail::near_key(core.config(), key) : std::string();
+  if (near != nullptr) {
+    if (auto v = near->get(nk)) return Loaded{std::move(*v), Loaded::Source::near_cache, false};
+  }
+  NearFill fill(near, nk);
+  Result<RawRead> read = read_raw(core, key, o.early_refresh || near != nullptr);
   const bool redis_down = !read.ok() && detail::unavailable(read.error());
   if (!read.ok() && !redis_down) return std::move(read).error();
+  // Redis unavailable: a near-cache copy within its lifetime answers without a load (marked
+  // stale unless it was loaded in this outage); one past it is kept for when a load fails or
+  // is refused by the outage cap.
+  std::optional<detail::NearCache::Outage> copy;
+  if (redis_down && near != nullptr) {
+    copy = near->get_during_outage(nk);
+    if (copy && !copy->expired) {
+      return Loaded{std::move(copy->value),
+                    copy->stale ? Loaded::Source::near_cache_stale : Loaded::Source::near_cache,
+                    false};
+    }
+  }
+  auto stale_copy = [&]() -> std::optional<Loaded> {
+    if (!copy) return std::nullopt;
+    return Loaded{copy->value, Loaded::Source::near_cache_stale, false};
+  };
 
   // The load itself, shared by concurrent callers. bypass: Redis is unavailable, skip it.
   auto load = [&](Loaded::Source source, bool bypass) -> Result<Loaded> {
@@ -119,6 +174,8 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
     }
     if (bypass) {
       metrics.add(Counter::bypassed);
+      // Kept in the near cache for this outage: loaded at most once per TTL while Redis is away.
+      if (near != nullptr && got->has_value()) near->store_outage_load(nk, **got, o.ttl);
       return Loaded{std::move(*got), source, true};
     }
     if (got->has_value()) {
@@ -134,6 +191,7 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
   if (!redis_down && read->raw.has_value()) {
     Result<Loaded> cached = from_cache(core, std::move(*read->raw), key);
     if (!cached || cached->source != Loaded::Source::cache) return cached;
+    if (cached->value) fill.end(*cached->value, read->pttl_ms);
     if (o.early_refresh && read->pttl_ms > 0) {
       const double load_ms =
           std::chrono::duration<double, std::milli>(core.load_times().get(key)).count();
@@ -154,12 +212,30 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
   // The leader of a miss reads the key once more before loading: our read may have missed just
   // before another caller's load was written, and that flight may have ended before we got here.
   // One GET, only on this path, and not when Redis was just found unavailable.
+  // While Redis is unavailable, loads are capped (Config::outage_loads_per_second).
+  auto outage_load = [&]() -> Result<Loaded> {
+    if (!core.outage_loads().admit(core.clock().now())) {
+      metrics.add(Counter::outage_loads_refused);
+      if (auto s = stale_copy()) return std::move(*s);
+      return Error{Errc::rejected,
+                   "get_or_load: Redis is unavailable and the outage load cap (" +
+                       rate_text(core.outage_loads().rate()) +
+                       " loads/s, outage_loads_per_second) is reached; no copy of this key to "
+                       "serve"};
+    }
+    Result<Loaded> loaded = load(Loaded::Source::loader, true);
+    if (!loaded.ok()) {
+      if (auto s = stale_copy()) return std::move(*s);
+    }
+    return loaded;
+  };
   auto lead = [&]() -> Result<Loaded> {
-    if (redis_down) return load(Loaded::Source::loader, true);
+    if (redis_down) return outage_load();
     Result<RawRead> again = read_raw(core, key, false);
     if (again.ok() && again->raw.has_value()) return from_cache(core, std::move(*again->raw), key);
     if (!again.ok() && !detail::unavailable(again.error())) return std::move(again).error();
-    return load(Loaded::Source::loader, !again.ok());
+    if (!again.ok()) return outage_load();
+    return load(Loaded::Source::loader, false);
   };
   const auto wait = o.wait_for_load.count() > 0 ? o.wait_for_load : core.config().deadline;
   return core.single_flight().run(key, call_start + wait, lead);
@@ -177,7 +253,8 @@ Result<Loaded> Client::get_or_load(std::string_view key_view, const LoadOptions&
   // A hit is a value (or a cached "not found") served from Redis; a miss went to the loader.
   const detail::ResultKind kind =
       !r.ok() ? detail::ResultKind::error
-      : (r->source == Loaded::Source::cache || r->source == Loaded::Source::negative_cache)
+      : (r->source == Loaded::Source::cache || r->source == Loaded::Source::negative_cache ||
+         r->source == Loaded::Source::near_cache || r->source == Loaded::Source::near_cache_stale)
           ? detail::ResultKind::hit
           : detail::ResultKind::miss;
   const auto now = core_->clock().now();

@@ -82,13 +82,14 @@ std::optional<NearCache::Outage> NearCache::get_during_outage(std::string_view k
     return std::nullopt;
   }
   s.lru.splice(s.lru.begin(), s.lru, it);
-  const bool stale = it->epoch != epoch || now >= it->fresh_until;
+  const bool expired = now >= it->fresh_until;
+  const bool stale = expired || it->epoch != epoch;
   if (stale) {
     ++s.stale_served;
   } else {
     ++s.hits;
   }
-  return Outage{it->value, stale};
+  return Outage{it->value, stale, expired};
 }
 
 NearCache::FillToken NearCache::begin_fill(std::string_view key) {

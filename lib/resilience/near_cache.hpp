@@ -76,7 +76,8 @@ class NearCache {
   std::optional<std::string> get(std::string_view key);
   struct Outage {
     std::string value;
-    bool stale = true;  // false: stored during this outage and within its lifetime
+    bool stale = true;     // false: stored during this outage and within its lifetime
+    bool expired = false;  // past its lifetime (served only within max_stale)
   };
   // For a call that could not use Redis: any copy within max_stale past its freshness.
   std::optional<Outage> get_during_outage(std::string_view key);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -337,6 +338,82 @@ TEST(NearCache, ModelCheckEightReadersAndAnOutsideWriter) {
   EXPECT_EQ(violations.load(), 0);
   EXPECT_EQ(errors.load(), 0);
   EXPECT_GT(n.hits, 0u);
+}
+
+}  // namespace
+}  // namespace rcache::test
+
+namespace rcache::test {
+namespace {
+
+// get_or_load with the near cache, through an outage: copies within their lifetime answer
+// without a load, each key is loaded at most once per TTL, the cap holds, and past it a key
+// without a copy gets a clear refusal.
+TEST(NearCache, GetOrLoadThroughAnOutageLoadsEachKeyOncePerTtlWithinTheCap) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  Config c = near_config(*server);
+  c.command_timeout = 200ms;
+  c.deadline = 300ms;
+  c.max_stale = 10s;
+  c.outage_loads_per_second = 5;
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  std::map<std::string, int> calls;
+  auto load = [&](const std::string& k) {
+    return client->get_or_load(k, LoadOptions{.ttl = 800ms, .ttl_jitter = 0}, [&, k] {
+      ++calls[k];
+      return Result<std::optional<std::string>>(std::optional<std::string>("v-" + k));
+    });
+  };
+  // Warm: loaded once, then read from Redis (and kept), then served by the near cache.
+  ASSERT_EQ(load("a")->source, Loaded::Source::loader);
+  ASSERT_EQ(load("a")->source, Loaded::Source::cache);
+  ASSERT_EQ(load("a")->source, Loaded::Source::near_cache);
+  EXPECT_EQ(calls["a"], 1);
+
+  server->kill9();
+  // A copy from before the outage, within its lifetime: no load, marked stale.
+  auto a = load("a");
+  ASSERT_TRUE(a.ok()) << a.error().to_string();
+  EXPECT_EQ(a->source, Loaded::Source::near_cache_stale);
+  EXPECT_EQ(a->value, "v-a");
+  EXPECT_EQ(calls["a"], 1);
+  // Keys never seen: loaded within the cap (a burst of 5), the rest refused with the reason.
+  int loaded = 0, refused = 0;
+  for (int i = 0; i < 12; ++i) {
+    const std::string k = "new" + std::to_string(i);
+    auto r = load(k);
+    if (r.ok()) {
+      EXPECT_EQ(r->source, Loaded::Source::loader);
+      EXPECT_TRUE(r->bypassed);
+      ++loaded;
+    } else {
+      EXPECT_EQ(r.error().code, Errc::rejected);
+      EXPECT_THAT(r.error().message, HasSubstr("outage load cap (5 loads/s"));
+      ++refused;
+    }
+  }
+  EXPECT_EQ(loaded, 5);
+  EXPECT_EQ(refused, 7);
+  // What was loaded in the outage answers from the near cache for its TTL: no second load.
+  for (int i = 0; i < 5; ++i) {
+    auto r = load("new" + std::to_string(i));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->source, Loaded::Source::near_cache);
+  }
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(calls["new" + std::to_string(i)], 1);
+  // Past the TTL (800 ms) a key is loaded again, once.
+  std::this_thread::sleep_for(900ms);
+  auto again = load("new0");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->source, Loaded::Source::loader);
+  EXPECT_EQ(calls["new0"], 2);
+  EXPECT_EQ(load("new0")->source, Loaded::Source::near_cache);
+  EXPECT_EQ(calls["new0"], 2);
+  const Stats st = client->stats();
+  EXPECT_EQ(st.outage_loads_refused, 7u);
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 #include <random>
 #include <thread>
 
+#include "cache/load_gate.hpp"
+
 namespace rcache::detail {
 namespace {
 
@@ -274,6 +276,39 @@ TEST(NearCache, ModelCheckNoReadOlderThanADeliveredInvalidation) {
   writer.join();
   EXPECT_EQ(violations.load(), 0) << hits.load() << " hits, " << c.counts().fills << " fills";
   EXPECT_GT(hits.load(), 0);
+}
+
+}  // namespace
+}  // namespace rcache::detail
+
+namespace rcache::detail {
+namespace {
+
+TEST(LoadGate, AdmitsTheRateWithBurstsUpToItAndRefusesTheRest) {
+  ManualClock clock;
+  LoadGate gate(5);
+  int admitted = 0;
+  for (int i = 0; i < 20; ++i) admitted += gate.admit(clock.now()) ? 1 : 0;
+  EXPECT_EQ(admitted, 5);                         // the burst
+  clock.advance(std::chrono::milliseconds(400));  // 2 tokens back
+  admitted = 0;
+  for (int i = 0; i < 20; ++i) admitted += gate.admit(clock.now()) ? 1 : 0;
+  EXPECT_EQ(admitted, 2);
+  clock.advance(std::chrono::seconds(100));  // never more than the burst
+  admitted = 0;
+  for (int i = 0; i < 20; ++i) admitted += gate.admit(clock.now()) ? 1 : 0;
+  EXPECT_EQ(admitted, 5);
+
+  LoadGate open(0);
+  EXPECT_FALSE(open.capped());
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(open.admit(clock.now()));
+  LoadGate slow(0.5);  // one load every 2 s, bursts of 1
+  EXPECT_TRUE(slow.admit(clock.now()));
+  EXPECT_FALSE(slow.admit(clock.now()));
+  clock.advance(std::chrono::milliseconds(1990));
+  EXPECT_FALSE(slow.admit(clock.now()));
+  clock.advance(std::chrono::milliseconds(20));
+  EXPECT_TRUE(slow.admit(clock.now()));
 }
 
 }  // namespace
