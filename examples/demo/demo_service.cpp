@@ -25,6 +25,7 @@
 #include <random>
 #include <rcache/prometheus.hpp>
 #include <rcache/rcache.hpp>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -103,6 +104,10 @@ class CacheService {
     server_.route("/cache", [this](const demo::Request& r) { return purge(r); });
   }
   bool ok() const { return server_.error().empty(); }
+  // Answers from the near cache's copy while Redis was unavailable (past their freshness, or
+  // from before the outage), and loads refused by the outage cap.
+  long stale_answers() const { return stale_.load(); }
+  long capped() const { return capped_.load(); }
 
  private:
   demo::Response record(const demo::Request& r) {
@@ -124,8 +129,13 @@ class CacheService {
     if (!loaded) {
       if (loaded.error().message == "upstream 429")
         return {429, R"({"error":"upstream rate limit"})"};
+      if (loaded.error().code == rcache::Errc::rejected) {  // the outage load cap
+        capped_.fetch_add(1);
+        return {503, R"({"error":"cache unavailable and the upstream load cap reached"})"};
+      }
       return {502, R"({"error":"upstream failed"})"};
     }
+    if (loaded->source == rcache::Loaded::Source::near_cache_stale) stale_.fetch_add(1);
     if (!loaded->value) return {404, R"({"error":"not found"})"};
     return {200, std::move(*loaded->value)};
   }
@@ -145,6 +155,7 @@ class CacheService {
   demo::HttpServer server_;
   rcache::Client& cache_;
   int upstream_;
+  std::atomic<long> stale_{0}, capped_{0};
 };
 
 // ---- the load driver --------------------------------------------------------------------------
@@ -169,6 +180,11 @@ struct PhaseResult {
   double p50 = 0, p99 = 0;
   long upstream_calls = 0;
   double seconds = 0;
+  std::vector<long> ok_per_second;  // answered (200/404) in each second of the phase
+  // Phase 2: the outage (from the kill to the restart).
+  double outage_seconds = 0;
+  long outage_ok = 0, outage_upstream = 0, outage_distinct_ids = 0;
+  long outage_stale = 0, outage_capped = 0;
 };
 
 double pct(std::vector<double>& v, double p) {
@@ -232,6 +248,11 @@ int main(int argc, char** argv) {
   cfg->reconnect_backoff_max = 300ms;
   cfg->probe_min = 300ms;
   cfg->probe_max = 1s;
+  // The near cache: hot records served in-process, kept coherent by Redis, and served while
+  // Redis is down (up to max_stale); loads during an outage stay under the API's 5/s.
+  cfg->near_cache_bytes = 16u << 20;
+  cfg->max_stale = 5min;
+  cfg->outage_loads_per_second = 4;
   cfg->log_level = rcache::LogLevel::warning;
   cfg->log_sink = [](rcache::LogLevel, std::string_view m) {
     std::printf("  [rcache] %.*s\n", static_cast<int>(m.size()), m.data());
@@ -280,6 +301,9 @@ int main(int argc, char** argv) {
     std::atomic<long> requests{0}, ok{0}, too_many{0}, errors{0};
     std::mutex lat_mu;
     std::vector<double> lat;
+    std::atomic<bool> in_outage{false};
+    std::mutex ids_mu;
+    std::set<int> outage_ids;
     const auto s0 = cache.stats();
     const long up0 = upstream.served();
     std::vector<std::thread> ts;
@@ -287,7 +311,12 @@ int main(int argc, char** argv) {
       ts.emplace_back([&, c] {
         std::mt19937 rng(static_cast<unsigned>(c * 7919 + static_cast<int>(name.size())));
         while (!stop.load()) {
-          const std::string path = "/records/rec" + std::to_string(zipf(rng));
+          const int id = zipf(rng);
+          if (in_outage.load()) {
+            std::lock_guard l(ids_mu);
+            outage_ids.insert(id);
+          }
+          const std::string path = "/records/rec" + std::to_string(id);
           const auto t0 = Clock::now();
           const auto r = demo::http_call(service_port, "GET", path, 5000);
           const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -312,14 +341,33 @@ int main(int argc, char** argv) {
     bool killed = false, restarted = false, recovered = false;
     double restarted_at = 0;
     std::uint64_t hits_seen = s0.hits;
+    long ok_seen = 0, ok_at_kill = 0, up_at_kill = 0, stale_at_kill = 0, capped_at_kill = 0;
     for (int sec = 1; sec <= static_cast<int>(seconds); ++sec) {
       std::this_thread::sleep_until(start + std::chrono::seconds(sec));
+      const long ok_now = ok.load();
+      res.ok_per_second.push_back(ok_now - ok_seen);
+      ok_seen = ok_now;
       if (redis && kill_at > 0 && !killed && sec >= kill_at) {
         std::printf("  >>> kill -9 redis-server pid %d\n", redis->pid());
+        ok_at_kill = ok.load();
+        up_at_kill = upstream.served();
+        stale_at_kill = service.stale_answers();
+        capped_at_kill = service.capped();
+        in_outage = true;
         redis->kill9();
         killed = true;
       }
       if (redis && killed && !restarted && sec >= restart_at) {
+        in_outage = false;
+        res.outage_seconds = sec - kill_at;
+        res.outage_ok = ok.load() - ok_at_kill;
+        res.outage_upstream = upstream.served() - up_at_kill;
+        res.outage_stale = service.stale_answers() - stale_at_kill;
+        res.outage_capped = service.capped() - capped_at_kill;
+        {
+          std::lock_guard l(ids_mu);
+          res.outage_distinct_ids = static_cast<long>(outage_ids.size());
+        }
         restarted = redis->restart();
         restarted_at = sec;
         std::printf("  >>> redis-server restarted on the same port (pid %d)\n", redis->pid());
@@ -384,8 +432,30 @@ int main(int argc, char** argv) {
         "(direct, only ~%.0f of them could have passed the 5/s limit)\n",
         p->name.c_str(), p->requests, p->ok, p->upstream_calls, avoided, allowed);
   }
-  std::printf("RESULT phase1_hit_rate=%.3f phase1_errors=%ld phase2_errors=%ld phase2_429=%ld\n",
-              p1.hit_rate, p1.errors, p2.errors, p2.too_many);
+  // The outage against the warm steady state (the second half of phase 1).
+  double warm = 0;
+  if (!p1.ok_per_second.empty()) {
+    const std::size_t from = p1.ok_per_second.size() / 2;
+    long sum = 0;
+    for (std::size_t i = from; i < p1.ok_per_second.size(); ++i) sum += p1.ok_per_second[i];
+    warm = static_cast<double>(sum) / static_cast<double>(p1.ok_per_second.size() - from);
+  }
+  double outage_rate = 0;
+  if (p2.outage_seconds > 0) {
+    outage_rate = static_cast<double>(p2.outage_ok) / p2.outage_seconds;
+    std::printf(
+        "outage (redis down %.0f s): %.1f answered/s vs %.1f/s warm (%.0f %%); %ld upstream "
+        "calls for %ld distinct ids requested; %ld stale answers from the near cache, %ld loads "
+        "refused by the outage cap\n",
+        p2.outage_seconds, outage_rate, warm, warm > 0 ? 100 * outage_rate / warm : 0,
+        p2.outage_upstream, p2.outage_distinct_ids, p2.outage_stale, p2.outage_capped);
+  }
+  std::printf(
+      "RESULT phase1_hit_rate=%.3f phase1_errors=%ld phase2_errors=%ld phase2_429=%ld "
+      "outage_answered_per_s=%.1f warm_answered_per_s=%.1f outage_upstream=%ld "
+      "outage_distinct_ids=%ld outage_stale=%ld\n",
+      p1.hit_rate, p1.errors, p2.errors, p2.too_many, outage_rate, warm, p2.outage_upstream,
+      p2.outage_distinct_ids, p2.outage_stale);
   if (!opt.dump.empty()) {
     auto save = [&](const std::string& name, const std::string& text) {
       if (FILE* f = std::fopen((opt.dump + "/" + name).c_str(), "w")) {
