@@ -129,9 +129,11 @@ class CacheService {
     if (!loaded) {
       if (loaded.error().message == "upstream 429")
         return {429, R"({"error":"upstream rate limit"})"};
-      if (loaded.error().code == rcache::Errc::rejected) {  // the outage load cap
+      if (loaded.error().code == rcache::Errc::rejected) {
+        // The outage load cap: the service sheds the load itself, as a rate limit, rather than
+        // let the API answer 429 (or lock the base out).
         capped_.fetch_add(1);
-        return {503, R"({"error":"cache unavailable and the upstream load cap reached"})"};
+        return {429, R"({"error":"cache unavailable; upstream load cap reached, retry later"})"};
       }
       return {502, R"({"error":"upstream failed"})"};
     }
