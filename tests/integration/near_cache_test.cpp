@@ -237,6 +237,11 @@ TEST(NearCache, WithRedisKilledHotKeysAreServedUpToMaxStaleThenNot) {
                           << " beyond max_stale";
   // A key never read before has no copy: the outage's error.
   EXPECT_FALSE(client->get("cold").ok());
+  // Redis back (empty: no persistence): nothing from before is served as if Redis had it.
+  ASSERT_TRUE(server->restart());
+  ASSERT_TRUE(eventually(5s, [&] { return client->set("other", "x").ok(); }));
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  EXPECT_EQ(read(*client, "hot"), std::nullopt);
   std::printf("[ figures  ] near cache with Redis killed: %d reads served from the copy\n", served);
 }
 

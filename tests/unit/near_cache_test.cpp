@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <random>
@@ -212,6 +213,26 @@ TEST(NearCache, BytesStayWithinTheBoundAndTheLeastRecentlyUsedGoFirst) {
   EXPECT_EQ(n.entries, 64 * 1024 / (1000 + 2 + NearCache::kEntryOverhead));
   EXPECT_FALSE(c.get("k0").has_value());
   EXPECT_TRUE(c.get("k999").has_value());
+}
+
+// 1 GiB of values streamed through an 8 MiB near cache: the byte bound holds at every step.
+TEST(NearCache, AGibibyteWriteStreamStaysWithinTheByteBound) {
+  ManualClock clock;
+  NearCacheOptions o = small(8u << 20);
+  o.shards = 16;
+  NearCache c(o, clock);
+  c.coherence_gained();
+  const std::string value(64 * 1024, 'v');
+  std::size_t peak = 0;
+  for (int i = 0; i < 16 * 1024; ++i) {  // 16 Ki x 64 KiB = 1 GiB
+    fill(c, "k" + std::to_string(i), value);
+    if (i % 256 == 0) peak = std::max(peak, c.counts().bytes);
+  }
+  const auto n = c.counts();
+  EXPECT_LE(peak, c.max_bytes());
+  EXPECT_LE(n.bytes, c.max_bytes());
+  EXPECT_GT(n.entries, 16u);  // it does hold values: about 7 per 512 KiB shard
+  EXPECT_GE(n.evictions, 16u * 1024 - n.entries - 16);
 }
 
 TEST(NearCache, AValueTooLargeForItsShareIsNotStoredAndRemovesTheOlderOne) {
