@@ -109,6 +109,7 @@ void BM_RedisGet(benchmark::State& state) {
   rcache::Config cfg;
   cfg.host = "127.0.0.1";
   cfg.port = server()->port();
+  cfg.blocking_spin = std::chrono::microseconds(0);  // caller and loop thread share CPU 0
   auto client = rcache::Client::create(cfg);
   if (!client.ok() || !(*client)->set("user:1", std::string(100, 'v')).ok()) {
     state.SkipWithError("redis not reachable");
