@@ -161,6 +161,47 @@ class ClientCollectable final : public prometheus::Collectable {
       add(failures, static_cast<double>(s.discovery_failures));
       out.push_back(std::move(failures));
     }
+    if (s.near_cache.enabled) {
+      const auto& n = s.near_cache;
+      auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+        auto f = family(name, help, MetricType::Counter);
+        add(f, static_cast<double>(v));
+        out.push_back(std::move(f));
+      };
+      auto gauge = [&](const char* name, const char* help, double v) {
+        auto f = family(name, help, MetricType::Gauge);
+        add(f, v);
+        out.push_back(std::move(f));
+      };
+      counter("rcache_near_cache_hits_total", "Reads answered by a fresh near-cache copy.", n.hits);
+      counter("rcache_near_cache_misses_total", "Near-cache lookups that found no fresh copy.",
+              n.misses);
+      counter("rcache_near_cache_stale_served_total",
+              "Near-cache copies served, marked stale, while Redis was unavailable.",
+              n.stale_served);
+      counter("rcache_near_cache_fills_total", "Values kept in the near cache after a read.",
+              n.fills);
+      counter("rcache_near_cache_fills_refused_total",
+              "Reads not kept: an invalidation or an own write overtook them.", n.fills_refused);
+      counter("rcache_near_cache_invalidations_total",
+              "Invalidations applied (from Redis, or this client's own writes).", n.invalidations);
+      counter("rcache_near_cache_evictions_total", "Entries evicted to stay within the byte bound.",
+              n.evictions);
+      auto flushes = family("rcache_near_cache_flushes_total",
+                            "Whole-cache flushes: tracking_lost (every entry stale), flushall "
+                            "(every entry dropped).",
+                            MetricType::Counter);
+      add(flushes, static_cast<double>(n.flushes_lost), {{"reason", "tracking_lost"}});
+      add(flushes, static_cast<double>(n.flushes_flushall), {{"reason", "flushall"}});
+      out.push_back(std::move(flushes));
+      gauge("rcache_near_cache_bytes", "Bytes held by the near cache (keys, values, overhead).",
+            static_cast<double>(n.bytes));
+      gauge("rcache_near_cache_entries", "Entries in the near cache.",
+            static_cast<double>(n.entries));
+      gauge("rcache_near_cache_coherent",
+            "1 while invalidations are tracked (fresh copies may be served).",
+            n.coherent ? 1.0 : 0.0);
+    }
     auto up = family("rcache_up",
                      "1 when at least one connection is ready and the client is not disabled.",
                      MetricType::Gauge);

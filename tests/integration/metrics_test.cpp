@@ -153,6 +153,40 @@ TEST_F(Metrics, SentinelCountersAppearForASentinelClientAndCountFailedLookups) {
   EXPECT_EQ(sc.health().status, Health::Status::disabled);
 }
 
+// The near cache's families: present with the near cache on (and only then), exact counts,
+// promtool-clean.
+TEST_F(Metrics, NearCacheFamiliesCountWhatHappenedAndPassPromtool) {
+  const auto plain = parse_exposition(metrics_text(client()));
+  EXPECT_EQ(plain.count("rcache_near_cache_hits_total"), 0u);
+  Config c = config_for(*server_);
+  c.near_cache_bytes = 1u << 20;
+  auto created = Client::create(c);
+  ASSERT_TRUE(created.ok()) << created.error().to_string();
+  Client& nc = **created;
+  ASSERT_TRUE(eventually(5s, [&] { return nc.stats().near_cache.coherent; }));
+  ASSERT_TRUE(nc.set("nk", "v").ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(nc.get("nk").ok());  // 1 miss + fill, 9 hits
+  const std::string text = metrics_text(nc);
+  const auto m = parse_exposition(text);
+  EXPECT_EQ(m.at("rcache_near_cache_hits_total"), 9);
+  EXPECT_EQ(m.at("rcache_near_cache_fills_total"), 1);
+  EXPECT_EQ(m.at("rcache_near_cache_entries"), 1);
+  EXPECT_EQ(m.at("rcache_near_cache_coherent"), 1);
+  EXPECT_EQ(m.at("rcache_near_cache_flushes_total{reason=\"tracking_lost\"}"), 0);
+  EXPECT_GT(m.at("rcache_near_cache_bytes"), 0);
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("rcache-promtool-near-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "metrics.txt") << text;
+  const std::string cmd = "promtool check metrics < " + (dir / "metrics.txt").string() + " > " +
+                          (dir / "out.txt").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream out(dir / "out.txt");
+  std::string report((std::istreambuf_iterator<char>(out)), {});
+  EXPECT_EQ(rc, 0) << report;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(JsonCheckSelfTest, RejectsBrokenJson) {
   EXPECT_EQ(JsonCheck::validate(R"({"a":[1,2.5e3,"x\n",true,null]})"), "");
   EXPECT_NE(JsonCheck::validate(R"({"a":1,})"), "");
