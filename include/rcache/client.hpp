@@ -90,6 +90,9 @@ class RCACHE_API Client {
   Result<std::optional<std::string>> get(std::string_view key);
   void get_async(std::string_view key, Callback<std::optional<std::string>> cb);
   std::future<Result<std::optional<std::string>>> get_async(std::string_view key);
+  // GET that says where the answer came from (Read::Source): with the near cache, whether it was
+  // a fresh copy, or a stale one served because Redis could not be used.
+  Result<Read> get_with_source(std::string_view key);
 
   // SET with optional TTL and NX/XX: true if the value was written, false if NX/XX prevented it.
   Result<bool> set(std::string_view key, std::string_view value, SetOptions options = {});

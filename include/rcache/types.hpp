@@ -1,9 +1,12 @@
-// rcache — small value types of the string commands: SET options and a key's remaining TTL.
+// rcache — small value types of the string commands: SET options, a key's remaining TTL, and
+// a read that says where its answer came from.
 //
 // Thread safety: plain value types.
 #pragma once
 
 #include <chrono>
+#include <optional>
+#include <string>
 
 namespace rcache {
 
@@ -19,6 +22,16 @@ struct SetOptions {
   // Zero: no expiry. Otherwise rounded to milliseconds (PX), must be > 0.
   std::chrono::milliseconds ttl{0};
   Condition condition = Condition::always;
+};
+
+// What Client::get_with_source() returns: the value and where the answer came from.
+struct Read {
+  // redis: Redis answered; near_cache: a fresh near-cache copy (no round trip); near_cache_stale:
+  // Redis could not be used and a near-cache copy within Config::max_stale answered; local: the
+  // `local` degraded mode's store answered.
+  enum class Source { redis, near_cache, near_cache_stale, local };
+  std::optional<std::string> value;  // std::nullopt: no such key
+  Source source = Source::redis;
 };
 
 }  // namespace rcache

@@ -98,9 +98,8 @@ Callback<T> forgetting(ClientCore& core, std::vector<std::string> keys, Callback
   };
 }
 
-// GET through the near cache (near_get.cpp).
-Result<std::optional<std::string>> near_get(ClientCore& core, NearCache& near,
-                                            std::string_view key);
+// GET through the near cache (near_get.cpp), saying where the answer came from.
+Result<Read> near_get(ClientCore& core, NearCache& near, std::string_view key);
 void near_get_async(ClientCore& core, NearCache& near, std::string_view key,
                     Callback<std::optional<std::string>> cb);
 

@@ -31,36 +31,46 @@ auto parse_decoded(ClientCore& core, std::string key) {
 }
 
 // The read's outcome: stored in the near cache, or (Redis unusable) answered from it.
-Result<OptString> settle(NearCache& near, const std::string& nk, const NearCache::FillToken& token,
-                         Result<RawRead> r) {
+Result<Read> settle(NearCache& near, const std::string& nk, const NearCache::FillToken& token,
+                    Result<RawRead> r) {
   if (r.ok()) {
     std::optional<std::string_view> value;
     if (r->raw) value = *r->raw;
     near.end_fill(nk, token, value, std::chrono::milliseconds(r->pttl_ms));
-    return std::move(r->raw);
+    return Read{std::move(r->raw), Read::Source::redis};
   }
   near.abandon_fill(nk, token);
   if (unavailable(r.error())) {
-    if (auto copy = near.get_during_outage(nk)) return OptString(std::move(copy->value));
+    if (auto copy = near.get_during_outage(nk)) {
+      return Read{OptString(std::move(copy->value)),
+                  copy->stale ? Read::Source::near_cache_stale : Read::Source::near_cache};
+    }
   }
   return std::move(r).error();
 }
 
+Result<OptString> value_of(Result<Read> r) {
+  if (!r) return std::move(r).error();
+  return std::move(r->value);
+}
+
 }  // namespace
 
-Result<OptString> near_get(ClientCore& core, NearCache& near, std::string_view key) {
+Result<Read> near_get(ClientCore& core, NearCache& near, std::string_view key) {
   const std::string nk = near_key(core.config(), key);
   const auto start = core.clock().now();
   if (auto v = near.get(nk)) {
-    Result<OptString> hit(OptString(std::move(*v)));
-    core.record(Op::get, hit, start);
-    return hit;
+    core.record(Op::get, Result<OptString>(OptString(*v)), start);
+    return Read{std::move(*v), Read::Source::near_cache};
   }
   const auto token = near.begin_fill(nk);
   auto r = run<RawRead>(core, get_pttl_cmd(core, key), parse_decoded(core, std::string(key)));
-  auto out = settle(near, nk, token, std::move(r));
-  return or_fallback(core, std::move(out),
-                     [&](const Error&) { return core.availability().local_get(key); });
+  return or_fallback(core, settle(near, nk, token, std::move(r)),
+                     [&](const Error&) -> Result<Read> {
+                       auto local = core.availability().local_get(key);
+                       if (!local) return std::move(local).error();
+                       return Read{std::move(*local), Read::Source::local};
+                     });
 }
 
 void near_get_async(ClientCore& core, NearCache& near, std::string_view key,
@@ -83,7 +93,7 @@ void near_get_async(ClientCore& core, NearCache& near, std::string_view key,
   run_async<RawRead>(core, get_pttl_cmd(core, key), parse_decoded(core, std::string(key)),
                      Callback<RawRead>([&near, nk = std::move(nk), token,
                                         cb = std::move(cb)](Result<RawRead> r) mutable {
-                       auto out = settle(near, nk, token, std::move(r));
+                       auto out = value_of(settle(near, nk, token, std::move(r)));
                        if (cb) cb(std::move(out));
                      }));
 }

@@ -140,10 +140,25 @@ auto parse_mset(std::size_t pairs) {
 
 // GET
 Result<OptString> Client::get(std::string_view key) {
-  if (auto* near = core_->availability().near_cache()) return detail::near_get(*core_, *near, key);
+  if (auto* near = core_->availability().near_cache()) {
+    auto r = detail::near_get(*core_, *near, key);
+    if (!r) return std::move(r).error();
+    return std::move(r->value);
+  }
   auto r = run<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)));
   return or_fallback(*core_, std::move(r),
                      [&](const Error&) { return core_->availability().local_get(key); });
+}
+Result<Read> Client::get_with_source(std::string_view key) {
+  if (auto* near = core_->availability().near_cache()) return detail::near_get(*core_, *near, key);
+  bool local = false;
+  auto r = run<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)));
+  r = or_fallback(*core_, std::move(r), [&](const Error&) {
+    local = true;
+    return core_->availability().local_get(key);
+  });
+  if (!r) return std::move(r).error();
+  return Read{std::move(*r), local ? Read::Source::local : Read::Source::redis};
 }
 void Client::get_async(std::string_view key, Callback<OptString> cb) {
   if (auto* near = core_->availability().near_cache()) {

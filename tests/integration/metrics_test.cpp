@@ -165,6 +165,8 @@ TEST_F(Metrics, NearCacheFamiliesCountWhatHappenedAndPassPromtool) {
   Client& nc = **created;
   ASSERT_TRUE(eventually(5s, [&] { return nc.stats().near_cache.coherent; }));
   ASSERT_TRUE(nc.set("nk", "v").ok());
+  // The write comes back as an invalidation too; let it arrive before counting.
+  ASSERT_TRUE(eventually(2s, [&] { return nc.stats().near_cache.invalidations >= 2; }));
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(nc.get("nk").ok());  // 1 miss + fill, 9 hits
   const std::string text = metrics_text(nc);
   const auto m = parse_exposition(text);
