@@ -29,7 +29,8 @@ class LoadGate {
       const double seconds = std::chrono::duration<double>(now - last_).count();
       if (seconds > 0) tokens_ = std::min(burst_, tokens_ + seconds * rate_);
     }
-    last_ = now;
+    // Times read by other threads before they took the lock may be older: never step back.
+    if (now > last_) last_ = now;
     if (tokens_ < 1.0) return false;
     tokens_ -= 1.0;
     return true;

@@ -22,6 +22,7 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
   std::string cursor = "0";
   std::uint64_t removed = 0;
   std::uint64_t rounds = 0;
+  std::vector<std::string> batch;  // the keys of the UNLINK in flight (as Redis names them)
   Callback<std::uint64_t> cb;
   detail::TimePoint start{};
 
@@ -77,9 +78,16 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
     if (page->keys.empty()) return next();
     send(Command::of("UNLINK", detail::unlink_command(page->keys), Op::other),
          &PatternDelete::on_unlink);
+    batch = std::move(page->keys);
   }
 
   void on_unlink(Outcome&& o) {
+    // Near cache: the batch is gone (or may be): its copies go before the call returns. The
+    // keys came from SCAN, so they already carry the key prefix.
+    if (detail::NearCache* near = core->availability().near_cache()) {
+      for (const auto& k : batch) near->invalidate(k);
+    }
+    batch.clear();
     if (o.error) return fail(std::move(*o.error));
     auto n = detail::parse_integer("UNLINK", *o.reply);
     if (!n) return fail(std::move(n).error());

@@ -88,26 +88,39 @@ Result<Loaded> from_cache(ClientCore& core, std::string&& raw, const std::string
   return Loaded{std::move(*value), Loaded::Source::cache, false};
 }
 
-// A near-cache fill around get_or_load's read: ended with the value read, or abandoned.
+// A near-cache fill around get_or_load's read (or, `outage`, around a load while Redis is
+// unavailable): ended with the value, or abandoned.
 class NearFill {
  public:
-  NearFill(detail::NearCache* near, std::string key) : near_(near), key_(std::move(key)) {
-    if (near_ != nullptr) token_ = near_->begin_fill(key_);
+  NearFill(detail::NearCache* near, std::string key, bool outage = false)
+      : near_(near), key_(std::move(key)), outage_(outage) {
+    if (near_ != nullptr)
+      token_ = outage ? near_->begin_outage_load(key_) : near_->begin_fill(key_);
   }
   ~NearFill() {
     if (near_ != nullptr && !done_) near_->abandon_fill(key_, token_);
   }
   NearFill(const NearFill&) = delete;
   NearFill& operator=(const NearFill&) = delete;
-  void end(const std::string& value, std::int64_t pttl_ms) {
+  // ttl_ms: the TTL Redis reported (a fill), or the load's TTL (an outage load). A fill ends
+  // with nullopt when Redis holds no value to keep (absent, or a cached "not found").
+  void end(const std::optional<std::string>& value, std::int64_t ttl_ms) {
     if (near_ == nullptr || done_) return;
     done_ = true;
-    near_->end_fill(key_, token_, value, std::chrono::milliseconds(pttl_ms));
+    const std::chrono::milliseconds ttl(ttl_ms);
+    if (outage_) {
+      if (value) near_->end_outage_load(key_, token_, *value, ttl);
+      return;
+    }
+    std::optional<std::string_view> v;
+    if (value) v = *value;
+    near_->end_fill(key_, token_, v, ttl);
   }
 
  private:
   detail::NearCache* near_;
   std::string key_;
+  bool outage_ = false;
   detail::NearCache::FillToken token_;
   bool done_ = false;
 };
@@ -124,7 +137,9 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
   auto& metrics = core.metrics();
   detail::NearCache* near = core.availability().near_cache();
   const std::string nk = near != nullptr ? detail::near_key(core.config(), key) : std::string();
-  if (near != nullptr) {
+  // With early refresh the decision needs Redis' remaining TTL on every read: the near cache's
+  // copy is not used as an answer then (it would outlive the refresh window).
+  if (near != nullptr && !o.early_refresh) {
     if (auto v = near->get(nk)) return Loaded{std::move(*v), Loaded::Source::near_cache, false};
   }
   NearFill fill(near, nk);
@@ -150,6 +165,9 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
 
   // The load itself, shared by concurrent callers. bypass: Redis is unavailable, skip it.
   auto load = [&](Loaded::Source source, bool bypass) -> Result<Loaded> {
+    // Redis unavailable: what is loaded is kept for the outage, unless this client writes the
+    // key while the loader runs.
+    NearFill outage_fill(bypass ? near : nullptr, nk, true);
     const auto start = core.clock().now();
     Result<std::optional<std::string>> got = Error{Errc::invalid_argument, "loader threw"};
     try {
@@ -175,7 +193,7 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
     if (bypass) {
       metrics.add(Counter::bypassed);
       // Kept in the near cache for this outage: loaded at most once per TTL while Redis is away.
-      if (near != nullptr && got->has_value()) near->store_outage_load(nk, **got, o.ttl);
+      outage_fill.end(*got, o.ttl.count());
       return Loaded{std::move(*got), source, true};
     }
     if (got->has_value()) {
@@ -188,10 +206,11 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
     return Loaded{std::move(*got), source, false};
   };
 
+  if (!redis_down && !read->raw.has_value()) fill.end(std::nullopt, read->pttl_ms);
   if (!redis_down && read->raw.has_value()) {
     Result<Loaded> cached = from_cache(core, std::move(*read->raw), key);
+    if (cached) fill.end(cached->value, read->pttl_ms);
     if (!cached || cached->source != Loaded::Source::cache) return cached;
-    if (cached->value) fill.end(*cached->value, read->pttl_ms);
     if (o.early_refresh && read->pttl_ms > 0) {
       const double load_ms =
           std::chrono::duration<double, std::milli>(core.load_times().get(key)).count();
@@ -267,13 +286,15 @@ Result<std::optional<std::string>> Client::get_renew(std::string_view key,
                                                      std::chrono::milliseconds ttl) {
   auto& core = *core_;
   const std::string k(key);
-  return detail::run<std::optional<std::string>>(
+  auto r = detail::run<std::optional<std::string>>(
       core, command_of("GETEX", detail::getex_command(core.config(), key, ttl), Op::get),
       [&core, &k](Outcome& out) -> Result<std::optional<std::string>> {
         auto raw = detail::parse_string_or_nil("GETEX", *out.reply);
         if (!raw || !raw->has_value()) return raw;
         return core.decode_read(std::move(**raw), k);
       });
+  detail::forget(core, k);  // its TTL changed (or may have): a copy must not outlive it
+  return r;
 }
 
 }  // namespace rcache

@@ -85,10 +85,19 @@ std::optional<Invalidation> parse_invalidation(const redisReply& m) {
     inv.all = true;
     return inv;
   }
-  if (payload->type != REDIS_REPLY_ARRAY) return std::nullopt;
+  // A payload of another shape names keys we cannot read: everything is dropped, the safe
+  // reading of an invalidation we do not understand.
+  if (payload->type != REDIS_REPLY_ARRAY) {
+    inv.all = true;
+    return inv;
+  }
   inv.keys.reserve(payload->elements);
   for (std::size_t i = 0; i < payload->elements; ++i) {
-    if (!is_text(payload->element[i])) return std::nullopt;
+    if (!is_text(payload->element[i])) {
+      inv.all = true;
+      inv.keys.clear();
+      return inv;
+    }
     inv.keys.emplace_back(text(*payload->element[i]));
   }
   return inv;

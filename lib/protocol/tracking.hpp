@@ -35,7 +35,8 @@ Result<void> check_tracking(const redisReply& tracking, const redisReply& subscr
 // The payload of a pub/sub message on `channel` ("message", channel, payload), else nullptr.
 const redisReply* message_on(const redisReply& m, std::string_view channel);
 
-// An invalidation message: the keys it names, or `all` for FLUSHALL/FLUSHDB (a nil payload).
+// An invalidation message: the keys it names, or `all` for FLUSHALL/FLUSHDB (a nil payload)
+// and for a payload that cannot be read as keys (dropping everything is the safe reading).
 struct Invalidation {
   bool all = false;
   std::vector<std::string> keys;

@@ -112,10 +112,15 @@ void NearCache::end_pending(Shard& s, std::string_view key) {
 bool NearCache::end_fill(std::string_view key, const FillToken& t,
                          std::optional<std::string_view> value,
                          std::chrono::milliseconds redis_ttl) {
-  if (!t.active) return false;
   Shard& s = shard_of(key);
   const TimePoint now = clock_.now();
   std::lock_guard lock(s.mu);
+  if (!t.active) {
+    // Not coherent, yet Redis answered for this key: a copy kept from an outage must never be
+    // served after that (not even in a later outage), whatever Redis said.
+    if (auto found = s.index.find(key); found != s.index.end()) remove(s, found->second);
+    return false;
+  }
   auto p = s.pending.find(std::string(key));
   const bool invalidated = p == s.pending.end() || p->second.seq != t.seq;
   if (p != s.pending.end() && --p->second.count == 0) s.pending.erase(p);
@@ -154,21 +159,25 @@ std::vector<std::unique_lock<std::mutex>> NearCache::lock_all() {
   return locks;
 }
 
-void NearCache::drop_where(Shard& s, bool (*pred)(const Entry&, std::uint64_t), std::uint64_t arg) {
-  for (auto it = s.lru.begin(); it != s.lru.end();) {
-    const auto next = std::next(it);
-    if (pred(*it, arg)) remove(s, it);
-    it = next;
+void NearCache::detach_all(Detached& out) {
+  out.lists.reserve(shards_.size());
+  out.indexes.reserve(shards_.size());
+  for (auto& sp : shards_) {
+    Shard& s = *sp;
+    out.indexes.emplace_back().swap(s.index);  // views into the list's keys: destroyed first
+    out.lists.emplace_back().swap(s.lru);
+    s.bytes = 0;
   }
 }
 
 void NearCache::invalidate_all() {
-  const auto locks = lock_all();
-  epoch_.fetch_add(1, std::memory_order_acq_rel);  // fills in flight read flushed data
-  flushes_flushall_.fetch_add(1, std::memory_order_relaxed);
-  for (auto& sp : shards_)
-    drop_where(
-        *sp, [](const Entry&, std::uint64_t) { return true; }, 0);
+  Detached gone;
+  {
+    const auto locks = lock_all();
+    epoch_.fetch_add(1, std::memory_order_acq_rel);  // fills in flight read flushed data
+    flushes_flushall_.fetch_add(1, std::memory_order_relaxed);
+    detach_all(gone);
+  }
 }
 
 void NearCache::coherence_lost() {
@@ -180,26 +189,41 @@ void NearCache::coherence_lost() {
 }
 
 void NearCache::coherence_gained() {
-  const auto locks = lock_all();
-  const std::uint64_t current = epoch_.fetch_add(1, std::memory_order_acq_rel) + 1;
-  coherent_.store(true, std::memory_order_release);
-  for (auto& sp : shards_) {
-    drop_where(
-        *sp, [](const Entry& e, std::uint64_t now) { return e.epoch < now; }, current);
+  Detached gone;
+  {
+    const auto locks = lock_all();
+    // Every entry is of an earlier epoch now (nothing can be stored while all locks are held):
+    // anything may have changed while nobody listened, so none of it is kept.
+    epoch_.fetch_add(1, std::memory_order_acq_rel);
+    coherent_.store(true, std::memory_order_release);
+    detach_all(gone);
   }
 }
 
-bool NearCache::store_outage_load(std::string_view key, std::string_view value,
-                                  std::chrono::milliseconds ttl) {
-  const std::chrono::milliseconds life = std::min(ttl, max_ttl_);
-  if (life.count() <= 0) return false;
+NearCache::FillToken NearCache::begin_outage_load(std::string_view key) {
+  Shard& s = shard_of(key);
+  std::lock_guard lock(s.mu);
+  const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  auto [it, inserted] = s.pending.try_emplace(std::string(key));
+  ++it->second.count;
+  return FillToken{epoch, it->second.seq, true};
+}
+
+bool NearCache::end_outage_load(std::string_view key, const FillToken& t, std::string_view value,
+                                std::chrono::milliseconds ttl) {
+  if (!t.active) return false;
   Shard& s = shard_of(key);
   const TimePoint now = clock_.now();
   std::lock_guard lock(s.mu);
-  if (coherent()) return false;
-  // A coherence_gained() that follows drops this entry with the others of this epoch.
-  const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
-  return put(s, key, value, now + life, epoch);
+  auto p = s.pending.find(std::string(key));
+  const bool invalidated = p == s.pending.end() || p->second.seq != t.seq;
+  if (p != s.pending.end() && --p->second.count == 0) s.pending.erase(p);
+  // Stored in the epoch it began in, and only while that is an incoherent one: a
+  // coherence_gained() in between changes the epoch, and one that follows drops it.
+  if (invalidated || coherent() || t.epoch != epoch_.load(std::memory_order_acquire)) return false;
+  const std::chrono::milliseconds life = std::min(ttl, max_ttl_);
+  if (life.count() <= 0) return false;
+  return put(s, key, value, now + life, t.epoch);
 }
 
 NearCacheCounts NearCache::counts() const {

@@ -4,7 +4,10 @@
 // THE INVARIANT. While coherent, a value is never served after Redis acknowledged a newer write
 // to it plus the invalidation delivery time; while not coherent (the invalidation connection is
 // down, so Redis is unavailable or going away), a value is served only to calls that could not
-// use Redis, and never more than max_stale past its freshness.
+// use Redis, and never more than max_stale past its freshness. "Delivery time" includes the
+// case of an invalidation connection that went silent without being closed: until the
+// tracker's heartbeat finds it hung (about 1 s + 2 x command_timeout, resilience/tracker.hpp),
+// copies are still served as fresh.
 //
 // How the pieces keep it:
 //   epochs      every change of coherence (the invalidation connection lost, or subscribed
@@ -22,6 +25,11 @@
 //               capped by max_ttl; during an outage it may be served, marked stale, until
 //               max_stale past that.
 //   flushes     FLUSHALL/FLUSHDB (a null invalidation) drops every entry: the data is gone.
+//               Whole-cache drops detach the entries under the shard locks and free them after,
+//               so readers and the loop thread wait for pointer swaps, not for the frees.
+//   outages     a value loaded while Redis is unavailable is stored through the same guard as
+//               a fill (begin_outage_load / end_outage_load): this client's write or delete of
+//               the key while the load ran makes it refused.
 //   bytes       key + value + kEntryOverhead per entry, per shard max_bytes / shards; a shard
 //               evicts its least recently used entries to stay within its share.
 //
@@ -92,6 +100,8 @@ class NearCache {
   FillToken begin_fill(std::string_view key);
   // The read's reply: `value` (nullopt: the key does not exist, nothing stored) with the TTL
   // Redis reported (negative: none). False when not stored (refused, too large, no value).
+  // With an inactive token (not coherent) nothing is stored and any copy of the key is dropped:
+  // Redis has answered for it.
   bool end_fill(std::string_view key, const FillToken& t, std::optional<std::string_view> value,
                 std::chrono::milliseconds redis_ttl);
   void abandon_fill(std::string_view key, const FillToken& t);
@@ -109,9 +119,16 @@ class NearCache {
 
   // ---- outage loads ----
   // A value loaded while Redis is unavailable (get_or_load): fresh for `ttl` (capped by max_ttl)
-  // during this outage only. Refused while coherent.
+  // during this outage only. begin before the load, end (or abandon_fill) after; refused while
+  // coherent, or when the key was invalidated (an own write) or the epoch changed meanwhile.
+  FillToken begin_outage_load(std::string_view key);
+  bool end_outage_load(std::string_view key, const FillToken& t, std::string_view value,
+                       std::chrono::milliseconds ttl);
+  // Both at once (nothing can come in between).
   bool store_outage_load(std::string_view key, std::string_view value,
-                         std::chrono::milliseconds ttl);
+                         std::chrono::milliseconds ttl) {
+    return end_outage_load(key, begin_outage_load(key), value, ttl);
+  }
 
   NearCacheCounts counts() const;
   std::size_t max_bytes() const noexcept { return max_bytes_; }
@@ -150,8 +167,13 @@ class NearCache {
   void end_pending(Shard& s, std::string_view key);  // lock held
   // Every shard locked at once: a change of epoch and coherence that no shard sees half done.
   std::vector<std::unique_lock<std::mutex>> lock_all();
-  static void drop_where(Shard& s, bool (*pred)(const Entry&, std::uint64_t),
-                         std::uint64_t arg);  // lock held
+  // Every entry of every shard, detached under all locks (held by the caller) into `out`, to be
+  // freed after the locks are released.
+  struct Detached {
+    std::vector<List> lists;
+    std::vector<std::unordered_map<std::string_view, List::iterator>> indexes;
+  };
+  void detach_all(Detached& out);  // all locks held
 
   const std::size_t max_bytes_;
   const std::size_t shard_bytes_;

@@ -64,6 +64,9 @@ void Tracker::start() {
 
 void Tracker::stop() {
   stopped_ = true;
+  // No invalidations from here on: nothing may be served as fresh to a call still running.
+  if (tracking_) near_.coherence_lost();
+  tracking_ = false;
   if (link_) link_->stop(Error{Errc::shutdown, "client is shutting down"});
 }
 
@@ -84,13 +87,31 @@ void Tracker::on_ready() {
   send(client_id_command(), 1, "CLIENT ID", [this, inc](Outcome&& o) { on_id(inc, std::move(o)); });
 }
 
+void Tracker::retry_setup(std::uint64_t incarnation, std::chrono::milliseconds after,
+                          const std::string& why) {
+  // A new connection starts the set-up from scratch (tracking state is per connection, and a
+  // second CLIENT TRACKING with the same prefix is refused as overlapping).
+  transport_.schedule_after(std::chrono::duration_cast<std::chrono::microseconds>(after),
+                            [this, incarnation, why] {
+                              if (stopped_ || transport_.stopping()) return;
+                              if (incarnation != incarnation_ || tracking_) return;
+                              link_->redial(Error{Errc::connection, why});
+                            });
+}
+
 void Tracker::on_id(std::uint64_t incarnation, Outcome&& o) {
-  if (stopped_ || incarnation != incarnation_ || o.error) return;  // the link's failure covers it
+  if (stopped_ || incarnation != incarnation_) return;
+  if (o.error) {  // a timeout on a connection that stays up, or the link failing (then closing)
+    retry_setup(incarnation, cfg_.reconnect_backoff_max,
+                "near cache set-up failed: " + o.error->to_string());
+    return;
+  }
   if (o.reply->type != REDIS_REPLY_INTEGER) {
     refuse(o.reply->type == REDIS_REPLY_ERROR
                ? Error{Errc::server, "near cache: CLIENT ID refused (" +
                                          std::string(o.reply->str, o.reply->len) + ")"}
                : Error{Errc::protocol, "near cache: unexpected answer to CLIENT ID"});
+    retry_setup(incarnation, cfg_.probe_max, "near cache set-up refused; trying again");
     return;
   }
   send(tracking_commands(o.reply->integer, cfg_.key_prefix), 2, "CLIENT TRACKING",
@@ -98,10 +119,18 @@ void Tracker::on_id(std::uint64_t incarnation, Outcome&& o) {
 }
 
 void Tracker::on_tracking(std::uint64_t incarnation, Outcome&& o) {
-  if (stopped_ || incarnation != incarnation_ || o.error) return;
-  if (o.earlier.empty() || !o.earlier[0]) return;
+  if (stopped_ || incarnation != incarnation_) return;
+  if (o.error || o.earlier.empty() || !o.earlier[0]) {
+    retry_setup(incarnation, cfg_.reconnect_backoff_max,
+                "near cache set-up failed: " +
+                    (o.error ? o.error->to_string() : std::string("no reply to CLIENT TRACKING")));
+    return;
+  }
   if (auto ok = check_tracking(*o.earlier[0], *o.reply); !ok) {
+    // Refused (an old Redis, an ACL, a busy server): asked again on a new connection after the
+    // slow probe period, so a fixed ACL or an upgraded server is picked up.
     refuse(ok.error());
+    retry_setup(incarnation, cfg_.probe_max, "near cache set-up refused; trying again");
     return;
   }
   {

@@ -15,7 +15,9 @@
 //               so lost invalidations cannot go unnoticed for longer than about kHeartbeat +
 //               command_timeout + hung_after.
 //   refusal     a Redis that refuses tracking (older than 6, or an ACL) leaves the near cache
-//               incoherent (it then serves only outage copies), logged once with the reason.
+//               incoherent (it then serves only outage copies), logged once with the reason;
+//               a new connection tries again every probe_max. A set-up step that times out on
+//               a connection that stays up is retried on a new one after reconnect_backoff_max.
 //
 // Thread safety: everything runs on the transport's loop thread (start() is posted there);
 // refusal() may be read from any thread.
@@ -61,6 +63,9 @@ class Tracker {
   void on_push(Outcome&& o);
   void send(std::string wire, std::uint32_t replies, const char* name, Completion done);
   void refuse(const Error& e);
+  // The set-up of connection `incarnation` failed: a new connection after `after`.
+  void retry_setup(std::uint64_t incarnation, std::chrono::milliseconds after,
+                   const std::string& why);
   void heartbeat();
   void stop();
 

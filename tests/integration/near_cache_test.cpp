@@ -150,6 +150,19 @@ TEST(NearCache, OwnWritesAreReadBackAtOnce) {
   EXPECT_EQ(read(*client, "n"), "6");
   ASSERT_TRUE(client->unlink(std::vector<std::string>{"n"}).ok());
   EXPECT_EQ(read(*client, "n"), std::nullopt);
+  // delete_pattern: the deleted keys' copies are gone when it returns.
+  ASSERT_TRUE(client->mset({{"p:1", "x"}, {"p:2", "y"}}).ok());
+  EXPECT_EQ(read(*client, "p:1"), "x");
+  EXPECT_EQ(read(*client, "p:2"), "y");
+  ASSERT_TRUE(client->delete_pattern("p:*").ok());
+  EXPECT_EQ(read(*client, "p:1"), std::nullopt);
+  EXPECT_EQ(read(*client, "p:2"), std::nullopt);
+  // get_renew (GETEX) shortens the TTL: the copy must not outlive it.
+  ASSERT_TRUE(client->set("r", "v").ok());
+  EXPECT_EQ(read(*client, "r"), "v");
+  ASSERT_TRUE(client->get_renew("r", 200ms).ok());
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(read(*client, "r"), std::nullopt);
   // The async forms too.
   ASSERT_TRUE(client->set_async("k", "async", SetOptions{}).get().ok());
   EXPECT_EQ(read(*client, "k"), "async");

@@ -219,6 +219,30 @@ TEST_F(ExecutorTest, UnsentConnectionFailureIsRetried) {
   EXPECT_EQ(count(Counter::retries), 1u);
 }
 
+// A READONLY reply (the master was demoted under us) tells the topology, once per reply, and is
+// retried; other error replies and successes do not tell it.
+TEST_F(ExecutorTest, AReadonlyReplyTellsTheTopologyAndIsRetried) {
+  auto& ex = make();
+  int told = 0;
+  ex.set_on_wrong_role([&] { ++told; });
+  Done d;
+  ASSERT_TRUE(ex.execute(get(), d.fn()).ok());
+  sender_.answer(0, replied("-READONLY You can't write against a read only replica.\r\n"));
+  EXPECT_EQ(told, 1);
+  EXPECT_EQ(d.calls, 0);
+  ASSERT_EQ(sender_.timers.size(), 1u);  // retried after the backoff, on the new master
+  sender_.fire(clock_);
+  ASSERT_EQ(sender_.requests.size(), 2u);
+  sender_.answer(1, replied("+OK\r\n"));
+  EXPECT_TRUE(d.replied_ok());
+  EXPECT_EQ(told, 1);
+
+  Done other;
+  ASSERT_TRUE(ex.execute(get(), other.fn()).ok());
+  sender_.answer(2, replied("-ERR wrong number of arguments\r\n"));
+  EXPECT_EQ(told, 1);
+}
+
 TEST_F(ExecutorTest, ProtocolErrorIsRetried) {
   auto& ex = make();
   Done d;

@@ -179,6 +179,43 @@ TEST(NearCache, AValueLoadedDuringAnOutageIsServedForItsTtlThenAsStale) {
   EXPECT_FALSE(c.store_outage_load("k2", "L", 2s));
 }
 
+// A load that ran while this client wrote the key (during an outage) is not kept: the write
+// must not be hidden behind the loader's older view.
+TEST(NearCache, AnOutageLoadOvertakenByAnOwnWriteIsNotKept) {
+  ManualClock clock;
+  NearCache c(small(), clock);
+  const auto load = c.begin_outage_load("k");  // the loader starts
+  c.invalidate("k");                           // set("k", ...) by this client meanwhile
+  EXPECT_FALSE(c.end_outage_load("k", load, "loaded", 5s));
+  EXPECT_FALSE(c.get_during_outage("k").has_value());
+  // One that ran undisturbed is kept; one that began before tracking came back is not.
+  const auto ok = c.begin_outage_load("k");
+  EXPECT_TRUE(c.end_outage_load("k", ok, "loaded", 5s));
+  const auto across = c.begin_outage_load("x");
+  c.coherence_gained();
+  EXPECT_FALSE(c.end_outage_load("x", across, "loaded", 5s));
+  // An abandoned one (the loader failed) leaves nothing pending.
+  c.coherence_lost();
+  const auto failed = c.begin_outage_load("y");
+  c.abandon_fill("y", failed);
+  EXPECT_TRUE(c.store_outage_load("y", "v", 5s));
+}
+
+// With tracking refused (never coherent), a copy loaded in an outage must not survive Redis
+// answering for that key: it would otherwise come back in the next outage.
+TEST(NearCache, ARedisAnswerWhileNotCoherentDropsTheOutageCopy) {
+  ManualClock clock;
+  NearCache c(small(), clock);
+  ASSERT_TRUE(c.store_outage_load("k", "loaded", 60s));
+  ASSERT_TRUE(c.store_outage_load("gone", "loaded", 60s));
+  const auto t = c.begin_fill("k");  // inactive: not coherent
+  EXPECT_FALSE(t.active);
+  EXPECT_FALSE(c.end_fill("k", t, "from redis", -1ms));
+  EXPECT_FALSE(c.get_during_outage("k").has_value());
+  EXPECT_FALSE(c.end_fill("gone", c.begin_fill("gone"), std::nullopt, -1ms));  // absent there
+  EXPECT_FALSE(c.get_during_outage("gone").has_value());
+}
+
 TEST(NearCache, FlushAllDropsEverythingAndRefusesFillsThatReadBeforeIt) {
   ManualClock clock;
   NearCache c(small(), clock);

@@ -93,13 +93,21 @@ TEST(Tracking, KeysAndFlushesAreRead) {
   EXPECT_EQ(binary->keys[0], std::string("a\0b", 3));
 }
 
+TEST(Tracking, AnInvalidationThatCannotBeReadDropsEverything) {
+  for (const std::string bytes : {invalidation(":5\r\n"),  // a payload of the wrong type
+                                  invalidation("*2\r\n$1\r\na\r\n:1\r\n")}) {  // a non-string key
+    auto inv = parse_invalidation(*parse_reply(bytes));
+    ASSERT_TRUE(inv.has_value()) << bytes;
+    EXPECT_TRUE(inv->all);
+    EXPECT_TRUE(inv->keys.empty());
+  }
+}
+
 TEST(Tracking, AnythingElseIsNotAnInvalidation) {
   for (const std::string bytes : {
            std::string("*3\r\n$7\r\nmessage\r\n$5\r\nother\r\n*1\r\n$1\r\nk\r\n"),  // channel
            std::string("*3\r\n$9\r\nsubscribe\r\n$20\r\n__redis__:invalidate\r\n:1\r\n"),
            std::string("*2\r\n$4\r\npong\r\n$0\r\n\r\n"),  // PING while subscribed
-           invalidation(":5\r\n"),                         // payload of the wrong type
-           invalidation("*2\r\n$1\r\na\r\n:1\r\n"),        // a key that is not a string
            std::string("+OK\r\n"),
        }) {
     EXPECT_FALSE(parse_invalidation(*parse_reply(bytes)).has_value()) << bytes;
