@@ -21,6 +21,14 @@
 
 namespace rcache::detail {
 
+// A string or status reply (a word of a pub/sub message, a sentinel's answer); its bytes.
+inline bool is_text(const redisReply* r) noexcept {
+  return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+inline std::string_view text(const redisReply& r) noexcept {
+  return {r.str != nullptr ? r.str : "", r.len};
+}
+
 // What an error reply's first word means for the resilience layer.
 enum class ErrorWord {
   none,       // not an error reply

@@ -7,17 +7,6 @@
 #include "protocol/tracking.hpp"
 
 namespace rcache::detail {
-namespace {
-
-std::string_view text(const redisReply& r) {
-  return {r.str, r.len};
-}
-
-bool is_text(const redisReply* r) {
-  return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
-}
-
-}  // namespace
 
 std::string sentinel_master_query(std::string_view master) {
   std::string wire;

@@ -4,17 +4,6 @@
 #include "protocol/replies.hpp"
 
 namespace rcache::detail {
-namespace {
-
-std::string_view text(const redisReply& r) {
-  return {r.str, r.len};
-}
-
-bool is_text(const redisReply* r) {
-  return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
-}
-
-}  // namespace
 
 std::string client_id_command() {
   std::string wire;

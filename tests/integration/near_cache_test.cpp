@@ -4,7 +4,6 @@
 // check under 8 threads with an outside writer.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <hiredis/hiredis.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,38 +27,8 @@ Config near_config(const RedisServer& s) {
   return c;
 }
 
-// Another client of the same Redis (a service instance, redis-cli): one blocking connection.
-class Writer {
- public:
-  explicit Writer(int port) {
-    timeval tv{2, 0};
-    c_ = redisConnectWithTimeout("127.0.0.1", port, tv);
-  }
-  ~Writer() {
-    if (c_ != nullptr) redisFree(c_);
-  }
-  Writer(const Writer&) = delete;
-  Writer& operator=(const Writer&) = delete;
-  bool ok() const { return c_ != nullptr && c_->err == 0; }
-  // The reply's text ("" on failure).
-  std::string run(const std::vector<std::string>& argv) {
-    std::vector<const char*> args;
-    std::vector<std::size_t> lens;
-    for (const auto& a : argv) {
-      args.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(c_, static_cast<int>(args.size()), args.data(), lens.data()));
-    if (r == nullptr) return "";
-    std::string out = r->str != nullptr ? std::string(r->str, r->len) : std::to_string(r->integer);
-    freeReplyObject(r);
-    return out;
-  }
-
- private:
-  redisContext* c_ = nullptr;
-};
+// Another client of the same Redis (a service instance, redis-cli).
+using Writer = RedisConnection;
 
 bool coherent(Client& c) {
   return c.stats().near_cache.coherent;

@@ -16,7 +16,7 @@ class FakeServer {
  public:
   struct Script {
     std::string greeting = "+PONG\r\n";
-    std::string payload;
+    std::string payload{};
     bool close_after_greeting = false;
     // `payload` is sent over and over, not once, until the client closes the connection, the
     // server stops or 1 GiB went out (an endless reply).
@@ -25,7 +25,7 @@ class FakeServer {
     // idle connection).
     bool unprompted = false;
     // Sent once before an endless payload (e.g. "*16777216\r\n" before ":1\r\n" forever).
-    std::string stream_prefix;
+    std::string stream_prefix{};
   };
   explicit FakeServer(Script script);
   ~FakeServer();

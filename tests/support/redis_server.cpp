@@ -192,28 +192,42 @@ std::string reply_text(const redisReply* r) {
 
 }  // namespace
 
-std::string RedisServer::command(const std::vector<std::string>& argv,
-                                 std::chrono::milliseconds limit) const {
+RedisConnection::RedisConnection(int port, std::chrono::milliseconds limit) {
   timeval tv{};
   tv.tv_sec = static_cast<long>(limit.count() / 1000);
   tv.tv_usec = static_cast<long>((limit.count() % 1000) * 1000);
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
-  if (c == nullptr) return "";
-  std::string out;
-  if (c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK) {
-    std::vector<const char*> args;
-    std::vector<std::size_t> lens;
-    for (const auto& a : argv) {
-      args.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(args.size()), args.data(), lens.data()));
-    out = reply_text(r);
-    if (r != nullptr) freeReplyObject(r);
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  if (c != nullptr && c->err == 0) redisSetTimeout(c, tv);
+  c_ = c;
+}
+
+RedisConnection::~RedisConnection() {
+  if (c_ != nullptr) redisFree(static_cast<redisContext*>(c_));
+}
+
+bool RedisConnection::ok() const {
+  return c_ != nullptr && static_cast<redisContext*>(c_)->err == 0;
+}
+
+std::string RedisConnection::run(const std::vector<std::string>& argv) {
+  if (!ok()) return "";
+  std::vector<const char*> args;
+  std::vector<std::size_t> lens;
+  for (const auto& a : argv) {
+    args.push_back(a.data());
+    lens.push_back(a.size());
   }
-  redisFree(c);
+  auto* r = static_cast<redisReply*>(redisCommandArgv(
+      static_cast<redisContext*>(c_), static_cast<int>(args.size()), args.data(), lens.data()));
+  std::string out = reply_text(r);
+  if (r != nullptr) freeReplyObject(r);
   return out;
+}
+
+std::string RedisServer::command(const std::vector<std::string>& argv,
+                                 std::chrono::milliseconds limit) const {
+  RedisConnection c(port_, limit);
+  return c.run(argv);
 }
 
 bool RedisServer::spawn() {

@@ -22,6 +22,23 @@ int connect_loopback(int port);
 // A listening socket on 127.0.0.1 with a kernel-chosen port (stored in `port`); -1 on failure.
 int listen_loopback(int& port, int backlog = 64);
 
+// Another client of a redis-server (a service instance, redis-cli): one blocking hiredis
+// connection to 127.0.0.1:port, kept open across commands.
+class RedisConnection {
+ public:
+  explicit RedisConnection(int port,
+                           std::chrono::milliseconds limit = std::chrono::milliseconds(2000));
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+  bool ok() const;
+  // The reply as text, as RedisServer::command() gives it; "" when the connection failed.
+  std::string run(const std::vector<std::string>& argv);
+
+ private:
+  void* c_ = nullptr;  // redisContext (hiredis stays out of this header)
+};
+
 class RedisServer {
  public:
   struct Options {
