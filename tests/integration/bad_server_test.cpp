@@ -89,7 +89,11 @@ TEST(BadServer, AnEndlessArrayIntoAnIdleConnectionIsDroppedWithBoundedMemory) {
   const int drops = log.count("no command pending", LogLevel::error);
   std::printf("[ figures  ] ... %d drops in 1.5 s (reconnect backoff grows: no reply was served)\n",
               drops);
-  EXPECT_GE(drops, 1);
+  // On a loaded machine (sanitizers, tests in parallel) the first attempt may come late: the
+  // drop must still come, within a generous bound.
+  EXPECT_TRUE(drops >= 1 || eventually(5s, [&] {
+                return log.count("no command pending", LogLevel::error) >= 1;
+              }));
   // 50 ms doubling (equal jitter): at most ~8 attempts in 1.5 s. Resetting the backoff at each
   // handshake gave one every ~25-50 ms (30-60).
   EXPECT_LE(drops, 10);

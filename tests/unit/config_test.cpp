@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 
 using rcache::Config;
@@ -301,6 +302,16 @@ TEST(ConfigValidate, EachBadFieldIsNamedWithItsValue) {
       {"client name", with([](Config& c) { c.client_name = "my app"; }), "client_name = 'my app'"},
       {"user no pw", with([](Config& c) { c.username = "bob"; }), "without a password"},
       {"relative socket", with([](Config& c) { c.unix_socket = "r.sock"; }), "unix_socket"},
+      {"near cache tiny", with([](Config& c) { c.near_cache_bytes = 1000; }),
+       "near_cache_bytes = 1000 is too small"},
+      {"near ttl 0", with([](Config& c) { c.near_cache_ttl = std::chrono::milliseconds(0); }),
+       "near_cache_ttl = 0ms"},
+      {"max stale neg", with([](Config& c) { c.max_stale = std::chrono::milliseconds(-1); }),
+       "max_stale = -1ms"},
+      {"outage loads neg", with([](Config& c) { c.outage_loads_per_second = -1; }),
+       "outage_loads_per_second"},
+      {"outage loads nan", with([](Config& c) { c.outage_loads_per_second = std::nan(""); }),
+       "outage_loads_per_second"},
   };
   for (const auto& c : cases) {
     auto r = c.cfg.validate();
