@@ -283,8 +283,8 @@ TEST(NearCache, ARefusedClientTrackingLeavesReadsToRedisAndSaysWhy) {
 }
 
 // The invariant under load: 8 reader threads, one outside writer. No read may return a value
-// older than one whose write was acknowledged more than `grace` before the read began (grace
-// covers the invalidation's delivery; measured above in microseconds).
+// older than one whose write was acknowledged more than `grace` (250 ms) before the read began
+// (grace covers the invalidation's delivery; measured above in microseconds).
 TEST(NearCache, ModelCheckEightReadersAndAnOutsideWriter) {
   auto server = RedisServer::start();
   ASSERT_NE(server, nullptr);
@@ -293,7 +293,7 @@ TEST(NearCache, ModelCheckEightReadersAndAnOutsideWriter) {
   ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
   constexpr int kKeys = 4;
   constexpr int kWrites = 2000;
-  constexpr auto kGrace = 100ms;
+  constexpr auto kGrace = 250ms;  // generous: a loaded 2-core machine with sanitizers
   // acked[k][v]: when version v of key k was acknowledged (0: not yet).
   std::vector<std::vector<std::atomic<std::int64_t>>> acked(kKeys);
   for (auto& a : acked) a = std::vector<std::atomic<std::int64_t>>(kWrites + 2);  // all 0
