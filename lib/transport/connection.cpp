@@ -30,9 +30,6 @@ void guarded(F&& f) noexcept {
   }
 }
 
-// Process-wide: a drop id is never reused, by any connection of any client.
-std::atomic<std::uint64_t> g_next_drop{1};
-
 Pipeline::Limits limits_of(const Config& cfg) {
   Pipeline::Limits l;
   // A reply holds at most one value of max_value_size (MGET: all its values together) plus its
@@ -44,6 +41,12 @@ Pipeline::Limits limits_of(const Config& cfg) {
 }
 
 }  // namespace
+
+std::uint64_t fresh_drop_id() noexcept {
+  // Process-wide: a drop id is never reused, by any connection of any client.
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 Connection::Connection(LinkObserver& observer, uv_loop_t* loop, const Config& cfg,
                        const ClockSource& clock, std::string endpoint, std::size_t index,
@@ -321,10 +324,11 @@ void Connection::drop(Error why) {
   uv_timer_stop(&conn_timer_);
   uv_timer_stop(&deadline_timer_);
   deadline_armed_ = false;
+  const std::uint64_t id = observer_.drop_id(*this, state_);
   set_state(LinkState::closing);
   close_socket();
   // Completions may submit new requests; those go through the transport's queue.
-  pipeline_.fail_all(last_error_, g_next_drop.fetch_add(1, std::memory_order_relaxed));
+  pipeline_.fail_all(last_error_, id);
   finish_close();
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,6 +27,9 @@ struct Target {
 };
 // "host:port" or "[v6]:port".
 std::string endpoint_of(const Target& t);
+
+// A drop id no other drop of any connection of any client has had (never 0).
+std::uint64_t fresh_drop_id() noexcept;
 
 class Link {
  public:
@@ -65,6 +69,12 @@ class LinkObserver {
   virtual BackoffShape reconnect_shape() const = 0;
   // Where the link dials on its next attempt; nullptr: the config's host and port (or socket).
   virtual const Target* target() const { return nullptr; }
+  // The id `link` gives what its drop fails (Outcome::drop), asked as it drops from `from`.
+  virtual std::uint64_t drop_id(const Link& link, LinkState from) {
+    (void)link;
+    (void)from;
+    return fresh_drop_id();
+  }
 };
 
 using LinkFactory = std::function<std::unique_ptr<Link>(std::size_t index, LinkObserver& observer)>;

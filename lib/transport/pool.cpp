@@ -109,9 +109,12 @@ Link* Pool::pick() {
   // None coming up either. Right after a drop the server was fine a moment ago: the requests
   // wait in a link that will reconnect, unless a reconnect attempt has failed since (a real
   // outage: fail fast) or the client is probing a server it found down.
+  // A closing link counts: it goes down and redials later in this loop turn, and right after a
+  // kill of the whole pool the callers woken by the failures send again before that.
   if (!riding_ || probing_.load()) return nullptr;
   for (auto& l : links_) {
-    if (l->state() == LinkState::down) return l.get();
+    const LinkState s = l->state();
+    if (s == LinkState::down || s == LinkState::closing) return l.get();
   }
   return nullptr;
 }
@@ -153,6 +156,12 @@ void Pool::fail_unconnected(Request& r) const {
 BackoffShape Pool::reconnect_shape() const {
   if (probing_.load()) return BackoffShape::doubling(cfg_.probe_min, cfg_.probe_max);
   return BackoffShape::doubling(cfg_.reconnect_backoff_min, cfg_.reconnect_backoff_max);
+}
+
+std::uint64_t Pool::drop_id(const Link& /*link*/, LinkState from) {
+  if (from != LinkState::ready) return fresh_drop_id();
+  if (loss_ == 0) loss_ = fresh_drop_id();
+  return loss_;
 }
 
 void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
@@ -217,7 +226,10 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
     first_cv_.notify_all();
   }
   const std::size_t ready_now = ready_.load(std::memory_order_relaxed);
-  if (to == S::ready) logged_refusal_.clear();
+  if (to == S::ready) {
+    logged_refusal_.clear();
+    loss_ = 0;  // a drop from now on is a new event
+  }
   if (to == S::ready && ready_now == 1) {
     // The server is back: the rest of the pool need not sit out its backoff.
     for (auto& other : links_) other->reconnect_now();

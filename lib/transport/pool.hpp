@@ -86,6 +86,10 @@ class Pool final : public LinkObserver {
   void on_link_state(const Link& link, LinkState from, LinkState to) override;
   BackoffShape reconnect_shape() const override;
   const Target* target() const override { return target_ ? &*target_ : nullptr; }
+  // Links that were ready and drop before any link is ready again share one id: losing the whole
+  // pool at once (CLIENT KILL, a proxy restart) is one signal, not pool_size of them. A failed
+  // connect or handshake gets an id of its own.
+  std::uint64_t drop_id(const Link& link, LinkState from) override;
 
  private:
   void fail_unconnected(Request& request) const;
@@ -104,6 +108,7 @@ class Pool final : public LinkObserver {
   std::size_t next_ = 0;
   bool reported_down_ = false;  // loop thread
   bool riding_ = false;         // loop thread: a drop, and no failed reconnect attempt since
+  std::uint64_t loss_ = 0;      // loop thread: the id of ready links lost since one was ready
   std::string logged_refusal_;  // loop thread: the auth/TLS refusal last logged
 
   std::atomic<std::size_t> ready_{0}, connecting_{0}, down_{0};

@@ -24,7 +24,10 @@ struct Outcome {
   ReplyPtr reply;                 // reply to the last command of the request
   std::vector<ReplyPtr> earlier;  // replies to the commands before it (multi-command requests)
   // Non-zero when a connection drop ended it: every request failed by the same drop carries the
-  // same id, so that the layers above can take one drop as one signal, not one per request.
+  // same id, so that the layers above can take one drop as one signal, not one per request. The
+  // pool gives connections that were serving and are lost together one id (LinkObserver::drop_id):
+  // a kill of the whole pool is one event for the breaker and the retry budget, whatever
+  // pool_size is.
   std::uint64_t drop = 0;
 };
 

@@ -237,7 +237,10 @@ TEST(OneDrop, ClientKillOfOnePooledConnectionUnderLoadNeitherTripsTheBreakerNorF
 // Every pooled connection killed at once, three times, under blocking load: the whole pool
 // reconnects. Before, calls failed at once for the 20-50 ms of each reconnect ("not connected")
 // and the retry budget was gone after one blip (the review: ~400 failed GETs per kill). Now calls
-// wait for the reconnect within their deadline and unsent attempts cost no budget.
+// wait for the reconnect within their deadline and unsent attempts cost no budget. With 8
+// connections each busy (32 callers), eight drops at once used to be eight breaker failures (a
+// trip) and eight budget tokens; calls sent in the same loop turn as the drops, while every link
+// was still closing, failed "not connected". Now the loss is one event and those calls wait too.
 TEST(Reconnect, KillingEveryPooledConnectionUnderLoadFailsNoGet) {
   auto server = RedisServer::start();
   ASSERT_NE(server, nullptr);
@@ -245,6 +248,9 @@ TEST(Reconnect, KillingEveryPooledConnectionUnderLoadFailsNoGet) {
   c.deadline = 2 * c.command_timeout;
   c.blocking_spin = std::chrono::microseconds(0);
   c.log_level = LogLevel::off;
+  // More connections than the breaker's consecutive_failures (5): losing them all at once is one
+  // event, not eight failures.
+  c.pool_size = 8;
   auto victim = make_client(c);
   ASSERT_NE(victim, nullptr);
   ASSERT_TRUE(victim->set("k", "v").ok());
@@ -256,7 +262,7 @@ TEST(Reconnect, KillingEveryPooledConnectionUnderLoadFailsNoGet) {
   std::mutex first_mu;
   std::string first_error;
   std::vector<std::thread> load;
-  for (int t = 0; t < 8; ++t) {
+  for (int t = 0; t < 32; ++t) {
     load.emplace_back([&] {
       for (int i = 0; !stop.load() && i < 10'000'000; ++i) {
         auto r = victim->get("k");
@@ -273,8 +279,8 @@ TEST(Reconnect, KillingEveryPooledConnectionUnderLoadFailsNoGet) {
   std::int64_t killed = 0;
   for (int round = 0; round < 3; ++round) {
     std::this_thread::sleep_for(400ms);
-    // SKIPME yes (the default): every normal connection but the killer's own, i.e. the
-    // victim's whole pool.
+    // SKIPME yes (the default): every normal connection but the one this command runs on:
+    // the victim's whole pool, and the killer's other pooled connections.
     auto r = killer->command({"CLIENT", "KILL", "TYPE", "normal"});
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     killed += r->integer;
@@ -284,7 +290,7 @@ TEST(Reconnect, KillingEveryPooledConnectionUnderLoadFailsNoGet) {
   for (auto& t : load) t.join();
   const Stats st = victim->stats();
   std::printf(
-      "[ figures  ] 3 x CLIENT KILL of the whole pool (%lld connections), 8 blocking threads: "
+      "[ figures  ] 3 x CLIENT KILL of the whole pool (%lld connections), 32 blocking threads: "
       "%ld ok, %ld failed, %llu retries, %llu reconnects, breaker transitions %llu\n",
       static_cast<long long>(killed), ok.load(), failed.load(),
       static_cast<unsigned long long>(st.retries), static_cast<unsigned long long>(st.reconnects),

@@ -60,6 +60,12 @@ class FakeLink final : public Link {
     become(S::closing);
     become(S::down);
   }
+  // The first half of fail(): the socket is closing and the link is not down yet (a Connection
+  // stays so until libuv's close callback, later in the same loop turn).
+  void start_closing(Error why) {
+    last_error_ = std::move(why);
+    become(S::closing);
+  }
   void come_up() {
     become(S::connecting);
     become(S::handshaking);
@@ -327,6 +333,49 @@ TEST_F(PoolTest, RightAfterADropRequestsWaitInALinkThatWillReconnect) {
   EXPECT_EQ(queued, 3u);
   EXPECT_EQ(links_[0]->queued.size(), 3u);  // one link holds the batch, flushed when it is up
   EXPECT_EQ(links_[0]->flushes, 1);
+}
+
+// A CLIENT KILL of the whole pool: every link has seen its socket fail and is closing, none is
+// down yet, and the callers woken by those failures already send new calls in the same loop
+// turn. Those calls ride through like the ones that come a moment later.
+TEST_F(PoolTest, RightAfterADropRequestsAlsoWaitInALinkThatIsStillClosing) {
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  for (auto* l : links_) l->start_closing(Error{Errc::connection, "connection reset by peer"});
+
+  auto b = batch(2);
+  pool.dispatch(b);
+
+  EXPECT_TRUE(outcomes_.empty()) << "nothing failed";
+  std::size_t queued = 0;
+  for (auto* l : links_) queued += l->queued.size();
+  EXPECT_EQ(queued, 2u);
+}
+
+// Losing the whole pool at once is one signal for the breaker and the retry budget, whatever
+// pool_size is: the links that were serving share a drop id until one is ready again.
+TEST_F(PoolTest, ReadyLinksLostTogetherShareADropIdUntilOneIsReadyAgain) {
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  const std::uint64_t first = pool.drop_id(*links_[0], S::ready);
+  links_[0]->fail(Error{Errc::connection, "lost"});
+  EXPECT_NE(first, 0u);
+  EXPECT_EQ(pool.drop_id(*links_[1], S::ready), first);
+  links_[1]->fail(Error{Errc::connection, "lost"});
+  // A reconnect attempt that fails in between is an event of its own and ends nothing.
+  links_[0]->become(S::connecting);
+  const std::uint64_t attempt = pool.drop_id(*links_[0], S::connecting);
+  EXPECT_NE(attempt, first);
+  EXPECT_NE(pool.drop_id(*links_[0], S::handshaking), attempt);
+  links_[0]->fail(Error{Errc::connection, "connect: connection refused"});
+  EXPECT_EQ(pool.drop_id(*links_[2], S::ready), first);
+  links_[2]->fail(Error{Errc::connection, "lost"});
+
+  links_[0]->come_up();  // the pool serves again: the next loss is a new event
+  const std::uint64_t second = pool.drop_id(*links_[0], S::ready);
+  EXPECT_NE(second, first);
+  EXPECT_NE(second, attempt);
+  EXPECT_EQ(pool.drop_id(*links_[0], S::ready), second);
 }
 
 TEST_F(PoolTest, AFailedReconnectAttemptEndsTheWaitAndCallsFailFastAgain) {
