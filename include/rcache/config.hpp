@@ -133,7 +133,8 @@ struct RCACHE_API Config {
   // Probe backoff while disabled: doubling from min to max, jittered. Both > 0, min <= max.
   std::chrono::milliseconds probe_min{1000};
   std::chrono::milliseconds probe_max{30000};
-  // Byte bound of the `local` mode store (keys + values + ~96 B per entry), >= 1 KiB.
+  // `local` mode keeps its copies in the near cache: its byte bound when near_cache_bytes is 0
+  // (>= 64 KiB then); ignored otherwise.
   std::size_t local_max_bytes = 64u * 1024 * 1024;
 
   // --- near cache -------------------------------------------------------------------------------

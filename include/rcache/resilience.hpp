@@ -44,11 +44,15 @@ enum class DegradedMode {
   // background probe (Config::probe_min..probe_max backoff) reaches Redis, then it serves. Once
   // Redis has been reached, later outages are handled by the breaker (Errc::circuit_open).
   disabled,
-  // As `disabled`, but get/set/del that cannot reach Redis (disabled, circuit open, connection
-  // error, timeout, rejected) are answered by a bounded in-process LRU store
-  // (Config::local_max_bytes). The store is cleared whenever Redis becomes reachable again, so
-  // no value written during an outage is ever read back after it; such writes are not replayed
-  // to Redis.
+  // As `disabled`, with the near cache on (Config::near_cache_bytes, or local_max_bytes when
+  // that is 0), and get/set/del that cannot reach Redis (disabled, circuit open, connection
+  // error, timeout, rejected) answered from it: a read gets the near-cache copy within
+  // max_stale (or this client's own outage write), else a miss; a set or del is applied to the
+  // copy (Read::Source::local says so). Such a copy is served only to calls that cannot use
+  // Redis, and goes as soon as Redis answers for its key or coherence returns, so no value
+  // written during an outage is read back once Redis answers again; such writes are not
+  // replayed to Redis. A set is not kept when another client's write of the key was
+  // invalidated while it ran (the set's error is returned then).
   local,
   // Client::create fails with Errc::connection when no connection can be made within
   // connect_timeout.

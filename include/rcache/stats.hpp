@@ -31,7 +31,7 @@
   X(rejected_disabled, "rejected", "disabled", "rcache_rejected_total", "reason=disabled",         \
     "Calls refused without touching Redis.")                                                       \
   X(fallback_served, "", "fallback_served", "rcache_fallback_served_total", "",                    \
-    "Calls answered by the local store while Redis was unavailable.")                              \
+    "Calls answered in-process (local mode) while Redis was unavailable.")                         \
   X(compressed_bytes_in, "compression", "bytes_in", "rcache_compressed_bytes_total",               \
     "direction=in",                                                                                \
     "Bytes through the value envelope's compressor: in = original size of values stored "          \

@@ -28,7 +28,8 @@ struct SetOptions {
 struct Read {
   // redis: Redis answered; near_cache: a fresh near-cache copy (no round trip); near_cache_stale:
   // Redis could not be used and a near-cache copy within Config::max_stale answered; local: the
-  // `local` degraded mode's store answered.
+  // `local` degraded mode answered without Redis: this client's own write made during the
+  // outage, or a miss.
   enum class Source { redis, near_cache, near_cache_stale, local };
   std::optional<std::string> value;  // std::nullopt: no such key
   Source source = Source::redis;

@@ -181,9 +181,11 @@ Result<void> Config::validate() const {
     return invalid("config: probe_min = " + ms(probe_min) +
                    " must be > 0 and <= probe_max = " + ms(probe_max));
   }
-  if (local_max_bytes < 1024) {
+  if (degraded_mode == DegradedMode::local && near_cache_bytes == 0 &&
+      local_max_bytes < std::size_t{64} * 1024) {
     return invalid("config: local_max_bytes = " + std::to_string(local_max_bytes) +
-                   " must be >= 1024");
+                   " is too small: local mode keeps its copies in the near cache, sized "
+                   "local_max_bytes when near_cache_bytes is 0 (>= 65536)");
   }
   if (near_cache_bytes != 0 && near_cache_bytes < std::size_t{64} * 1024) {
     return invalid("config: near_cache_bytes = " + std::to_string(near_cache_bytes) +

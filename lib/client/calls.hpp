@@ -5,6 +5,9 @@
 
 #include <future>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "client/core.hpp"
 
@@ -46,23 +49,6 @@ std::future<Result<T>> future_of(const std::function<void(Callback<T>)>& start) 
   return future;
 }
 
-// Local mode: an answer from the local store replaces an "unavailable" error. `local` is called
-// with that error (a local write may decline and return it).
-template <class T, class Local>
-Result<T> or_fallback(ClientCore& core, Result<T> r, Local local) {
-  if (r.ok() || !core.availability().falls_back(r.error())) return r;
-  return local(std::move(r).error());
-}
-
-template <class T, class Local>
-Callback<T> with_fallback(ClientCore& core, Callback<T> cb, Local local) {
-  if (!core.availability().local_mode()) return cb;
-  return [&core, cb = std::move(cb), local = std::move(local)](Result<T> r) {
-    r = or_fallback(core, std::move(r), local);
-    if (cb) cb(std::move(r));
-  };
-}
-
 // ---- near cache ----
 
 // The key as Redis names it (with key_prefix): the near cache's key, as invalidations name it.
@@ -97,6 +83,63 @@ Callback<T> forgetting(ClientCore& core, std::vector<std::string> keys, Callback
     if (cb) cb(std::move(r));
   };
 }
+
+// A SET or DEL that local mode answers from the near cache when Redis is unavailable. Made
+// before the write is sent (its guard against invalidations that come in meanwhile), settled
+// with the write's result. Outside local mode it only forgets the keys, as every write does.
+class LocalWrite {
+ public:
+  LocalWrite(ClientCore& core, std::string_view key)
+      : LocalWrite(core, std::vector<std::string>{std::string(key)}) {}
+  LocalWrite(ClientCore& core, const std::vector<std::string>& keys) : core_(core), keys_(keys) {
+    NearCache* near = core.availability().near_cache();
+    if (!core.availability().local_mode() || near == nullptr) return;
+    near_ = near;
+    near_keys_.reserve(keys.size());
+    tokens_.reserve(keys.size());
+    for (const auto& k : keys) {
+      near_keys_.push_back(near_key(core.config(), k));
+      tokens_.push_back(near->begin_outage_write(near_keys_.back()));
+    }
+  }
+  LocalWrite(const LocalWrite&) = delete;
+  LocalWrite& operator=(const LocalWrite&) = delete;
+  ~LocalWrite() { end_tokens(); }
+
+  Result<bool> settle_set(Result<bool> r, std::string_view value, const SetOptions& o) {
+    if (near_ != nullptr && !r.ok() && core_.availability().falls_back(r.error())) {
+      near_ = nullptr;  // local_set ends the token
+      return core_.availability().local_set(near_keys_[0], tokens_[0], value, o,
+                                            std::move(r).error());
+    }
+    end_tokens();
+    forget(core_, keys_);  // acknowledged, or failed and may have run: the copies go
+    return r;
+  }
+  Result<std::int64_t> settle_del(Result<std::int64_t> r) {
+    if (near_ != nullptr && !r.ok() && core_.availability().falls_back(r.error())) {
+      near_ = nullptr;  // local_del ends the tokens
+      return core_.availability().local_del(near_keys_, tokens_);
+    }
+    end_tokens();
+    forget(core_, keys_);
+    return r;
+  }
+
+ private:
+  void end_tokens() {
+    if (NearCache* near = std::exchange(near_, nullptr)) {
+      for (std::size_t i = 0; i < near_keys_.size(); ++i)
+        near->abandon_fill(near_keys_[i], tokens_[i]);
+    }
+  }
+
+  ClientCore& core_;
+  const std::vector<std::string> keys_;
+  NearCache* near_ = nullptr;  // local mode, while the tokens are open
+  std::vector<std::string> near_keys_;
+  std::vector<NearCache::FillToken> tokens_;
+};
 
 // GET through the near cache (near_get.cpp), saying where the answer came from.
 Result<Read> near_get(ClientCore& core, NearCache& near, std::string_view key);

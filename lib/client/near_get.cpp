@@ -1,7 +1,7 @@
 // GET through the near cache: a fresh copy answers at once; a miss reads the value and its TTL
 // from Redis and stores it (a fill, guarded against invalidations that overtake the reply); a
-// call that cannot use Redis is answered from a copy within max_stale, else as before (local
-// mode, or the error). See resilience/near_cache.hpp for the invariant.
+// call that cannot use Redis is answered from a copy within max_stale, else with its error (a
+// miss in local mode). See resilience/near_cache.hpp for the invariant.
 #include "client/calls.hpp"
 #include "protocol/commands.hpp"
 #include "protocol/replies.hpp"
@@ -30,9 +30,10 @@ auto parse_decoded(ClientCore& core, std::string key) {
   };
 }
 
-// The read's outcome: stored in the near cache, or (Redis unusable) answered from it.
-Result<Read> settle(NearCache& near, const std::string& nk, const NearCache::FillToken& token,
-                    Result<RawRead> r) {
+// The read's outcome: stored in the near cache, or (Redis unusable) answered from it; in local
+// mode a read with no copy is a miss.
+Result<Read> settle(ClientCore& core, NearCache& near, const std::string& nk,
+                    const NearCache::FillToken& token, Result<RawRead> r) {
   if (r.ok()) {
     std::optional<std::string_view> value;
     if (r->raw) value = *r->raw;
@@ -42,9 +43,15 @@ Result<Read> settle(NearCache& near, const std::string& nk, const NearCache::Fil
   near.abandon_fill(nk, token);
   if (unavailable(r.error())) {
     if (auto copy = near.get_during_outage(nk)) {
-      return Read{OptString(std::move(copy->value)),
-                  copy->stale ? Read::Source::near_cache_stale : Read::Source::near_cache};
+      if (core.availability().local_mode()) core.metrics().add(Counter::fallback_served);
+      const auto source = copy->written ? Read::Source::local
+                          : copy->stale ? Read::Source::near_cache_stale
+                                        : Read::Source::near_cache;
+      return Read{OptString(std::move(copy->value)), source};
     }
+  }
+  if (core.availability().falls_back(r.error())) {
+    return Read{core.availability().local_miss(), Read::Source::local};
   }
   return std::move(r).error();
 }
@@ -71,12 +78,7 @@ Result<Read> near_get(ClientCore& core, NearCache& near, std::string_view key) {
   }
   const auto token = near.begin_fill(nk);
   auto r = run<RawRead>(core, get_pttl_cmd(core, key), parse_decoded(core, std::string(key)));
-  return or_fallback(core, settle(near, nk, token, std::move(r)),
-                     [&](const Error&) -> Result<Read> {
-                       auto local = core.availability().local_get(key);
-                       if (!local) return std::move(local).error();
-                       return Read{std::move(*local), Read::Source::local};
-                     });
+  return settle(core, near, nk, token, std::move(r));
 }
 
 void near_get_async(ClientCore& core, NearCache& near, std::string_view key,
@@ -93,13 +95,10 @@ void near_get_async(ClientCore& core, NearCache& near, std::string_view key,
     return;
   }
   const auto token = near.begin_fill(nk);
-  cb = with_fallback<OptString>(core, std::move(cb), [&core, k = std::string(key)](const Error&) {
-    return core.availability().local_get(k);
-  });
   run_async<RawRead>(core, get_pttl_cmd(core, key), parse_decoded(core, std::string(key)),
-                     Callback<RawRead>([&near, nk = std::move(nk), token,
+                     Callback<RawRead>([&core, &near, nk = std::move(nk), token,
                                         cb = std::move(cb)](Result<RawRead> r) mutable {
-                       auto out = value_of(settle(near, nk, token, std::move(r)));
+                       auto out = value_of(settle(core, near, nk, token, std::move(r)));
                        if (cb) cb(std::move(out));
                      }));
 }

@@ -12,10 +12,8 @@ using detail::command_of;
 using detail::future_of;
 using detail::on_reply;
 using detail::Op;
-using detail::or_fallback;
 using detail::run;
 using detail::run_async;
-using detail::with_fallback;
 using OptString = std::optional<std::string>;
 
 namespace {
@@ -145,30 +143,19 @@ Result<OptString> Client::get(std::string_view key) {
     if (!r) return std::move(r).error();
     return std::move(r->value);
   }
-  auto r = run<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)));
-  return or_fallback(*core_, std::move(r),
-                     [&](const Error&) { return core_->availability().local_get(key); });
+  return run<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)));
 }
 Result<Read> Client::get_with_source(std::string_view key) {
   if (auto* near = core_->availability().near_cache()) return detail::near_get(*core_, *near, key);
-  bool local = false;
   auto r = run<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)));
-  r = or_fallback(*core_, std::move(r), [&](const Error&) {
-    local = true;
-    return core_->availability().local_get(key);
-  });
   if (!r) return std::move(r).error();
-  return Read{std::move(*r), local ? Read::Source::local : Read::Source::redis};
+  return Read{std::move(*r), Read::Source::redis};
 }
 void Client::get_async(std::string_view key, Callback<OptString> cb) {
   if (auto* near = core_->availability().near_cache()) {
     detail::near_get_async(*core_, *near, key, std::move(cb));
     return;
   }
-  cb = with_fallback<OptString>(*core_, std::move(cb),
-                                [&core = *core_, k = std::string(key)](const Error&) {
-                                  return core.availability().local_get(k);
-                                });
   run_async<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)),
                        std::move(cb));
 }
@@ -178,13 +165,10 @@ std::future<Result<OptString>> Client::get_async(std::string_view key) {
 
 // SET
 Result<bool> Client::set(std::string_view key, std::string_view value, SetOptions options) {
-  const auto started = core_->clock().now();
+  detail::LocalWrite local(*core_, key);
   auto r =
       run<bool>(*core_, set_cmd(*core_, key, value, options), on_reply<bool>(detail::parse_set));
-  detail::forget(*core_, key);
-  return or_fallback(*core_, std::move(r), [&](Error e) {
-    return core_->availability().local_set(key, value, options, started, std::move(e));
-  });
+  return local.settle_set(std::move(r), value, options);
 }
 Result<bool> Client::set(std::string_view key, std::string_view value,
                          std::chrono::milliseconds ttl) {
@@ -192,13 +176,15 @@ Result<bool> Client::set(std::string_view key, std::string_view value,
 }
 void Client::set_async(std::string_view key, std::string_view value, SetOptions options,
                        Callback<bool> cb) {
-  cb = with_fallback<bool>(*core_, std::move(cb),
-                           [&core = *core_, k = std::string(key), v = std::string(value), options,
-                            started = core_->clock().now()](Error e) {
-                             return core.availability().local_set(k, v, options, started,
-                                                                  std::move(e));
-                           });
-  cb = detail::forgetting<bool>(*core_, {std::string(key)}, std::move(cb));
+  if (core_->availability().local_mode()) {
+    cb = [local = std::make_shared<detail::LocalWrite>(*core_, key), v = std::string(value),
+          options, cb = std::move(cb)](Result<bool> r) {
+      r = local->settle_set(std::move(r), v, options);
+      if (cb) cb(std::move(r));
+    };
+  } else {
+    cb = detail::forgetting<bool>(*core_, {std::string(key)}, std::move(cb));
+  }
   run_async<bool>(*core_, set_cmd(*core_, key, value, options), on_reply<bool>(detail::parse_set),
                   std::move(cb));
 }
@@ -212,16 +198,20 @@ Result<std::int64_t> Client::del(std::string_view key) {
   return del(std::vector<std::string>{std::string(key)});
 }
 Result<std::int64_t> Client::del(const std::vector<std::string>& keys) {
+  detail::LocalWrite local(*core_, keys);
   auto r = run<std::int64_t>(*core_, keys_cmd(*core_, "DEL", Op::del, keys), parse_integer("DEL"));
-  detail::forget(*core_, keys);
-  return or_fallback(*core_, std::move(r),
-                     [&](const Error&) { return core_->availability().local_del(keys); });
+  return local.settle_del(std::move(r));
 }
 void Client::del_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
-  cb = with_fallback<std::int64_t>(*core_, std::move(cb), [&core = *core_, keys](const Error&) {
-    return core.availability().local_del(keys);
-  });
-  cb = detail::forgetting<std::int64_t>(*core_, keys, std::move(cb));
+  if (core_->availability().local_mode()) {
+    cb = [local = std::make_shared<detail::LocalWrite>(*core_, keys),
+          cb = std::move(cb)](Result<std::int64_t> r) {
+      r = local->settle_del(std::move(r));
+      if (cb) cb(std::move(r));
+    };
+  } else {
+    cb = detail::forgetting<std::int64_t>(*core_, keys, std::move(cb));
+  }
   run_async<std::int64_t>(*core_, keys_cmd(*core_, "DEL", Op::del, keys), parse_integer("DEL"),
                           std::move(cb));
 }

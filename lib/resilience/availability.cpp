@@ -28,13 +28,13 @@ StartDecision decide_start(DegradedMode mode, bool reached, const Error& last,
 
 Availability::Availability(const Config& cfg, const Logger& logger, Metrics& metrics,
                            const ClockSource& clock)
-    : cfg_(cfg), logger_(logger), metrics_(metrics) {
-  if (cfg.degraded_mode == DegradedMode::local) {
-    local_ = std::make_unique<LocalStore>(cfg.local_max_bytes, clock);
-  }
-  if (cfg.near_cache_bytes > 0) {
+    : cfg_(cfg),
+      logger_(logger),
+      metrics_(metrics),
+      local_(cfg.degraded_mode == DegradedMode::local) {
+  if (cfg.near_cache_bytes > 0 || local_) {
     NearCacheOptions o;
-    o.max_bytes = cfg.near_cache_bytes;
+    o.max_bytes = cfg.near_cache_bytes > 0 ? cfg.near_cache_bytes : cfg.local_max_bytes;
     o.max_ttl = cfg.near_cache_ttl;
     o.max_stale = cfg.max_stale;
     near_ = std::make_unique<NearCache>(o, clock);
@@ -112,53 +112,43 @@ void Availability::on_pool_available() {
       logger_.log(LogLevel::warning, "redis " + pool->endpoint() + " reachable: client enabled");
     }
   }
-  recovered();
-}
-
-void Availability::on_breaker_change(BreakerState, BreakerState to) {
-  if (to == BreakerState::closed) recovered();
-}
-
-void Availability::recovered() {
-  if (local_) clear_local();
-}
-
-void Availability::clear_local() {
-  std::lock_guard lock(local_mu_);
-  local_written_.store(false);
-  local_->clear();
 }
 
 bool Availability::falls_back(const Error& e) const noexcept {
-  return local_ != nullptr && unavailable(e);
+  return local_ && near_ != nullptr && unavailable(e);
 }
 
-Result<std::optional<std::string>> Availability::local_get(std::string_view key) {
+std::optional<std::string> Availability::local_miss() {
   metrics_.add(Counter::fallback_served);
-  return local_->get(key);
+  return std::nullopt;
 }
 
-Result<bool> Availability::local_set(std::string_view key, std::string_view value,
-                                     const SetOptions& o, TimePoint started, Error failed) {
-  std::lock_guard lock(local_mu_);
-  local_written_.store(true);
-  if (last_answer_.load() >= started.time_since_epoch().count()) {
-    // Redis answered a call since this one began: the outage this write was meant to bridge is
-    // over (or was never one), and a local copy could shadow a newer value in Redis.
-    local_->erase(key);
-    return failed;
+Result<bool> Availability::local_set(const std::string& near_key, const NearCache::FillToken& token,
+                                     std::string_view value, const SetOptions& o, Error failed) {
+  using C = SetOptions::Condition;
+  if (o.condition != C::always) {
+    // As Redis would have decided it, against what this client knows of the key.
+    const bool has = near_->get_during_outage(near_key).has_value();
+    if ((o.condition == C::if_absent && has) || (o.condition == C::if_present && !has)) {
+      near_->abandon_fill(near_key, token);
+      metrics_.add(Counter::fallback_served);
+      return false;
+    }
   }
+  const auto w = near_->end_outage_write(near_key, token, value, o.ttl);
+  if (!w.kept) return failed;  // invalidated meanwhile, or too large: the copy could mislead
   metrics_.add(Counter::fallback_served);
-  const bool has = local_->get(key).has_value();
-  if (o.condition == SetOptions::Condition::if_absent && has) return false;
-  if (o.condition == SetOptions::Condition::if_present && !has) return false;
-  return local_->set(key, value, o.ttl);
+  return true;
 }
 
-Result<std::int64_t> Availability::local_del(const std::vector<std::string>& keys) {
+Result<std::int64_t> Availability::local_del(const std::vector<std::string>& near_keys,
+                                             const std::vector<NearCache::FillToken>& tokens) {
   metrics_.add(Counter::fallback_served);
   std::int64_t n = 0;
-  for (const auto& k : keys) n += local_->erase(k) ? 1 : 0;
+  for (std::size_t i = 0; i < near_keys.size(); ++i) {
+    const NearCache::FillToken t = i < tokens.size() ? tokens[i] : NearCache::FillToken{};
+    n += near_->end_outage_write(near_keys[i], t, std::nullopt, {}).had_copy ? 1 : 0;
+  }
   return n;
 }
 

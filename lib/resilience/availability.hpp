@@ -8,20 +8,20 @@
 //               reconnect schedule; the first ready connection enables the client (logged).
 //   outage      once Redis has been reached, later outages are the breaker's (Errc::circuit_open)
 //               and the transport's (Errc::connection / timeout); see the executor.
-//   local mode  get/set/del that could not use Redis (unavailable()) are answered from a bounded
-//               in-process store (counted as fallback_served).
-//   recovery    when the pool goes from no ready connection to one, or the breaker closes, the
-//               local store is cleared: nothing written during an outage is read back after it.
+//   local mode  the near cache (resilience/near_cache.hpp, on in this mode even with
+//               near_cache_bytes 0, sized local_max_bytes) also answers get/set/del that could
+//               not use Redis (unavailable()): a read gets the copy within max_stale, else a
+//               miss; a write or delete is applied to the copy (NearCache::end_outage_write).
+//               Counted as fallback_served. One store, one set of rules: the near cache's.
+//   recovery    a copy written during an outage is served only to calls that cannot use Redis,
+//               and goes as soon as Redis answers for its key (a read, an own write, an
+//               invalidation) or coherence returns (the end of its epoch): nothing written
+//               during an outage is read back once Redis answers again.
 //
-// THE LOCAL-MODE INVARIANT: every entry of the local store was written by a call that failed to
-// reach Redis, and no call that started before it has been answered by Redis since. So a value
-// is never read locally once Redis has answered again: the first successful reply from Redis
-// (any command: a write, a delete, a read) clears the store (on_answered()), and a fallback
-// write whose call started before the last successful reply is not stored at all (its call
-// returns its own error instead). A short stall that no pool or breaker event marked as an
-// outage is covered too: the next success clears what it left. The price: during a partial
-// outage (some calls answered, some not) local entries live only until the next answer, and a
-// read there misses rather than risk a stale value. Deletes always apply locally.
+// THE INVARIANT is the near cache's (near_cache.hpp): while coherent, a value is never served
+// after Redis acknowledged a newer write to it plus the invalidation delivery time; while not
+// coherent, only to calls that could not use Redis, and never more than max_stale past its
+// freshness.
 //   reporting   disabled(), up() and disabled_reason() are what health() and rcache_up read.
 //
 // Thread safety: every member may be called from any thread; on_pool_available() and
@@ -30,7 +30,6 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,7 +40,6 @@
 #include "metrics/metrics.hpp"
 #include "rcache/config.hpp"
 #include "rcache/types.hpp"
-#include "resilience/local_store.hpp"
 #include "resilience/near_cache.hpp"
 #include "transport/pool.hpp"
 
@@ -78,49 +76,37 @@ class Availability {
 
   // The pool went from no ready connection to one.
   void on_pool_available();
-  void on_breaker_change(BreakerState from, BreakerState to);
 
   // ---- local mode ----
-  bool local_mode() const noexcept { return local_ != nullptr; }
-  // True when `e` should be answered from the local store instead (local mode, Redis unusable).
+  bool local_mode() const noexcept { return local_; }
+  // True when `e` should be answered from the near cache instead (local mode, Redis unusable).
   bool falls_back(const Error& e) const noexcept;
-  Result<std::optional<std::string>> local_get(std::string_view key);
-  // `started`: when the call began; `failed`: its error, returned when the write may not be
-  // stored because Redis answered something since the call began.
-  Result<bool> local_set(std::string_view key, std::string_view value, const SetOptions& o,
-                         TimePoint started, Error failed);
-  Result<std::int64_t> local_del(const std::vector<std::string>& keys);
-  LocalStore* local_store() noexcept { return local_.get(); }
+  // A read that could not use Redis and found no copy: a miss (counted).
+  std::optional<std::string> local_miss();
+  // A SET that could not reach Redis: kept as this client's copy (`token` from
+  // NearCache::begin_outage_write before it was sent), following the SET's condition. `failed`
+  // is returned when the copy may not be kept (the key was invalidated while the write ran).
+  Result<bool> local_set(const std::string& near_key, const NearCache::FillToken& token,
+                         std::string_view value, const SetOptions& o, Error failed);
+  // A DEL that could not reach Redis: the copies go; the count is how many there were.
+  Result<std::int64_t> local_del(const std::vector<std::string>& near_keys,
+                                 const std::vector<NearCache::FillToken>& tokens);
 
   // ---- near cache ----
-  // The near cache (Config::near_cache_bytes > 0), else nullptr.
+  // The near cache (Config::near_cache_bytes > 0, or local mode), else nullptr.
   NearCache* near_cache() noexcept { return near_.get(); }
   const NearCache* near_cache() const noexcept { return near_.get(); }
-  // Redis answered a call successfully (the executor, on every success): local entries are stale
-  // from now on.
-  void on_answered(TimePoint now) {
-    last_answer_.store(now.time_since_epoch().count());
-    if (local_written_.load()) clear_local();
-  }
 
  private:
   void set_disabled(bool on);
-  void recovered();
-  void clear_local();
 
   const Config& cfg_;
   const Logger& logger_;
   Metrics& metrics_;
-  std::unique_ptr<LocalStore> local_;
+  const bool local_;
   std::unique_ptr<NearCache> near_;
   std::atomic<Pool*> pool_{nullptr};
   std::atomic<bool> disabled_{false};
-  // The local-mode invariant (seq_cst on purpose: on_answered() writes last_answer_ then reads
-  // local_written_, local_set() writes local_written_ then reads last_answer_, so at least one
-  // of them sees the other; local_mu_ orders the store and the clear).
-  std::atomic<TimePoint::rep> last_answer_{TimePoint::min().time_since_epoch().count()};
-  std::atomic<bool> local_written_{false};
-  std::mutex local_mu_;
 };
 
 }  // namespace rcache::detail

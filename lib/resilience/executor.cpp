@@ -142,7 +142,6 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
   }
   if (v == Verdict::success) {
     budget_.on_success();
-    if (availability_.local_mode()) availability_.on_answered(clock_.now());
     finish(*call, std::move(o));
     return;
   }

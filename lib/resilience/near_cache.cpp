@@ -32,7 +32,7 @@ void NearCache::remove(Shard& s, List::iterator it) {
 }
 
 bool NearCache::put(Shard& s, std::string_view key, std::string_view value, TimePoint fresh_until,
-                    std::uint64_t epoch) {
+                    std::uint64_t epoch, Origin origin) {
   if (auto found = s.index.find(key); found != s.index.end()) remove(s, found->second);
   const std::size_t need = cost(key, value);
   if (need > shard_bytes_) return false;
@@ -40,8 +40,8 @@ bool NearCache::put(Shard& s, std::string_view key, std::string_view value, Time
     remove(s, std::prev(s.lru.end()));
     ++s.evictions;
   }
-  s.lru.push_front(
-      Entry{std::string(key), std::string(value), fresh_until, fresh_until + max_stale_, epoch});
+  s.lru.push_front(Entry{std::string(key), std::string(value), fresh_until,
+                         fresh_until + max_stale_, epoch, origin});
   s.index.emplace(std::string_view(s.lru.front().key), s.lru.begin());
   s.bytes += need;
   return true;
@@ -59,7 +59,7 @@ std::optional<std::string> NearCache::get(std::string_view key) {
     return std::nullopt;
   }
   const auto it = found->second;
-  if (it->epoch != epoch || now >= it->fresh_until) {
+  if (it->epoch != epoch || now >= it->fresh_until || it->origin != Origin::redis) {
     if (now >= it->stale_until) remove(s, it);  // of no use even during an outage
     ++s.misses;
     return std::nullopt;
@@ -89,7 +89,7 @@ std::optional<NearCache::Outage> NearCache::get_during_outage(std::string_view k
   } else {
     ++s.hits;
   }
-  return Outage{it->value, stale, expired};
+  return Outage{it->value, stale, expired, it->origin == Origin::written};
 }
 
 NearCache::FillToken NearCache::begin_fill(std::string_view key) {
@@ -132,7 +132,7 @@ bool NearCache::end_fill(std::string_view key, const FillToken& t,
   std::chrono::milliseconds life = max_ttl_;
   if (redis_ttl.count() >= 0) life = std::min(life, redis_ttl);
   if (life.count() <= 0) return false;  // expiring now in Redis: nothing to keep
-  if (!put(s, key, *value, now + life, t.epoch)) return false;
+  if (!put(s, key, *value, now + life, t.epoch, Origin::redis)) return false;
   ++s.fills;
   return true;
 }
@@ -223,7 +223,30 @@ bool NearCache::end_outage_load(std::string_view key, const FillToken& t, std::s
   if (invalidated || coherent() || t.epoch != epoch_.load(std::memory_order_acquire)) return false;
   const std::chrono::milliseconds life = std::min(ttl, max_ttl_);
   if (life.count() <= 0) return false;
-  return put(s, key, value, now + life, t.epoch);
+  return put(s, key, value, now + life, t.epoch, Origin::loaded);
+}
+
+NearCache::WriteResult NearCache::end_outage_write(std::string_view key, const FillToken& t,
+                                                   std::optional<std::string_view> value,
+                                                   std::chrono::milliseconds ttl) {
+  Shard& s = shard_of(key);
+  const TimePoint now = clock_.now();
+  std::lock_guard lock(s.mu);
+  WriteResult out;
+  if (auto found = s.index.find(key); found != s.index.end()) {
+    out.had_copy = now < found->second->stale_until;
+    remove(s, found->second);
+  }
+  auto p = s.pending.find(std::string(key));
+  const bool invalidated = !t.active || p == s.pending.end() || p->second.seq != t.seq;
+  if (t.active && p != s.pending.end() && --p->second.count == 0) s.pending.erase(p);
+  // No epoch check: the copy is never fresh to get(), and the end of its epoch (coherence back)
+  // drops it like every other entry.
+  if (invalidated || !value) return out;
+  const std::chrono::milliseconds life = ttl.count() > 0 ? std::min(ttl, max_ttl_) : max_ttl_;
+  out.kept =
+      put(s, key, *value, now + life, epoch_.load(std::memory_order_acquire), Origin::written);
+  return out;
 }
 
 NearCacheCounts NearCache::counts() const {

@@ -30,6 +30,13 @@
 //   outages     a value loaded while Redis is unavailable is stored through the same guard as
 //               a fill (begin_outage_load / end_outage_load): this client's write or delete of
 //               the key while the load ran makes it refused.
+//   own writes  in DegradedMode::local, a write that could not reach Redis is kept as this
+//               client's copy (begin_outage_write / end_outage_write), refused if an
+//               invalidation of the key came in while it ran. Such a copy, like an outage load,
+//               is never served as fresh by get(): only to calls that cannot use Redis. It goes
+//               as any entry does (an invalidation, an own write, a read Redis answered, the
+//               end of the epoch once coherence returns), so it never shadows Redis once Redis
+//               answers for the key.
 //   bytes       key + value + kEntryOverhead per entry, per shard max_bytes / shards; a shard
 //               evicts its least recently used entries to stay within its share.
 //
@@ -86,6 +93,7 @@ class NearCache {
     std::string value;
     bool stale = true;     // false: stored during this outage and within its lifetime
     bool expired = false;  // past its lifetime (served only within max_stale)
+    bool written = false;  // this client's own write that never reached Redis (local mode)
   };
   // For a call that could not use Redis: any copy within max_stale past its freshness.
   std::optional<Outage> get_during_outage(std::string_view key);
@@ -130,16 +138,35 @@ class NearCache {
     return end_outage_load(key, begin_outage_load(key), value, ttl);
   }
 
+  // ---- writes that could not reach Redis (DegradedMode::local) ----
+  // Before the write is sent; end_outage_write or abandon_fill after.
+  FillToken begin_outage_write(std::string_view key) { return begin_outage_load(key); }
+  // The write failed because Redis was unavailable: `value` becomes this client's copy of the
+  // key for `ttl` (zero: no TTL; capped by max_ttl), served only to calls that cannot use Redis;
+  // nullopt (a delete) drops any copy. Refused (and any older copy dropped) when the key was
+  // invalidated while the write ran: someone else wrote it, and which write is newer cannot be
+  // told. Returns whether a copy of the key was there before (for a delete's count).
+  struct WriteResult {
+    bool kept = false;
+    bool had_copy = false;
+  };
+  WriteResult end_outage_write(std::string_view key, const FillToken& t,
+                               std::optional<std::string_view> value,
+                               std::chrono::milliseconds ttl);
+
   NearCacheCounts counts() const;
   std::size_t max_bytes() const noexcept { return max_bytes_; }
 
  private:
+  // Where a value came from: only Redis' answers are ever served as fresh by get().
+  enum class Origin : std::uint8_t { redis, loaded, written };
   struct Entry {
     std::string key;
     std::string value;
     TimePoint fresh_until{};
     TimePoint stale_until{};
     std::uint64_t epoch = 0;
+    Origin origin = Origin::redis;
   };
   using List = std::list<Entry>;
   struct Pending {
@@ -162,7 +189,7 @@ class NearCache {
   }
   // Lock held: stores (replacing any entry), evicting to fit. False if it cannot fit at all.
   bool put(Shard& s, std::string_view key, std::string_view value, TimePoint fresh_until,
-           std::uint64_t epoch);
+           std::uint64_t epoch, Origin origin);
   static void remove(Shard& s, List::iterator it);
   void end_pending(Shard& s, std::string_view key);  // lock held
   // Every shard locked at once: a change of epoch and coherence that no shard sees half done.

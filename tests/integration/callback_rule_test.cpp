@@ -168,7 +168,7 @@ TEST(CallbackRule, LocalModeFallbackAnswersOnTheLoopThread) {
   c.degraded_mode = DegradedMode::local;
   auto client = make_client(c);
   ASSERT_NE(client, nullptr);
-  ASSERT_TRUE(client->set("k", "local").ok());  // answered by the local store
+  ASSERT_TRUE(client->set("k", "local").ok());  // answered by local mode
   Probe p;
   std::optional<std::string> value;
   std::promise<void> done;

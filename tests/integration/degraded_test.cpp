@@ -122,6 +122,10 @@ class Local : public RedisTest {
 TEST_F(Local, ServesFromMemoryDuringTheOutageAndForgetsItAfterRecovery) {
   auto client = make_client(local_config());
   ASSERT_TRUE(client->set("shared", "before").ok());
+  // Local mode is the near cache: once it is coherent, what is read is kept.
+  ASSERT_TRUE(eventually(5s, [&] { return client->stats().near_cache.coherent; }));
+  ASSERT_TRUE(client->set("warm", "read before").ok());
+  ASSERT_EQ(client->get("warm").value(), std::optional<std::string>("read before"));
   server_->kill9();
 
   // During the outage: writes and reads work, from memory.
@@ -134,6 +138,21 @@ TEST_F(Local, ServesFromMemoryDuringTheOutageAndForgetsItAfterRecovery) {
   auto async_get = client->get_async("shared").get();
   ASSERT_TRUE(async_get.ok());
   EXPECT_EQ(*async_get, std::optional<std::string>("outage"));
+  // Each answer says where it came from.
+  auto own = client->get_with_source("shared");
+  ASSERT_TRUE(own.ok());
+  EXPECT_EQ(own->source, Read::Source::local);  // this client's outage write
+  auto kept = client->get_with_source("warm");
+  ASSERT_TRUE(kept.ok()) << kept.error().to_string();
+  EXPECT_EQ(kept->value, std::optional<std::string>("read before"));
+  // Redis' value: stale once the invalidation connection saw the kill, fresh until then.
+  EXPECT_TRUE(kept->source == Read::Source::near_cache_stale ||
+              kept->source == Read::Source::near_cache);
+  auto none = client->get_with_source("never written");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->value, std::nullopt);
+  EXPECT_EQ(none->source, Read::Source::local);
+  EXPECT_GE(client->stats().fallback_served, 7u);
 
   ASSERT_TRUE(server_->restart());
   // After recovery Redis is the truth again: the outage value does not shadow it.
@@ -161,7 +180,7 @@ TEST_F(Local, AValueKeptLocallyInAStallIsNeverReadBackAfterRedisAnsweredAgain) {
   server_->pause();
   auto stalled = client->set("k", "old");
   server_->resume();
-  ASSERT_TRUE(stalled.ok()) << stalled.error().to_string();  // answered from the local store
+  ASSERT_TRUE(stalled.ok()) << stalled.error().to_string();  // kept as local mode's copy
   ASSERT_TRUE(eventually(5s, [&] { return client->set("k", "new").ok(); }));
 
   server_->pause();

@@ -128,10 +128,22 @@ class AvailabilityTest : public ::testing::Test {
     if (attach) avail_->attach(pool_);
     return *avail_;
   }
-  // A fallback write by a call that began now and failed with a timeout.
-  Result<bool> put(Availability& a, std::string_view key, std::string_view value,
+  // A fallback write: a SET that began (its token taken) and failed with a timeout.
+  Result<bool> put(Availability& a, const std::string& key, std::string_view value,
                    const SetOptions& o) {
-    return a.local_set(key, value, o, clock_.now(), Error{Errc::timeout, "SET: timed out"});
+    const auto token = a.near_cache()->begin_outage_write(key);
+    return a.local_set(key, token, value, o, Error{Errc::timeout, "SET: timed out"});
+  }
+  Result<std::int64_t> del(Availability& a, const std::vector<std::string>& keys) {
+    std::vector<NearCache::FillToken> tokens;
+    for (const auto& k : keys) tokens.push_back(a.near_cache()->begin_outage_write(k));
+    return a.local_del(keys, tokens);
+  }
+  // What a call that cannot use Redis is answered.
+  static std::optional<std::string> read(Availability& a, std::string_view key) {
+    auto copy = a.near_cache()->get_during_outage(key);
+    if (!copy) return std::nullopt;
+    return copy->value;
   }
   // Gives the pool its one (fake) connection, connecting.
   FakeLink& start_pool() {
@@ -331,16 +343,31 @@ TEST_F(AvailabilityTest, FallsBackOnlyForUnavailableErrorsInLocalMode) {
   }
 }
 
-TEST_F(AvailabilityTest, NoFallbackOutsideLocalMode) {
-  for (auto mode : {DegradedMode::disabled, DegradedMode::fail_fast}) {
-    auto& a = make(mode);
-    EXPECT_FALSE(a.local_mode());
-    EXPECT_EQ(a.local_store(), nullptr);
-    for (auto code :
-         {Errc::disabled, Errc::circuit_open, Errc::connection, Errc::timeout, Errc::rejected}) {
-      EXPECT_FALSE(a.falls_back(Error{code, "x"}));
+TEST_F(AvailabilityTest, NoFallbackOutsideLocalModeEvenWithANearCache) {
+  for (std::size_t near : {std::size_t{0}, std::size_t{1} << 20}) {
+    cfg_.near_cache_bytes = near;
+    for (auto mode : {DegradedMode::disabled, DegradedMode::fail_fast}) {
+      auto& a = make(mode);
+      EXPECT_FALSE(a.local_mode());
+      EXPECT_EQ(a.near_cache() != nullptr, near != 0);
+      for (auto code :
+           {Errc::disabled, Errc::circuit_open, Errc::connection, Errc::timeout, Errc::rejected}) {
+        EXPECT_FALSE(a.falls_back(Error{code, "x"}));
+      }
     }
   }
+}
+
+// One in-process store: local mode is the near cache, sized local_max_bytes unless
+// near_cache_bytes says otherwise.
+TEST_F(AvailabilityTest, LocalModeKeepsItsCopiesInTheNearCache) {
+  auto& a = make(DegradedMode::local);
+  ASSERT_NE(a.near_cache(), nullptr);
+  EXPECT_EQ(a.near_cache()->max_bytes(), cfg_.local_max_bytes);
+  cfg_.near_cache_bytes = 1u << 20;
+  auto& b = make(DegradedMode::local);
+  ASSERT_NE(b.near_cache(), nullptr);
+  EXPECT_EQ(b.near_cache()->max_bytes(), std::size_t{1} << 20);
 }
 
 TEST_F(AvailabilityTest, LocalModeUnreachedAtStartIsDisabledAndItsRefusalFallsBack) {
@@ -352,22 +379,37 @@ TEST_F(AvailabilityTest, LocalModeUnreachedAtStartIsDisabledAndItsRefusalFallsBa
   EXPECT_TRUE(a.falls_back(*e));
 }
 
-TEST_F(AvailabilityTest, LocalSetGetDelRoundTripAndAreCounted) {
+TEST_F(AvailabilityTest, LocalSetDelAndMissRoundTripAndAreCounted) {
   auto& a = make(DegradedMode::local);
-  EXPECT_EQ(a.local_get("k").value(), std::nullopt);
+  EXPECT_EQ(read(a, "k"), std::nullopt);
+  EXPECT_EQ(a.local_miss(), std::nullopt);
   EXPECT_TRUE(put(a, "k", "v", SetOptions{}).value());
-  EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("v"));
-  EXPECT_EQ(a.local_del({"k"}).value(), 1);
-  EXPECT_EQ(a.local_get("k").value(), std::nullopt);
-  EXPECT_EQ(metrics_.count(Counter::fallback_served), 5u);
+  auto copy = a.near_cache()->get_during_outage("k");
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_EQ(copy->value, "v");
+  EXPECT_TRUE(copy->written) << "reported as this client's own write";
+  EXPECT_FALSE(copy->stale);
+  EXPECT_EQ(del(a, {"k"}).value(), 1);
+  EXPECT_EQ(read(a, "k"), std::nullopt);
+  EXPECT_EQ(metrics_.count(Counter::fallback_served), 3u);  // the miss, the set, the del
 }
 
-TEST_F(AvailabilityTest, LocalDelCountsOnlyKeysThatExisted) {
+// An outage write is served only to calls that cannot use Redis: never as a fresh copy, even
+// while the near cache is coherent (a stall that the invalidation connection did not notice).
+TEST_F(AvailabilityTest, AnOutageWriteIsNeverServedAsFresh) {
+  auto& a = make(DegradedMode::local);
+  a.near_cache()->coherence_gained();
+  ASSERT_TRUE(put(a, "k", "written in a stall", SetOptions{}).value());
+  EXPECT_EQ(a.near_cache()->get("k"), std::nullopt);
+  EXPECT_EQ(read(a, "k"), std::optional<std::string>("written in a stall"));
+}
+
+TEST_F(AvailabilityTest, LocalDelCountsOnlyKeysThatHadACopy) {
   auto& a = make(DegradedMode::local);
   ASSERT_TRUE(put(a, "a", "1", SetOptions{}).value());
   ASSERT_TRUE(put(a, "b", "2", SetOptions{}).value());
-  EXPECT_EQ(a.local_del({"a", "b", "c"}).value(), 2);
-  EXPECT_EQ(a.local_store()->size(), 0u);
+  EXPECT_EQ(del(a, {"a", "b", "c"}).value(), 2);
+  EXPECT_EQ(a.near_cache()->counts().entries, 0u);
 }
 
 TEST_F(AvailabilityTest, LocalSetIfAbsentKeepsAnExistingValue) {
@@ -375,108 +417,78 @@ TEST_F(AvailabilityTest, LocalSetIfAbsentKeepsAnExistingValue) {
   const SetOptions nx{0ms, SetOptions::Condition::if_absent};
   EXPECT_TRUE(put(a, "k", "first", nx).value());
   EXPECT_FALSE(put(a, "k", "second", nx).value());
-  EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("first"));
+  EXPECT_EQ(read(a, "k"), std::optional<std::string>("first"));
 }
 
 TEST_F(AvailabilityTest, LocalSetIfPresentNeedsAnExistingValue) {
   auto& a = make(DegradedMode::local);
   const SetOptions xx{0ms, SetOptions::Condition::if_present};
   EXPECT_FALSE(put(a, "k", "v", xx).value());
-  EXPECT_EQ(a.local_get("k").value(), std::nullopt);
+  EXPECT_EQ(read(a, "k"), std::nullopt);
   ASSERT_TRUE(put(a, "k", "v", SetOptions{}).value());
   EXPECT_TRUE(put(a, "k", "w", xx).value());
-  EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("w"));
+  EXPECT_EQ(read(a, "k"), std::optional<std::string>("w"));
 }
 
-TEST_F(AvailabilityTest, LocalSetIfAbsentSucceedsOnceTheOldValueExpired) {
+TEST_F(AvailabilityTest, ALocalCopyLivesForItsTtlThenOnlyUntilMaxStale) {
+  cfg_.max_stale = 1000ms;
   auto& a = make(DegradedMode::local);
   ASSERT_TRUE(put(a, "k", "old", SetOptions{100ms}).value());
   clock_.advance(100ms);
-  EXPECT_EQ(a.local_get("k").value(), std::nullopt);
+  auto copy = a.near_cache()->get_during_outage("k");
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_TRUE(copy->expired);
+  EXPECT_TRUE(copy->stale);
+  clock_.advance(1000ms);
+  EXPECT_EQ(read(a, "k"), std::nullopt);
   const SetOptions nx{0ms, SetOptions::Condition::if_absent};
   EXPECT_TRUE(put(a, "k", "new", nx).value());
-  EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("new"));
+  EXPECT_EQ(read(a, "k"), std::optional<std::string>("new"));
 }
 
-TEST_F(AvailabilityTest, PoolRecoveryClearsTheLocalStore) {
+// Redis is back for everyone once the invalidation connection subscribes again: what was
+// written during the outage goes with its epoch.
+TEST_F(AvailabilityTest, CoherenceComingBackDropsWhatWasWrittenDuringTheOutage) {
   auto& a = make(DegradedMode::local);
   ASSERT_TRUE(a.start(false).ok());
   ASSERT_TRUE(put(a, "k", "written during the outage", SetOptions{}).value());
-  a.on_pool_available();
-  EXPECT_EQ(a.local_get("k").value(), std::nullopt);
-  EXPECT_EQ(a.local_store()->size(), 0u);
+  a.near_cache()->coherence_gained();
+  EXPECT_EQ(read(a, "k"), std::nullopt);
+  EXPECT_EQ(a.near_cache()->counts().entries, 0u);
 }
 
-TEST_F(AvailabilityTest, PoolRecoveryAfterALaterOutageClearsTheLocalStoreToo) {
+// The review's case, per key: a set kept locally in a short stall is gone once Redis answers for
+// the key (a read, or this client's own write), so a later stall cannot read it back.
+TEST_F(AvailabilityTest, AnAnswerFromRedisForTheKeyDropsItsLocalCopy) {
   auto& a = make(DegradedMode::local);
-  ASSERT_TRUE(a.start(true).ok());  // reached at start: never disabled
-  ASSERT_TRUE(put(a, "k", "v", SetOptions{}).value());
-  a.on_pool_available();
-  EXPECT_EQ(a.local_store()->size(), 0u);
-}
-
-TEST_F(AvailabilityTest, BreakerClosingClearsTheLocalStore) {
-  for (auto from : {BreakerState::open, BreakerState::half_open, BreakerState::forced_open}) {
-    auto& a = make(DegradedMode::local);
-    ASSERT_TRUE(put(a, "k", "v", SetOptions{}).value());
-    a.on_breaker_change(from, BreakerState::closed);
-    EXPECT_EQ(a.local_get("k").value(), std::nullopt) << to_string(from);
-  }
-}
-
-TEST_F(AvailabilityTest, BreakerOpeningKeepsTheLocalStore) {
-  auto& a = make(DegradedMode::local);
-  ASSERT_TRUE(put(a, "k", "v", SetOptions{}).value());
-  a.on_breaker_change(BreakerState::closed, BreakerState::open);
-  a.on_breaker_change(BreakerState::open, BreakerState::half_open);
-  a.on_breaker_change(BreakerState::half_open, BreakerState::open);
-  a.on_breaker_change(BreakerState::closed, BreakerState::forced_open);
-  EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("v"));
-}
-
-// ---- the local-mode invariant: never stale
-// -------------------------------------------------------
-
-// Before: a set that timed out in a short stall stayed in the local store; a later successful set
-// to Redis did not remove it, and the next stall read the old value back.
-TEST_F(AvailabilityTest, AnyAnswerFromRedisClearsWhatTheLocalStoreHolds) {
-  auto& a = make(DegradedMode::local);
-  ASSERT_TRUE(a.start(true).ok());
-  ASSERT_TRUE(put(a, "k", "old", SetOptions{}).value());  // the stall: stored locally
-  clock_.advance(1ms);
-  a.on_answered(clock_.now());  // a later set (of any key) reached Redis
-  EXPECT_EQ(a.local_get("k").value(), std::nullopt) << "never the old value";
-  EXPECT_EQ(a.local_store()->size(), 0u);
-}
-
-TEST_F(AvailabilityTest, AFallbackWriteOfACallThatBeganBeforeTheLastAnswerIsNotStored) {
-  auto& a = make(DegradedMode::local);
-  ASSERT_TRUE(a.start(true).ok());
-  const TimePoint began = clock_.now();
-  clock_.advance(1ms);
-  a.on_answered(clock_.now());  // Redis answered while our call was out
-  clock_.advance(250ms);
-  auto r = a.local_set("k", "v", SetOptions{}, began, Error{Errc::timeout, "SET: timed out"});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, Errc::timeout);  // the call's own error, not a local success
-  EXPECT_EQ(a.local_get("k").value(), std::nullopt);
-  // A call that began after that answer is an outage write: stored.
-  EXPECT_TRUE(put(a, "k", "v", SetOptions{}).value());
-  EXPECT_EQ(a.local_get("k").value(), std::optional<std::string>("v"));
-}
-
-TEST_F(AvailabilityTest, AnOlderLocalValueIsDroppedWhenANewerWriteMayNotBeStored) {
-  auto& a = make(DegradedMode::local);
-  ASSERT_TRUE(a.start(true).ok());
+  NearCache& near = *a.near_cache();
   ASSERT_TRUE(put(a, "k", "old", SetOptions{}).value());
-  const TimePoint began = clock_.now();
-  clock_.advance(1ms);
-  a.on_answered(clock_.now());
-  clock_.advance(1ms);
-  ASSERT_TRUE(put(a, "k", "outage", SetOptions{}).value());
-  // A write that began before the answer: refused, and it takes the key's local value with it.
-  EXPECT_FALSE(a.local_set("k", "new", SetOptions{}, began, Error{Errc::timeout, "t"}).ok());
-  EXPECT_EQ(a.local_get("k").value(), std::nullopt);
+  near.end_fill("k", near.begin_fill("k"), std::string_view("new"), -1ms);  // a read answered
+  EXPECT_EQ(read(a, "k"), std::nullopt);
+
+  near.coherence_gained();
+  ASSERT_TRUE(put(a, "j", "old", SetOptions{}).value());
+  near.invalidate("j");  // this client's acknowledged write, or another client's
+  EXPECT_EQ(read(a, "j"), std::nullopt);
+}
+
+// Another client wrote the key while our write was out (its invalidation came in): which write
+// Redis applied last cannot be told, so the copy is not kept, the call gets its own error, and
+// the older copy goes too.
+TEST_F(AvailabilityTest, AWriteDuringWhichTheKeyWasInvalidatedIsNotKept) {
+  auto& a = make(DegradedMode::local);
+  NearCache& near = *a.near_cache();
+  near.coherence_gained();
+  ASSERT_TRUE(put(a, "k", "older", SetOptions{}).value());
+  const auto token = near.begin_outage_write("k");
+  near.invalidate("k");
+  auto r = a.local_set("k", token, "mine", SetOptions{}, Error{Errc::timeout, "SET: timed out"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::timeout);
+  EXPECT_EQ(read(a, "k"), std::nullopt);
+  // One that began after the invalidation is kept.
+  EXPECT_TRUE(put(a, "k", "mine", SetOptions{}).value());
+  EXPECT_EQ(read(a, "k"), std::optional<std::string>("mine"));
 }
 
 }  // namespace

@@ -304,6 +304,11 @@ TEST(ConfigValidate, EachBadFieldIsNamedWithItsValue) {
       {"relative socket", with([](Config& c) { c.unix_socket = "r.sock"; }), "unix_socket"},
       {"near cache tiny", with([](Config& c) { c.near_cache_bytes = 1000; }),
        "near_cache_bytes = 1000 is too small"},
+      {"local store tiny", with([](Config& c) {
+         c.degraded_mode = rcache::DegradedMode::local;
+         c.local_max_bytes = 4096;
+       }),
+       "local_max_bytes = 4096 is too small"},
       {"near ttl 0", with([](Config& c) { c.near_cache_ttl = std::chrono::milliseconds(0); }),
        "near_cache_ttl = 0ms"},
       {"max stale neg", with([](Config& c) { c.max_stale = std::chrono::milliseconds(-1); }),
@@ -319,6 +324,16 @@ TEST(ConfigValidate, EachBadFieldIsNamedWithItsValue) {
     EXPECT_EQ(r.error().code, Errc::invalid_argument) << c.what;
     EXPECT_THAT(r.error().message, HasSubstr(c.fragment)) << c.what;
   }
+}
+
+// local_max_bytes sizes local mode's near cache only when near_cache_bytes does not.
+TEST(ConfigValidate, ASmallLocalMaxBytesIsFineWhenItIsNotUsed) {
+  Config c;
+  c.local_max_bytes = 4096;
+  EXPECT_TRUE(c.validate().ok());  // not local mode
+  c.degraded_mode = rcache::DegradedMode::local;
+  c.near_cache_bytes = std::size_t{1} << 20;
+  EXPECT_TRUE(c.validate().ok());  // the near cache has its own size
 }
 
 TEST(ConfigValidate, ZeroKeepaliveIdleDisablesKeepalive) {
