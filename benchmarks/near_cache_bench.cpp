@@ -12,12 +12,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
+#include <list>
 #include <memory>
 #include <random>
 #include <rcache/rcache.hpp>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "placement.hpp"
@@ -193,6 +196,183 @@ BENCHMARK(BM_ZipfHitRatio)
     ->Args({100'000, 10, 70})
     ->Args({100'000, 50, 70})
     ->Args({300, 100, 110});  // the demo: 300 ids, Zipf 1.1
+
+// ---- LRU against W-TinyLFU, by simulation (entry counts, one trace for all) ----
+//
+// Models of the two policies over the same requests, to choose the near cache's: LRU as the
+// near cache has it, and W-TinyLFU as Caffeine describes it (a 1 % LRU window, then a segmented
+// LRU of 20 % probation and 80 % protected entries, and a count-min sketch of 4-bit counters,
+// halved every 10 x capacity requests, deciding whether the window's victim may replace the
+// probation's victim). "Optimal static" caches the C most popular ids of the distribution: the
+// ceiling for any policy on a stationary Zipf.
+
+class LruModel {
+ public:
+  explicit LruModel(std::size_t capacity) : cap_(capacity) {}
+  bool access(int id) {
+    if (auto it = where_.find(id); it != where_.end()) {
+      order_.splice(order_.begin(), order_, it->second);
+      return true;
+    }
+    order_.push_front(id);
+    where_[id] = order_.begin();
+    if (order_.size() > cap_) {
+      where_.erase(order_.back());
+      order_.pop_back();
+    }
+    return false;
+  }
+
+ private:
+  std::size_t cap_;
+  std::list<int> order_;
+  std::unordered_map<int, std::list<int>::iterator> where_;
+};
+
+class FrequencySketch {
+ public:
+  explicit FrequencySketch(std::size_t capacity)
+      : width_(std::bit_ceil(std::max<std::size_t>(capacity, 16))),
+        counts_(4 * width_, 0),
+        reset_after_(10 * capacity) {}
+  void add(int id) {
+    for (std::size_t row = 0; row < 4; ++row) {
+      auto& c = counts_[row * width_ + slot(id, row)];
+      if (c < 15) ++c;
+    }
+    if (++added_ >= reset_after_) {  // aging: halve everything
+      for (auto& c : counts_) c = static_cast<std::uint8_t>(c / 2);
+      added_ /= 2;
+    }
+  }
+  int estimate(int id) const {
+    int m = 15;
+    for (std::size_t row = 0; row < 4; ++row) {
+      m = std::min<int>(m, counts_[row * width_ + slot(id, row)]);
+    }
+    return m;
+  }
+
+ private:
+  std::size_t slot(int id, std::size_t row) const {
+    std::uint64_t h =
+        static_cast<std::uint64_t>(id) * 0x9e3779b97f4a7c15ull + row * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 31;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 29;
+    return static_cast<std::size_t>(h) & (width_ - 1);
+  }
+  std::size_t width_;
+  std::vector<std::uint8_t> counts_;
+  std::size_t reset_after_;
+  std::size_t added_ = 0;
+};
+
+class WTinyLfuModel {
+ public:
+  explicit WTinyLfuModel(std::size_t capacity)
+      : window_cap_(std::max<std::size_t>(1, capacity / 100)),
+        protected_cap_((capacity - window_cap_) * 8 / 10),
+        main_cap_(capacity - window_cap_),
+        sketch_(capacity) {}
+  bool access(int id) {
+    sketch_.add(id);
+    if (auto it = where_.find(id); it != where_.end()) {
+      Slot& e = it->second;
+      if (e.segment == Segment::probation) {  // promoted; protected overflow goes back
+        probation_.erase(e.it);
+        protected_.push_front(id);
+        e = {Segment::protected_, protected_.begin()};
+        if (protected_.size() > protected_cap_) {
+          const int back = protected_.back();
+          protected_.pop_back();
+          probation_.push_front(back);
+          where_[back] = {Segment::probation, probation_.begin()};
+        }
+      } else {
+        auto& list = e.segment == Segment::window ? window_ : protected_;
+        list.splice(list.begin(), list, e.it);
+      }
+      return true;
+    }
+    window_.push_front(id);
+    where_[id] = {Segment::window, window_.begin()};
+    if (window_.size() > window_cap_) {
+      const int candidate = window_.back();
+      window_.pop_back();
+      where_.erase(candidate);
+      admit(candidate);
+    }
+    return false;
+  }
+
+ private:
+  enum class Segment { window, probation, protected_ };
+  struct Slot {
+    Segment segment;
+    std::list<int>::iterator it;
+  };
+  void admit(int candidate) {
+    if (probation_.size() + protected_.size() >= main_cap_) {
+      if (probation_.empty()) return;
+      const int victim = probation_.back();
+      if (sketch_.estimate(candidate) <= sketch_.estimate(victim)) return;  // not admitted
+      probation_.pop_back();
+      where_.erase(victim);
+    }
+    probation_.push_front(candidate);
+    where_[candidate] = {Segment::probation, probation_.begin()};
+  }
+  std::size_t window_cap_, protected_cap_, main_cap_;
+  FrequencySketch sketch_;
+  std::list<int> window_, probation_, protected_;
+  std::unordered_map<int, Slot> where_;
+};
+
+// args: keyspace, capacity in per-mille of the keyspace, Zipf s x100, policy (0 LRU,
+// 1 W-TinyLFU, 2 optimal static), hot set moved every keyspace requests (0 no, 1 yes: the ids'
+// popularity ranks rotate by a tenth of the keyspace, the case where recency matters).
+void BM_PolicyHitRatio(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const auto capacity = std::max<std::size_t>(
+      1, static_cast<std::size_t>(n) * static_cast<std::size_t>(state.range(1)) / 1000);
+  const double s = static_cast<double>(state.range(2)) / 100.0;
+  const int policy = static_cast<int>(state.range(3));
+  const bool moving = state.range(4) != 0;
+  const Zipf zipf(n, s);
+  std::mt19937_64 rng(42);
+  LruModel lru(capacity);
+  WTinyLfuModel tiny(capacity);
+  int shift = 0;
+  std::int64_t served = 0;
+  auto next_id = [&] {
+    if (moving && ++served % n == 0) shift = (shift + n / 10) % n;
+    return (zipf(rng) + shift) % n;
+  };
+  auto access = [&](int id) {
+    switch (policy) {
+      case 0:
+        return lru.access(id);
+      case 1:
+        return tiny.access(id);
+      default:
+        return ((id - shift + n) % n) < static_cast<int>(capacity);
+    }
+  };
+  for (int i = 0; i < n; ++i) (void)access(next_id());  // warm-up: one keyspace of requests
+  std::int64_t hits = 0, total = 0;
+  for (auto _ : state) {
+    ++total;
+    hits += access(next_id()) ? 1 : 0;
+  }
+  state.counters["hit_ratio"] =
+      total > 0 ? static_cast<double>(hits) / static_cast<double>(total) : 0;
+}
+BENCHMARK(BM_PolicyHitRatio)
+    ->ArgsProduct({{100'000}, {10, 50, 200}, {99, 70}, {0, 1, 2}, {0}})
+    ->ArgsProduct({{300}, {100}, {110}, {0, 1, 2}, {0}})
+    ->ArgsProduct({{100'000}, {10, 50}, {99}, {0, 1}, {1}})
+    ->Iterations(2'000'000);
 
 }  // namespace
 

@@ -1,4 +1,4 @@
-// The near cache: sharded LRU entries with epochs, guarded fills, outage copies.
+// The near cache: sharded W-TinyLFU entries with epochs, guarded fills, outage copies.
 #include "resilience/near_cache.hpp"
 
 #include <algorithm>
@@ -10,25 +10,99 @@ namespace rcache::detail {
 NearCache::NearCache(const NearCacheOptions& o, const ClockSource& clock)
     : max_bytes_(o.max_bytes),
       shard_bytes_(o.max_bytes / std::bit_ceil(std::max<std::size_t>(o.shards, 1))),
+      window_bytes_(std::max<std::size_t>(shard_bytes_ / 100, 1)),
+      protected_bytes_((shard_bytes_ - window_bytes_) / 10 * 8),
       max_ttl_(o.max_ttl),
       max_stale_(o.max_stale),
       clock_(clock) {
   const std::size_t n = std::bit_ceil(std::max<std::size_t>(o.shards, 1));
   shards_.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
+  // About four counters per row for each entry the shard holds (~256 B: a 100-byte value and its
+  // overhead), so that the keys asked for once between two halvings (up to 10 x width) rarely
+  // share all four of a hot key's counters: 4 x 4 B of sketch per 256 B of cache, ~6 %.
+  const std::size_t width = std::min<std::size_t>(shard_bytes_ / 64, std::size_t{1} << 22);
+  for (std::size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>(width));
   mask_ = n - 1;
 }
 
-NearCache::Shard& NearCache::shard_of(std::string_view key) noexcept {
+std::size_t NearCache::hash_of(std::string_view key) noexcept {
+  return std::hash<std::string_view>{}(key);
+}
+
+NearCache::Shard& NearCache::shard_for(std::size_t h) noexcept {
   // The map hashes the key again; the high bits pick the shard so that the two stay apart.
-  const std::size_t h = std::hash<std::string_view>{}(key);
   return *shards_[(h >> 17) & mask_];
 }
 
+NearCache::List& NearCache::list_of(Shard& s, Segment seg) noexcept {
+  switch (seg) {
+    case Segment::window:
+      return s.window;
+    case Segment::probation:
+      return s.probation;
+    case Segment::protected_:
+      break;
+  }
+  return s.protected_;
+}
+
 void NearCache::remove(Shard& s, List::iterator it) {
-  s.bytes -= cost(it->key, it->value);
+  const std::size_t c = cost(it->key, it->value);
+  s.bytes -= c;
+  if (it->segment == Segment::window) s.window_bytes -= c;
+  if (it->segment == Segment::protected_) s.protected_bytes -= c;
   s.index.erase(std::string_view(it->key));
-  s.lru.erase(it);
+  list_of(s, it->segment).erase(it);
+}
+
+void NearCache::touch(Shard& s, List::iterator it) const {
+  switch (it->segment) {
+    case Segment::window:
+      s.window.splice(s.window.begin(), s.window, it);
+      return;
+    case Segment::protected_:
+      s.protected_.splice(s.protected_.begin(), s.protected_, it);
+      return;
+    case Segment::probation:
+      break;
+  }
+  // Asked for again while on probation: protected, and protected's least recent goes back.
+  s.protected_.splice(s.protected_.begin(), s.probation, it);
+  it->segment = Segment::protected_;
+  s.protected_bytes += cost(it->key, it->value);
+  while (s.protected_bytes > protected_bytes_ && s.protected_.size() > 1) {
+    const auto back = std::prev(s.protected_.end());
+    s.protected_bytes -= cost(back->key, back->value);
+    back->segment = Segment::probation;
+    s.probation.splice(s.probation.begin(), s.protected_, back);
+  }
+}
+
+// The window's least recent entry leaves it: into probation if the main space has room, or if
+// it was asked for more often than the entry that would make room (probation's least recent,
+// else protected's); otherwise it is the one evicted.
+void NearCache::admit_from_window(Shard& s) const {
+  const auto cand = std::prev(s.window.end());
+  const std::size_t c = cost(cand->key, cand->value);
+  s.window_bytes -= c;
+  const std::size_t main_cap = shard_bytes_ - window_bytes_;
+  const int cand_freq = s.sketch.estimate(hash_of(cand->key));
+  while (s.bytes - s.window_bytes > main_cap) {  // s.bytes still counts the candidate
+    List& from = s.probation.empty() ? s.protected_ : s.probation;
+    if (from.empty()) break;
+    const auto victim = std::prev(from.end());
+    if (c > main_cap || cand_freq <= s.sketch.estimate(hash_of(victim->key))) {
+      s.bytes -= c;  // the window's share was taken off above
+      s.index.erase(std::string_view(cand->key));
+      s.window.erase(cand);
+      ++s.evictions;
+      return;
+    }
+    remove(s, victim);
+    ++s.evictions;
+  }
+  cand->segment = Segment::probation;
+  s.probation.splice(s.probation.begin(), s.window, cand);
 }
 
 bool NearCache::put(Shard& s, std::string_view key, std::string_view value, TimePoint fresh_until,
@@ -36,21 +110,28 @@ bool NearCache::put(Shard& s, std::string_view key, std::string_view value, Time
   if (auto found = s.index.find(key); found != s.index.end()) remove(s, found->second);
   const std::size_t need = cost(key, value);
   if (need > shard_bytes_) return false;
-  while (s.bytes + need > shard_bytes_ && !s.lru.empty()) {
-    remove(s, std::prev(s.lru.end()));
+  s.window.push_front(Entry{std::string(key), std::string(value), fresh_until,
+                            fresh_until + max_stale_, epoch, origin, Segment::window});
+  s.index.emplace(std::string_view(s.window.front().key), s.window.begin());
+  s.bytes += need;
+  s.window_bytes += need;
+  while (s.window_bytes > window_bytes_ && s.window.size() > 1) admit_from_window(s);
+  // A window entry larger than the window's share: make room from the main space.
+  while (s.bytes > shard_bytes_) {
+    List& from = !s.probation.empty() ? s.probation : s.protected_;
+    if (from.empty()) break;
+    remove(s, std::prev(from.end()));
     ++s.evictions;
   }
-  s.lru.push_front(Entry{std::string(key), std::string(value), fresh_until,
-                         fresh_until + max_stale_, epoch, origin});
-  s.index.emplace(std::string_view(s.lru.front().key), s.lru.begin());
-  s.bytes += need;
   return true;
 }
 
 std::optional<std::string> NearCache::get(std::string_view key) {
-  Shard& s = shard_of(key);
+  const std::size_t h = hash_of(key);
+  Shard& s = shard_for(h);
   const TimePoint now = clock_.now();
   std::lock_guard lock(s.mu);
+  s.sketch.add(h);  // hit or miss: the admission filter counts demand
   // Epoch and coherence change only under every shard lock: read together here.
   const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
   auto found = s.index.find(key);
@@ -64,15 +145,17 @@ std::optional<std::string> NearCache::get(std::string_view key) {
     ++s.misses;
     return std::nullopt;
   }
-  s.lru.splice(s.lru.begin(), s.lru, it);
+  touch(s, it);
   ++s.hits;
   return it->value;
 }
 
 std::optional<NearCache::Outage> NearCache::get_during_outage(std::string_view key) {
-  Shard& s = shard_of(key);
+  const std::size_t h = hash_of(key);
+  Shard& s = shard_for(h);
   const TimePoint now = clock_.now();
   std::lock_guard lock(s.mu);
+  s.sketch.add(h);
   const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
   auto found = s.index.find(key);
   if (found == s.index.end()) return std::nullopt;
@@ -81,7 +164,7 @@ std::optional<NearCache::Outage> NearCache::get_during_outage(std::string_view k
     remove(s, it);
     return std::nullopt;
   }
-  s.lru.splice(s.lru.begin(), s.lru, it);
+  touch(s, it);
   const bool expired = now >= it->fresh_until;
   const bool stale = expired || it->epoch != epoch;
   if (stale) {
@@ -93,7 +176,7 @@ std::optional<NearCache::Outage> NearCache::get_during_outage(std::string_view k
 }
 
 NearCache::FillToken NearCache::begin_fill(std::string_view key) {
-  Shard& s = shard_of(key);
+  Shard& s = shard_for(hash_of(key));
   std::lock_guard lock(s.mu);
   if (!coherent()) return FillToken{};
   // A loss of coherence from here on changes the epoch, and the fill is refused.
@@ -112,7 +195,7 @@ void NearCache::end_pending(Shard& s, std::string_view key) {
 bool NearCache::end_fill(std::string_view key, const FillToken& t,
                          std::optional<std::string_view> value,
                          std::chrono::milliseconds redis_ttl) {
-  Shard& s = shard_of(key);
+  Shard& s = shard_for(hash_of(key));
   const TimePoint now = clock_.now();
   std::lock_guard lock(s.mu);
   if (!t.active) {
@@ -139,13 +222,13 @@ bool NearCache::end_fill(std::string_view key, const FillToken& t,
 
 void NearCache::abandon_fill(std::string_view key, const FillToken& t) {
   if (!t.active) return;
-  Shard& s = shard_of(key);
+  Shard& s = shard_for(hash_of(key));
   std::lock_guard lock(s.mu);
   end_pending(s, key);
 }
 
 void NearCache::invalidate(std::string_view key) {
-  Shard& s = shard_of(key);
+  Shard& s = shard_for(hash_of(key));
   std::lock_guard lock(s.mu);
   if (auto found = s.index.find(key); found != s.index.end()) remove(s, found->second);
   if (auto p = s.pending.find(std::string(key)); p != s.pending.end()) ++p->second.seq;
@@ -165,8 +248,10 @@ void NearCache::detach_all(Detached& out) {
   for (auto& sp : shards_) {
     Shard& s = *sp;
     out.indexes.emplace_back().swap(s.index);  // views into the list's keys: destroyed first
-    out.lists.emplace_back().swap(s.lru);
-    s.bytes = 0;
+    out.lists.emplace_back().swap(s.window);
+    out.lists.emplace_back().swap(s.probation);
+    out.lists.emplace_back().swap(s.protected_);
+    s.bytes = s.window_bytes = s.protected_bytes = 0;
   }
 }
 
@@ -201,7 +286,7 @@ void NearCache::coherence_gained() {
 }
 
 NearCache::FillToken NearCache::begin_outage_load(std::string_view key) {
-  Shard& s = shard_of(key);
+  Shard& s = shard_for(hash_of(key));
   std::lock_guard lock(s.mu);
   const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
   auto [it, inserted] = s.pending.try_emplace(std::string(key));
@@ -212,7 +297,7 @@ NearCache::FillToken NearCache::begin_outage_load(std::string_view key) {
 bool NearCache::end_outage_load(std::string_view key, const FillToken& t, std::string_view value,
                                 std::chrono::milliseconds ttl) {
   if (!t.active) return false;
-  Shard& s = shard_of(key);
+  Shard& s = shard_for(hash_of(key));
   const TimePoint now = clock_.now();
   std::lock_guard lock(s.mu);
   auto p = s.pending.find(std::string(key));
@@ -229,7 +314,7 @@ bool NearCache::end_outage_load(std::string_view key, const FillToken& t, std::s
 NearCache::WriteResult NearCache::end_outage_write(std::string_view key, const FillToken& t,
                                                    std::optional<std::string_view> value,
                                                    std::chrono::milliseconds ttl) {
-  Shard& s = shard_of(key);
+  Shard& s = shard_for(hash_of(key));
   const TimePoint now = clock_.now();
   std::lock_guard lock(s.mu);
   WriteResult out;
@@ -262,7 +347,7 @@ NearCacheCounts NearCache::counts() const {
     c.invalidations += s.invalidations;
     c.evictions += s.evictions;
     c.bytes += s.bytes;
-    c.entries += s.lru.size();
+    c.entries += s.window.size() + s.probation.size() + s.protected_.size();
   }
   c.flushes_lost = flushes_lost_.load(std::memory_order_relaxed);
   c.flushes_flushall = flushes_flushall_.load(std::memory_order_relaxed);

@@ -38,7 +38,13 @@
 //               end of the epoch once coherence returns), so it never shadows Redis once Redis
 //               answers for the key.
 //   bytes       key + value + kEntryOverhead per entry, per shard max_bytes / shards; a shard
-//               evicts its least recently used entries to stay within its share.
+//               evicts to stay within its share, by W-TinyLFU (chosen over LRU from
+//               measurements, benchmarks/README.md): a new entry goes into a window (1 % of the
+//               bytes, LRU); the one that leaves the window enters the main space (a
+//               segmented LRU: probation, then 80 % protected for entries asked for again) only
+//               if it was asked for more often lately than the entry it would evict there
+//               (resilience/frequency_sketch.hpp). So a burst of keys read once cannot push the
+//               hot ones out.
 //
 // Sharded by key hash, one mutex per shard, so hits on different keys do not contend.
 //
@@ -59,6 +65,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "resilience/frequency_sketch.hpp"
 
 namespace rcache::detail {
 
@@ -160,6 +167,7 @@ class NearCache {
  private:
   // Where a value came from: only Redis' answers are ever served as fresh by get().
   enum class Origin : std::uint8_t { redis, loaded, written };
+  enum class Segment : std::uint8_t { window, probation, protected_ };
   struct Entry {
     std::string key;
     std::string value;
@@ -167,6 +175,7 @@ class NearCache {
     TimePoint stale_until{};
     std::uint64_t epoch = 0;
     Origin origin = Origin::redis;
+    Segment segment = Segment::window;
   };
   using List = std::list<Entry>;
   struct Pending {
@@ -174,16 +183,22 @@ class NearCache {
     std::size_t count = 0;  // fills in flight
   };
   struct Shard {
+    explicit Shard(std::size_t sketch_width) : sketch(sketch_width) {}
     mutable std::mutex mu;
-    List lru;                                                    // front = most recently used
+    List window, probation, protected_;                          // front = most recently used
     std::unordered_map<std::string_view, List::iterator> index;  // views into Entry::key
     std::unordered_map<std::string, Pending> pending;
-    std::size_t bytes = 0;
+    FrequencySketch sketch;
+    std::size_t bytes = 0, window_bytes = 0, protected_bytes = 0;
     std::uint64_t evictions = 0, invalidations = 0, fills = 0, fills_refused = 0;
     std::uint64_t hits = 0, misses = 0, stale_served = 0;
   };
 
-  Shard& shard_of(std::string_view key) noexcept;
+  static std::size_t hash_of(std::string_view key) noexcept;
+  Shard& shard_for(std::size_t hash) noexcept;
+  static List& list_of(Shard& s, Segment seg) noexcept;
+  void touch(Shard& s, List::iterator it) const;  // lock held: an access of a present entry
+  void admit_from_window(Shard& s) const;         // lock held
   static std::size_t cost(std::string_view key, std::string_view value) noexcept {
     return key.size() + value.size() + kEntryOverhead;
   }
@@ -204,6 +219,8 @@ class NearCache {
 
   const std::size_t max_bytes_;
   const std::size_t shard_bytes_;
+  const std::size_t window_bytes_;     // per shard
+  const std::size_t protected_bytes_;  // per shard
   const std::chrono::milliseconds max_ttl_;
   const std::chrono::milliseconds max_stale_;
   const ClockSource& clock_;
