@@ -93,6 +93,9 @@ class RCACHE_API Client {
   // GET that says where the answer came from (Read::Source): with the near cache, whether it was
   // a fresh copy, or a stale one served because Redis could not be used.
   Result<Read> get_with_source(std::string_view key);
+  // The same with per-call options: ReadOptions{.near_cache = false} is answered by Redis only.
+  Result<std::optional<std::string>> get(std::string_view key, const ReadOptions& options);
+  Result<Read> get_with_source(std::string_view key, const ReadOptions& options);
 
   // SET with optional TTL and NX/XX: true if the value was written, false if NX/XX prevented it.
   Result<bool> set(std::string_view key, std::string_view value, SetOptions options = {});

@@ -35,6 +35,10 @@ struct LoadOptions {
   // the start of the call. Set it near your loader's own timeout when loads take longer than
   // the deadline (a 2 s API behind a 250 ms deadline would otherwise fail every follower). >= 0.
   std::chrono::milliseconds wait_for_load{0};
+  // false: this call uses no near-cache copy, neither fresh nor while Redis is unavailable
+  // (Redis, then the loader, as without a near cache). What it reads or loads still refreshes the
+  // copy for other calls.
+  bool near_cache = true;
 };
 
 // What get_or_load() returns.

@@ -24,6 +24,14 @@ struct SetOptions {
   Condition condition = Condition::always;
 };
 
+// Per-call options of Client::get() and get_with_source().
+struct ReadOptions {
+  // false: this call is answered by Redis only: not from a near-cache copy, not from one while
+  // Redis is unavailable (its error is returned, in local mode too). What Redis answers still
+  // refreshes the copy for the calls that use it. Without a near cache it changes nothing.
+  bool near_cache = true;
+};
+
 // What Client::get_with_source() returns: the value and where the answer came from.
 struct Read {
   // redis: Redis answered; near_cache: a fresh near-cache copy (no round trip); near_cache_stale:

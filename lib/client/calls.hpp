@@ -142,7 +142,8 @@ class LocalWrite {
 };
 
 // GET through the near cache (near_get.cpp), saying where the answer came from.
-Result<Read> near_get(ClientCore& core, NearCache& near, std::string_view key);
+// `copies` false (ReadOptions::near_cache): Redis only, what it answers still fills.
+Result<Read> near_get(ClientCore& core, NearCache& near, std::string_view key, bool copies = true);
 void near_get_async(ClientCore& core, NearCache& near, std::string_view key,
                     Callback<std::optional<std::string>> cb);
 

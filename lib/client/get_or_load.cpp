@@ -139,7 +139,7 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
   const std::string nk = near != nullptr ? detail::near_key(core.config(), key) : std::string();
   // With early refresh the decision needs Redis' remaining TTL on every read: the near cache's
   // copy is not used as an answer then (it would outlive the refresh window).
-  if (near != nullptr && !o.early_refresh) {
+  if (near != nullptr && !o.early_refresh && o.near_cache) {
     if (auto v = near->get(nk)) return Loaded{std::move(*v), Loaded::Source::near_cache, false};
   }
   NearFill fill(near, nk);
@@ -150,7 +150,7 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
   // stale unless it was loaded in this outage); one past it is kept for when a load fails or
   // is refused by the outage cap.
   std::optional<detail::NearCache::Outage> copy;
-  if (redis_down && near != nullptr) {
+  if (redis_down && near != nullptr && o.near_cache) {
     copy = near->get_during_outage(nk);
     if (copy && !copy->expired) {
       return Loaded{std::move(copy->value),

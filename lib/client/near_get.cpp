@@ -33,7 +33,7 @@ auto parse_decoded(ClientCore& core, std::string key) {
 // The read's outcome: stored in the near cache, or (Redis unusable) answered from it; in local
 // mode a read with no copy is a miss.
 Result<Read> settle(ClientCore& core, NearCache& near, const std::string& nk,
-                    const NearCache::FillToken& token, Result<RawRead> r) {
+                    const NearCache::FillToken& token, Result<RawRead> r, bool copies = true) {
   if (r.ok()) {
     std::optional<std::string_view> value;
     if (r->raw) value = *r->raw;
@@ -41,6 +41,7 @@ Result<Read> settle(ClientCore& core, NearCache& near, const std::string& nk,
     return Read{std::move(r->raw), Read::Source::redis};
   }
   near.abandon_fill(nk, token);
+  if (!copies) return std::move(r).error();
   if (unavailable(r.error())) {
     if (auto copy = near.get_during_outage(nk)) {
       if (core.availability().local_mode()) core.metrics().add(Counter::fallback_served);
@@ -69,16 +70,18 @@ Result<OptString> value_of(Result<Read> r) {
 
 }  // namespace
 
-Result<Read> near_get(ClientCore& core, NearCache& near, std::string_view key) {
+Result<Read> near_get(ClientCore& core, NearCache& near, std::string_view key, bool copies) {
   const std::string nk = near_key(core.config(), key);
   const auto start = core.clock().now();
-  if (auto v = near.get(nk)) {
-    record_hit(core, start);
-    return Read{std::move(*v), Read::Source::near_cache};
+  if (copies) {
+    if (auto v = near.get(nk)) {
+      record_hit(core, start);
+      return Read{std::move(*v), Read::Source::near_cache};
+    }
   }
   const auto token = near.begin_fill(nk);
   auto r = run<RawRead>(core, get_pttl_cmd(core, key), parse_decoded(core, std::string(key)));
-  return settle(core, near, nk, token, std::move(r));
+  return settle(core, near, nk, token, std::move(r), copies);
 }
 
 void near_get_async(ClientCore& core, NearCache& near, std::string_view key,

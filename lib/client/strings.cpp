@@ -145,6 +145,19 @@ Result<OptString> Client::get(std::string_view key) {
   }
   return run<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)));
 }
+Result<OptString> Client::get(std::string_view key, const ReadOptions& options) {
+  if (options.near_cache) return get(key);
+  auto r = get_with_source(key, options);
+  if (!r) return std::move(r).error();
+  return std::move(r->value);
+}
+Result<Read> Client::get_with_source(std::string_view key, const ReadOptions& options) {
+  if (options.near_cache) return get_with_source(key);
+  if (auto* near = core_->availability().near_cache()) {
+    return detail::near_get(*core_, *near, key, false);
+  }
+  return get_with_source(key);
+}
 Result<Read> Client::get_with_source(std::string_view key) {
   if (auto* near = core_->availability().near_cache()) return detail::near_get(*core_, *near, key);
   auto r = run<OptString>(*core_, get_cmd(*core_, key), parse_value(*core_, std::string(key)));

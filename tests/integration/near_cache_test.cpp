@@ -247,6 +247,72 @@ TEST(NearCache, WithRedisKilledHotKeysAreServedUpToMaxStaleThenNot) {
   std::printf("[ figures  ] near cache with Redis killed: %d reads served from the copy\n", served);
 }
 
+// The per-call opt-out: ReadOptions{.near_cache = false} and LoadOptions::near_cache = false
+// are answered by Redis (or the loader) only, warm or in an outage, and what they read still
+// refreshes the copy for the other calls.
+TEST(NearCache, APerCallOptOutIsAnsweredByRedisOnly) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  Config c = near_config(*server);
+  c.command_timeout = 200ms;
+  c.deadline = 300ms;
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  ASSERT_TRUE(client->set("k", "v").ok());
+  ASSERT_TRUE(client->set("loaded", "from redis").ok());
+  ASSERT_TRUE(invalidations_reached(*client, 2));
+  EXPECT_EQ(read(*client, "k"), "v");  // kept
+  const ReadOptions redis_only{false};
+
+  const auto hits = client->stats().near_cache.hits;
+  auto r = client->get_with_source("k", redis_only);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->source, Read::Source::redis);
+  EXPECT_EQ(r->value, "v");
+  auto plain = client->get("k", redis_only);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(*plain, "v");
+  EXPECT_EQ(client->stats().near_cache.hits, hits) << "the opt-out read a copy";
+  // The default still uses the copy.
+  auto sourced = client->get_with_source("k");
+  ASSERT_TRUE(sourced.ok());
+  EXPECT_EQ(sourced->source, Read::Source::near_cache);
+  // An opt-out read fills the copy for the others.
+  ASSERT_TRUE(client->get("fresh", redis_only).ok());
+  ASSERT_TRUE(client->set("fresh", "f").ok());
+  ASSERT_TRUE(eventually(2s, [&] { return client->get("fresh", redis_only).value() == "f"; }));
+  auto filled = client->get_with_source("fresh");
+  ASSERT_TRUE(filled.ok());
+  EXPECT_EQ(filled->source, Read::Source::near_cache);
+
+  LoadOptions no_near;
+  no_near.near_cache = false;
+  int loads = 0;
+  auto loader = [&]() -> Result<std::optional<std::string>> {
+    ++loads;
+    return std::optional<std::string>("from the loader");
+  };
+  auto warm = client->get_or_load("gl", LoadOptions{}, loader);
+  ASSERT_TRUE(warm.ok());
+  EXPECT_EQ(loads, 1);
+  auto again = client->get_or_load("gl", no_near, loader);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->source, Loaded::Source::cache);  // Redis, not the near cache
+
+  server->kill9();
+  auto copy = client->get_with_source("k");
+  ASSERT_TRUE(copy.ok()) << copy.error().to_string();
+  EXPECT_EQ(copy->value, "v");
+  auto refused = client->get_with_source("k", redis_only);
+  ASSERT_FALSE(refused.ok()) << "an outage must not be answered from the copy";
+  EXPECT_FALSE(client->get("k", redis_only).ok());
+  auto outage = client->get_or_load("gl", no_near, loader);
+  ASSERT_TRUE(outage.ok()) << outage.error().to_string();
+  EXPECT_EQ(outage->source, Loaded::Source::loader);
+  EXPECT_EQ(loads, 2);
+}
+
 TEST(NearCache, ARefusedClientTrackingLeavesReadsToRedisAndSaysWhy) {
   auto server = RedisServer::start();
   ASSERT_NE(server, nullptr);
