@@ -200,6 +200,7 @@ struct Options {
   double phase1 = 10, phase2 = 15, kill_at = 3, restart_at = 8;
   double serve = 0;
   std::string dump;
+  bool near_cache = true;  // --no-near-cache: the same run without it, to compare
 };
 
 }  // namespace
@@ -218,6 +219,8 @@ int main(int argc, char** argv) {
       opt.serve = std::atof(argv[++i]);
     } else if (std::strcmp(argv[i], "--dump") == 0 && i + 1 < argc) {
       opt.dump = argv[++i];
+    } else if (std::strcmp(argv[i], "--no-near-cache") == 0) {
+      opt.near_cache = false;
     }
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -252,7 +255,7 @@ int main(int argc, char** argv) {
   cfg->probe_max = 1s;
   // The near cache: hot records served in-process, kept coherent by Redis, and served while
   // Redis is down (up to max_stale); loads during an outage stay under the API's 5/s.
-  cfg->near_cache_bytes = 16u << 20;
+  cfg->near_cache_bytes = opt.near_cache ? 16u << 20 : 0;
   cfg->max_stale = 5min;
   cfg->outage_loads_per_second = 4;
   cfg->log_level = rcache::LogLevel::warning;
