@@ -142,6 +142,12 @@ class LocalWrite {
 };
 
 // GET through the near cache (near_get.cpp), saying where the answer came from.
+// MGET through the near cache: the keys with a fresh copy from it, the others from Redis in one
+// MGET (+ PTTL each) that fills them; in an outage the copies when every key has one.
+using Values = std::vector<std::optional<std::string>>;
+Result<Values> near_mget(ClientCore& core, NearCache& near, const std::vector<std::string>& keys);
+void near_mget_async(ClientCore& core, NearCache& near, const std::vector<std::string>& keys,
+                     Callback<Values> cb);
 // `copies` false (ReadOptions::near_cache): Redis only, what it answers still fills.
 Result<Read> near_get(ClientCore& core, NearCache& near, std::string_view key, bool copies = true);
 void near_get_async(ClientCore& core, NearCache& near, std::string_view key,

@@ -68,7 +68,122 @@ Result<OptString> value_of(Result<Read> r) {
   return std::move(r->value);
 }
 
+// MGET of the keys that had no fresh copy, as its part of an mget() through the near cache: the
+// copies found, the keys still to read, the fills begun for them.
+struct NearMget {
+  std::vector<std::string> keys;  // as the caller named them
+  std::vector<std::string> near_keys;
+  Values values;
+  std::vector<std::size_t> missing;  // indexes into keys
+  std::vector<NearCache::FillToken> tokens;
+
+  NearMget(const Config& cfg, NearCache& near, const std::vector<std::string>& ks)
+      : keys(ks), values(ks.size()) {
+    near_keys.reserve(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      near_keys.push_back(near_key(cfg, keys[i]));
+      if (auto v = near.get(near_keys[i])) {
+        values[i] = std::move(*v);
+      } else {
+        missing.push_back(i);
+      }
+    }
+    tokens.reserve(missing.size());
+    for (std::size_t i : missing) tokens.push_back(near.begin_fill(near_keys[i]));
+  }
+
+  std::vector<std::string> missing_keys() const {
+    std::vector<std::string> out;
+    out.reserve(missing.size());
+    for (std::size_t i : missing) out.push_back(keys[i]);
+    return out;
+  }
+
+  // The MGET's outcome: the values stored and merged in order; or (Redis unusable) the copies,
+  // when every missing key has one (local mode: a miss for those without).
+  Result<Values> settle(ClientCore& core, NearCache& near, Result<std::vector<RawRead>> r) {
+    if (r.ok()) {
+      for (std::size_t j = 0; j < missing.size(); ++j) {
+        RawRead& rr = (*r)[j];
+        std::optional<std::string_view> v;
+        if (rr.raw) v = *rr.raw;
+        near.end_fill(near_keys[missing[j]], tokens[j], v, std::chrono::milliseconds(rr.pttl_ms));
+        values[missing[j]] = std::move(rr.raw);
+      }
+      return std::move(values);
+    }
+    for (std::size_t j = 0; j < missing.size(); ++j)
+      near.abandon_fill(near_keys[missing[j]], tokens[j]);
+    if (!unavailable(r.error())) return std::move(r).error();
+    const bool local = core.availability().falls_back(r.error());
+    for (std::size_t i : missing) {
+      if (auto copy = near.get_during_outage(near_keys[i])) {
+        values[i] = std::move(copy->value);
+      } else if (!local) {
+        return std::move(r).error();  // no whole answer without Redis
+      }
+    }
+    if (local) core.metrics().add(Counter::fallback_served);
+    return std::move(values);
+  }
+};
+
+Result<Command> mget_pttl_cmd(ClientCore& core, const std::vector<std::string>& keys) {
+  return command_of("MGET", mget_with_pttl_command(core.config(), keys), Op::mget);
+}
+
+auto parse_mget_decoded(ClientCore& core, std::vector<std::string> keys) {
+  return [&core, keys = std::move(keys)](Outcome& o) -> Result<std::vector<RawRead>> {
+    auto r = parse_mget_with_pttl(o.earlier, *o.reply, keys.size());
+    if (!r) return r;
+    for (std::size_t i = 0; i < r->size(); ++i) {
+      auto& raw = (*r)[i].raw;
+      if (!raw) continue;
+      auto v = core.decode_read(std::move(*raw), keys[i]);
+      if (!v) return std::move(v).error();
+      raw = std::move(*v);
+    }
+    return r;
+  };
+}
+
 }  // namespace
+
+Result<Values> near_mget(ClientCore& core, NearCache& near, const std::vector<std::string>& keys) {
+  const auto start = core.clock().now();
+  NearMget m(core.config(), near, keys);
+  if (m.missing.empty() && !keys.empty()) {
+    const auto now = core.clock().now();
+    core.metrics().record(Op::mget, ResultKind::ok, Errc{}, now - start, now);
+    return std::move(m.values);
+  }
+  auto missing = m.missing_keys();
+  auto r = run<std::vector<RawRead>>(core, mget_pttl_cmd(core, missing),
+                                     parse_mget_decoded(core, missing));
+  return m.settle(core, near, std::move(r));
+}
+
+void near_mget_async(ClientCore& core, NearCache& near, const std::vector<std::string>& keys,
+                     Callback<Values> cb) {
+  const auto start = core.clock().now();
+  auto m = std::make_shared<NearMget>(core.config(), near, keys);
+  if (m->missing.empty() && !keys.empty()) {
+    const auto now = core.clock().now();
+    core.metrics().record(Op::mget, ResultKind::ok, Errc{}, now - start, now);
+    core.transport().post([m, cb = std::move(cb)]() mutable {
+      if (cb) cb(Result<Values>(std::move(m->values)));
+    });
+    return;
+  }
+  auto missing = m->missing_keys();
+  run_async<std::vector<RawRead>>(
+      core, mget_pttl_cmd(core, missing), parse_mget_decoded(core, missing),
+      Callback<std::vector<RawRead>>(
+          [&core, &near, m, cb = std::move(cb)](Result<std::vector<RawRead>> r) mutable {
+            auto out = m->settle(core, near, std::move(r));
+            if (cb) cb(std::move(out));
+          }));
+}
 
 Result<Read> near_get(ClientCore& core, NearCache& near, std::string_view key, bool copies) {
   const std::string nk = near_key(core.config(), key);

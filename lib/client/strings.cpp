@@ -324,9 +324,16 @@ std::future<Result<std::int64_t>> Client::incrby_async(std::string_view key, std
 
 // MGET / MSET
 Result<Client::Values> Client::mget(const std::vector<std::string>& keys) {
+  if (auto* near = core_->availability().near_cache()) {
+    return detail::near_mget(*core_, *near, keys);
+  }
   return run<Values>(*core_, keys_cmd(*core_, "MGET", Op::mget, keys), parse_values(*core_, keys));
 }
 void Client::mget_async(const std::vector<std::string>& keys, Callback<Values> cb) {
+  if (auto* near = core_->availability().near_cache()) {
+    detail::near_mget_async(*core_, *near, keys, std::move(cb));
+    return;
+  }
   run_async<Values>(*core_, keys_cmd(*core_, "MGET", Op::mget, keys), parse_values(*core_, keys),
                     std::move(cb));
 }

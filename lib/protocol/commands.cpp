@@ -267,6 +267,19 @@ Result<Wire> get_with_pttl_command(const Config& cfg, std::string_view key, bool
   return w;
 }
 
+Result<Wire> mget_with_pttl_command(const Config& cfg, const std::vector<std::string>& keys) {
+  auto w = multi_key_command(cfg, "MGET", keys);
+  if (!w) return w;
+  RespWriter out(w->bytes);
+  for (const auto& k : keys) {
+    out.begin(2);
+    out.arg("PTTL");
+    out.arg(cfg.key_prefix, k);
+  }
+  w->replies = static_cast<std::uint32_t>(keys.size() + 1);
+  return w;
+}
+
 Wire scan_command(std::string_view cursor, std::string_view match, std::size_t count) {
   Wire w;
   RespWriter out(w.bytes);

@@ -67,6 +67,9 @@ Wire ping_command();
 Result<Wire> getex_command(const Config& cfg, std::string_view key, std::chrono::milliseconds ttl);
 // GET prefix+key, and with `with_pttl` PTTL prefix+key in the same request (two replies).
 Result<Wire> get_with_pttl_command(const Config& cfg, std::string_view key, bool with_pttl);
+// MGET prefix+k1 ... prefix+kn, then PTTL prefix+ki for each key, in one request (n + 1 replies):
+// the near cache's fill of several keys.
+Result<Wire> mget_with_pttl_command(const Config& cfg, const std::vector<std::string>& keys);
 // SCAN cursor MATCH match COUNT count.
 Wire scan_command(std::string_view cursor, std::string_view match, std::size_t count);
 // UNLINK k1 k2 ... (keys as the server returned them: already prefixed).

@@ -167,6 +167,23 @@ Result<RawRead> parse_get_with_pttl(const std::vector<ReplyPtr>& earlier, const 
   return rr;
 }
 
+Result<std::vector<RawRead>> parse_mget_with_pttl(const std::vector<ReplyPtr>& earlier,
+                                                  const redisReply& last, std::size_t keys) {
+  if (earlier.size() != keys) {
+    return Error{Errc::protocol, "MGET: " + std::to_string(keys + 1) + " replies expected, " +
+                                     std::to_string(earlier.size() + 1) + " received"};
+  }
+  auto values = parse_mget(*earlier[0], keys);
+  if (!values) return std::move(values).error();
+  std::vector<RawRead> out(keys);
+  for (std::size_t i = 0; i < keys; ++i) {
+    out[i].raw = std::move((*values)[i]);
+    const redisReply& t = i + 1 < keys ? *earlier[i + 1] : last;
+    if (t.type == REDIS_REPLY_INTEGER) out[i].pttl_ms = t.integer;
+  }
+  return out;
+}
+
 Result<ScanPage> parse_scan(const redisReply& r) {
   if (auto e = reply_error("SCAN", r)) return std::move(*e);
   if (r.type != REDIS_REPLY_ARRAY || r.elements != 2 || r.element[0]->type != REDIS_REPLY_STRING ||

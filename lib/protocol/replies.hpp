@@ -73,6 +73,9 @@ struct RawRead {
   std::int64_t pttl_ms = -3;  // -3: not asked
 };
 Result<RawRead> parse_get_with_pttl(const std::vector<ReplyPtr>& earlier, const redisReply& last);
+// The replies of mget_with_pttl_command() for `keys` keys: MGET's array, then a PTTL each.
+Result<std::vector<RawRead>> parse_mget_with_pttl(const std::vector<ReplyPtr>& earlier,
+                                                  const redisReply& last, std::size_t keys);
 
 // SCAN: the next cursor and the keys of this batch.
 struct ScanPage {

@@ -313,6 +313,63 @@ TEST(NearCache, APerCallOptOutIsAnsweredByRedisOnly) {
   EXPECT_EQ(loads, 2);
 }
 
+// mget() through the near cache: keys with a fresh copy are answered from it, the others in one
+// MGET that fills them; invalidations apply per key; in an outage the copies answer only when
+// every key has one.
+TEST(NearCache, MgetUsesTheCopiesAndFillsTheRest) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  Writer w(server->port());
+  ASSERT_TRUE(w.ok());
+  ASSERT_EQ(w.run({"SET", "a", "1"}), "OK");
+  ASSERT_EQ(w.run({"SET", "b", "2"}), "OK");
+  ASSERT_EQ(w.run({"SET", "c", "3"}), "OK");
+  Config c = near_config(*server);
+  c.command_timeout = 200ms;
+  c.deadline = 300ms;
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  using V = Client::Values;
+  EXPECT_EQ(read(*client, "a"), "1");  // a has a copy; b, c do not
+
+  auto before = client->stats().near_cache;
+  auto r = client->mget({"b", "a", "missing", "c", "a"});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(*r, (V{"2", "1", std::nullopt, "3", "1"}));
+  auto after = client->stats().near_cache;
+  EXPECT_EQ(after.hits - before.hits, 2u);    // a, twice
+  EXPECT_EQ(after.fills - before.fills, 2u);  // b and c kept; "missing" has no value
+
+  // All from copies now: no round trip.
+  before = after;
+  auto again = client->mget({"a", "b", "c"});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, (V{"1", "2", "3"}));
+  EXPECT_EQ(client->stats().near_cache.hits - before.hits, 3u);
+  auto async = client->mget_async({"c", "b"}).get();
+  ASSERT_TRUE(async.ok());
+  EXPECT_EQ(*async, (V{"3", "2"}));
+
+  // Another client's write drops its key's copy only.
+  ASSERT_EQ(w.run({"SET", "b", "two"}), "OK");
+  ASSERT_TRUE(eventually(2s, [&] {
+    auto v = client->mget({"a", "b", "c"});
+    return v.ok() && *v == V{"1", "two", "3"};
+  }));
+
+  server->kill9();
+  auto outage = client->mget({"c", "a"});
+  ASSERT_TRUE(outage.ok()) << outage.error().to_string();
+  EXPECT_EQ(*outage, (V{"3", "1"}));
+  auto outage_async = client->mget_async({"a", "c"}).get();
+  ASSERT_TRUE(outage_async.ok()) << outage_async.error().to_string();
+  EXPECT_EQ(*outage_async, (V{"1", "3"}));
+  // A key without a copy: no whole answer without Redis.
+  auto partial = client->mget({"a", "never read"});
+  EXPECT_FALSE(partial.ok());
+}
+
 TEST(NearCache, ARefusedClientTrackingLeavesReadsToRedisAndSaysWhy) {
   auto server = RedisServer::start();
   ASSERT_NE(server, nullptr);

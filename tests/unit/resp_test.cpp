@@ -6,7 +6,9 @@
 
 #include <random>
 
+#include "protocol/commands.hpp"
 #include "protocol/replies.hpp"
+#include "reply_bytes.hpp"
 
 using namespace rcache;
 using namespace rcache::detail;
@@ -122,6 +124,40 @@ TEST(Reader, HugeArrayCountIsRefusedWithoutAllocating) {
   EXPECT_EQ(redisReaderGetReply(r, &reply), REDIS_ERR);
   EXPECT_EQ(reply, nullptr);
   redisReaderFree(r);
+}
+
+// The near cache's MGET: the values and each key's PTTL, in order; a reply count that does not
+// match the keys is a protocol error, not a shifted answer.
+TEST(MgetWithPttl, ValuesAndTtlsInOrder) {
+  Config cfg;
+  cfg.key_prefix = "p:";
+  auto w = mget_with_pttl_command(cfg, {"a", "b"});
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->replies, 3u);
+  EXPECT_EQ(w->bytes,
+            "*3\r\n$4\r\nMGET\r\n$3\r\np:a\r\n$3\r\np:b\r\n"
+            "*2\r\n$4\r\nPTTL\r\n$3\r\np:a\r\n*2\r\n$4\r\nPTTL\r\n$3\r\np:b\r\n");
+  EXPECT_FALSE(mget_with_pttl_command(cfg, {}).ok());
+
+  std::vector<ReplyPtr> earlier;
+  earlier.push_back(rcache::test::parse_reply("*2\r\n$1\r\nx\r\n$-1\r\n"));
+  earlier.push_back(rcache::test::parse_reply(":1500\r\n"));
+  auto last = rcache::test::parse_reply(":-2\r\n");
+  auto r = parse_mget_with_pttl(earlier, *last, 2);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].raw, std::optional<std::string>("x"));
+  EXPECT_EQ((*r)[0].pttl_ms, 1500);
+  EXPECT_EQ((*r)[1].raw, std::nullopt);
+  EXPECT_EQ((*r)[1].pttl_ms, -2);
+
+  auto short_count = parse_mget_with_pttl(earlier, *last, 3);
+  ASSERT_FALSE(short_count.ok());
+  EXPECT_EQ(short_count.error().code, Errc::protocol);
+  std::vector<ReplyPtr> wrong;
+  wrong.push_back(rcache::test::parse_reply("*1\r\n$1\r\nx\r\n"));
+  wrong.push_back(rcache::test::parse_reply(":1\r\n"));
+  EXPECT_EQ(parse_mget_with_pttl(wrong, *last, 2).error().code, Errc::protocol);
 }
 
 TEST(ErrorCode, IsAStdErrorCode) {
