@@ -34,6 +34,7 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
       core->cfg_, *core->transport_, availability, *core->metrics_, core->clock_, core->logger_,
       core->transport_->endpoint(), [self](BreakerState from, BreakerState to) {
         self->metrics_->breaker_transition(from, to);
+        self->availability_->on_breaker_change(from, to);
         if (self->cfg_.on_breaker_change) self->cfg_.on_breaker_change(from, to);
       });
   core->reachable_.store(core->executor_.get(), std::memory_order_release);

@@ -2,6 +2,8 @@
 // from Redis and stores it (a fill, guarded against invalidations that overtake the reply); a
 // call that cannot use Redis is answered from a copy within max_stale, else with its error (a
 // miss in local mode). See resilience/near_cache.hpp for the invariant.
+#include <utility>
+
 #include "client/calls.hpp"
 #include "protocol/commands.hpp"
 #include "protocol/replies.hpp"
@@ -77,8 +79,11 @@ struct NearMget {
   std::vector<std::size_t> missing;  // indexes into keys
   std::vector<NearCache::FillToken> tokens;
 
-  NearMget(const Config& cfg, NearCache& near, const std::vector<std::string>& ks)
-      : keys(ks), values(ks.size()) {
+  NearCache& near;
+  bool open = true;  // the fills begun are still to end (settle, or the destructor)
+
+  NearMget(const Config& cfg, NearCache& nc, const std::vector<std::string>& ks)
+      : keys(ks), values(ks.size()), near(nc) {
     near_keys.reserve(keys.size());
     for (std::size_t i = 0; i < keys.size(); ++i) {
       near_keys.push_back(near_key(cfg, keys[i]));
@@ -91,6 +96,15 @@ struct NearMget {
     tokens.reserve(missing.size());
     for (std::size_t i : missing) tokens.push_back(near.begin_fill(near_keys[i]));
   }
+  NearMget(const NearMget&) = delete;
+  NearMget& operator=(const NearMget&) = delete;
+  ~NearMget() { abandon(); }
+
+  void abandon() noexcept {
+    if (!std::exchange(open, false)) return;
+    for (std::size_t j = 0; j < tokens.size(); ++j)
+      near.abandon_fill(near_keys[missing[j]], tokens[j]);
+  }
 
   std::vector<std::string> missing_keys() const {
     std::vector<std::string> out;
@@ -101,8 +115,9 @@ struct NearMget {
 
   // The MGET's outcome: the values stored and merged in order; or (Redis unusable) the copies,
   // when every missing key has one (local mode: a miss for those without).
-  Result<Values> settle(ClientCore& core, NearCache& near, Result<std::vector<RawRead>> r) {
-    if (r.ok()) {
+  Result<Values> settle(ClientCore& core, Result<std::vector<RawRead>> r) {
+    if (r.ok() && r->size() == missing.size()) {
+      open = false;
       for (std::size_t j = 0; j < missing.size(); ++j) {
         RawRead& rr = (*r)[j];
         std::optional<std::string_view> v;
@@ -112,8 +127,8 @@ struct NearMget {
       }
       return std::move(values);
     }
-    for (std::size_t j = 0; j < missing.size(); ++j)
-      near.abandon_fill(near_keys[missing[j]], tokens[j]);
+    abandon();
+    if (r.ok()) return Error{Errc::protocol, "MGET: replies do not match the keys asked"};
     if (!unavailable(r.error())) return std::move(r).error();
     const bool local = core.availability().falls_back(r.error());
     for (std::size_t i : missing) {
@@ -160,7 +175,7 @@ Result<Values> near_mget(ClientCore& core, NearCache& near, const std::vector<st
   auto missing = m.missing_keys();
   auto r = run<std::vector<RawRead>>(core, mget_pttl_cmd(core, missing),
                                      parse_mget_decoded(core, missing));
-  return m.settle(core, near, std::move(r));
+  return m.settle(core, std::move(r));
 }
 
 void near_mget_async(ClientCore& core, NearCache& near, const std::vector<std::string>& keys,
@@ -179,8 +194,8 @@ void near_mget_async(ClientCore& core, NearCache& near, const std::vector<std::s
   run_async<std::vector<RawRead>>(
       core, mget_pttl_cmd(core, missing), parse_mget_decoded(core, missing),
       Callback<std::vector<RawRead>>(
-          [&core, &near, m, cb = std::move(cb)](Result<std::vector<RawRead>> r) mutable {
-            auto out = m->settle(core, near, std::move(r));
+          [&core, m, cb = std::move(cb)](Result<std::vector<RawRead>> r) mutable {
+            auto out = m->settle(core, std::move(r));
             if (cb) cb(std::move(out));
           }));
 }

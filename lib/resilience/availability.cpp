@@ -106,12 +106,17 @@ bool Availability::up() const noexcept {
 }
 
 void Availability::on_pool_available() {
+  if (near_) near_->outage_ended();
   if (disabled_.exchange(false)) {
     if (Pool* pool = pool_.load()) {
       pool->set_probing(false);
       logger_.log(LogLevel::warning, "redis " + pool->endpoint() + " reachable: client enabled");
     }
   }
+}
+
+void Availability::on_breaker_change(BreakerState /*from*/, BreakerState to) {
+  if (to == BreakerState::closed && near_) near_->outage_ended();
 }
 
 bool Availability::falls_back(const Error& e) const noexcept {
@@ -126,16 +131,16 @@ std::optional<std::string> Availability::local_miss() {
 Result<bool> Availability::local_set(const std::string& near_key, const NearCache::FillToken& token,
                                      std::string_view value, const SetOptions& o, Error failed) {
   using C = SetOptions::Condition;
-  if (o.condition != C::always) {
-    // As Redis would have decided it, against what this client knows of the key.
-    const bool has = near_->get_during_outage(near_key).has_value();
-    if ((o.condition == C::if_absent && has) || (o.condition == C::if_present && !has)) {
-      near_->abandon_fill(near_key, token);
-      metrics_.add(Counter::fallback_served);
-      return false;
-    }
+  // NX / XX as Redis would have decided them, against what this client knows of the key.
+  const NearCache::Condition condition =
+      o.condition == C::if_absent    ? NearCache::Condition::if_absent
+      : o.condition == C::if_present ? NearCache::Condition::if_present
+                                     : NearCache::Condition::always;
+  const auto w = near_->end_outage_write(near_key, token, value, o.ttl, condition);
+  if (w.declined) {
+    metrics_.add(Counter::fallback_served);
+    return false;
   }
-  const auto w = near_->end_outage_write(near_key, token, value, o.ttl);
   if (!w.kept) return failed;  // invalidated meanwhile, or too large: the copy could mislead
   metrics_.add(Counter::fallback_served);
   return true;

@@ -15,8 +15,9 @@
 //               Counted as fallback_served. One store, one set of rules: the near cache's.
 //   recovery    a copy written during an outage is served only to calls that cannot use Redis,
 //               and goes as soon as Redis answers for its key (a read, an own write, an
-//               invalidation) or coherence returns (the end of its epoch): nothing written
-//               during an outage is read back once Redis answers again.
+//               invalidation), coherence returns (the end of its epoch), or the outage ends
+//               (the pool has a connection again or the breaker closes: outage_ended()):
+//               nothing written during an outage is read back once Redis answers again.
 //
 // THE INVARIANT is the near cache's (near_cache.hpp): while coherent, a value is never served
 // after Redis acknowledged a newer write to it plus the invalidation delivery time; while not
@@ -75,7 +76,9 @@ class Availability {
   bool up() const noexcept;
 
   // The pool went from no ready connection to one.
+  // Both end an outage: this client's outage writes are no longer served (local mode).
   void on_pool_available();
+  void on_breaker_change(BreakerState from, BreakerState to);
 
   // ---- local mode ----
   bool local_mode() const noexcept { return local_; }

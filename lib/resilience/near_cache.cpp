@@ -160,7 +160,7 @@ std::optional<NearCache::Outage> NearCache::get_during_outage(std::string_view k
   auto found = s.index.find(key);
   if (found == s.index.end()) return std::nullopt;
   const auto it = found->second;
-  if (now >= it->stale_until) {
+  if (!servable_in_outage(*it, now)) {
     remove(s, it);
     return std::nullopt;
   }
@@ -183,7 +183,7 @@ NearCache::FillToken NearCache::begin_fill(std::string_view key) {
   const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
   auto [it, inserted] = s.pending.try_emplace(std::string(key));
   ++it->second.count;
-  return FillToken{epoch, it->second.seq, true};
+  return FillToken{epoch, it->second.seq, it->second.own, true};
 }
 
 void NearCache::end_pending(Shard& s, std::string_view key) {
@@ -204,8 +204,12 @@ bool NearCache::end_fill(std::string_view key, const FillToken& t,
     if (auto found = s.index.find(key); found != s.index.end()) remove(s, found->second);
     return false;
   }
+  // Redis answered for the key: whatever copy there is goes first (an outage write of this
+  // client, above all, must not outlive that answer, whatever it was: a value, nil, or a fill
+  // refused below). A fill that succeeds stores the answer instead.
+  if (auto found = s.index.find(key); found != s.index.end()) remove(s, found->second);
   auto p = s.pending.find(std::string(key));
-  const bool invalidated = p == s.pending.end() || p->second.seq != t.seq;
+  const bool invalidated = p == s.pending.end() || p->second.seq != t.seq || p->second.own != t.own;
   if (p != s.pending.end() && --p->second.count == 0) s.pending.erase(p);
   if (!value) return false;
   if (invalidated || t.epoch != epoch_.load(std::memory_order_acquire) || !coherent()) {
@@ -291,7 +295,7 @@ NearCache::FillToken NearCache::begin_outage_load(std::string_view key) {
   const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
   auto [it, inserted] = s.pending.try_emplace(std::string(key));
   ++it->second.count;
-  return FillToken{epoch, it->second.seq, true};
+  return FillToken{epoch, it->second.seq, it->second.own, true};
 }
 
 bool NearCache::end_outage_load(std::string_view key, const FillToken& t, std::string_view value,
@@ -301,7 +305,7 @@ bool NearCache::end_outage_load(std::string_view key, const FillToken& t, std::s
   const TimePoint now = clock_.now();
   std::lock_guard lock(s.mu);
   auto p = s.pending.find(std::string(key));
-  const bool invalidated = p == s.pending.end() || p->second.seq != t.seq;
+  const bool invalidated = p == s.pending.end() || p->second.seq != t.seq || p->second.own != t.own;
   if (p != s.pending.end() && --p->second.count == 0) s.pending.erase(p);
   // Stored in the epoch it began in, and only while that is an incoherent one: a
   // coherence_gained() in between changes the epoch, and one that follows drops it.
@@ -313,25 +317,44 @@ bool NearCache::end_outage_load(std::string_view key, const FillToken& t, std::s
 
 NearCache::WriteResult NearCache::end_outage_write(std::string_view key, const FillToken& t,
                                                    std::optional<std::string_view> value,
-                                                   std::chrono::milliseconds ttl) {
+                                                   std::chrono::milliseconds ttl,
+                                                   Condition condition) {
   Shard& s = shard_for(hash_of(key));
   const TimePoint now = clock_.now();
   std::lock_guard lock(s.mu);
   WriteResult out;
-  if (auto found = s.index.find(key); found != s.index.end()) {
-    out.had_copy = now < found->second->stale_until;
+  auto found = s.index.find(key);
+  if (found != s.index.end() && !servable_in_outage(*found->second, now)) {
     remove(s, found->second);
+    found = s.index.end();
   }
+  out.had_copy = found != s.index.end();
   auto p = s.pending.find(std::string(key));
   const bool invalidated = !t.active || p == s.pending.end() || p->second.seq != t.seq;
-  if (t.active && p != s.pending.end() && --p->second.count == 0) s.pending.erase(p);
+  if ((condition == Condition::if_absent && out.had_copy) ||
+      (condition == Condition::if_present && !out.had_copy)) {
+    if (t.active && p != s.pending.end() && --p->second.count == 0) s.pending.erase(p);
+    out.declined = true;
+    return out;
+  }
+  if (found != s.index.end()) remove(s, found->second);
+  if (p != s.pending.end()) {
+    ++p->second.own;  // fills and outage loads in flight read before this write
+    if (t.active && --p->second.count == 0) s.pending.erase(p);
+  }
   // No epoch check: the copy is never fresh to get(), and the end of its epoch (coherence back)
   // drops it like every other entry.
   if (invalidated || !value) return out;
   const std::chrono::milliseconds life = ttl.count() > 0 ? std::min(ttl, max_ttl_) : max_ttl_;
   out.kept =
       put(s, key, *value, now + life, epoch_.load(std::memory_order_acquire), Origin::written);
+  if (out.kept) s.index.find(key)->second->outage_gen = outage_gen_.load(std::memory_order_acquire);
   return out;
+}
+
+bool NearCache::servable_in_outage(const Entry& e, TimePoint now) const noexcept {
+  if (now >= e.stale_until) return false;
+  return e.origin != Origin::written || e.outage_gen == outage_gen_.load(std::memory_order_acquire);
 }
 
 NearCacheCounts NearCache::counts() const {

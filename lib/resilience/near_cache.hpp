@@ -34,9 +34,11 @@
 //               client's copy (begin_outage_write / end_outage_write), refused if an
 //               invalidation of the key came in while it ran. Such a copy, like an outage load,
 //               is never served as fresh by get(): only to calls that cannot use Redis. It goes
-//               as any entry does (an invalidation, an own write, a read Redis answered, the
-//               end of the epoch once coherence returns), so it never shadows Redis once Redis
-//               answers for the key.
+//               as any entry does (an invalidation, an own write, any answer of Redis for the
+//               key — a value, a nil, a refused fill — and the end of the epoch once coherence
+//               returns), and with the outage (outage_ended(): the pool or the breaker saw Redis
+//               answer again), so it never shadows Redis once Redis answers. It refuses the
+//               fills and outage loads of the key that were in flight: they read before it.
 //   bytes       key + value + kEntryOverhead per entry, per shard max_bytes / shards; a shard
 //               evicts to stay within its share, by W-TinyLFU (chosen over LRU from
 //               measurements, benchmarks/README.md): a new entry goes into a window (1 % of the
@@ -109,6 +111,7 @@ class NearCache {
   struct FillToken {
     std::uint64_t epoch = 0;
     std::uint64_t seq = 0;
+    std::uint64_t own = 0;
     bool active = false;  // false: nothing to fill (not coherent); end/abandon do nothing
   };
   // Before the read is sent. Every begin_fill must be followed by end_fill or abandon_fill.
@@ -152,14 +155,23 @@ class NearCache {
   // key for `ttl` (zero: no TTL; capped by max_ttl), served only to calls that cannot use Redis;
   // nullopt (a delete) drops any copy. Refused (and any older copy dropped) when the key was
   // invalidated while the write ran: someone else wrote it, and which write is newer cannot be
-  // told. Returns whether a copy of the key was there before (for a delete's count).
+  // told. `condition` is decided against the copy under the same lock (a SET NX/XX: declined,
+  // nothing changes). Fills and outage loads of the key in flight are refused from now on: they
+  // read before this write. Returns whether a copy of the key was there before (for a delete's
+  // count).
+  enum class Condition : std::uint8_t { always, if_absent, if_present };
   struct WriteResult {
     bool kept = false;
     bool had_copy = false;
+    bool declined = false;  // the condition did not hold
   };
   WriteResult end_outage_write(std::string_view key, const FillToken& t,
-                               std::optional<std::string_view> value,
-                               std::chrono::milliseconds ttl);
+                               std::optional<std::string_view> value, std::chrono::milliseconds ttl,
+                               Condition condition = Condition::always);
+  // Redis answered again after an outage (the pool has a connection again, or the breaker
+  // closed): this client's outage writes are no longer served, even to a call that cannot use
+  // Redis in a later outage; Redis is the truth again. O(1): they go when next touched.
+  void outage_ended() noexcept { outage_gen_.fetch_add(1, std::memory_order_acq_rel); }
 
   NearCacheCounts counts() const;
   std::size_t max_bytes() const noexcept { return max_bytes_; }
@@ -176,10 +188,12 @@ class NearCache {
     std::uint64_t epoch = 0;
     Origin origin = Origin::redis;
     Segment segment = Segment::window;
+    std::uint64_t outage_gen = 0;  // for written entries: the outage it was written in
   };
   using List = std::list<Entry>;
   struct Pending {
     std::uint64_t seq = 0;  // bumped by every invalidation of the key
+    std::uint64_t own = 0;  // bumped by every outage write of the key kept (local mode)
     std::size_t count = 0;  // fills in flight
   };
   struct Shard {
@@ -206,6 +220,8 @@ class NearCache {
   bool put(Shard& s, std::string_view key, std::string_view value, TimePoint fresh_until,
            std::uint64_t epoch, Origin origin);
   static void remove(Shard& s, List::iterator it);
+  // Within max_stale, and not an outage write from an outage that has ended.
+  bool servable_in_outage(const Entry& e, TimePoint now) const noexcept;
   void end_pending(Shard& s, std::string_view key);  // lock held
   // Every shard locked at once: a change of epoch and coherence that no shard sees half done.
   std::vector<std::unique_lock<std::mutex>> lock_all();
@@ -228,6 +244,7 @@ class NearCache {
   std::size_t mask_ = 0;
   std::atomic<std::uint64_t> epoch_{1};
   std::atomic<bool> coherent_{false};
+  std::atomic<std::uint64_t> outage_gen_{1};
   std::atomic<std::uint64_t> flushes_lost_{0}, flushes_flushall_{0};
 };
 

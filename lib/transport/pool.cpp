@@ -4,11 +4,12 @@
 namespace rcache::detail {
 
 Pool::Pool(const Config& cfg, const Logger& logger, std::string endpoint,
-           std::function<void()> on_available)
+           std::function<void()> on_available, const ClockSource& clock)
     : cfg_(cfg),
       logger_(logger),
       endpoint_(std::move(endpoint)),
-      on_available_(std::move(on_available)) {}
+      on_available_(std::move(on_available)),
+      clock_(clock) {}
 
 std::string endpoint_of(const Target& t) {
   if (t.host.find(':') != std::string::npos) return "[" + t.host + "]:" + std::to_string(t.port);
@@ -160,7 +161,11 @@ BackoffShape Pool::reconnect_shape() const {
 
 std::uint64_t Pool::drop_id(const Link& /*link*/, LinkState from) {
   if (from != LinkState::ready) return fresh_drop_id();
-  if (loss_ == 0) loss_ = fresh_drop_id();
+  const TimePoint now = clock_.now();
+  if (loss_ == 0 || now - loss_at_ > kLossWindow) {
+    loss_ = fresh_drop_id();
+    loss_at_ = now;
+  }
   return loss_;
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/backoff.hpp"
+#include "base/clock.hpp"
 #include "base/log.hpp"
 #include "rcache/config.hpp"
 #include "rcache/status.hpp"
@@ -35,8 +36,9 @@ class Pool final : public LinkObserver {
  public:
   // on_available runs on the loop thread each time the pool goes from no ready connection to one
   // (the first time included). cfg and logger must outlive the Pool.
+  // `clock` times the window of one loss (drop_id()).
   Pool(const Config& cfg, const Logger& logger, std::string endpoint,
-       std::function<void()> on_available);
+       std::function<void()> on_available, const ClockSource& clock = SteadyClock::instance());
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
@@ -86,9 +88,11 @@ class Pool final : public LinkObserver {
   void on_link_state(const Link& link, LinkState from, LinkState to) override;
   BackoffShape reconnect_shape() const override;
   const Target* target() const override { return target_ ? &*target_ : nullptr; }
-  // Links that were ready and drop before any link is ready again share one id: losing the whole
-  // pool at once (CLIENT KILL, a proxy restart) is one signal, not pool_size of them. A failed
+  // Links that were ready and drop within kLossWindow of the first of them, before any link is
+  // ready again, share one id: losing the whole pool at once (CLIENT KILL, a proxy restart) is
+  // one signal, not pool_size of them; drops further apart are events of their own. A failed
   // connect or handshake gets an id of its own.
+  static constexpr std::chrono::milliseconds kLossWindow{250};
   std::uint64_t drop_id(const Link& link, LinkState from) override;
 
  private:
@@ -100,6 +104,7 @@ class Pool final : public LinkObserver {
   const Logger& logger_;
   const std::string endpoint_;
   std::function<void()> on_available_;
+  const ClockSource& clock_;
   std::vector<std::unique_ptr<Link>> links_;
   LinkFactory factory_;                           // until the links exist (deferred start)
   std::optional<Target> target_;                  // loop thread
@@ -109,6 +114,7 @@ class Pool final : public LinkObserver {
   bool reported_down_ = false;  // loop thread
   bool riding_ = false;         // loop thread: a drop, and no failed reconnect attempt since
   std::uint64_t loss_ = 0;      // loop thread: the id of ready links lost since one was ready
+  TimePoint loss_at_{};         // loop thread: when loss_ began
   std::string logged_refusal_;  // loop thread: the auth/TLS refusal last logged
 
   std::atomic<std::size_t> ready_{0}, connecting_{0}, down_{0};

@@ -60,7 +60,7 @@ Result<void> Transport::start(std::function<void()> on_available) {
                       "NOT verified; anyone on the path can read and change the traffic");
     }
   }
-  pool_ = std::make_unique<Pool>(cfg_, logger_, endpoint_of(cfg_), std::move(on_available));
+  pool_ = std::make_unique<Pool>(cfg_, logger_, endpoint_of(cfg_), std::move(on_available), clock_);
   if (int rc = uv_loop_init(&loop_); rc != 0) {
     return Error{Errc::connection, std::string("uv_loop_init: ") + uv_strerror(rc)};
   }

@@ -491,5 +491,87 @@ TEST_F(AvailabilityTest, AWriteDuringWhichTheKeyWasInvalidatedIsNotKept) {
   EXPECT_EQ(read(a, "k"), std::optional<std::string>("mine"));
 }
 
+// The review's cases. Redis answering for the key drops an outage write whatever it answered:
+// nil, a TTL that ends at once, or a fill refused by an invalidation.
+TEST_F(AvailabilityTest, AnyAnswerOfRedisForTheKeyDropsAnOutageWrite) {
+  auto& a = make(DegradedMode::local);
+  NearCache& near = *a.near_cache();
+  near.coherence_gained();
+  ASSERT_TRUE(put(a, "k", "v1", SetOptions{}).value());
+  near.end_fill("k", near.begin_fill("k"), std::nullopt, -2ms);  // Redis: no such key
+  EXPECT_EQ(read(a, "k"), std::nullopt);
+
+  ASSERT_TRUE(put(a, "k", "v1", SetOptions{}).value());
+  near.end_fill("k", near.begin_fill("k"), std::string_view("x"), 0ms);  // expiring now
+  EXPECT_EQ(read(a, "k"), std::nullopt);
+
+  const auto t = near.begin_fill("k");
+  near.invalidate("k");  // the fill will be refused
+  ASSERT_TRUE(put(a, "k", "v1", SetOptions{}).value());
+  EXPECT_FALSE(near.end_fill("k", t, std::string_view("x"), -1ms));
+  EXPECT_EQ(read(a, "k"), std::nullopt) << "a refused fill is still Redis answering";
+}
+
+// An outage write (or delete) refuses the reads and loads of its key that were in flight: they
+// read before it, and must not put the older value over it.
+TEST_F(AvailabilityTest, AnOutageWriteRefusesTheFillsAndLoadsOfItsKeyInFlight) {
+  auto& a = make(DegradedMode::local);
+  NearCache& near = *a.near_cache();
+  // Not coherent: a get_or_load's load during the outage.
+  const auto load = near.begin_outage_load("k");
+  ASSERT_TRUE(put(a, "k", "mine", SetOptions{}).value());
+  EXPECT_FALSE(near.end_outage_load("k", load, "from the loader, older", 60s));
+  EXPECT_EQ(read(a, "k"), std::optional<std::string>("mine"));
+
+  const auto load2 = near.begin_outage_load("k");
+  EXPECT_EQ(del(a, {"k"}).value(), 1);
+  EXPECT_FALSE(near.end_outage_load("k", load2, "back from the dead", 60s));
+  EXPECT_EQ(read(a, "k"), std::nullopt);
+
+  // Coherent: a GET sent before a SET that timed out.
+  near.coherence_gained();
+  const auto fill = near.begin_fill("j");
+  ASSERT_TRUE(put(a, "j", "mine", SetOptions{}).value());
+  EXPECT_FALSE(near.end_fill("j", fill, std::string_view("older"), -1ms));
+  EXPECT_EQ(near.get("j"), std::nullopt) << "the older value must not be served as fresh";
+}
+
+// ...but two outage writes of one key in flight together do not refuse each other: the last
+// to end is kept, as Redis would apply the last.
+TEST_F(AvailabilityTest, TwoOutageWritesOfAKeyInFlightAreBothAnswered) {
+  auto& a = make(DegradedMode::local);
+  NearCache& near = *a.near_cache();
+  const auto first = near.begin_outage_write("k");
+  const auto second = near.begin_outage_write("k");
+  const Error e{Errc::timeout, "SET: timed out"};
+  EXPECT_TRUE(a.local_set("k", first, "1", SetOptions{}, e).value());
+  EXPECT_TRUE(a.local_set("k", second, "2", SetOptions{}, e).value());
+  EXPECT_EQ(read(a, "k"), std::optional<std::string>("2"));
+  EXPECT_EQ(near.counts().entries, 1u);
+}
+
+// When the outage ends (the pool has a connection again, or the breaker closes), Redis is the
+// truth again: outage writes are not served, even to a call that cannot use Redis later.
+TEST_F(AvailabilityTest, AnOutageWriteIsNotServedOnceTheOutageEnded) {
+  {
+    auto& a = make(DegradedMode::local);
+    a.near_cache()->coherence_gained();  // coherence never lost: a stall, not a disconnection
+    ASSERT_TRUE(put(a, "k", "v", SetOptions{}).value());
+    a.on_pool_available();
+    EXPECT_EQ(read(a, "k"), std::nullopt);
+    EXPECT_EQ(a.near_cache()->counts().entries, 0u);
+  }
+  for (auto from : {BreakerState::open, BreakerState::half_open, BreakerState::forced_open}) {
+    auto& a = make(DegradedMode::local);
+    ASSERT_TRUE(put(a, "k", "v", SetOptions{}).value());
+    a.on_breaker_change(BreakerState::closed, BreakerState::open);  // opening ends nothing
+    EXPECT_EQ(read(a, "k"), std::optional<std::string>("v")) << to_string(from);
+    a.on_breaker_change(from, BreakerState::closed);
+    EXPECT_EQ(read(a, "k"), std::nullopt) << to_string(from);
+    ASSERT_TRUE(put(a, "k", "after", SetOptions{}).value());  // a new outage's write is served
+    EXPECT_EQ(read(a, "k"), std::optional<std::string>("after"));
+  }
+}
+
 }  // namespace
 }  // namespace rcache::detail

@@ -104,7 +104,8 @@ class PoolTest : public ::testing::Test {
   }
 
   Pool& make() {
-    pool_ = std::make_unique<Pool>(cfg_, logger_, "10.0.0.1:6379", [this] { ++available_; });
+    pool_ = std::make_unique<Pool>(
+        cfg_, logger_, "10.0.0.1:6379", [this] { ++available_; }, clock_);
     pool_->start([this](std::size_t index, LinkObserver& observer) -> std::unique_ptr<Link> {
       auto link = std::make_unique<FakeLink>(index, observer);
       links_.push_back(link.get());
@@ -137,6 +138,7 @@ class PoolTest : public ::testing::Test {
   }
 
   Config cfg_;
+  ManualClock clock_;
   LogLevel level_of(std::string_view what) {
     std::lock_guard lock(log_mu_);
     for (const auto& [level, line] : log_) {
@@ -376,6 +378,22 @@ TEST_F(PoolTest, ReadyLinksLostTogetherShareADropIdUntilOneIsReadyAgain) {
   EXPECT_NE(second, first);
   EXPECT_NE(second, attempt);
   EXPECT_EQ(pool.drop_id(*links_[0], S::ready), second);
+}
+
+// A link that keeps failing to come back must not make every later drop of the others part of
+// its loss: drops further apart than the window are events of their own.
+TEST_F(PoolTest, DropsFurtherApartThanTheWindowAreSeparateEvents) {
+  auto& pool = make();
+  for (auto* l : links_) l->come_up();
+  const std::uint64_t first = pool.drop_id(*links_[0], S::ready);
+  links_[0]->fail(Error{Errc::connection, "lost"});
+  clock_.advance(Pool::kLossWindow);
+  EXPECT_EQ(pool.drop_id(*links_[1], S::ready), first);  // within the window: the same loss
+  links_[1]->fail(Error{Errc::connection, "lost"});
+  clock_.advance(Pool::kLossWindow + std::chrono::milliseconds(1));
+  const std::uint64_t later = pool.drop_id(*links_[2], S::ready);
+  EXPECT_NE(later, first);
+  EXPECT_EQ(pool.drop_id(*links_[2], S::ready), later);
 }
 
 TEST_F(PoolTest, AFailedReconnectAttemptEndsTheWaitAndCallsFailFastAgain) {
