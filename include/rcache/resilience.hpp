@@ -48,11 +48,16 @@ enum class DegradedMode {
   // that is 0), and get/set/del that cannot reach Redis (disabled, circuit open, connection
   // error, timeout, rejected) answered from it: a read gets the near-cache copy within
   // max_stale (or this client's own outage write), else a miss; a set or del is applied to the
-  // copy (Read::Source::local says so). Such a copy is served only to calls that cannot use
-  // Redis, and goes as soon as Redis answers for its key or coherence returns, so no value
-  // written during an outage is read back once Redis answers again; such writes are not
-  // replayed to Redis. A set is not kept when another client's write of the key was
-  // invalidated while it ran (the set's error is returned then).
+  // copy (a read of it says Read::Source::local; the set itself returns true, the del the
+  // number of copies it removed: stats().fallback_served counts them). Such a copy is served
+  // only to calls that cannot use Redis, and goes when Redis answers a read of its key, when
+  // the key is invalidated, when coherence returns, or when the outage ends (the pool has a
+  // connection again, or the breaker closes), so no value written during an outage is read
+  // back once Redis answers again; such writes are not replayed to Redis. A set is not kept
+  // (its error is returned) when the key was invalidated while it ran, when the outage ended
+  // while it ran, or when the value exceeds a shard's share (a 16th of the near cache's size,
+  // key and ~128 B included). NX/XX are decided against the copy, a copy past its TTL counting
+  // as absent.
   local,
   // Client::create fails with Errc::connection when no connection can be made within
   // connect_timeout.

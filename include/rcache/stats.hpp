@@ -120,6 +120,8 @@ struct RCACHE_API Stats {
     std::uint64_t flushes_lost = 0;      // tracking lost: every entry stale
     std::uint64_t flushes_flushall = 0;  // FLUSHALL / FLUSHDB: every entry dropped
     std::uint64_t bytes = 0, entries = 0;
+    // Keys with a read, load or outage write in flight (their guards); back to 0 when idle.
+    std::uint64_t pending_keys = 0;
   } near_cache;
   double compression_ratio = 0;  // compressed_bytes_out / compressed_bytes_in; 0 when none
   // A connection is ready and the client is not disabled (Prometheus: rcache_up).

@@ -34,10 +34,11 @@ struct ReadOptions {
 
 // What Client::get_with_source() returns: the value and where the answer came from.
 struct Read {
-  // redis: Redis answered; near_cache: a fresh near-cache copy (no round trip); near_cache_stale:
-  // Redis could not be used and a near-cache copy within Config::max_stale answered; local: the
-  // `local` degraded mode answered without Redis: this client's own write made during the
-  // outage, or a miss.
+  // redis: Redis answered; near_cache: a fresh near-cache copy (no round trip), or, when Redis
+  // could not be used, a value get_or_load loaded during this outage, within its TTL;
+  // near_cache_stale: Redis could not be used and a copy from before the outage (or past its
+  // TTL), within Config::max_stale, answered; local: the `local` degraded mode answered without
+  // Redis: this client's own write made during the outage, or a miss.
   enum class Source { redis, near_cache, near_cache_stale, local };
   std::optional<std::string> value;  // std::nullopt: no such key
   Source source = Source::redis;

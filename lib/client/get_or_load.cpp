@@ -109,7 +109,11 @@ class NearFill {
     done_ = true;
     const std::chrono::milliseconds ttl(ttl_ms);
     if (outage_) {
-      if (value) near_->end_outage_load(key_, token_, *value, ttl);
+      if (value) {
+        near_->end_outage_load(key_, token_, *value, ttl);
+      } else {
+        near_->abandon_fill(key_, token_);  // "not found": nothing to keep, the token still ends
+      }
       return;
     }
     std::optional<std::string_view> v;

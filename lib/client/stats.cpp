@@ -97,6 +97,7 @@ Stats Client::stats() const {
     n.flushes_flushall = c.flushes_flushall;
     n.bytes = c.bytes;
     n.entries = c.entries;
+    n.pending_keys = c.pending_keys;
   }
   s.discovery_failures = pool.discovery_failures;
   s.up = core_->availability().up();

@@ -108,7 +108,7 @@ std::string Stats::to_json() const {
          ",\"flushes\":{\"tracking_lost\":" + std::to_string(n.flushes_lost) +
          ",\"flushall\":" + std::to_string(n.flushes_flushall) +
          "},\"bytes\":" + std::to_string(n.bytes) + ",\"entries\":" + std::to_string(n.entries) +
-         "}";
+         ",\"pending_keys\":" + std::to_string(n.pending_keys) + "}";
   }
   o += ",\"up\":";
   o += up ? "true" : "false";

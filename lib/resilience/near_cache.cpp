@@ -183,7 +183,7 @@ NearCache::FillToken NearCache::begin_fill(std::string_view key) {
   const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
   auto [it, inserted] = s.pending.try_emplace(std::string(key));
   ++it->second.count;
-  return FillToken{epoch, it->second.seq, it->second.own, true};
+  return FillToken{epoch, it->second.seq, it->second.own, 0, true};
 }
 
 void NearCache::end_pending(Shard& s, std::string_view key) {
@@ -206,10 +206,14 @@ bool NearCache::end_fill(std::string_view key, const FillToken& t,
   }
   // Redis answered for the key: whatever copy there is goes first (an outage write of this
   // client, above all, must not outlive that answer, whatever it was: a value, nil, or a fill
-  // refused below). A fill that succeeds stores the answer instead.
-  if (auto found = s.index.find(key); found != s.index.end()) remove(s, found->second);
+  // refused below), unless it is an outage write made after this read was sent: newer than the
+  // answer, it stays. A fill that succeeds stores the answer instead.
   auto p = s.pending.find(std::string(key));
-  const bool invalidated = p == s.pending.end() || p->second.seq != t.seq || p->second.own != t.own;
+  const bool overtaken_by_own_write = p != s.pending.end() && p->second.own != t.own;
+  if (!overtaken_by_own_write) {
+    if (auto found = s.index.find(key); found != s.index.end()) remove(s, found->second);
+  }
+  const bool invalidated = p == s.pending.end() || p->second.seq != t.seq || overtaken_by_own_write;
   if (p != s.pending.end() && --p->second.count == 0) s.pending.erase(p);
   if (!value) return false;
   if (invalidated || t.epoch != epoch_.load(std::memory_order_acquire) || !coherent()) {
@@ -295,7 +299,8 @@ NearCache::FillToken NearCache::begin_outage_load(std::string_view key) {
   const std::uint64_t epoch = epoch_.load(std::memory_order_acquire);
   auto [it, inserted] = s.pending.try_emplace(std::string(key));
   ++it->second.count;
-  return FillToken{epoch, it->second.seq, it->second.own, true};
+  return FillToken{epoch, it->second.seq, it->second.own,
+                   outage_gen_.load(std::memory_order_acquire), true};
 }
 
 bool NearCache::end_outage_load(std::string_view key, const FillToken& t, std::string_view value,
@@ -328,9 +333,13 @@ NearCache::WriteResult NearCache::end_outage_write(std::string_view key, const F
     remove(s, found->second);
     found = s.index.end();
   }
-  out.had_copy = found != s.index.end();
+  // As Redis sees it: a key whose TTL ran out does not exist (NX may write, XX may not, a DEL
+  // does not count it).
+  out.had_copy = found != s.index.end() && now < found->second->fresh_until;
   auto p = s.pending.find(std::string(key));
-  const bool invalidated = !t.active || p == s.pending.end() || p->second.seq != t.seq;
+  // Refused too when the outage ended while the write ran (Redis answered meanwhile).
+  const bool invalidated = !t.active || p == s.pending.end() || p->second.seq != t.seq ||
+                           t.outage != outage_gen_.load(std::memory_order_acquire);
   if ((condition == Condition::if_absent && out.had_copy) ||
       (condition == Condition::if_present && !out.had_copy)) {
     if (t.active && p != s.pending.end() && --p->second.count == 0) s.pending.erase(p);
@@ -348,7 +357,7 @@ NearCache::WriteResult NearCache::end_outage_write(std::string_view key, const F
   const std::chrono::milliseconds life = ttl.count() > 0 ? std::min(ttl, max_ttl_) : max_ttl_;
   out.kept =
       put(s, key, *value, now + life, epoch_.load(std::memory_order_acquire), Origin::written);
-  if (out.kept) s.index.find(key)->second->outage_gen = outage_gen_.load(std::memory_order_acquire);
+  if (out.kept) s.index.find(key)->second->outage_gen = t.outage;
   return out;
 }
 
@@ -371,6 +380,7 @@ NearCacheCounts NearCache::counts() const {
     c.evictions += s.evictions;
     c.bytes += s.bytes;
     c.entries += s.window.size() + s.probation.size() + s.protected_.size();
+    c.pending_keys += s.pending.size();
   }
   c.flushes_lost = flushes_lost_.load(std::memory_order_relaxed);
   c.flushes_flushall = flushes_flushall_.load(std::memory_order_relaxed);

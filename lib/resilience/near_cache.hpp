@@ -85,6 +85,7 @@ struct NearCacheCounts {
   std::uint64_t invalidations = 0, evictions = 0;
   std::uint64_t flushes_lost = 0, flushes_flushall = 0;  // by reason
   std::size_t bytes = 0, entries = 0;
+  std::size_t pending_keys = 0;  // keys with a read, load or outage write in flight
 };
 
 class NearCache {
@@ -112,7 +113,8 @@ class NearCache {
     std::uint64_t epoch = 0;
     std::uint64_t seq = 0;
     std::uint64_t own = 0;
-    bool active = false;  // false: nothing to fill (not coherent); end/abandon do nothing
+    std::uint64_t outage = 0;  // outage writes: the outage they began in (outage_ended())
+    bool active = false;       // false: nothing to fill (not coherent); end/abandon do nothing
   };
   // Before the read is sent. Every begin_fill must be followed by end_fill or abandon_fill.
   FillToken begin_fill(std::string_view key);

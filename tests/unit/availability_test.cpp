@@ -505,9 +505,9 @@ TEST_F(AvailabilityTest, AnyAnswerOfRedisForTheKeyDropsAnOutageWrite) {
   near.end_fill("k", near.begin_fill("k"), std::string_view("x"), 0ms);  // expiring now
   EXPECT_EQ(read(a, "k"), std::nullopt);
 
-  const auto t = near.begin_fill("k");
-  near.invalidate("k");  // the fill will be refused
   ASSERT_TRUE(put(a, "k", "v1", SetOptions{}).value());
+  const auto t = near.begin_fill("k");
+  near.coherence_lost();  // the fill will be refused (a new epoch), and nothing is dropped by it
   EXPECT_FALSE(near.end_fill("k", t, std::string_view("x"), -1ms));
   EXPECT_EQ(read(a, "k"), std::nullopt) << "a refused fill is still Redis answering";
 }
@@ -534,6 +534,7 @@ TEST_F(AvailabilityTest, AnOutageWriteRefusesTheFillsAndLoadsOfItsKeyInFlight) {
   ASSERT_TRUE(put(a, "j", "mine", SetOptions{}).value());
   EXPECT_FALSE(near.end_fill("j", fill, std::string_view("older"), -1ms));
   EXPECT_EQ(near.get("j"), std::nullopt) << "the older value must not be served as fresh";
+  EXPECT_EQ(read(a, "j"), std::optional<std::string>("mine"));
 }
 
 // ...but two outage writes of one key in flight together do not refuse each other: the last
@@ -571,6 +572,45 @@ TEST_F(AvailabilityTest, AnOutageWriteIsNotServedOnceTheOutageEnded) {
     ASSERT_TRUE(put(a, "k", "after", SetOptions{}).value());  // a new outage's write is served
     EXPECT_EQ(read(a, "k"), std::optional<std::string>("after"));
   }
+}
+
+// An outage that ends while the write runs (the breaker closed: Redis answered meanwhile): the
+// copy is not kept, the call gets its own error.
+TEST_F(AvailabilityTest, AWriteWhoseOutageEndedWhileItRanIsNotKept) {
+  auto& a = make(DegradedMode::local);
+  NearCache& near = *a.near_cache();
+  const auto token = near.begin_outage_write("k");
+  a.on_breaker_change(BreakerState::half_open, BreakerState::closed);
+  auto r = a.local_set("k", token, "v", SetOptions{}, Error{Errc::circuit_open, "SET: open"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::circuit_open);
+  EXPECT_EQ(read(a, "k"), std::nullopt);
+}
+
+// A read's answer that was sent before this client's outage write is older than the write: the
+// write's copy stays (and the answer is not kept).
+TEST_F(AvailabilityTest, AReadSentBeforeAnOutageWriteDoesNotRemoveIt) {
+  auto& a = make(DegradedMode::local);
+  NearCache& near = *a.near_cache();
+  near.coherence_gained();
+  const auto fill = near.begin_fill("k");
+  ASSERT_TRUE(put(a, "k", "mine", SetOptions{}).value());
+  EXPECT_FALSE(near.end_fill("k", fill, std::string_view("older"), -1ms));
+  EXPECT_EQ(read(a, "k"), std::optional<std::string>("mine"));
+  EXPECT_EQ(near.get("k"), std::nullopt);
+}
+
+// NX, XX and DEL's count see a copy whose TTL ran out as Redis would: gone.
+TEST_F(AvailabilityTest, AnExpiredCopyCountsAsAbsentForNxXxAndDel) {
+  cfg_.max_stale = 10s;
+  auto& a = make(DegradedMode::local);
+  ASSERT_TRUE(put(a, "k", "old", SetOptions{100ms}).value());
+  ASSERT_TRUE(put(a, "j", "old", SetOptions{100ms}).value());
+  clock_.advance(150ms);
+  EXPECT_FALSE(put(a, "k", "x", SetOptions{0ms, SetOptions::Condition::if_present}).value());
+  EXPECT_TRUE(put(a, "k", "new", SetOptions{0ms, SetOptions::Condition::if_absent}).value());
+  EXPECT_EQ(read(a, "k"), std::optional<std::string>("new"));
+  EXPECT_EQ(del(a, {"j"}).value(), 0);
 }
 
 }  // namespace
