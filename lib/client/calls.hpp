@@ -89,54 +89,61 @@ Callback<T> forgetting(ClientCore& core, std::vector<std::string> keys, Callback
 // with the write's result. Outside local mode it only forgets the keys, as every write does.
 class LocalWrite {
  public:
-  LocalWrite(ClientCore& core, std::string_view key)
-      : LocalWrite(core, std::vector<std::string>{std::string(key)}) {}
-  LocalWrite(ClientCore& core, const std::vector<std::string>& keys) : core_(core), keys_(keys) {
-    NearCache* near = core.availability().near_cache();
-    if (!core.availability().local_mode() || near == nullptr) return;
-    near_ = near;
+  LocalWrite(ClientCore& core, std::string_view key) : LocalWrite(core) {
+    if (near_ != nullptr) add(key);
+  }
+  LocalWrite(ClientCore& core, const std::vector<std::string>& keys) : LocalWrite(core) {
+    if (near_ == nullptr) return;
     near_keys_.reserve(keys.size());
-    tokens_.reserve(keys.size());
-    for (const auto& k : keys) {
-      near_keys_.push_back(near_key(core.config(), k));
-      tokens_.push_back(near->begin_outage_write(near_keys_.back()));
-    }
+    tokens_.reserve(local_ ? keys.size() : 0);
+    for (const auto& k : keys) add(k);
   }
   LocalWrite(const LocalWrite&) = delete;
   LocalWrite& operator=(const LocalWrite&) = delete;
   ~LocalWrite() { end_tokens(); }
 
   Result<bool> settle_set(Result<bool> r, std::string_view value, const SetOptions& o) {
-    if (near_ != nullptr && !r.ok() && core_.availability().falls_back(r.error())) {
-      near_ = nullptr;  // local_set ends the token
+    if (local_ && !r.ok() && core_.availability().falls_back(r.error())) {
+      local_ = false;  // local_set ends the token
       return core_.availability().local_set(near_keys_[0], tokens_[0], value, o,
                                             std::move(r).error());
     }
     end_tokens();
-    forget(core_, keys_);  // acknowledged, or failed and may have run: the copies go
+    forget_keys();  // acknowledged, or failed and may have run: the copies go
     return r;
   }
   Result<std::int64_t> settle_del(Result<std::int64_t> r) {
-    if (near_ != nullptr && !r.ok() && core_.availability().falls_back(r.error())) {
-      near_ = nullptr;  // local_del ends the tokens
+    if (local_ && !r.ok() && core_.availability().falls_back(r.error())) {
+      local_ = false;  // local_del ends the tokens
       return core_.availability().local_del(near_keys_, tokens_);
     }
     end_tokens();
-    forget(core_, keys_);
+    forget_keys();
     return r;
   }
 
  private:
+  // Without a near cache nothing is copied or allocated: the write's hot path stays as it was.
+  explicit LocalWrite(ClientCore& core)
+      : core_(core),
+        near_(core.availability().near_cache()),
+        local_(near_ != nullptr && core.availability().local_mode()) {}
+  void add(std::string_view key) {
+    near_keys_.push_back(near_key(core_.config(), key));
+    if (local_) tokens_.push_back(near_->begin_outage_write(near_keys_.back()));
+  }
   void end_tokens() {
-    if (NearCache* near = std::exchange(near_, nullptr)) {
-      for (std::size_t i = 0; i < near_keys_.size(); ++i)
-        near->abandon_fill(near_keys_[i], tokens_[i]);
-    }
+    if (!std::exchange(local_, false)) return;
+    for (std::size_t i = 0; i < tokens_.size(); ++i) near_->abandon_fill(near_keys_[i], tokens_[i]);
+  }
+  void forget_keys() {
+    if (near_ == nullptr) return;
+    for (const auto& k : near_keys_) near_->invalidate(k);
   }
 
   ClientCore& core_;
-  const std::vector<std::string> keys_;
-  NearCache* near_ = nullptr;  // local mode, while the tokens are open
+  NearCache* const near_;  // null: no near cache, nothing to do
+  bool local_;             // local mode, while the tokens are open
   std::vector<std::string> near_keys_;
   std::vector<NearCache::FillToken> tokens_;
 };

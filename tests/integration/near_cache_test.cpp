@@ -27,6 +27,23 @@ Config near_config(const RedisServer& s) {
   return c;
 }
 
+// For the outage tests: calls to a dead Redis fail within 300 ms.
+Config outage_config(const RedisServer& s) {
+  Config c = near_config(s);
+  c.command_timeout = 200ms;
+  c.deadline = 300ms;
+  return c;
+}
+
+bool coherent(Client& c);
+
+// A client whose near cache is coherent (tracking set up), or nullptr.
+std::unique_ptr<Client> coherent_client(const Config& c) {
+  auto client = make_client(c);
+  if (client == nullptr || !eventually(5s, [&] { return coherent(*client); })) return nullptr;
+  return client;
+}
+
 // Another client of the same Redis (a service instance, redis-cli).
 using Writer = RedisConnection;
 
@@ -163,9 +180,8 @@ TEST(NearCache, KillingTheInvalidationConnectionStopsLocalHitsUntilTrackingIsBac
   Config c = near_config(*server);
   c.reconnect_backoff_min = 300ms;  // a gap long enough to write into
   c.reconnect_backoff_max = 300ms;
-  auto client = make_client(c);
-  ASSERT_NE(client, nullptr);
-  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  auto client = coherent_client(c);
+  ASSERT_NE(client, nullptr) << "no client, or tracking never came up";
   Writer w(server->port());
   ASSERT_EQ(w.run({"SET", "k", "old"}), "OK");
   EXPECT_EQ(read(*client, "k"), "old");
@@ -206,14 +222,11 @@ TEST(NearCache, FlushAllDropsEveryEntry) {
 TEST(NearCache, WithRedisKilledHotKeysAreServedUpToMaxStaleThenNot) {
   auto server = RedisServer::start();
   ASSERT_NE(server, nullptr);
-  Config c = near_config(*server);
+  Config c = outage_config(*server);
   c.near_cache_ttl = 500ms;
   c.max_stale = 2000ms;
-  c.command_timeout = 200ms;
-  c.deadline = 300ms;
-  auto client = make_client(c);
-  ASSERT_NE(client, nullptr);
-  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  auto client = coherent_client(c);
+  ASSERT_NE(client, nullptr) << "no client, or tracking never came up";
   ASSERT_TRUE(client->set("hot", "h").ok());
   EXPECT_EQ(read(*client, "hot"), "h");
   server->kill9();
@@ -253,12 +266,9 @@ TEST(NearCache, WithRedisKilledHotKeysAreServedUpToMaxStaleThenNot) {
 TEST(NearCache, APerCallOptOutIsAnsweredByRedisOnly) {
   auto server = RedisServer::start();
   ASSERT_NE(server, nullptr);
-  Config c = near_config(*server);
-  c.command_timeout = 200ms;
-  c.deadline = 300ms;
-  auto client = make_client(c);
-  ASSERT_NE(client, nullptr);
-  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  Config c = outage_config(*server);
+  auto client = coherent_client(c);
+  ASSERT_NE(client, nullptr) << "no client, or tracking never came up";
   ASSERT_TRUE(client->set("k", "v").ok());
   ASSERT_TRUE(client->set("loaded", "from redis").ok());
   ASSERT_TRUE(invalidations_reached(*client, 2));
@@ -324,12 +334,9 @@ TEST(NearCache, MgetUsesTheCopiesAndFillsTheRest) {
   ASSERT_EQ(w.run({"SET", "a", "1"}), "OK");
   ASSERT_EQ(w.run({"SET", "b", "2"}), "OK");
   ASSERT_EQ(w.run({"SET", "c", "3"}), "OK");
-  Config c = near_config(*server);
-  c.command_timeout = 200ms;
-  c.deadline = 300ms;
-  auto client = make_client(c);
-  ASSERT_NE(client, nullptr);
-  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  Config c = outage_config(*server);
+  auto client = coherent_client(c);
+  ASSERT_NE(client, nullptr) << "no client, or tracking never came up";
   using V = Client::Values;
   EXPECT_EQ(read(*client, "a"), "1");  // a has a copy; b, c do not
 
@@ -485,13 +492,10 @@ namespace {
 TEST(NearCache, NoGuardIsLeftBehindWhateverTheCallsEndedWith) {
   auto server = RedisServer::start();
   ASSERT_NE(server, nullptr);
-  Config c = near_config(*server);
+  Config c = outage_config(*server);
   c.degraded_mode = DegradedMode::local;
-  c.command_timeout = 200ms;
-  c.deadline = 300ms;
-  auto client = make_client(c);
-  ASSERT_NE(client, nullptr);
-  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  auto client = coherent_client(c);
+  ASSERT_NE(client, nullptr) << "no client, or tracking never came up";
   auto not_found = [] { return Result<std::optional<std::string>>(std::nullopt); };
   auto found = [] { return Result<std::optional<std::string>>(std::optional<std::string>("v")); };
   for (int i = 0; i < 20; ++i) {
@@ -520,14 +524,11 @@ TEST(NearCache, NoGuardIsLeftBehindWhateverTheCallsEndedWith) {
 TEST(NearCache, GetOrLoadThroughAnOutageLoadsEachKeyOncePerTtlWithinTheCap) {
   auto server = RedisServer::start();
   ASSERT_NE(server, nullptr);
-  Config c = near_config(*server);
-  c.command_timeout = 200ms;
-  c.deadline = 300ms;
+  Config c = outage_config(*server);
   c.max_stale = 10s;
   c.outage_loads_per_second = 2;
-  auto client = make_client(c);
-  ASSERT_NE(client, nullptr);
-  ASSERT_TRUE(eventually(5s, [&] { return coherent(*client); }));
+  auto client = coherent_client(c);
+  ASSERT_NE(client, nullptr) << "no client, or tracking never came up";
   std::map<std::string, int> calls;
   auto load = [&](const std::string& k) {
     return client->get_or_load(k, LoadOptions{.ttl = 800ms, .ttl_jitter = 0}, [&, k] {
