@@ -189,14 +189,13 @@ Result<bool> Client::set(std::string_view key, std::string_view value,
 }
 void Client::set_async(std::string_view key, std::string_view value, SetOptions options,
                        Callback<bool> cb) {
-  if (core_->availability().local_mode()) {
+  // As set(): LocalWrite forgets the key, and in local mode answers an outage from the copy.
+  if (core_->availability().near_cache() != nullptr) {
     cb = [local = std::make_shared<detail::LocalWrite>(*core_, key), v = std::string(value),
           options, cb = std::move(cb)](Result<bool> r) {
       r = local->settle_set(std::move(r), v, options);
       if (cb) cb(std::move(r));
     };
-  } else {
-    cb = detail::forgetting<bool>(*core_, {std::string(key)}, std::move(cb));
   }
   run_async<bool>(*core_, set_cmd(*core_, key, value, options), on_reply<bool>(detail::parse_set),
                   std::move(cb));
@@ -216,14 +215,12 @@ Result<std::int64_t> Client::del(const std::vector<std::string>& keys) {
   return local.settle_del(std::move(r));
 }
 void Client::del_async(const std::vector<std::string>& keys, Callback<std::int64_t> cb) {
-  if (core_->availability().local_mode()) {
+  if (core_->availability().near_cache() != nullptr) {  // as del()
     cb = [local = std::make_shared<detail::LocalWrite>(*core_, keys),
           cb = std::move(cb)](Result<std::int64_t> r) {
       r = local->settle_del(std::move(r));
       if (cb) cb(std::move(r));
     };
-  } else {
-    cb = detail::forgetting<std::int64_t>(*core_, keys, std::move(cb));
   }
   run_async<std::int64_t>(*core_, keys_cmd(*core_, "DEL", Op::del, keys), parse_integer("DEL"),
                           std::move(cb));
