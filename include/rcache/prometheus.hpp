@@ -1,25 +1,21 @@
 // rcache — Prometheus exposition (prometheus-cpp).
 //
-// Recording never touches prometheus-cpp: the client counts with lock-free atomics and this
-// collectable turns the counts into metric families when scraped.
+// Recording never touches prometheus-cpp: the client counts with lock-free atomics and these
+// collectables turn the counts into metric families when scraped.
 //
-//   auto collectable = rcache::make_collectable(client);     // keep it alive while registered
-//   exposer.RegisterCollectable(collectable);                // your prometheus::Exposer
-// or let rcache run its own exposer:
-//   auto exposer = rcache::start_exposer(client, "127.0.0.1:9464");   // Result<...>
+// Every series carries client="<Config::client_name>", so several Clients share one registry and
+// one exposer (give each its own client_name; a repeated name gets a suffix: "api_2").
+//   exposer.RegisterCollectable(rcache::make_collectable());  // every Client in the process
+//   exposer.RegisterCollectable(rcache::make_collectable(client));   // or just this one
+// Register one of them per exposer: two collectables on one exposer repeat each family's HELP
+// line, which Prometheus rejects. Or let rcache run the exposer: Config::metrics_address (clients
+// naming the same address share it), or start_exposer(client, "127.0.0.1:9464").
 //
-// Metrics: rcache_requests_total{op,result}, rcache_hits_total, rcache_misses_total,
-// rcache_request_duration_seconds{op} (50 us .. 1 s), rcache_errors_total{op,reason},
-// rcache_retries_total, rcache_retry_budget_exhausted_total, rcache_circuit_state (0 closed,
-// 1 half-open, 2 open), rcache_circuit_transitions_total{from,to}, rcache_rejected_total{reason},
-// rcache_connections{state}, rcache_reconnects_total, rcache_up, rcache_build_info{version},
-// and one family per declared counter (RCACHE_COUNTERS in rcache/stats.hpp):
-// rcache_fallback_served_total, rcache_compressed_bytes_total{direction},
-// rcache_loader_calls_total, rcache_singleflight_shared_total, rcache_bypassed_total,
-// rcache_early_refresh_total, rcache_stale_served_total. No cache key ever appears in a label.
+// Metrics, their types, labels and meaning: docs/METRICS.md. No cache key ever appears in a label.
 //
-// Thread safety: Collect() may run concurrently with client calls. The Client must outlive
-// the collectable's registration and the exposer.
+// Thread safety: Collect() may run concurrently with client calls. A Client must outlive a
+// collectable made for it (make_collectable(client)) while that is registered; the all-clients
+// collectable follows clients as they are created and destroyed.
 #pragma once
 
 #include <memory>
@@ -36,9 +32,13 @@ class Exposer;
 namespace rcache {
 
 RCACHE_API std::shared_ptr<prometheus::Collectable> make_collectable(Client& client);
+// Every Client alive in the process, including those created after this call.
+RCACHE_API std::shared_ptr<prometheus::Collectable> make_collectable();
 
-// The Prometheus text exposition format (version 0.0.4) of the client's metrics.
+// The Prometheus text exposition format (version 0.0.4) of one client's metrics, or of every
+// live client's.
 RCACHE_API std::string metrics_text(Client& client);
+RCACHE_API std::string metrics_text();
 
 // An HTTP endpoint serving /metrics for one client. Binding failures are an Error, never an
 // exception.

@@ -42,6 +42,8 @@
     "compressed, out = their stored size.")                                                        \
   X(loader_calls, "get_or_load", "loader_calls", "rcache_loader_calls_total", "",                  \
     "get_or_load loader invocations.")                                                             \
+  X(loader_errors, "get_or_load", "loader_errors", "rcache_loader_errors_total", "",               \
+    "get_or_load loader invocations that returned an error or threw.")                             \
   X(singleflight_shared, "get_or_load", "singleflight_shared", "rcache_singleflight_shared_total", \
     "", "get_or_load callers served by another caller's load.")                                    \
   X(bypassed, "get_or_load", "bypassed", "rcache_bypassed_total", "",                              \
@@ -64,14 +66,20 @@ namespace rcache {
 inline constexpr std::array<double, 14> kLatencyBounds = {50e-6,  100e-6, 250e-6, 500e-6, 1e-3,
                                                           2.5e-3, 5e-3,   10e-3,  25e-3,  50e-3,
                                                           100e-3, 250e-3, 500e-3, 1.0};
+// Bucket upper bounds in seconds for get_or_load's loader (the slow API): 1 ms .. 10 s.
+inline constexpr std::array<double, 13> kLoaderBounds = {
+    1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0, 2.5, 5.0, 10.0};
 
 struct OpStats {
   std::string op;  // "get", "set", ... ("get_or_load": its cache hits and misses)
   std::uint64_t calls = 0;
+  std::uint64_t retries = 0;  // retries made for calls of this op
   std::uint64_t errors = 0;
   std::uint64_t hits = 0, misses = 0, ok = 0;                         // results other than errors
   std::vector<std::pair<std::string, std::uint64_t>> errors_by_kind;  // Errc name -> count
   // Cumulative counts per kLatencyBounds bucket, the last one +Inf; and the sum in seconds.
+  // Calls refused without touching Redis (errors disabled, circuit_open, rejected) are counted
+  // in calls and errors but not here.
   std::vector<std::uint64_t> latency_buckets;
   double latency_sum_seconds = 0;
 };
@@ -95,7 +103,7 @@ struct RCACHE_API Stats {
   double hit_rate = 0;  // hits / (hits + misses), 0 when none
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
-  std::vector<OpStats> ops;                                           // ops with at least one call
+  std::vector<OpStats> ops;  // every op, in a fixed order, those without calls included
   std::vector<std::pair<std::string, std::uint64_t>> errors_by_kind;  // Errc name -> count
   LatencySummary latency;
 #define RCACHE_STATS_FIELD(field, group, key, family, label, help) std::uint64_t field = 0;
@@ -124,8 +132,18 @@ struct RCACHE_API Stats {
     std::uint64_t pending_keys = 0;
   } near_cache;
   double compression_ratio = 0;  // compressed_bytes_out / compressed_bytes_in; 0 when none
-  // A connection is ready and the client is not disabled (Prometheus: rcache_up).
+  // get_or_load results by where the value came from: "cache", "near_cache", "near_cache_stale",
+  // "negative_cache", "loader", "refreshed", "stale", "bypassed", "error" (all, in that order).
+  std::vector<std::pair<std::string, std::uint64_t>> get_or_load_sources;
+  // Time spent in get_or_load loaders: cumulative counts per kLoaderBounds bucket (last +Inf),
+  // and the sum in seconds.
+  std::vector<std::uint64_t> loader_buckets;
+  double loader_seconds = 0;
+  // Calls are being served by Redis: a connection is ready, the breaker lets calls through
+  // (closed, half-open or switched off) and the client is not disabled (Prometheus: rcache_up).
   bool up = false;
+  // Config::client_name: the `client` label of every Prometheus series of this client.
+  std::string client;
 
   // The shape of the services' /cache/stats, extended:
   // {"hits":60,"misses":40,"hit_rate":0.6,"total_requests":205,"errors":5,"avg_latency_ms":0.1,
@@ -135,7 +153,10 @@ struct RCACHE_API Stats {
   //  "rejected":{"bulkhead":0,"circuit_open":5,"disabled":0},"fallback_served":0,
   //  "compression":{"bytes_in":..,"bytes_out":..,"ratio":..},
   //  "get_or_load":{"loader_calls":..,"singleflight_shared":..,"bypassed":..,
-  //                 "early_refreshes":..,"stale_served":..,"negative_reads":..},
+  //                 "loader_errors":..,"early_refreshes":..,"stale_served":..,
+  //                 "outage_loads_refused":..,"negative_reads":..},
+  //  "get_or_load_sources":{"cache":..,"near_cache":..,...,"error":..},
+  //  "loader":{"calls":..,"seconds":..},
   //  "circuit_breaker":{"state":"closed","transitions":2},
   //  "connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,"tls_handshakes":0,
   //  "tls_resumed":0,"master_switches":0,"discovery_failures":0},"up":true}

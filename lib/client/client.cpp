@@ -1,8 +1,11 @@
 // Client, the facade: creation, ping, command(), breaker controls, pool status and stats.
 #include "rcache/client.hpp"
 
+#include <algorithm>
 #include <exception>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "client/calls.hpp"
 #include "client/exposer_hook.hpp"
@@ -36,8 +39,30 @@ Result<std::unique_ptr<Client>> Client::create(Config config) {
   }
 }
 
-Client::Client(std::unique_ptr<detail::ClientCore> core) : core_(std::move(core)) {}
+namespace {
+// Every live Client, for rcache::make_collectable() and metrics_text() without arguments.
+std::mutex g_live_mutex;
+std::vector<Client*>& live_clients() {
+  static std::vector<Client*> clients;
+  return clients;
+}
+}  // namespace
+
+void detail::visit_live_clients(const std::function<void(Client&)>& fn) {
+  const std::lock_guard lock(g_live_mutex);
+  for (Client* c : live_clients()) fn(*c);
+}
+
+Client::Client(std::unique_ptr<detail::ClientCore> core) : core_(std::move(core)) {
+  const std::lock_guard lock(g_live_mutex);
+  live_clients().push_back(this);
+}
+
 Client::~Client() {
+  {
+    const std::lock_guard lock(g_live_mutex);
+    std::erase(live_clients(), this);
+  }
   exposer_.reset();  // stop scrapes before the core goes away
   if (!core_) return;
   if (!core_->on_loop_thread()) {

@@ -181,8 +181,11 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
     } catch (...) {
       got = Error{Errc::invalid_argument, "get_or_load: loader threw"};
     }
+    const auto took = core.clock().now() - start;
     metrics.add(Counter::loader_calls);
-    core.load_times().note(key, core.clock().now() - start);
+    metrics.loader_ran(took);
+    if (!got.ok()) metrics.add(Counter::loader_errors);
+    core.load_times().note(key, took);
     const std::string stale_key = key + std::string(detail::kStaleSuffix);
     if (!got.ok()) {
       if (o.stale_if_error && !bypass) {
@@ -264,6 +267,29 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
   return core.single_flight().run(key, call_start + wait, lead);
 }
 
+detail::LoadSource load_source(const Result<Loaded>& r) {
+  using detail::LoadSource;
+  if (!r.ok()) return LoadSource::error;
+  if (r->bypassed) return LoadSource::bypassed;
+  switch (r->source) {
+    case Loaded::Source::cache:
+      return LoadSource::cache;
+    case Loaded::Source::loader:
+      return LoadSource::loader;
+    case Loaded::Source::refreshed:
+      return LoadSource::refreshed;
+    case Loaded::Source::stale:
+      return LoadSource::stale;
+    case Loaded::Source::negative_cache:
+      return LoadSource::negative_cache;
+    case Loaded::Source::near_cache:
+      return LoadSource::near_cache;
+    case Loaded::Source::near_cache_stale:
+      return LoadSource::near_cache_stale;
+  }
+  return LoadSource::loader;
+}
+
 }  // namespace
 
 Result<Loaded> Client::get_or_load(std::string_view key_view, const LoadOptions& o,
@@ -283,6 +309,7 @@ Result<Loaded> Client::get_or_load(std::string_view key_view, const LoadOptions&
   const auto now = core_->clock().now();
   core_->metrics().record(Op::get_or_load, kind, r.ok() ? Errc{} : r.error().code, now - start,
                           now);
+  core_->metrics().load_result(load_source(r));
   return r;
 }
 

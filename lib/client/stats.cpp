@@ -19,7 +19,7 @@ Stats Client::stats() const {
     o.ok = m.requests(op, ResultKind::ok);
     o.errors = m.requests(op, ResultKind::error);
     o.calls = o.hits + o.misses + o.ok + o.errors;
-    if (o.calls == 0) continue;
+    o.retries = m.retries(op);
     for (int e = 1; e < detail::kErrcs; ++e) {
       const auto n = m.errors(op, static_cast<Errc>(e));
       if (n > 0) o.errors_by_kind.emplace_back(std::string(to_string(static_cast<Errc>(e))), n);
@@ -59,6 +59,14 @@ Stats Client::stats() const {
   s.field = m.count(detail::Counter::field);
   RCACHE_COUNTERS(RCACHE_STATS_COPY)
 #undef RCACHE_STATS_COPY
+  for (int i = 0; i < detail::kLoadSources; ++i) {
+    const auto src = static_cast<detail::LoadSource>(i);
+    s.get_or_load_sources.emplace_back(std::string(detail::load_source_name(src)),
+                                       m.load_results(src));
+  }
+  const auto loader = m.loader_buckets();
+  s.loader_buckets.assign(loader.begin(), loader.end());
+  s.loader_seconds = m.loader_sum_seconds();
   s.compression_ratio = s.compressed_bytes_in > 0 ? static_cast<double>(s.compressed_bytes_out) /
                                                         static_cast<double>(s.compressed_bytes_in)
                                                   : 0.0;
@@ -100,7 +108,9 @@ Stats Client::stats() const {
     n.pending_keys = c.pending_keys;
   }
   s.discovery_failures = pool.discovery_failures;
-  s.up = core_->availability().up();
+  s.up = core_->availability().up() && s.breaker != BreakerState::open &&
+         s.breaker != BreakerState::forced_open;
+  s.client = core_->config().client_name;
   return s;
 }
 

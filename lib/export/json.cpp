@@ -45,7 +45,8 @@ std::string Stats::to_json() const {
     if (i > 0) o += ",";
     append_json_string(o, ops[i].op);
     o += ":{\"calls\":" + std::to_string(ops[i].calls) +
-         ",\"errors\":" + std::to_string(ops[i].errors) + "}";
+         ",\"errors\":" + std::to_string(ops[i].errors) +
+         ",\"retries\":" + std::to_string(ops[i].retries) + "}";
   }
   o += "},\"errors_by_kind\":{";
   for (std::size_t i = 0; i < errors_by_kind.size(); ++i) {
@@ -84,7 +85,17 @@ std::string Stats::to_json() const {
     }
   }
   if (!open_group.empty()) o += "}";
-  o += ",\"circuit_breaker\":{\"state\":";
+  o += ",\"get_or_load_sources\":{";
+  for (std::size_t i = 0; i < get_or_load_sources.size(); ++i) {
+    if (i > 0) o += ",";
+    append_json_string(o, get_or_load_sources[i].first);
+    o += ":" + std::to_string(get_or_load_sources[i].second);
+  }
+  o += "},\"loader\":{\"calls\":";
+  u64(o, loader_buckets.empty() ? 0 : loader_buckets.back());
+  o += ",\"seconds\":";
+  append_json_number(o, loader_seconds);
+  o += "},\"circuit_breaker\":{\"state\":";
   append_json_string(o, to_string(breaker));
   o += ",\"transitions\":" + std::to_string(breaker_transitions) + "}";
   o += ",\"connections\":{\"ready\":" + std::to_string(connections_ready) +

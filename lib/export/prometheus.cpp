@@ -8,8 +8,12 @@
 #include <prometheus/text_serializer.h>
 
 #include <exception>
+#include <functional>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <vector>
 
 #include "client/exposer_hook.hpp"
 #include "export/counter_table.hpp"
@@ -22,216 +26,300 @@ namespace {
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
 
-MetricFamily family(std::string name, std::string help, MetricType type) {
-  MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
-}
-
-void add(MetricFamily& f, double value, std::vector<ClientMetric::Label> labels = {}) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  if (f.type == MetricType::Counter) {
-    m.counter.value = value;
-  } else {
-    m.gauge.value = value;
-  }
-  f.metric.push_back(std::move(m));
-}
-
-double breaker_gauge(BreakerState s) {
-  switch (s) {
-    case BreakerState::half_open:
-      return 1;
-    case BreakerState::open:
-    case BreakerState::forced_open:
-      return 2;
-    default:
-      return 0;
-  }
-}
-
-// The families of the declared counters (RCACHE_COUNTERS): entries of one family are adjacent.
-void add_counters(const Stats& s, std::vector<MetricFamily>& out) {
-  for (const auto& c : detail::kCounterTable) {
-    if (out.empty() || out.back().name != c.family) {
-      out.push_back(family(std::string(c.family), std::string(c.help), MetricType::Counter));
+// The families of one client, each series labelled client="<Config::client_name>". Families are
+// looked up by name so that several clients' series land in one family (one HELP and TYPE line
+// each, as the exposition format requires).
+class Families {
+ public:
+  MetricFamily& family(const std::string& name, const std::string& help, MetricType type) {
+    for (auto& f : out_) {
+      if (f.name == name) return f;
     }
-    std::vector<ClientMetric::Label> labels;
+    MetricFamily f;
+    f.name = name;
+    f.help = help;
+    f.type = type;
+    out_.push_back(std::move(f));
+    return out_.back();
+  }
+  void add(MetricFamily& f, double value, Labels labels) {
+    ClientMetric m;
+    m.label.push_back({"client", client_});
+    for (auto& l : labels) m.label.push_back(std::move(l));
+    if (f.type == MetricType::Counter) {
+      m.counter.value = value;
+    } else {
+      m.gauge.value = value;
+    }
+    f.metric.push_back(std::move(m));
+  }
+  void counter(const std::string& name, const std::string& help, std::uint64_t v,
+               Labels labels = {}) {
+    add(family(name, help, MetricType::Counter), static_cast<double>(v), std::move(labels));
+  }
+  void gauge(const std::string& name, const std::string& help, double v, Labels labels = {}) {
+    add(family(name, help, MetricType::Gauge), v, std::move(labels));
+  }
+  // Cumulative bucket counts (the last one +Inf) against `bounds`.
+  template <class Bounds>
+  void histogram(const std::string& name, const std::string& help, const Bounds& bounds,
+                 const std::vector<std::uint64_t>& cumulative, double sum, Labels labels = {}) {
+    ClientMetric h;
+    h.label.push_back({"client", client_});
+    for (auto& l : labels) h.label.push_back(std::move(l));
+    for (std::size_t b = 0; b < bounds.size() && b < cumulative.size(); ++b) {
+      h.histogram.bucket.push_back({cumulative[b], bounds[b]});
+    }
+    const std::uint64_t total = cumulative.empty() ? 0 : cumulative.back();
+    h.histogram.bucket.push_back({total, std::numeric_limits<double>::infinity()});
+    h.histogram.sample_count = total;
+    h.histogram.sample_sum = sum;
+    family(name, help, MetricType::Histogram).metric.push_back(std::move(h));
+  }
+  void set_client(std::string name) { client_ = std::move(name); }
+  std::vector<MetricFamily> take() { return std::move(out_); }
+
+ private:
+  std::vector<MetricFamily> out_;
+  std::string client_;
+};
+
+// The results each op can end with, present at 0 from the start.
+bool expected_result(const std::string& op, std::string_view result) {
+  if (result == "error") return true;
+  if (op == "get" || op == "get_or_load") return result == "hit" || result == "miss";
+  return result == "ok";
+}
+
+void add_requests(const Stats& s, Families& f) {
+  for (const OpStats& op : s.ops) {
+    const std::pair<const char*, std::uint64_t> results[] = {
+        {"hit", op.hits}, {"miss", op.misses}, {"ok", op.ok}, {"error", op.errors}};
+    for (const auto& [name, n] : results) {
+      if (n == 0 && !expected_result(op.op, name)) continue;
+      f.counter("rcache_requests_total", "Calls made by the application, by operation and result.",
+                n, {{"op", op.op}, {"result", name}});
+    }
+  }
+  for (const OpStats& op : s.ops) {
+    for (const auto& [reason, n] : op.errors_by_kind) {
+      f.counter("rcache_errors_total", "Failed calls by operation and error kind.", n,
+                {{"op", op.op}, {"reason", reason}});
+    }
+  }
+  for (const OpStats& op : s.ops) {
+    f.histogram("rcache_request_duration_seconds",
+                "Latency of calls that were attempted, submission to result, retries included "
+                "(calls refused without touching Redis are not in it: see rcache_rejected_total).",
+                kLatencyBounds, op.latency_buckets, op.latency_sum_seconds, {{"op", op.op}});
+  }
+  f.counter("rcache_hits_total", "Application reads (get, get_or_load) that found a value.",
+            s.hits);
+  f.counter("rcache_misses_total", "Application reads (get, get_or_load) that found no value.",
+            s.misses);
+  for (const OpStats& op : s.ops) {
+    f.counter("rcache_retries_total", "Retries made, by operation.", op.retries, {{"op", op.op}});
+  }
+}
+
+// The families of the declared counters (RCACHE_COUNTERS), but retries (by op, above).
+void add_counters(const Stats& s, Families& f) {
+  for (const auto& c : detail::kCounterTable) {
+    if (c.field == &Stats::retries) continue;
+    Labels labels;
     if (const auto eq = c.label.find('='); eq != std::string_view::npos) {
       labels.push_back({std::string(c.label.substr(0, eq)), std::string(c.label.substr(eq + 1))});
     }
-    add(out.back(), static_cast<double>(s.*c.field), std::move(labels));
+    f.counter(std::string(c.family), std::string(c.help), s.*c.field, std::move(labels));
+  }
+  for (const auto& [source, n] : s.get_or_load_sources) {
+    f.counter("rcache_get_or_load_total",
+              "get_or_load results by where the value came from (cache, near_cache, "
+              "near_cache_stale, negative_cache, loader, refreshed, stale, bypassed, error).",
+              n, {{"source", source}});
+  }
+  f.histogram("rcache_loader_duration_seconds", "Time spent in get_or_load loaders.", kLoaderBounds,
+              s.loader_buckets, s.loader_seconds);
+}
+
+void add_breaker_and_pool(const Stats& s, const Config& cfg, Families& f) {
+  constexpr BreakerState states[] = {BreakerState::closed, BreakerState::half_open,
+                                     BreakerState::open, BreakerState::forced_open,
+                                     BreakerState::disabled};
+  for (const BreakerState st : states) {
+    f.gauge("rcache_circuit_state",
+            "Circuit breaker state: 1 for the current state, 0 for the others.",
+            s.breaker == st ? 1.0 : 0.0, {{"state", std::string(to_string(st))}});
+  }
+  for (const auto& t : s.transitions) {
+    f.counter("rcache_circuit_transitions_total", "Circuit breaker state changes.", t.count,
+              {{"from", std::string(to_string(t.from))}, {"to", std::string(to_string(t.to))}});
+  }
+  const char* conns_help = "Pool connections by state.";
+  f.gauge("rcache_connections", conns_help, static_cast<double>(s.connections_ready),
+          {{"state", "ready"}});
+  f.gauge("rcache_connections", conns_help, static_cast<double>(s.connections_connecting),
+          {{"state", "connecting"}});
+  f.gauge("rcache_connections", conns_help, static_cast<double>(s.connections_down),
+          {{"state", "down"}});
+  f.counter("rcache_reconnects_total", "Connections lost after being ready.", s.reconnects);
+  if (cfg.tls) {
+    const char* help = "TLS handshakes completed, by whether they resumed an earlier session.";
+    f.counter("rcache_tls_handshakes_total", help, s.tls_handshakes - s.tls_resumed,
+              {{"resumed", "false"}});
+    f.counter("rcache_tls_handshakes_total", help, s.tls_resumed, {{"resumed", "true"}});
+  }
+  if (!cfg.sentinel_master.empty()) {
+    f.counter("rcache_master_switches_total",
+              "Failovers followed: the master found through Sentinel moved.", s.master_switches);
+    f.counter("rcache_discovery_failures_total",
+              "Lookups of the master that failed on every sentinel.", s.discovery_failures);
   }
 }
 
-class ClientCollectable final : public prometheus::Collectable {
+void add_near_cache(const Stats& s, Families& f) {
+  if (!s.near_cache.enabled) return;
+  const auto& n = s.near_cache;
+  f.counter("rcache_near_cache_hits_total", "Reads answered by a fresh near-cache copy.", n.hits);
+  f.counter("rcache_near_cache_misses_total", "Near-cache lookups that found no fresh copy.",
+            n.misses);
+  f.counter("rcache_near_cache_stale_served_total",
+            "Near-cache copies served, marked stale, while Redis was unavailable.", n.stale_served);
+  f.counter("rcache_near_cache_fills_total", "Values kept in the near cache after a read.",
+            n.fills);
+  f.counter("rcache_near_cache_fills_refused_total",
+            "Reads not kept: an invalidation or an own write overtook them.", n.fills_refused);
+  f.counter("rcache_near_cache_invalidations_total",
+            "Invalidations applied (from Redis, or this client's own writes).", n.invalidations);
+  f.counter("rcache_near_cache_evictions_total", "Entries evicted to stay within the byte bound.",
+            n.evictions);
+  const char* flushes =
+      "Whole-cache flushes: tracking_lost (every entry stale), flushall (every "
+      "entry dropped).";
+  f.counter("rcache_near_cache_flushes_total", flushes, n.flushes_lost,
+            {{"reason", "tracking_lost"}});
+  f.counter("rcache_near_cache_flushes_total", flushes, n.flushes_flushall,
+            {{"reason", "flushall"}});
+  f.gauge("rcache_near_cache_bytes", "Bytes held by the near cache (keys, values, overhead).",
+          static_cast<double>(n.bytes));
+  f.gauge("rcache_near_cache_entries", "Entries in the near cache.",
+          static_cast<double>(n.entries));
+  f.gauge("rcache_near_cache_coherent",
+          "1 while invalidations are tracked (fresh copies may be served).",
+          n.coherent ? 1.0 : 0.0);
+}
+
+void add_client(Client& client, const std::string& label, Families& f) {
+  const Stats s = client.stats();
+  f.set_client(label);
+  add_requests(s, f);
+  add_counters(s, f);
+  add_breaker_and_pool(s, client.config(), f);
+  add_near_cache(s, f);
+  f.gauge("rcache_up",
+          "1 while calls are being served by Redis: a connection is ready, the breaker lets calls "
+          "through and the client is not disabled.",
+          s.up ? 1.0 : 0.0);
+}
+
+// Which clients a collectable shows: one, every live one, or those sharing an owned exposer.
+using Visit = std::function<void(const std::function<void(Client&)>&)>;
+
+std::vector<MetricFamily> collect(const Visit& visit) {
+  Families f;
+  std::map<std::string, int> seen;  // client label -> how many so far
+  visit([&](Client& c) {
+    const std::string& name = c.config().client_name;
+    const int n = ++seen[name];
+    // Two clients with one name would make identical series: the later ones get a suffix.
+    add_client(c, n == 1 ? name : name + "_" + std::to_string(n), f);
+  });
+  auto out = f.take();
+  MetricFamily info;
+  info.name = "rcache_build_info";
+  info.help = "rcache version (1 per process).";
+  info.type = MetricType::Gauge;
+  ClientMetric m;
+  m.label = {{"version", RCACHE_VERSION}};
+  m.gauge.value = 1.0;
+  info.metric.push_back(std::move(m));
+  out.push_back(std::move(info));
+  return out;
+}
+
+class ClientsCollectable final : public prometheus::Collectable {
  public:
-  explicit ClientCollectable(Client& c) : client_(c) {}
-
-  std::vector<MetricFamily> Collect() const override {
-    const Stats s = client_.stats();
-    std::vector<MetricFamily> out;
-
-    auto requests =
-        family("rcache_requests_total", "Calls by operation and result.", MetricType::Counter);
-    auto errors = family("rcache_errors_total", "Failed calls by operation and error kind.",
-                         MetricType::Counter);
-    auto duration =
-        family("rcache_request_duration_seconds",
-               "Call latency, submission to result, retries included.", MetricType::Histogram);
-    for (const OpStats& op : s.ops) {
-      const std::pair<const char*, std::uint64_t> results[] = {
-          {"hit", op.hits}, {"miss", op.misses}, {"ok", op.ok}, {"error", op.errors}};
-      for (const auto& [name, n] : results) {
-        if (n > 0) add(requests, static_cast<double>(n), {{"op", op.op}, {"result", name}});
-      }
-      for (const auto& [reason, n] : op.errors_by_kind) {
-        add(errors, static_cast<double>(n), {{"op", op.op}, {"reason", reason}});
-      }
-      ClientMetric h;
-      h.label = {{"op", op.op}};
-      for (std::size_t b = 0; b < kLatencyBounds.size() && b < op.latency_buckets.size(); ++b) {
-        h.histogram.bucket.push_back({op.latency_buckets[b], kLatencyBounds[b]});
-      }
-      const std::uint64_t total = op.latency_buckets.empty() ? 0 : op.latency_buckets.back();
-      h.histogram.bucket.push_back({total, std::numeric_limits<double>::infinity()});
-      h.histogram.sample_count = total;
-      h.histogram.sample_sum = op.latency_sum_seconds;
-      duration.metric.push_back(std::move(h));
-    }
-    out.push_back(std::move(requests));
-    out.push_back(std::move(errors));
-    out.push_back(std::move(duration));
-
-    auto hits = family("rcache_hits_total",
-                       "Reads that found a value: get, and get_or_load served from Redis.",
-                       MetricType::Counter);
-    add(hits, static_cast<double>(s.hits));
-    out.push_back(std::move(hits));
-    auto misses = family("rcache_misses_total",
-                         "Reads that found no value: get, and get_or_load that called its loader.",
-                         MetricType::Counter);
-    add(misses, static_cast<double>(s.misses));
-    out.push_back(std::move(misses));
-
-    add_counters(s, out);
-
-    auto state = family("rcache_circuit_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.",
-                        MetricType::Gauge);
-    add(state, breaker_gauge(s.breaker));
-    out.push_back(std::move(state));
-    auto transitions = family("rcache_circuit_transitions_total", "Circuit breaker state changes.",
-                              MetricType::Counter);
-    for (const auto& t : s.transitions) {
-      add(transitions, static_cast<double>(t.count),
-          {{"from", std::string(to_string(t.from))}, {"to", std::string(to_string(t.to))}});
-    }
-    out.push_back(std::move(transitions));
-
-    auto conns = family("rcache_connections", "Pool connections by state.", MetricType::Gauge);
-    add(conns, static_cast<double>(s.connections_ready), {{"state", "ready"}});
-    add(conns, static_cast<double>(s.connections_connecting), {{"state", "connecting"}});
-    add(conns, static_cast<double>(s.connections_down), {{"state", "down"}});
-    out.push_back(std::move(conns));
-    auto reconnects = family("rcache_reconnects_total", "Connections lost after being ready.",
-                             MetricType::Counter);
-    add(reconnects, static_cast<double>(s.reconnects));
-    out.push_back(std::move(reconnects));
-    if (s.tls_handshakes > 0) {
-      auto tls = family("rcache_tls_handshakes_total",
-                        "TLS handshakes completed, by whether they resumed an earlier session.",
-                        MetricType::Counter);
-      add(tls, static_cast<double>(s.tls_handshakes - s.tls_resumed), {{"resumed", "false"}});
-      add(tls, static_cast<double>(s.tls_resumed), {{"resumed", "true"}});
-      out.push_back(std::move(tls));
-    }
-    if (!client_.config().sentinel_master.empty()) {
-      auto switches = family("rcache_master_switches_total",
-                             "Failovers followed: the master found through Sentinel moved.",
-                             MetricType::Counter);
-      add(switches, static_cast<double>(s.master_switches));
-      out.push_back(std::move(switches));
-      auto failures =
-          family("rcache_discovery_failures_total",
-                 "Lookups of the master that failed on every sentinel.", MetricType::Counter);
-      add(failures, static_cast<double>(s.discovery_failures));
-      out.push_back(std::move(failures));
-    }
-    if (s.near_cache.enabled) {
-      const auto& n = s.near_cache;
-      auto counter = [&](const char* name, const char* help, std::uint64_t v) {
-        auto f = family(name, help, MetricType::Counter);
-        add(f, static_cast<double>(v));
-        out.push_back(std::move(f));
-      };
-      auto gauge = [&](const char* name, const char* help, double v) {
-        auto f = family(name, help, MetricType::Gauge);
-        add(f, v);
-        out.push_back(std::move(f));
-      };
-      counter("rcache_near_cache_hits_total", "Reads answered by a fresh near-cache copy.", n.hits);
-      counter("rcache_near_cache_misses_total", "Near-cache lookups that found no fresh copy.",
-              n.misses);
-      counter("rcache_near_cache_stale_served_total",
-              "Near-cache copies served, marked stale, while Redis was unavailable.",
-              n.stale_served);
-      counter("rcache_near_cache_fills_total", "Values kept in the near cache after a read.",
-              n.fills);
-      counter("rcache_near_cache_fills_refused_total",
-              "Reads not kept: an invalidation or an own write overtook them.", n.fills_refused);
-      counter("rcache_near_cache_invalidations_total",
-              "Invalidations applied (from Redis, or this client's own writes).", n.invalidations);
-      counter("rcache_near_cache_evictions_total", "Entries evicted to stay within the byte bound.",
-              n.evictions);
-      auto flushes = family("rcache_near_cache_flushes_total",
-                            "Whole-cache flushes: tracking_lost (every entry stale), flushall "
-                            "(every entry dropped).",
-                            MetricType::Counter);
-      add(flushes, static_cast<double>(n.flushes_lost), {{"reason", "tracking_lost"}});
-      add(flushes, static_cast<double>(n.flushes_flushall), {{"reason", "flushall"}});
-      out.push_back(std::move(flushes));
-      gauge("rcache_near_cache_bytes", "Bytes held by the near cache (keys, values, overhead).",
-            static_cast<double>(n.bytes));
-      gauge("rcache_near_cache_entries", "Entries in the near cache.",
-            static_cast<double>(n.entries));
-      gauge("rcache_near_cache_coherent",
-            "1 while invalidations are tracked (fresh copies may be served).",
-            n.coherent ? 1.0 : 0.0);
-    }
-    auto up = family("rcache_up",
-                     "1 when at least one connection is ready and the client is not disabled.",
-                     MetricType::Gauge);
-    add(up, s.up ? 1.0 : 0.0);
-    out.push_back(std::move(up));
-    auto info = family("rcache_build_info", "rcache version.", MetricType::Gauge);
-    add(info, 1.0, {{"version", RCACHE_VERSION}});
-    out.push_back(std::move(info));
-    return out;
-  }
+  explicit ClientsCollectable(Visit visit) : visit_(std::move(visit)) {}
+  std::vector<MetricFamily> Collect() const override { return collect(visit_); }
 
  private:
-  Client& client_;
+  Visit visit_;
 };
 
-}  // namespace
-
-std::shared_ptr<prometheus::Collectable> make_collectable(Client& client) {
-  return std::make_shared<ClientCollectable>(client);
-}
-
-std::string metrics_text(Client& client) {
+std::string serialize(const Visit& visit) {
   try {
-    ClientCollectable c(client);
     std::ostringstream out;
-    prometheus::TextSerializer().Serialize(out, c.Collect());
+    prometheus::TextSerializer().Serialize(out, collect(visit));
     return out.str();
   } catch (const std::exception& e) {
     return std::string("# rcache: cannot serialize metrics: ") + e.what() + "\n";
   }
+}
+
+Visit just(Client& client) {
+  return [&client](const std::function<void(Client&)>& fn) { fn(client); };
+}
+
+// One exposer per address, shared by the clients whose Config::metrics_address names it.
+struct SharedExposer {
+  std::mutex mutex;
+  std::vector<Client*> clients;
+  std::shared_ptr<prometheus::Collectable> collectable;
+  std::unique_ptr<prometheus::Exposer> exposer;
+};
+
+std::mutex g_exposers_mutex;
+std::map<std::string, std::weak_ptr<SharedExposer>>& shared_exposers() {
+  static std::map<std::string, std::weak_ptr<SharedExposer>> m;
+  return m;
+}
+
+// Held by a Client: takes it off its shared exposer (before the Client goes away).
+struct ExposerMembership {
+  std::shared_ptr<SharedExposer> shared;
+  Client* client = nullptr;
+  ExposerMembership() = default;
+  ExposerMembership(const ExposerMembership&) = delete;
+  ExposerMembership& operator=(const ExposerMembership&) = delete;
+  ~ExposerMembership() {
+    if (!shared) return;
+    const std::lock_guard lock(shared->mutex);
+    std::erase(shared->clients, client);
+  }
+};
+
+bool any_port(const std::string& address) {
+  return address.size() >= 2 && address.compare(address.size() - 2, 2, ":0") == 0;
+}
+
+}  // namespace
+
+std::shared_ptr<prometheus::Collectable> make_collectable(Client& client) {
+  return std::make_shared<ClientsCollectable>(just(client));
+}
+
+std::shared_ptr<prometheus::Collectable> make_collectable() {
+  return std::make_shared<ClientsCollectable>(&detail::visit_live_clients);
+}
+
+std::string metrics_text(Client& client) {
+  return serialize(just(client));
+}
+
+std::string metrics_text() {
+  return serialize(&detail::visit_live_clients);
 }
 
 MetricsExposer::~MetricsExposer() = default;
@@ -256,9 +344,36 @@ Result<std::unique_ptr<MetricsExposer>> start_exposer(Client& client,
 
 namespace detail {
 Result<std::shared_ptr<void>> start_owned_exposer(Client& client, const std::string& address) {
-  auto e = start_exposer(client, address);
-  if (!e) return std::move(e).error();
-  return std::shared_ptr<void>(std::move(*e));
+  try {
+    auto member = std::make_shared<ExposerMembership>();
+    member->client = &client;
+    const std::lock_guard lock(g_exposers_mutex);
+    auto& slot = shared_exposers()[address];
+    std::shared_ptr<SharedExposer> shared = any_port(address) ? nullptr : slot.lock();
+    if (!shared) {
+      shared = std::make_shared<SharedExposer>();
+      SharedExposer* raw = shared.get();
+      shared->collectable =
+          std::make_shared<ClientsCollectable>([raw](const std::function<void(Client&)>& fn) {
+            const std::lock_guard members(raw->mutex);
+            for (Client* c : raw->clients) fn(*c);
+          });
+      shared->exposer = std::make_unique<prometheus::Exposer>(address, 1);
+      shared->exposer->RegisterCollectable(shared->collectable);
+      if (!any_port(address)) slot = shared;
+    }
+    {
+      const std::lock_guard members(shared->mutex);
+      shared->clients.push_back(&client);
+    }
+    member->shared = std::move(shared);
+    return std::shared_ptr<void>(std::move(member));
+  } catch (const std::exception& ex) {
+    return Error{Errc::invalid_argument,
+                 "cannot start metrics exposer on '" + address + "': " + ex.what()};
+  } catch (...) {
+    return Error{Errc::invalid_argument, "cannot start metrics exposer on '" + address + "'"};
+  }
 }
 }  // namespace detail
 

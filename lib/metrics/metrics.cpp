@@ -76,6 +76,30 @@ std::string_view result_name(ResultKind k) noexcept {
   return "error";
 }
 
+std::string_view load_source_name(LoadSource s) noexcept {
+  switch (s) {
+    case LoadSource::cache:
+      return "cache";
+    case LoadSource::near_cache:
+      return "near_cache";
+    case LoadSource::near_cache_stale:
+      return "near_cache_stale";
+    case LoadSource::negative_cache:
+      return "negative_cache";
+    case LoadSource::loader:
+      return "loader";
+    case LoadSource::refreshed:
+      return "refreshed";
+    case LoadSource::stale:
+      return "stale";
+    case LoadSource::bypassed:
+      return "bypassed";
+    case LoadSource::error:
+      return "error";
+  }
+  return "error";
+}
+
 int Metrics::my_shard() noexcept {
   thread_local const int shard = static_cast<int>(g_next_shard.fetch_add(1, relaxed) % kShards);
   return shard;
@@ -93,6 +117,7 @@ void Metrics::record(Op op, ResultKind kind, Errc code, std::chrono::nanoseconds
   const auto o = static_cast<std::size_t>(op);
   s.requests[o][static_cast<std::size_t>(kind)].fetch_add(1, relaxed);
   if (kind == ResultKind::error) s.errors[o][static_cast<std::size_t>(code)].fetch_add(1, relaxed);
+  if (kind == ResultKind::error && refused(code)) return;
   const auto ns = static_cast<std::uint64_t>(latency.count() > 0 ? latency.count() : 0);
   const double seconds = static_cast<double>(ns) * 1e-9;
   std::size_t b = 0;
@@ -191,6 +216,54 @@ std::uint64_t Metrics::count(Counter c) const noexcept {
   std::uint64_t n = 0;
   for (const auto& s : shards_) n += s.counters[static_cast<std::size_t>(c)].load(relaxed);
   return n;
+}
+
+void Metrics::retried(Op op) noexcept {
+  const auto o = static_cast<std::size_t>(op == Op::internal ? Op::get_or_load : op);
+  shards_[static_cast<std::size_t>(my_shard())].retries[o].fetch_add(1, relaxed);
+}
+
+void Metrics::load_result(LoadSource source) noexcept {
+  shards_[static_cast<std::size_t>(my_shard())]
+      .load_results[static_cast<std::size_t>(source)]
+      .fetch_add(1, relaxed);
+}
+
+void Metrics::loader_ran(std::chrono::nanoseconds took) noexcept {
+  Shard& s = shards_[static_cast<std::size_t>(my_shard())];
+  const auto ns = static_cast<std::uint64_t>(took.count() > 0 ? took.count() : 0);
+  const double seconds = static_cast<double>(ns) * 1e-9;
+  std::size_t b = 0;
+  while (b < kLoaderBounds.size() && seconds > kLoaderBounds[b]) ++b;
+  s.loader_buckets[b].fetch_add(1, relaxed);
+  s.loader_ns.fetch_add(ns, relaxed);
+}
+
+std::uint64_t Metrics::retries(Op op) const noexcept {
+  std::uint64_t n = 0;
+  for (const auto& s : shards_) n += s.retries[static_cast<std::size_t>(op)].load(relaxed);
+  return n;
+}
+
+std::uint64_t Metrics::load_results(LoadSource source) const noexcept {
+  std::uint64_t n = 0;
+  for (const auto& s : shards_) n += s.load_results[static_cast<std::size_t>(source)].load(relaxed);
+  return n;
+}
+
+std::array<std::uint64_t, kLoaderBuckets> Metrics::loader_buckets() const noexcept {
+  std::array<std::uint64_t, kLoaderBuckets> out{};
+  for (const auto& s : shards_) {
+    for (std::size_t b = 0; b < out.size(); ++b) out[b] += s.loader_buckets[b].load(relaxed);
+  }
+  for (std::size_t b = 1; b < out.size(); ++b) out[b] += out[b - 1];  // cumulative
+  return out;
+}
+
+double Metrics::loader_sum_seconds() const noexcept {
+  std::uint64_t ns = 0;
+  for (const auto& s : shards_) ns += s.loader_ns.load(relaxed);
+  return static_cast<double>(ns) * 1e-9;
 }
 
 std::uint64_t Metrics::transitions(BreakerState from, BreakerState to) const noexcept {

@@ -53,6 +53,30 @@ inline constexpr int kResultKinds = 4;
 std::string_view result_name(ResultKind k) noexcept;
 
 inline constexpr int kErrcs = static_cast<int>(Errc::tls) + 1;
+
+// Calls refused without touching Redis (disabled mode, an open breaker, the bulkhead): counted
+// as errors, kept out of the latency histogram and window (0.3 us refusals would pull the
+// quantiles down exactly when Redis is in trouble).
+constexpr bool refused(Errc code) noexcept {
+  return code == Errc::disabled || code == Errc::circuit_open || code == Errc::rejected;
+}
+
+// Where a get_or_load result came from (rcache_get_or_load_total{source}).
+enum class LoadSource : std::uint8_t {
+  cache,
+  near_cache,
+  near_cache_stale,
+  negative_cache,
+  loader,
+  refreshed,
+  stale,
+  bypassed,
+  error
+};
+inline constexpr int kLoadSources = static_cast<int>(LoadSource::error) + 1;
+std::string_view load_source_name(LoadSource s) noexcept;
+
+inline constexpr int kLoaderBuckets = static_cast<int>(kLoaderBounds.size()) + 1;
 inline constexpr int kBreakerStates = static_cast<int>(BreakerState::disabled) + 1;
 
 inline constexpr const auto& kPromBounds = kLatencyBounds;
@@ -82,6 +106,11 @@ class Metrics {
               std::chrono::steady_clock::time_point now) noexcept;
   void breaker_transition(BreakerState from, BreakerState to) noexcept;
   void add(Counter c, std::uint64_t n = 1) noexcept;
+  // A retry of a call of `op` (Op::internal counts as get_or_load: its reads and writes).
+  void retried(Op op) noexcept;
+  void load_result(LoadSource source) noexcept;
+  // One run of a get_or_load loader, however it ended.
+  void loader_ran(std::chrono::nanoseconds took) noexcept;
 
   // ---- readers (sum over shards) ----
   std::uint64_t requests(Op op, ResultKind k) const noexcept;
@@ -94,6 +123,11 @@ class Metrics {
   double window_sum_ns(std::chrono::steady_clock::time_point now) const noexcept;
   std::uint64_t transitions(BreakerState from, BreakerState to) const noexcept;
   std::uint64_t count(Counter c) const noexcept;
+  std::uint64_t retries(Op op) const noexcept;
+  std::uint64_t load_results(LoadSource source) const noexcept;
+  // Cumulative count per kLoaderBounds bucket (last = +Inf), and the sum in seconds.
+  std::array<std::uint64_t, kLoaderBuckets> loader_buckets() const noexcept;
+  double loader_sum_seconds() const noexcept;
 
  private:
   struct Slot {
@@ -108,6 +142,10 @@ class Metrics {
     std::array<std::atomic<std::uint64_t>, kOps> sum_ns{};
     std::array<Slot, kSlots> slots{};
     std::array<std::atomic<std::uint64_t>, kCounters> counters{};
+    std::array<std::atomic<std::uint64_t>, kOps> retries{};
+    std::array<std::atomic<std::uint64_t>, kLoadSources> load_results{};
+    std::array<std::atomic<std::uint64_t>, kLoaderBuckets> loader_buckets{};
+    std::atomic<std::uint64_t> loader_ns{0};
   };
   static int my_shard() noexcept;
   static std::int64_t epoch_of(std::chrono::steady_clock::time_point t) noexcept;

@@ -12,6 +12,7 @@ struct Executor::Call {
   std::uint32_t replies = 1;
   const char* name = "";
   bool idempotent = true;
+  Op op = Op::other;
   TimePoint deadline{};
   TimePoint attempt_start{};
   int attempts = 0;
@@ -68,6 +69,7 @@ Result<void> Executor::execute(Command&& cmd, Completion&& done) {
   call->replies = cmd.replies;
   call->name = cmd.name;
   call->idempotent = cmd.idempotent;
+  call->op = cmd.op;
   auto now = clock_.now();
   call->deadline = now + cfg_.deadline;
   if (cmd.build) {
@@ -163,6 +165,7 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
     return;
   }
   metrics_.add(Counter::retries);
+  metrics_.retried(call->op);
   auto last = std::make_shared<Outcome>(std::move(o));
   sender_.schedule_after(plan.delay, [this, call, last] {
     if (breaker_) {

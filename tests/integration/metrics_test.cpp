@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <prometheus/exposer.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -25,18 +26,43 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
-// "name{labels}" -> value, from the text exposition.
-std::map<std::string, double> parse_exposition(const std::string& text) {
+// "name{labels}" -> value, from the text exposition. The label client="<client>" is dropped
+// (so "rcache_up" for rcache_up{client="rcache"}); other clients' series keep theirs.
+std::map<std::string, double> parse_exposition(const std::string& text,
+                                               const std::string& client = "rcache") {
+  const std::string only = "{client=\"" + client + "\"}";
+  const std::string first = "client=\"" + client + "\",";
   std::map<std::string, double> out;
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
     const auto sp = line.rfind(' ');
-    out[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+    std::string key = line.substr(0, sp);
+    if (auto p = key.find(only); p != std::string::npos) {
+      key.erase(p, only.size());
+    } else if (auto q = key.find(first); q != std::string::npos) {
+      key.erase(q, first.size());
+    }
+    out[key] = std::stod(line.substr(sp + 1));
   }
   return out;
+}
+
+// promtool's verdict on an exposition: "" when it accepts it, else its report.
+std::string promtool_check(const std::string& text) {
+  char tmpl[] = "/tmp/rcache-promtool-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  std::ofstream(dir + "/metrics.txt") << text;
+  const std::string cmd =
+      "promtool check metrics < " + dir + "/metrics.txt > " + dir + "/out.txt 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream out(dir + "/out.txt");
+  std::string report((std::istreambuf_iterator<char>(out)), {});
+  std::filesystem::remove_all(dir);
+  return rc == 0 ? "" : "promtool check metrics failed: " + report;
 }
 
 class Metrics : public RedisTest {
@@ -63,11 +89,20 @@ TEST_F(Metrics, ScriptedWorkloadShowsExactlyThoseCountsInTheExposition) {
   EXPECT_EQ(m.at("rcache_misses_total"), 40);
   EXPECT_EQ(m.at("rcache_errors_total{op=\"get\",reason=\"circuit_open\"}"), 5);
   EXPECT_EQ(m.at("rcache_rejected_total{reason=\"circuit_open\"}"), 5);
-  EXPECT_EQ(m.at("rcache_request_duration_seconds_count{op=\"get\"}"), 105);
+  // The 5 refused calls are errors, not latency samples.
+  EXPECT_EQ(m.at("rcache_request_duration_seconds_count{op=\"get\"}"), 100);
   EXPECT_EQ(m.at("rcache_request_duration_seconds_bucket{op=\"set\",le=\"+Inf\"}"), 100);
   EXPECT_EQ(m.at("rcache_circuit_transitions_total{from=\"closed\",to=\"forced_open\"}"), 1);
-  EXPECT_EQ(m.at("rcache_circuit_state"), 0);
+  EXPECT_EQ(m.at("rcache_circuit_state{state=\"closed\"}"), 1);
+  EXPECT_EQ(m.at("rcache_circuit_state{state=\"forced_open\"}"), 0);
   EXPECT_EQ(m.at("rcache_up"), 1);
+  // Present at zero before anything happened.
+  EXPECT_EQ(m.at("rcache_requests_total{op=\"del\",result=\"ok\"}"), 0);
+  EXPECT_EQ(m.at("rcache_request_duration_seconds_count{op=\"mget\"}"), 0);
+  EXPECT_EQ(m.at("rcache_retries_total{op=\"get\"}"), 0);
+  EXPECT_EQ(m.at("rcache_get_or_load_total{source=\"loader\"}"), 0);
+  EXPECT_EQ(m.at("rcache_loader_duration_seconds_count"), 0);
+  EXPECT_EQ(m.at("rcache_loader_errors_total"), 0);
   EXPECT_EQ(m.at("rcache_connections{state=\"ready\"}"), 4);
   // No key ever appears in a label.
   EXPECT_EQ(metrics_text(client()).find("missing1"), std::string::npos);
@@ -79,7 +114,7 @@ TEST_F(Metrics, ScriptedWorkloadShowsExactlyThoseCountsInTheExposition) {
   EXPECT_EQ(s.requests, 205u);
   EXPECT_EQ(s.errors, 5u);
   EXPECT_EQ(s.rejected_circuit_open, 5u);
-  EXPECT_EQ(s.latency.samples, 205u);
+  EXPECT_EQ(s.latency.samples, 200u);
   EXPECT_GT(s.latency.p50_ms, 0);
   EXPECT_LE(s.latency.p50_ms, s.latency.p99_ms);
 }
@@ -101,18 +136,7 @@ TEST_F(Metrics, BucketsAreCumulativeAndLatencyHistogramIsConsistent) {
 
 TEST_F(Metrics, PromtoolAcceptsTheExposition) {
   scripted_workload(client());
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("rcache-promtool-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const auto file = dir / "metrics.txt";
-  std::ofstream(file) << metrics_text(client());
-  const std::string cmd =
-      "promtool check metrics < " + file.string() + " > " + (dir / "out.txt").string() + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  std::ifstream out(dir / "out.txt");
-  std::string report((std::istreambuf_iterator<char>(out)), {});
-  EXPECT_EQ(rc, 0) << "promtool check metrics: " << report;
-  std::filesystem::remove_all(dir);
+  EXPECT_EQ(promtool_check(metrics_text(client())), "");
 }
 
 TEST_F(Metrics, JsonSnapshotsAreValidJsonWithTheDocumentedFields) {
@@ -176,17 +200,7 @@ TEST_F(Metrics, NearCacheFamiliesCountWhatHappenedAndPassPromtool) {
   EXPECT_EQ(m.at("rcache_near_cache_coherent"), 1);
   EXPECT_EQ(m.at("rcache_near_cache_flushes_total{reason=\"tracking_lost\"}"), 0);
   EXPECT_GT(m.at("rcache_near_cache_bytes"), 0);
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("rcache-promtool-near-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / "metrics.txt") << text;
-  const std::string cmd = "promtool check metrics < " + (dir / "metrics.txt").string() + " > " +
-                          (dir / "out.txt").string() + " 2>&1";
-  const int rc = std::system(cmd.c_str());
-  std::ifstream out(dir / "out.txt");
-  std::string report((std::istreambuf_iterator<char>(out)), {});
-  EXPECT_EQ(rc, 0) << report;
-  std::filesystem::remove_all(dir);
+  EXPECT_EQ(promtool_check(text), "");
 }
 
 TEST(JsonCheckSelfTest, RejectsBrokenJson) {
@@ -223,11 +237,158 @@ TEST_F(Metrics, ConfiguredAddressStartsAnExposerOwnedByTheClient) {
   ASSERT_TRUE(owned->get("a")->has_value());
   auto r = http_get(port, "/metrics");
   EXPECT_EQ(r.status, 200);
-  EXPECT_THAT(r.body, HasSubstr("rcache_hits_total 1"));
-  // The same address again: create() fails cleanly.
+  EXPECT_THAT(r.body, HasSubstr("rcache_hits_total{client=\"rcache\"} 1"));
+  // An address another process holds: create() fails cleanly.
+  auto other = start_exposer(*owned, "127.0.0.1:0");
+  ASSERT_TRUE(other.ok());
+  c.metrics_address = "127.0.0.1:" + std::to_string((*other)->port());
   auto clash = Client::create(c);
   ASSERT_FALSE(clash.ok());
   EXPECT_EQ(clash.error().code, Errc::invalid_argument);
+  EXPECT_THAT(clash.error().message, HasSubstr(c.metrics_address));
+}
+
+// Clients that name the same metrics_address share one exposer: one family per metric, a series
+// per client, promtool-clean; it serves as long as one of them lives.
+TEST_F(Metrics, ClientsNamingOneAddressShareItsExposerAndPassPromtool) {
+  const int port = free_port();
+  Config c = config_for(*server_);
+  c.metrics_address = "127.0.0.1:" + std::to_string(port);
+  c.client_name = "api";
+  auto api = make_client(c);
+  c.client_name = "sessions";
+  auto sessions = make_client(c);
+  ASSERT_NE(api, nullptr);
+  ASSERT_NE(sessions, nullptr);
+  ASSERT_TRUE(api->set("a", "1").ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(api->get("a")->has_value());
+  ASSERT_FALSE(sessions->get("nothing")->has_value());
+  auto r = http_get(port, "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(promtool_check(r.body), "");
+  const auto m = parse_exposition(r.body, "api");
+  EXPECT_EQ(m.at("rcache_hits_total"), 3);
+  EXPECT_EQ(m.at("rcache_misses_total{client=\"sessions\"}"), 1);
+  EXPECT_EQ(m.at("rcache_hits_total{client=\"sessions\"}"), 0);
+  std::size_t help_lines = 0;
+  for (std::size_t p = 0; (p = r.body.find("# HELP rcache_hits_total ", p)) != std::string::npos;
+       ++p) {
+    ++help_lines;
+  }
+  EXPECT_EQ(help_lines, 1u);
+
+  api.reset();  // the exposer stays for the other client
+  r = http_get(port, "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, Not(HasSubstr("client=\"api\"")));
+  EXPECT_THAT(r.body, HasSubstr("rcache_misses_total{client=\"sessions\"} 1"));
+  sessions.reset();  // the last one: the port is free again
+  auto again = start_exposer(client(), "127.0.0.1:" + std::to_string(port));
+  EXPECT_TRUE(again.ok()) << again.error().to_string();
+}
+
+// The all-clients collectable on an exposer the application owns: every live Client, created
+// before or after the registration, told apart by client_name (a repeated name gets a suffix).
+TEST_F(Metrics, OneCollectableShowsEveryLiveClientOnTheApplicationsExposer) {
+  prometheus::Exposer exposer("127.0.0.1:0", 1);
+  const auto all = make_collectable();  // the exposer holds it weakly: keep it
+  exposer.RegisterCollectable(all);
+  const int port = exposer.GetListeningPorts().front();
+  Config c = config_for(*server_);
+  c.client_name = "orders";
+  auto orders = make_client(c);
+  auto twin = make_client(c);  // same name
+  ASSERT_NE(orders, nullptr);
+  ASSERT_NE(twin, nullptr);
+  ASSERT_TRUE(orders->set("o", "1").ok());
+  ASSERT_TRUE(orders->get("o")->has_value());
+  ASSERT_TRUE(twin->get("o")->has_value());
+  ASSERT_TRUE(twin->get("o")->has_value());
+  auto r = http_get(port, "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(promtool_check(r.body), "");
+  const auto m = parse_exposition(r.body, "orders");
+  EXPECT_EQ(m.at("rcache_hits_total"), 1);
+  EXPECT_EQ(m.at("rcache_hits_total{client=\"orders_2\"}"), 2);
+  EXPECT_EQ(m.count("rcache_hits_total{client=\"rcache\"}"), 1u);  // the fixture's client
+  EXPECT_EQ(metrics_text(), r.body.substr(r.body.find("# HELP rcache_")));
+  twin.reset();
+  r = http_get(port, "/metrics");
+  EXPECT_THAT(r.body, Not(HasSubstr("orders_2")));
+}
+
+// rcache_up says whether calls are being served by Redis: not while the breaker refuses them.
+TEST_F(Metrics, UpIsZeroAndTheStateGaugeSaysWhyWhileTheBreakerRefusesCalls) {
+  client().force_breaker_open();
+  auto m = parse_exposition(metrics_text(client()));
+  EXPECT_EQ(m.at("rcache_up"), 0);
+  EXPECT_EQ(m.at("rcache_circuit_state{state=\"forced_open\"}"), 1);
+  EXPECT_EQ(m.at("rcache_circuit_state{state=\"open\"}"), 0);
+  EXPECT_EQ(m.at("rcache_circuit_state{state=\"closed\"}"), 0);
+  EXPECT_EQ(m.at("rcache_connections{state=\"ready\"}"), 4);  // connected all the same
+  EXPECT_FALSE(client().stats().up);
+  client().reset_breaker();
+  m = parse_exposition(metrics_text(client()));
+  EXPECT_EQ(m.at("rcache_up"), 1);
+  EXPECT_EQ(m.at("rcache_circuit_state{state=\"closed\"}"), 1);
+}
+
+// get_or_load says where each result came from, how long its loaders took and how often they
+// failed; only the application's calls count as hits and misses.
+TEST_F(Metrics, GetOrLoadOutcomesLoaderTimeAndErrorsAreCounted) {
+  auto slow = [] {
+    std::this_thread::sleep_for(20ms);
+    return Result<std::optional<std::string>>(std::optional<std::string>("v"));
+  };
+  auto failing = [] { return Result<std::optional<std::string>>(Error{Errc::server, "api 500"}); };
+  LoadOptions o;
+  o.ttl = 60s;
+  ASSERT_EQ(client().get_or_load("gl", o, slow)->source, Loaded::Source::loader);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(client().get_or_load("gl", o, slow)->source, Loaded::Source::cache);
+  }
+  ASSERT_FALSE(client().get_or_load("broken", o, failing).ok());
+  const auto m = parse_exposition(metrics_text(client()));
+  EXPECT_EQ(m.at("rcache_get_or_load_total{source=\"loader\"}"), 1);
+  EXPECT_EQ(m.at("rcache_get_or_load_total{source=\"cache\"}"), 4);
+  EXPECT_EQ(m.at("rcache_get_or_load_total{source=\"error\"}"), 1);
+  EXPECT_EQ(m.at("rcache_loader_calls_total"), 2);
+  EXPECT_EQ(m.at("rcache_loader_errors_total"), 1);
+  EXPECT_EQ(m.at("rcache_loader_duration_seconds_count"), 2);
+  EXPECT_GE(m.at("rcache_loader_duration_seconds_sum"), 0.020);
+  EXPECT_EQ(m.at("rcache_loader_duration_seconds_bucket{le=\"0.01\"}"), 1);  // the failing one
+  // 4 hits, 1 miss (the load); get_or_load's own GETs and SETs are not application reads.
+  EXPECT_EQ(m.at("rcache_hits_total"), 4);
+  EXPECT_EQ(m.at("rcache_misses_total"), 1);
+  EXPECT_EQ(m.at("rcache_requests_total{op=\"get\",result=\"miss\"}"), 0);
+  EXPECT_EQ(m.at("rcache_requests_total{op=\"set\",result=\"ok\"}"), 0);
+  const std::string json = client().stats().to_json();
+  EXPECT_THAT(json, HasSubstr("\"get_or_load_sources\":{\"cache\":4,"));
+  EXPECT_THAT(json, HasSubstr("\"loader_errors\":1"));
+}
+
+// Every metric the shipped dashboard and alerting rules use is one the library exposes (run on
+// the exposition of a client with a near cache beside one that went through errors and a breaker
+// transition, so that the families that appear on first use are there).
+TEST_F(Metrics, MonitoringAssetsUseOnlyMetricsTheLibraryExposes) {
+  scripted_workload(client());
+  Config c = config_for(*server_);
+  c.client_name = "sessions";
+  c.near_cache_bytes = 1u << 20;
+  auto near = make_client(c);
+  ASSERT_NE(near, nullptr);
+  char tmpl[] = "/tmp/rcache-monitoring-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  std::ofstream(dir + "/exposition.txt") << metrics_text();
+  const std::string cmd = std::string("bash ") + RCACHE_SOURCE_ROOT +
+                          "/scripts/check-monitoring.sh " + dir + "/exposition.txt > " + dir +
+                          "/out.txt 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream out(dir + "/out.txt");
+  const std::string report((std::istreambuf_iterator<char>(out)), {});
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(rc, 0) << report;
+  EXPECT_THAT(report, HasSubstr("all checks passed"));
 }
 
 // A real Prometheus server scrapes an rcache exposer every second; its HTTP API must then report

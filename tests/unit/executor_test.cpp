@@ -203,6 +203,8 @@ TEST_F(ExecutorTest, TimeoutIsRetriedAfterTheBackoffAndTheRetrysSuccessCompletes
   sender_.answer(1, replied("+OK\r\n"));
   EXPECT_TRUE(d.replied_ok());
   EXPECT_EQ(count(Counter::retries), 1u);
+  EXPECT_EQ(metrics_.retries(Op::get), 1u);  // by op, too (rcache_retries_total{op})
+  EXPECT_EQ(metrics_.retries(Op::set), 0u);
   EXPECT_EQ(ex.in_flight(), 0u);
 }
 

@@ -65,5 +65,55 @@ TEST(MetricsRecorder, OldWindowSlotsAreNotCounted) {
   EXPECT_EQ(m->requests(Op::get, ResultKind::hit), 1u);  // totals are forever
 }
 
+// A call refused without touching Redis is a call and an error, but not a latency sample: its
+// 0.3 us would drag the quantiles down exactly while Redis is in trouble.
+TEST(MetricsRecorder, RefusedCallsAreCountedButKeptOutOfTheLatencyHistogram) {
+  auto m = std::make_unique<Metrics>();
+  const auto now = Clock::now();
+  m->record(Op::get, ResultKind::hit, Errc{}, nanoseconds(200'000), now);
+  for (const Errc refusal : {Errc::circuit_open, Errc::disabled, Errc::rejected}) {
+    m->record(Op::get, ResultKind::error, refusal, nanoseconds(300), now);
+  }
+  m->record(Op::get, ResultKind::error, Errc::timeout, nanoseconds(50'000'000), now);
+  EXPECT_EQ(m->requests(Op::get, ResultKind::error), 4u);
+  EXPECT_EQ(m->errors(Op::get, Errc::circuit_open), 1u);
+  EXPECT_EQ(m->latency_buckets(Op::get).back(), 2u);  // the hit and the timeout
+  EXPECT_EQ(m->window(now).total, 2u);
+  EXPECT_NEAR(m->latency_sum_seconds(Op::get), 0.0502, 1e-9);
+}
+
+TEST(MetricsRecorder, RetriesAreCountedByOpAndInternalTrafficCountsAsGetOrLoad) {
+  auto m = std::make_unique<Metrics>();
+  m->retried(Op::set);
+  m->retried(Op::set);
+  m->retried(Op::internal);
+  EXPECT_EQ(m->retries(Op::set), 2u);
+  EXPECT_EQ(m->retries(Op::get_or_load), 1u);
+  EXPECT_EQ(m->retries(Op::get), 0u);
+}
+
+TEST(MetricsRecorder, LoaderDurationsLandInTheirBucketsAndSum) {
+  auto m = std::make_unique<Metrics>();
+  m->loader_ran(std::chrono::milliseconds(3));    // <= 5 ms
+  m->loader_ran(std::chrono::milliseconds(150));  // <= 250 ms
+  m->loader_ran(std::chrono::seconds(20));        // +Inf only
+  const auto b = m->loader_buckets();
+  ASSERT_EQ(b.size(), kLoaderBounds.size() + 1);
+  EXPECT_EQ(b[1], 0u);   // <= 2.5 ms
+  EXPECT_EQ(b[2], 1u);   // <= 5 ms
+  EXPECT_EQ(b[6], 1u);   // <= 100 ms
+  EXPECT_EQ(b[7], 2u);   // <= 250 ms
+  EXPECT_EQ(b[12], 2u);  // <= 10 s
+  EXPECT_EQ(b.back(), 3u);
+  EXPECT_NEAR(m->loader_sum_seconds(), 20.153, 1e-6);
+  m->load_result(LoadSource::loader);
+  m->load_result(LoadSource::loader);
+  m->load_result(LoadSource::error);
+  EXPECT_EQ(m->load_results(LoadSource::loader), 2u);
+  EXPECT_EQ(m->load_results(LoadSource::error), 1u);
+  EXPECT_EQ(m->load_results(LoadSource::cache), 0u);
+  EXPECT_EQ(load_source_name(LoadSource::near_cache_stale), "near_cache_stale");
+}
+
 }  // namespace
 }  // namespace rcache::detail
