@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "comma_locale.hpp"
 #include "fixtures.hpp"
 #include "http_get.hpp"
 #include "json_check.hpp"
@@ -365,6 +366,25 @@ TEST_F(Metrics, GetOrLoadOutcomesLoaderTimeAndErrorsAreCounted) {
   const std::string json = client().stats().to_json();
   EXPECT_THAT(json, HasSubstr("\"get_or_load_sources\":{\"cache\":4,"));
   EXPECT_THAT(json, HasSubstr("\"loader_errors\":1"));
+}
+
+// The exposition and the JSON snapshots under a comma-decimal locale (C and C++ global): still
+// '.' in every number, promtool-clean, valid JSON.
+TEST_F(Metrics, ExpositionAndJsonAreUnchangedUnderACommaDecimalLocale) {
+  scripted_workload(client());
+  std::string text, stats, health;
+  {
+    const CommaLocale de;
+    ASSERT_EQ(de.error(), "");
+    text = metrics_text(client());
+    stats = client().stats().to_json();
+    health = client().health().to_json();
+  }
+  EXPECT_EQ(promtool_check(text), "");
+  EXPECT_THAT(text, HasSubstr("le=\"0.00025\""));
+  EXPECT_EQ(JsonCheck::validate(stats), "") << stats;
+  EXPECT_EQ(JsonCheck::validate(health), "") << health;
+  EXPECT_THAT(stats, HasSubstr("\"hit_rate\":0.6"));
 }
 
 // Every metric the shipped dashboard and alerting rules use is one the library exposes (run on
