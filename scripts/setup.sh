@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   g++ pkg-config meson ninja-build cmake
   libhiredis-dev libuv1-dev zlib1g-dev libssl-dev openssl prometheus-cpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev locales
   redis-server redis-tools prometheus
   clang-format clang-tidy python3 clang libclang-rt-14-dev
 )

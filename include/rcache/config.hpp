@@ -23,6 +23,9 @@
 
 namespace rcache {
 
+// How Config::from_url treats query options it has no meaning for.
+enum class UrlMode { lenient, strict };
+
 struct RCACHE_API Config {
   // --- endpoint -------------------------------------------------------------------------------
   // Host name or IP literal (IPv6 without brackets). Ignored when unix_socket is set.
@@ -162,6 +165,8 @@ struct RCACHE_API Config {
   // --- logging ----------------------------------------------------------------------------------
   LogLevel log_level = LogLevel::warning;
   LogSink log_sink;  // empty: stderr
+  // Structured events (rcache/log.hpp); when set, log_sink is not called.
+  LogEventSink log_event_sink;
   // Called after every circuit breaker transition, on the thread whose call caused it (often the
   // loop thread): must be quick and must not call back into the Client. Exceptions are dropped.
   std::function<void(BreakerState from, BreakerState to)> on_breaker_change;
@@ -190,15 +195,27 @@ struct RCACHE_API Config {
   // COUNT hint for the SCAN calls of delete_pattern(), 1..1,000,000.
   std::size_t scan_count = 100;
 
+  // Query options of the URL that had no meaning here (other clients' pool or decoding options,
+  // or names nobody uses), in the order given: Client::create logs them in one warning. Filled
+  // by from_url in lenient mode.
+  std::vector<std::string> url_ignored_options;
+
   // Parses redis://[[user]:password@]host[:port][/db], rediss://... (TLS, with redis-py's ssl_*
   // query spellings), unix:///path/to/socket[?db=N] (also ?password=...&username=...), and
   // redis+sentinel://[[user]:password@]s1[:port],s2[:port]/master[/db] (rediss+sentinel:// for
   // TLS), with percent-escapes in user, password and path; a query value may hold '@'. Other
   // fields keep their defaults. The result is validated.
-  static Result<Config> from_url(std::string_view url);
+  // The query options other clients put in a shared REDIS_URL are understood where they have a
+  // meaning here (timeout, socket_timeout, read_timeout, connect_timeout, dial_timeout,
+  // client_name, database, protocol=2, skip_verify, ...: the table is in docs/URLS.md). The
+  // others are ignored and listed in url_ignored_options (lenient, the default) or refused with
+  // an error naming them (UrlMode::strict). A malformed value of an option that is understood is
+  // an error in both modes.
+  static Result<Config> from_url(std::string_view url, UrlMode mode = UrlMode::lenient);
 
   // from_url($REDIS_URL, default "redis://127.0.0.1:6379/0"), then REDIS_PASSWORD and REDIS_DB
-  // override the password and db when set and non-empty. The result is validated.
+  // override the password and db when set and non-empty. The result is validated. Strict URL
+  // mode when RCACHE_URL_STRICT=1.
   static Result<Config> from_env();
 
   // Checks every field; the first bad one is reported.

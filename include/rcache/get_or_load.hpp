@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "rcache/error.hpp"
 
@@ -62,6 +63,28 @@ struct Loaded {
   Source source = Source::cache;
   bool bypassed = false;  // Redis was unavailable: the loader's result was returned uncached
 };
+
+// The source's name, as in Stats::get_or_load_sources: "cache", "loader", "refreshed", "stale",
+// "negative_cache", "near_cache", "near_cache_stale".
+constexpr std::string_view to_string(Loaded::Source s) noexcept {
+  switch (s) {
+    case Loaded::Source::cache:
+      return "cache";
+    case Loaded::Source::loader:
+      return "loader";
+    case Loaded::Source::refreshed:
+      return "refreshed";
+    case Loaded::Source::stale:
+      return "stale";
+    case Loaded::Source::negative_cache:
+      return "negative_cache";
+    case Loaded::Source::near_cache:
+      return "near_cache";
+    case Loaded::Source::near_cache_stale:
+      return "near_cache_stale";
+  }
+  return "unknown";
+}
 
 // The loader of get_or_load(): a value, std::nullopt for "not found", or an error. Runs on the
 // calling thread. An exception it throws is caught and returned as Errc::invalid_argument.

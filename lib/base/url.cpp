@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "base/config_text.hpp"
+#include "base/url_compat.hpp"
 #include "rcache/config.hpp"
 
 namespace rcache {
@@ -91,8 +92,9 @@ Result<void> apply_userinfo(std::string_view userinfo, std::string_view scheme, 
   return {};
 }
 
-// Applies "a=b&c=d" query parameters.
-Result<void> apply_query(std::string_view query, Config& cfg) {
+// Applies "a=b&c=d" query parameters: rcache's own, then other clients' (url_compat.hpp); what
+// is left is refused in strict mode, else listed in cfg.url_ignored_options.
+Result<void> apply_query(std::string_view query, Config& cfg, UrlMode mode) {
   while (!query.empty()) {
     const auto amp = query.find('&');
     const auto item = query.substr(0, amp);
@@ -153,16 +155,26 @@ Result<void> apply_query(std::string_view query, Config& cfg) {
       if (!v) return std::move(v).error();
       *field = std::move(*v);
     } else {
-      return invalid("url: unknown query parameter " + quote(key) +
-                     " (supported: db, username, password, sentinel_username, "
-                     "sentinel_password, ssl_cert_reqs, ssl_ca_certs, ssl_ca_path, ssl_certfile, "
-                     "ssl_keyfile, ssl_password, tls_server_name, tls_min_version)");
+      auto foreign = detail::apply_foreign_option(key, raw, cfg);
+      if (!foreign) return std::move(foreign).error();
+      if (*foreign == detail::Foreign::mapped) continue;
+      if (mode == UrlMode::strict) {
+        return invalid("url: " +
+                       std::string(*foreign == detail::Foreign::ignored ? "query parameter "
+                                                                        : "unknown query "
+                                                                          "parameter ") +
+                       quote(key) +
+                       (*foreign == detail::Foreign::ignored
+                            ? " has no meaning in rcache (strict URL mode; see docs/URLS.md)"
+                            : " (strict URL mode; supported options: docs/URLS.md)"));
+      }
+      cfg.url_ignored_options.emplace_back(key.substr(0, 64));
     }
   }
   return {};
 }
 
-Result<Config> parse_unix(std::string_view rest) {
+Result<Config> parse_unix(std::string_view rest, UrlMode mode) {
   // unix://[user[:password]@]/path?query
   Config cfg;
   const auto at = userinfo_at(rest);  // first: a password may hold '?' (see userinfo_at)
@@ -189,7 +201,7 @@ Result<Config> parse_unix(std::string_view rest) {
                    " must be absolute (unix:///path/to/redis.sock)");
   }
   cfg.unix_socket = std::move(*path);
-  if (auto r = apply_query(query, cfg); !r) return std::move(r).error();
+  if (auto r = apply_query(query, cfg, mode); !r) return std::move(r).error();
   if (!cfg.username.empty() && cfg.password.empty()) {
     return invalid("url: username " + quote(cfg.username) + " given without a password");
   }
@@ -197,7 +209,7 @@ Result<Config> parse_unix(std::string_view rest) {
   return cfg;
 }
 
-Result<Config> parse_tcp(std::string_view rest, bool tls) {
+Result<Config> parse_tcp(std::string_view rest, bool tls, UrlMode mode) {
   // [[user]:password@]host[:port][/db][?query]
   Config cfg;
   cfg.tls = tls;
@@ -256,14 +268,14 @@ Result<Config> parse_tcp(std::string_view rest, bool tls) {
     if (!db) return std::move(db).error();
     cfg.db = *db;
   }
-  if (auto r = apply_query(query, cfg); !r) return std::move(r).error();
+  if (auto r = apply_query(query, cfg, mode); !r) return std::move(r).error();
   if (auto r = cfg.validate(); !r) return std::move(r).error();
   return cfg;
 }
 
 // [[user]:password@]s1[:port],s2[:port]/master[/db][?query]: sentinels (port 26379 by default),
 // the master's name, the data nodes' db; the userinfo is the data nodes' credentials.
-Result<Config> parse_sentinel(std::string_view rest, bool tls) {
+Result<Config> parse_sentinel(std::string_view rest, bool tls, UrlMode mode) {
   Config cfg;
   cfg.tls = tls;
   const auto at = userinfo_at(rest);
@@ -304,7 +316,7 @@ Result<Config> parse_sentinel(std::string_view rest, bool tls) {
     if (!db) return std::move(db).error();
     cfg.db = *db;
   }
-  if (auto r = apply_query(query, cfg); !r) return std::move(r).error();
+  if (auto r = apply_query(query, cfg, mode); !r) return std::move(r).error();
   if (auto r = cfg.validate(); !r) return std::move(r).error();
   return cfg;
 }
@@ -321,7 +333,7 @@ std::string redacted(std::string_view url) {
 
 }  // namespace
 
-Result<Config> Config::from_url(std::string_view url) {
+Result<Config> Config::from_url(std::string_view url, UrlMode mode) {
   const auto sep = url.find("://");
   if (sep == std::string_view::npos) {
     return invalid("url: " + redacted(url) +
@@ -334,18 +346,21 @@ Result<Config> Config::from_url(std::string_view url) {
                    "redis+sentinel://)");
   }
   const auto rest = url.substr(sep + 3);
-  if (scheme == "redis") return parse_tcp(rest, false);
-  if (scheme == "rediss") return parse_tcp(rest, true);
-  if (scheme == "unix") return parse_unix(rest);
-  if (scheme == "redis+sentinel") return parse_sentinel(rest, false);
-  if (scheme == "rediss+sentinel") return parse_sentinel(rest, true);
+  if (scheme == "redis") return parse_tcp(rest, false, mode);
+  if (scheme == "rediss") return parse_tcp(rest, true, mode);
+  if (scheme == "unix") return parse_unix(rest, mode);
+  if (scheme == "redis+sentinel") return parse_sentinel(rest, false, mode);
+  if (scheme == "rediss+sentinel") return parse_sentinel(rest, true, mode);
   return invalid("url: unknown scheme " + quote(scheme) +
                  " (expected redis://, rediss://, unix:// or redis+sentinel://)");
 }
 
 Result<Config> Config::from_env() {
   const char* url = std::getenv("REDIS_URL");
-  auto cfg = from_url(url != nullptr && *url != '\0' ? url : "redis://127.0.0.1:6379/0");
+  const char* strict = std::getenv("RCACHE_URL_STRICT");
+  const UrlMode mode =
+      strict != nullptr && std::string_view(strict) == "1" ? UrlMode::strict : UrlMode::lenient;
+  auto cfg = from_url(url != nullptr && *url != '\0' ? url : "redis://127.0.0.1:6379/0", mode);
   if (!cfg) {
     Error e = std::move(cfg).error();
     e.message = "REDIS_URL: " + e.message;

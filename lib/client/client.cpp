@@ -26,6 +26,14 @@ Result<std::unique_ptr<Client>> Client::create(Config config) {
     auto core = detail::ClientCore::create(std::move(config));
     if (!core) return std::move(core).error();
     std::unique_ptr<Client> client(new Client(std::move(*core)));
+    if (const auto& ignored = client->config().url_ignored_options; !ignored.empty()) {
+      std::string names;
+      for (const auto& n : ignored) names += (names.empty() ? "" : ", ") + n;
+      client->core_->log(LogLevel::warning, "url_options_ignored",
+                         "url: ignored query options with no meaning in rcache: " + names +
+                             " (docs/URLS.md; UrlMode::strict or RCACHE_URL_STRICT=1 refuses "
+                             "them)");
+    }
     if (const auto& address = client->config().metrics_address; !address.empty()) {
       auto exposer = detail::start_owned_exposer(*client, address);
       if (!exposer) return std::move(exposer).error();
@@ -72,7 +80,7 @@ Client::~Client() {
   // Destroyed from one of its own callbacks: the loop thread cannot join itself. The core is
   // handed to a short-lived thread that shuts it down once this callback has returned (the join
   // waits for it); pending calls complete with Errc::shutdown as usual.
-  core_->log(LogLevel::warning,
+  core_->log(LogLevel::warning, "destroyed_from_callback",
              "Client destroyed from its own callback: shutting down on a background thread");
   try {
     std::thread([core = std::move(core_)]() mutable { core.reset(); }).detach();

@@ -7,7 +7,7 @@ namespace rcache::detail {
 
 ClientCore::ClientCore(Config cfg)
     : cfg_(std::move(cfg)),
-      logger_(cfg_.log_sink, cfg_.log_level),
+      logger_(cfg_.log_sink, cfg_.log_event_sink, cfg_.log_level),
       clock_(SteadyClock::instance()),
       metrics_(std::make_unique<Metrics>()),
       envelope_{cfg_.compression,           cfg_.compression_threshold,

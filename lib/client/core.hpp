@@ -55,8 +55,8 @@ class ClientCore {
   LoadTimes& load_times() noexcept { return load_times_; }
   LoadGate& outage_loads() noexcept { return outage_loads_; }
   bool on_loop_thread() const noexcept { return transport_->on_loop_thread(); }
-  void log(LogLevel level, const std::string& message) const noexcept {
-    logger_.log(level, message);
+  void log(LogLevel level, std::string_view event, const std::string& message) const noexcept {
+    logger_.event(level, event, endpoint_of(cfg_), message);
   }
 
   // Encodes a value for storage, counting what compression saved. Store e.view(value).

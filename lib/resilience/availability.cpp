@@ -54,10 +54,10 @@ Result<void> Availability::start(bool reached) {
     case StartDecision::Action::serve:
       return {};
     case StartDecision::Action::keep_auth_errors:
-      logger_.log(LogLevel::error, "redis " + where + " refused this client at start-up (" +
-                                       last.to_string() + "): calls fail with '" +
-                                       std::string(to_string(last.code)) +
-                                       "' until that is fixed; retrying in the background");
+      logger_.event(LogLevel::error, "start_refused", where,
+                    "redis " + where + " refused this client at start-up (" + last.to_string() +
+                        "): calls fail with '" + std::string(to_string(last.code)) +
+                        "' until that is fixed; retrying in the background");
       return {};
     case StartDecision::Action::fail:
       return *d.error;
@@ -69,10 +69,10 @@ Result<void> Availability::start(bool reached) {
   // clear it: undo (ready is counted before on_pool_available runs).
   if (pool != nullptr && pool->ready() > 0) set_disabled(false);
   if (disabled()) {
-    logger_.log(LogLevel::warning, "redis " + where + " unreachable at start-up (" +
-                                       last.to_string() + "): client disabled (" +
-                                       std::string(to_string(cfg_.degraded_mode)) +
-                                       " mode), probing in the background");
+    logger_.event(LogLevel::warning, "client_disabled", where,
+                  "redis " + where + " unreachable at start-up (" + last.to_string() +
+                      "): client disabled (" + std::string(to_string(cfg_.degraded_mode)) +
+                      " mode), probing in the background");
   }
   return {};
 }
@@ -110,7 +110,8 @@ void Availability::on_pool_available() {
   if (disabled_.exchange(false)) {
     if (Pool* pool = pool_.load()) {
       pool->set_probing(false);
-      logger_.log(LogLevel::warning, "redis " + pool->endpoint() + " reachable: client enabled");
+      logger_.event(LogLevel::warning, "client_enabled", pool->endpoint(),
+                    "redis " + pool->endpoint() + " reachable: client enabled");
     }
   }
 }

@@ -36,10 +36,15 @@ Executor::Executor(const Config& cfg, Sender& sender, Availability& availability
   if (cfg.breaker.enabled) {
     breaker_ = std::make_unique<CircuitBreaker>(
         cfg.breaker, clock, [this](BreakerState from, BreakerState to) {
-          const LogLevel level = to == BreakerState::closed ? LogLevel::info : LogLevel::warning;
-          logger_.log(level, "circuit breaker for " + endpoint_ + ": " +
-                                 std::string(to_string(from)) + " -> " +
-                                 std::string(to_string(to)));
+          // An outage's start (the breaker opens) and end (it closes) at one level; the probe
+          // cycle in between (open -> half_open -> open) at info, rate-limited.
+          const bool probing = (from == BreakerState::open && to == BreakerState::half_open) ||
+                               (from == BreakerState::half_open && to == BreakerState::open);
+          logger_.event(probing ? LogLevel::info : LogLevel::warning, "breaker_transition",
+                        endpoint_,
+                        "circuit breaker for " + endpoint_ + ": " + std::string(to_string(from)) +
+                            " -> " + std::string(to_string(to)),
+                        to_string(from), to_string(to), probing);
           if (on_breaker_change_) on_breaker_change_(from, to);
         });
   }

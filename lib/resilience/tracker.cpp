@@ -139,10 +139,12 @@ void Tracker::on_tracking(std::uint64_t incarnation, Outcome&& o) {
   }
   tracking_ = true;
   near_.coherence_gained();
-  logger_.log(LogLevel::info,
-              "redis " + transport_.endpoint() + ": near cache coherent (tracking invalidations" +
-                  (cfg_.key_prefix.empty() ? std::string() : " of '" + cfg_.key_prefix + "*'") +
-                  ")");
+  // The end of a loss is said at the loss's level.
+  logger_.event(
+      lost_ ? LogLevel::warning : LogLevel::info, "near_cache_coherent", transport_.endpoint(),
+      "redis " + transport_.endpoint() + ": near cache coherent (tracking invalidations" +
+          (cfg_.key_prefix.empty() ? std::string() : " of '" + cfg_.key_prefix + "*'") + ")");
+  lost_ = false;
 }
 
 void Tracker::refuse(const Error& e) {
@@ -153,9 +155,9 @@ void Tracker::refuse(const Error& e) {
     refusal_ = e.message;
   }
   if (first) {
-    logger_.log(LogLevel::error,
-                "redis " + transport_.endpoint() + ": " + e.message +
-                    "; the near cache stays off (only copies kept during outages are served)");
+    logger_.event(LogLevel::error, "near_cache_refused", transport_.endpoint(),
+                  "redis " + transport_.endpoint() + ": " + e.message +
+                      "; the near cache stays off (only copies kept during outages are served)");
   }
 }
 
@@ -164,9 +166,11 @@ void Tracker::on_closing(const Error& why) {
   if (!tracking_) return;
   tracking_ = false;
   near_.coherence_lost();
-  logger_.log(LogLevel::warning, "redis " + transport_.endpoint() +
-                                     ": near cache invalidations lost (" + why.to_string() +
-                                     "); near-cache entries are stale until tracking is back");
+  lost_ = true;
+  logger_.event(LogLevel::warning, "near_cache_invalidations_lost", transport_.endpoint(),
+                "redis " + transport_.endpoint() + ": near cache invalidations lost (" +
+                    why.to_string() + "); near-cache entries are stale until tracking is back",
+                {}, {}, true);
 }
 
 void Tracker::on_push(Outcome&& o) {

@@ -80,6 +80,7 @@ class Tracker {
   // Loop thread.
   std::uint64_t incarnation_ = 0;  // bumped when the connection closes: older replies ignored
   bool tracking_ = false;          // subscribed on the current connection
+  bool lost_ = false;              // invalidations lost was logged (its end is said as loudly)
   bool started_ = false;
   bool stopped_ = false;
 

@@ -21,9 +21,10 @@ class SentinelMonitor::Observer final : public LinkObserver {
         rounds.next_sub();
         m_.want_subscribe_ = true;
         if (was_ready) {
-          m_.logger_.log(LogLevel::info, "sentinel subscription lost (" +
-                                             link.last_error().to_string() +
-                                             "); moving to the next sentinel");
+          m_.logger_.event(LogLevel::info, "sentinel_subscription_lost", m_.transport_.endpoint(),
+                           "sentinel subscription lost (" + link.last_error().to_string() +
+                               "); moving to the next sentinel",
+                           {}, {}, true);
         }
         return;
       }
@@ -159,7 +160,8 @@ void SentinelMonitor::on_answer(Outcome&& o) {
       o.error ? Result<HostPort>(*o.error) : parse_master_addr(*o.reply, cfg_.sentinel_master, who);
   if (!addr) {
     const Error e = std::move(addr).error();
-    logger_.log(LogLevel::debug, "sentinel " + who + ": " + e.to_string());
+    logger_.event(LogLevel::debug, "sentinel_no_answer", who,
+                  "sentinel " + who + ": " + e.to_string(), {}, {}, true);
     if (auto over = rounds_->failed(e)) {
       after_round_failed(*over);
       return;
@@ -173,8 +175,8 @@ void SentinelMonitor::on_answer(Outcome&& o) {
   want_answer_ = false;
   if (rounds_->answered()) {  // the sentinel that answered goes first next time
     transport_.pool().set_discovery_error("");
-    logger_.log(LogLevel::warning,
-                "redis " + transport_.endpoint() + ": sentinel " + who + " answers again");
+    logger_.event(LogLevel::warning, "sentinel_answers_again", transport_.endpoint(),
+                  "redis " + transport_.endpoint() + ": sentinel " + who + " answers again");
   }
   transport_.pool().set_target(Target{addr->host, addr->port}, "sentinel " + who);
   if (again_) rediscover();
@@ -199,11 +201,13 @@ void SentinelMonitor::after_round_failed(const SentinelRounds::RoundOver& over) 
   transport_.pool().count_failed_discovery();
   if (over.before_master) {
     transport_.pool().fail_discovery(over.why);
-    logger_.log(LogLevel::error, "redis " + transport_.endpoint() + ": " + over.why.message);
+    logger_.event(LogLevel::error, "master_lookup_failed", transport_.endpoint(),
+                  "redis " + transport_.endpoint() + ": " + over.why.message);
   } else {
     if (over.newly_failing) {
-      logger_.log(LogLevel::warning, "redis " + transport_.endpoint() + ": " + over.why.message +
-                                         "; keeping the known master");
+      logger_.event(LogLevel::warning, "master_lookup_failing", transport_.endpoint(),
+                    "redis " + transport_.endpoint() + ": " + over.why.message +
+                        "; keeping the known master");
     }
     transport_.pool().set_discovery_error(over.why.message);
   }

@@ -50,9 +50,11 @@ void Pool::set_target(const Target& target, const std::string& via) {
   }
   if (before && *before == target) return;
   target_moves_.fetch_add(1, std::memory_order_relaxed);
-  logger_.log(LogLevel::warning, "redis " + endpoint_ + ": master " +
-                                     (before ? "moved from " + endpoint_of(*before) + " " : "") +
-                                     "to " + endpoint_of(target) + " (" + via + ")");
+  logger_.event(LogLevel::warning, "master_moved", endpoint_,
+                "redis " + endpoint_ + ": master " +
+                    (before ? "moved from " + endpoint_of(*before) + " " : "") + "to " +
+                    endpoint_of(target) + " (" + via + ")",
+                before ? endpoint_of(*before) : std::string(), endpoint_of(target));
   const Error moved{Errc::connection, "the master of " + endpoint_ + " moved to " +
                                           endpoint_of(target) + " (" + via + ")"};
   for (auto& l : links_) l->redial(moved);
@@ -213,13 +215,15 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
     const Error& e = link.last_error();
     if ((e.code == Errc::auth || e.code == Errc::tls) && e.message != logged_refusal_) {
       logged_refusal_ = e.message;
-      logger_.log(LogLevel::error, "redis " + endpoint_ + ": " + e.to_string());
+      logger_.event(LogLevel::error, e.code == Errc::auth ? "auth_refused" : "tls_refused",
+                    endpoint_, "redis " + endpoint_ + ": " + e.to_string());
     }
     // A broken stream is the server's (or a middlebox's) fault, not a network blip: say so.
     if (link.last_error().code == Errc::protocol) {
-      logger_.log(LogLevel::error, "redis " + endpoint_ + ": connection " +
-                                       std::to_string(link.index()) +
-                                       " dropped: " + link.last_error().message);
+      logger_.event(LogLevel::error, "connection_broken_stream", endpoint_,
+                    "redis " + endpoint_ + ": connection " + std::to_string(link.index()) +
+                        " dropped: " + link.last_error().message,
+                    {}, {}, true);
     }
   }
   if (to == S::ready || to == S::closing) {
@@ -240,14 +244,16 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
     for (auto& other : links_) other->reconnect_now();
     if (reported_down_) {
       // The same level as the "unreachable" line, so whoever sees the start sees the end.
-      logger_.log(LogLevel::warning, "redis " + endpoint_ + " reachable again");
+      logger_.event(LogLevel::warning, "redis_reachable", endpoint_,
+                    "redis " + endpoint_ + " reachable again", "unreachable", "reachable");
       reported_down_ = false;
     }
     if (on_available_) on_available_();
   }
   if (from == S::ready && to != S::ready && to != S::stopped && ready_now == 0) {
-    logger_.log(LogLevel::warning,
-                "redis " + endpoint_ + " unreachable: " + link.last_error().to_string());
+    logger_.event(LogLevel::warning, "redis_unreachable", endpoint_,
+                  "redis " + endpoint_ + " unreachable: " + link.last_error().to_string(),
+                  "reachable", "unreachable");
     reported_down_ = true;
   }
 }

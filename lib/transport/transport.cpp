@@ -54,10 +54,10 @@ Result<void> Transport::start(std::function<void()> on_available) {
     if (!ctx) return std::move(ctx).error();
     tls_ = std::move(*ctx);
     if (cfg_.tls_insecure_skip_verify) {
-      logger_.log(LogLevel::warning,
-                  "TLS to " + endpoint_of(cfg_) +
-                      ": tls_insecure_skip_verify is set: the server's certificate and name are "
-                      "NOT verified; anyone on the path can read and change the traffic");
+      logger_.event(LogLevel::warning, "tls_verification_off", endpoint_of(cfg_),
+                    "TLS to " + endpoint_of(cfg_) +
+                        ": tls_insecure_skip_verify is set: the server's certificate and name are "
+                        "NOT verified; anyone on the path can read and change the traffic");
     }
   }
   pool_ = std::make_unique<Pool>(cfg_, logger_, endpoint_of(cfg_), std::move(on_available), clock_);

@@ -256,3 +256,72 @@ TEST(HealthSnapshot, ForcedOpenBreakerIsDegradedAndRefusesCalls) {
 
 }  // namespace
 }  // namespace rcache::test
+
+namespace rcache::test {
+namespace {
+
+// Structured log events through an outage: the start and the end at one level, each with its
+// event name, endpoint and states; a REDIS_URL with other clients' options names them once.
+TEST(LogEvents, AnOutageStartsAndEndsAtOneLevelWithStructuredFields) {
+  auto server = RedisServer::start({});
+  ASSERT_NE(server, nullptr);
+  struct Seen {
+    LogLevel level;
+    std::string event, endpoint, from, to, message;
+  };
+  std::mutex mu;
+  std::vector<Seen> seen;
+  auto cfg = Config::from_url("redis://127.0.0.1:" + std::to_string(server->port()) +
+                              "?socket_timeout=0.5&max_connections=20&decode_responses=True");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  Config c = *cfg;
+  c.log_level = LogLevel::warning;  // the default: what operators see
+  c.breaker.consecutive_failures = 2;
+  c.log_event_sink = [&](const LogEvent& e) {
+    std::lock_guard l(mu);
+    seen.push_back(Seen{e.level, std::string(e.event), std::string(e.endpoint), std::string(e.from),
+                        std::string(e.to), std::string(e.message)});
+  };
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(client->config().command_timeout, 500ms);
+  auto find = [&](std::string_view event, std::string_view to = {}) -> std::optional<Seen> {
+    std::lock_guard l(mu);
+    for (const auto& s : seen) {
+      if (s.event == event && (to.empty() || s.to == to)) return s;
+    }
+    return std::nullopt;
+  };
+  const auto ignored = find("url_options_ignored");
+  ASSERT_TRUE(ignored);
+  EXPECT_EQ(ignored->level, LogLevel::warning);
+  EXPECT_THAT(ignored->message, HasSubstr("max_connections, decode_responses"));
+
+  server->kill9();
+  for (int i = 0; i < 5; ++i) (void)client->get("k");  // trips the breaker
+  ASSERT_TRUE(eventually(5s, [&] { return find("redis_unreachable").has_value(); }));
+  const auto down = find("redis_unreachable");
+  EXPECT_EQ(down->level, LogLevel::warning);
+  EXPECT_EQ(down->endpoint, "127.0.0.1:" + std::to_string(server->port()));
+  EXPECT_EQ(down->from, "reachable");
+  EXPECT_EQ(down->to, "unreachable");
+  ASSERT_TRUE(server->restart());
+  ASSERT_TRUE(eventually(10s, [&] { return find("redis_reachable").has_value(); }));
+  ASSERT_TRUE(eventually(10s, [&] {
+    (void)client->get("k");
+    return find("breaker_transition", "closed").has_value() ||
+           !find("breaker_transition", "open").has_value();
+  }));
+  const auto up = find("redis_reachable");
+  EXPECT_EQ(up->level, down->level);
+  EXPECT_EQ(up->endpoint, down->endpoint);
+  if (const auto opened = find("breaker_transition", "open")) {
+    const auto closed = find("breaker_transition", "closed");
+    ASSERT_TRUE(closed) << "the breaker opened and its closing was not logged at warning";
+    EXPECT_EQ(closed->level, opened->level);
+    EXPECT_EQ(opened->from, "closed");
+  }
+}
+
+}  // namespace
+}  // namespace rcache::test

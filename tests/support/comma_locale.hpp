@@ -24,8 +24,8 @@ class CommaLocale {
       return;
     }
     dir_ = tmpl;
-    const std::string cmd = "localedef -i de_DE -f UTF-8 " + dir_ + "/de_DE.UTF-8 > " + dir_ +
-                            "/localedef.log 2>&1";
+    const std::string cmd =
+        "localedef -i de_DE -f UTF-8 " + dir_ + "/de_DE.UTF-8 > " + dir_ + "/localedef.log 2>&1";
     // localedef exits 1 on warnings with the locale still written: judge by the result.
     (void)std::system(cmd.c_str());
     ::setenv("LOCPATH", dir_.c_str(), 1);

@@ -194,17 +194,17 @@ TEST(ConfigUrl, BadPercentEscapeInPasswordDoesNotLeakIt) {
 TEST(ConfigUrl, MalformedUrlsNeverEchoTheUserinfo) {
   const std::string secret = "Tr0ub4dor";
   const std::vector<std::string> urls = {
-      "redis://admin:Tr0ub4dor@h:notaport",      // bad port after a good userinfo
-      "redis://admin:Tr0ub4dor@h:6380/nodb",     // bad db
-      "redis://admin:Tr0ub4dor@h:6380?bad=1",    // unknown query parameter
-      "redis://admin:Tr0ub4dor@",                // empty host
-      "redis://admin:Tr0ub4dor@[::1",            // broken IPv6 host
-      "redis:/admin:Tr0ub4dor@h:6380",           // mistyped scheme separator
-      "redis//admin:Tr0ub4dor@h:6380",           // no scheme at all
-      "admin:Tr0ub4dor@h:6380",                  // no scheme
-      "rediz://admin:Tr0ub4dor@h:6380",          // unknown scheme
-      "unix://admin:Tr0ub4dor?x@relative/path",  // unix, '?' in the password, bad path
-      "redis://admin:Tr0ub4dor%zz@h",            // bad percent escape in the password
+      "redis://admin:Tr0ub4dor@h:notaport",        // bad port after a good userinfo
+      "redis://admin:Tr0ub4dor@h:6380/nodb",       // bad db
+      "redis://admin:Tr0ub4dor@h:6380?timeout=x",  // malformed value of a known option
+      "redis://admin:Tr0ub4dor@",                  // empty host
+      "redis://admin:Tr0ub4dor@[::1",              // broken IPv6 host
+      "redis:/admin:Tr0ub4dor@h:6380",             // mistyped scheme separator
+      "redis//admin:Tr0ub4dor@h:6380",             // no scheme at all
+      "admin:Tr0ub4dor@h:6380",                    // no scheme
+      "rediz://admin:Tr0ub4dor@h:6380",            // unknown scheme
+      "unix://admin:Tr0ub4dor?x@relative/path",    // unix, '?' in the password, bad path
+      "redis://admin:Tr0ub4dor%zz@h",              // bad percent escape in the password
   };
   for (const auto& url : urls) {
     auto r = Config::from_url(url);
@@ -234,8 +234,102 @@ TEST(ConfigUrl, UserWithoutPassword) {
   expect_invalid("redis://alice:@127.0.0.1", "without a password");
 }
 
-TEST(ConfigUrl, UnknownQueryParameter) {
-  expect_invalid("redis://127.0.0.1?timeout=5", "unknown query parameter 'timeout'");
+// A REDIS_URL shared with Python, Go or Java services: their options with a meaning here are
+// applied, whatever client spelled them.
+TEST(ConfigUrlCompat, OtherClientsOptionsWithAMeaningAreMapped) {
+  auto lettuce = Config::from_url(
+      "redis://h?timeout=2.5&connect_timeout=500ms&clientName=orders"
+      "&database=3&protocol=2");
+  ASSERT_TRUE(lettuce.ok()) << lettuce.error().message;
+  EXPECT_EQ(lettuce->command_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(lettuce->connect_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(lettuce->client_name, "orders");
+  EXPECT_EQ(lettuce->db, 3);
+  EXPECT_TRUE(lettuce->url_ignored_options.empty());
+
+  auto py = Config::from_url(
+      "redis://h/1?socket_timeout=0.2&socket_connect_timeout=3"
+      "&client_name=worker");
+  ASSERT_TRUE(py.ok()) << py.error().message;
+  EXPECT_EQ(py->command_timeout, std::chrono::milliseconds(200));
+  EXPECT_EQ(py->connect_timeout, std::chrono::milliseconds(3000));
+  EXPECT_EQ(py->client_name, "worker");
+  EXPECT_EQ(py->db, 1);
+
+  auto go = Config::from_url("redis://h?dial_timeout=5s&read_timeout=1m&write_timeout=750ms");
+  ASSERT_TRUE(go.ok()) << go.error().message;
+  EXPECT_EQ(go->connect_timeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(go->command_timeout, std::chrono::milliseconds(750));  // the last one given
+}
+
+TEST(ConfigUrlCompat, CertificateVerificationSwitchesApplyOnlyWithTls) {
+  for (const char* q : {"skip_verify=true", "verifyPeer=NONE", "verifyPeer=false", "insecure=1"}) {
+    auto c = Config::from_url(std::string("rediss://h?") + q);
+    ASSERT_TRUE(c.ok()) << q << ": " << c.error().message;
+    EXPECT_TRUE(c->tls_insecure_skip_verify) << q;
+  }
+  for (const char* q : {"skip_verify=false", "verifyPeer=FULL", "verifyPeer=true"}) {
+    auto c = Config::from_url(std::string("rediss://h?") + q);
+    ASSERT_TRUE(c.ok()) << q << ": " << c.error().message;
+    EXPECT_FALSE(c->tls_insecure_skip_verify) << q;
+  }
+  auto plain = Config::from_url("redis://h?skip_verify=true");  // nothing to verify
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->tls);
+  EXPECT_EQ(plain->url_ignored_options, std::vector<std::string>{"skip_verify"});
+}
+
+TEST(ConfigUrlCompat, OptionsWithoutAMeaningAreIgnoredAndListedInOrder) {
+  auto c = Config::from_url(
+      "redis://h?max_connections=50&decode_responses=True&protocol=3&x_my_own=1&db=2");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->db, 2);
+  EXPECT_EQ(c->url_ignored_options, (std::vector<std::string>{"max_connections", "decode_responses",
+                                                              "protocol", "x_my_own"}));
+}
+
+TEST(ConfigUrlCompat, StrictModeRefusesWhatItWouldIgnore) {
+  using rcache::UrlMode;
+  auto known = Config::from_url("redis://h?pool_size=10", UrlMode::strict);
+  ASSERT_FALSE(known.ok());
+  EXPECT_THAT(known.error().message, HasSubstr("'pool_size' has no meaning in rcache"));
+  auto typo = Config::from_url("redis://h?tiemout=5", UrlMode::strict);
+  ASSERT_FALSE(typo.ok());
+  EXPECT_THAT(typo.error().message, HasSubstr("unknown query parameter 'tiemout'"));
+  auto mapped = Config::from_url("redis://h?timeout=5&client_name=a", UrlMode::strict);
+  ASSERT_TRUE(mapped.ok()) << mapped.error().message;
+  EXPECT_EQ(mapped->command_timeout, std::chrono::seconds(5));
+}
+
+TEST(ConfigUrlCompat, MalformedValuesOfMappedOptionsAreErrorsInEveryMode) {
+  for (const auto& [query, says] : std::vector<std::pair<std::string, std::string>>{
+           {"timeout=abc", "timeout = 'abc'"},
+           {"timeout=0", "from 1 ms to 1 hour"},
+           {"timeout=-1", "timeout = '-1'"},
+           {"socket_timeout=2h", "socket_timeout = '2h'"},
+           {"dial_timeout=7200", "from 1 ms to 1 hour"},
+           {"connect_timeout=", "connect_timeout = ''"},
+           {"read_timeout=1.5.2s", "read_timeout"},
+           {"client_name=", "client name cannot be empty"},
+           {"protocol=4", "expected 2 or 3"},
+           {"database=x", "database = 'x'"}}) {
+    expect_invalid("redis://h?" + query, says);
+  }
+  expect_invalid("rediss://h?skip_verify=maybe", "expected true or false");
+}
+
+TEST(ConfigUrlCompat, FromEnvIsStrictWhenAskedTo) {
+  ::setenv("REDIS_URL", "redis://127.0.0.1:6379?max_connections=5", 1);
+  auto lenient = Config::from_env();
+  ASSERT_TRUE(lenient.ok()) << lenient.error().message;
+  EXPECT_EQ(lenient->url_ignored_options, std::vector<std::string>{"max_connections"});
+  ::setenv("RCACHE_URL_STRICT", "1", 1);
+  auto strict = Config::from_env();
+  ::unsetenv("RCACHE_URL_STRICT");
+  ::unsetenv("REDIS_URL");
+  ASSERT_FALSE(strict.ok());
+  EXPECT_THAT(strict.error().message,
+              HasSubstr("REDIS_URL: url: query parameter 'max_connections'"));
 }
 
 TEST(ConfigUrl, RelativeUnixPath) {
@@ -440,7 +534,7 @@ TEST(ConfigSentinel, BadFormsNameTheProblem) {
         Case{"redis+sentinel://s1:/m", "port is empty"},
         Case{"redis+sentinel://::1:26379/m", "IPv6"},
         Case{"redis+sentinel://[::1/m", "without ']'"}, Case{"redis+sentinel://s1/m/-1", "db"},
-        Case{"redis+sentinel://s1/m?bogus=1", "unknown query parameter"}}) {
+        Case{"redis+sentinel://s1/m?timeout=-1", "timeout = '-1'"}}) {
     auto c = Config::from_url(k.url);
     ASSERT_FALSE(c.ok()) << k.url;
     EXPECT_EQ(c.error().code, Errc::invalid_argument) << k.url;

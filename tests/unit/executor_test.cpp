@@ -1,8 +1,10 @@
 // The executor's policies together (bulkhead, breaker, deadline, retry, budget) over a fake Sender.
 #include "resilience/executor.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <string>
@@ -16,6 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using S = BreakerState;
+using ::testing::HasSubstr;
 
 constexpr const char* kEndpoint = "127.0.0.1:6379";
 constexpr const char* kGetWire = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
@@ -150,7 +153,12 @@ class ExecutorTest : public ::testing::Test {
   ManualClock clock_;
   Metrics metrics_;
   std::vector<std::string> lines_;
-  Logger logger_{[this](LogLevel, std::string_view m) { lines_.emplace_back(m); }, LogLevel::debug};
+  std::vector<LogLevel> levels_;
+  Logger logger_{[this](LogLevel l, std::string_view m) {
+                   lines_.emplace_back(m);
+                   levels_.push_back(l);
+                 },
+                 LogLevel::debug, clock_};
   FakeSender sender_;
   std::vector<std::pair<S, S>> changes_;
   std::unique_ptr<Availability> availability_;
@@ -685,6 +693,47 @@ TEST_F(ExecutorTest, BreakerTransitionsReachTheListenerAndTheLog) {
   ASSERT_EQ(lines_.size(), 3u);
   EXPECT_EQ(lines_[0], std::string("circuit breaker for ") + kEndpoint + ": closed -> open");
   EXPECT_EQ(lines_[2], std::string("circuit breaker for ") + kEndpoint + ": half_open -> closed");
+  // The outage's start and end at one level; the probe in between below it.
+  EXPECT_EQ(levels_, (std::vector<LogLevel>{LogLevel::warning, LogLevel::info, LogLevel::warning}));
+}
+
+// A long outage: each failed probe re-opens the breaker. The probe cycle is logged once per 10 s
+// with a count of what was not shown; the trip itself is never held back.
+TEST_F(ExecutorTest, FailedProbeCycleIsRateLimitedAndSaysHowManyWereNotShown) {
+  strict_breaker(/*probes=*/1);
+  auto& ex = make();
+  trip(ex);
+  // Waits out the open period (it doubles on each re-trip), then fails the probe.
+  auto fail_probe = [&] {
+    Done probe;
+    bool admitted = false;
+    for (int i = 0; i < 100 && !admitted; ++i) {
+      clock_.advance(100ms);
+      admitted = ex.execute(get(), probe.fn()).ok();
+    }
+    ASSERT_TRUE(admitted);
+    sender_.answer(sender_.requests.size() - 1, failed(Errc::connection, false));
+    ASSERT_EQ(ex.breaker()->state(), S::open);
+  };
+  auto count_lines = [&](std::string_view what) {
+    return std::count_if(lines_.begin(), lines_.end(),
+                         [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  };
+  const auto start = clock_.now();
+  int probes = 0;
+  while (clock_.now() - start < 6s) {  // open periods of 0.5, 1, 2, 4 s: three probes
+    fail_probe();
+    ++probes;
+  }
+  ASSERT_GE(probes, 3);
+  EXPECT_EQ(count_lines("closed -> open"), 1);
+  EXPECT_EQ(count_lines(": open -> half_open"), 1);
+  EXPECT_EQ(count_lines(": half_open -> open"), 1);
+  clock_.advance(10s);  // past the window
+  fail_probe();
+  EXPECT_EQ(count_lines(": half_open -> open"), 2);
+  EXPECT_THAT(lines_.back(), HasSubstr("half_open -> open (" + std::to_string(probes - 1) +
+                                       " more like this in the last 10 s"));
 }
 
 TEST_F(ExecutorTest, BreakerDisabledByConfigNeverRefuses) {

@@ -1,9 +1,10 @@
 // The stats and health snapshots as JSON under a comma-decimal locale: numbers keep their '.',
 // the documents stay valid JSON (snprintf would write "hit_rate":0,333333).
+#include "base/json.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "base/json.hpp"
 #include "comma_locale.hpp"
 #include "json_check.hpp"
 #include "rcache/stats.hpp"
