@@ -2,6 +2,8 @@
 
 #include <civetweb.h>
 
+#include <exception>
+
 namespace demo {
 
 HttpServer::HttpServer(int port, int threads) {
@@ -24,24 +26,38 @@ void HttpServer::route(const std::string& prefix, Handler h) {
   mg_set_request_handler(
       ctx_, prefix.c_str(),
       [](mg_connection* conn, void* cbdata) -> int {
-        auto* r = static_cast<Route*>(cbdata);
-        const mg_request_info* info = mg_get_request_info(conn);
-        Request req{info->request_method ? info->request_method : "",
-                    info->local_uri ? info->local_uri : "",
-                    info->query_string ? info->query_string : ""};
-        Response resp;
+        // No exception may leave this callback (it returns into civetweb's C code).
         try {
-          resp = r->handler(req);
-        } catch (const std::exception& e) {
-          resp = Response{500, std::string("{\"error\":\"") + e.what() + "\"}"};
+          auto* r = static_cast<Route*>(cbdata);
+          const mg_request_info* info = mg_get_request_info(conn);
+          Request req{info->request_method ? info->request_method : "",
+                      info->local_uri ? info->local_uri : "",
+                      info->query_string ? info->query_string : ""};
+          Response resp;
+          try {
+            resp = r->handler(req);
+          } catch (const std::exception& e) {
+            resp = Response{500, std::string("{\"error\":\"") + e.what() + "\"}"};
+          } catch (...) {
+            resp = Response{500, R"({"error":"unknown exception"})"};
+          }
+          std::string head = "HTTP/1.1 " + std::to_string(resp.status) + " " +
+                             mg_get_response_code_text(conn, resp.status) +
+                             "\r\nContent-Type: " + resp.content_type +
+                             "\r\nContent-Length: " + std::to_string(resp.body.size()) +
+                             "\r\nConnection: close\r\n";
+          for (const auto& [name, value] : resp.headers) head += name + ": " + value + "\r\n";
+          head += "\r\n";
+          mg_write(conn, head.data(), head.size());
+          mg_write(conn, resp.body.data(), resp.body.size());
+          return resp.status;
+        } catch (...) {
+          static constexpr char kFailed[] =
+              "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+              "Connection: close\r\n\r\n";
+          mg_write(conn, kFailed, sizeof kFailed - 1);
+          return 500;
         }
-        mg_printf(conn,
-                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                  "Connection: close\r\n\r\n",
-                  resp.status, mg_get_response_code_text(conn, resp.status),
-                  resp.content_type.c_str(), resp.body.size());
-        mg_write(conn, resp.body.data(), resp.body.size());
-        return resp.status;
       },
       routes_.back().get());
 }

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 struct mg_context;
@@ -20,6 +21,7 @@ struct Response {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers{};  // extra: {"X-Cache", "redis"}
 };
 
 using Handler = std::function<Response(const Request&)>;

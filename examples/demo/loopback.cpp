@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -74,9 +75,30 @@ HttpReply http_call(int port, const std::string& method, const std::string& path
   const auto space = answer.find(' ');
   if (answer.rfind("HTTP/", 0) != 0 || space == std::string::npos) return reply;
   reply.status = std::atoi(answer.c_str() + space + 1);
+  const auto line_end = answer.find("\r\n");
   const auto headers_end = answer.find("\r\n\r\n");
-  if (headers_end != std::string::npos) reply.body = answer.substr(headers_end + 4);
+  if (headers_end != std::string::npos) {
+    reply.headers = answer.substr(line_end + 2, headers_end + 2 - (line_end + 2));
+    reply.body = answer.substr(headers_end + 4);
+  }
   return reply;
+}
+
+std::string HttpReply::header(const std::string& name) const {
+  std::size_t at = 0;
+  while (at < headers.size()) {
+    const auto end = headers.find("\r\n", at);
+    const std::string line =
+        headers.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    const auto colon = line.find(':');
+    if (colon == name.size() && ::strncasecmp(line.c_str(), name.c_str(), name.size()) == 0) {
+      const auto value = line.find_first_not_of(' ', colon + 1);
+      return value == std::string::npos ? std::string() : line.substr(value);
+    }
+    if (end == std::string::npos) break;
+    at = end + 2;
+  }
+  return {};
 }
 
 }  // namespace demo

@@ -15,7 +15,10 @@ int connect_loopback(int port);
 // What a server answered. A plain value (copy it freely); status 0 means no HTTP answer.
 struct HttpReply {
   int status = 0;
+  std::string headers;  // the header lines, raw ("Content-Type: ...\r\n...")
   std::string body;
+  // The value of a header (name without case), "" when absent.
+  std::string header(const std::string& name) const;
 };
 
 // Sends "METHOD path HTTP/1.0" and reads until the server closes or timeout_ms has passed.

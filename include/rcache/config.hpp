@@ -18,6 +18,7 @@
 
 #include "rcache/error.hpp"
 #include "rcache/export.hpp"
+#include "rcache/hooks.hpp"
 #include "rcache/log.hpp"
 #include "rcache/resilience.hpp"
 
@@ -167,6 +168,8 @@ struct RCACHE_API Config {
   LogSink log_sink;  // empty: stderr
   // Structured events (rcache/log.hpp); when set, log_sink is not called.
   LogEventSink log_event_sink;
+  // Called once per call when it ends (rcache/hooks.hpp): for tracing. Empty: none.
+  OpHook op_hook;
   // Called after every circuit breaker transition, on the thread whose call caused it (often the
   // loop thread): must be quick and must not call back into the Client. Exceptions are dropped.
   std::function<void(BreakerState from, BreakerState to)> on_breaker_change;

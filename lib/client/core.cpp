@@ -1,6 +1,7 @@
 // Wiring of the layers behind Client, start-up, value encoding counters, and the blocking wait.
 #include "client/core.hpp"
 
+#include <string_view>
 #include <thread>
 
 namespace rcache::detail {
@@ -117,6 +118,22 @@ void ClientCore::spin_until(const std::atomic<bool>& ready) {
     if ((i & 63) == 0 && (waiters_.load(std::memory_order_relaxed) != 1 || clock_.now() >= until)) {
       break;
     }
+  }
+}
+
+void ClientCore::notify_hook(Op op, ResultKind kind, Errc code, std::chrono::nanoseconds took,
+                             std::uint32_t keys) const noexcept {
+  try {
+    OpEvent e;
+    e.op = op_name(op);
+    e.keys = keys;
+    e.duration = took;
+    e.outcome = result_name(kind);
+    e.error = code;
+    e.node = transport_ ? std::string_view(transport_->endpoint()) : std::string_view();
+    cfg_.op_hook(e);
+  } catch (...) {
+    // The application's hook failed: the call's result is unaffected.
   }
 }
 

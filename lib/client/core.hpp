@@ -88,10 +88,16 @@ class ClientCore {
     }
   }
 
-  template <class T>
-  void record(Op op, const Result<T>& r, TimePoint start) noexcept {
+  // A call of the application ended: metrics, and the operation hook when there is one.
+  void finished(Op op, ResultKind kind, Errc code, TimePoint start,
+                std::uint32_t keys = 1) noexcept {
     const auto now = clock_.now();
-    metrics_->record(op, kind_of(r), r.ok() ? Errc{} : r.error().code, now - start, now);
+    metrics_->record(op, kind, code, now - start, now);
+    if (cfg_.op_hook && op != Op::internal) notify_hook(op, kind, code, now - start, keys);
+  }
+  template <class T>
+  void record(Op op, const Result<T>& r, TimePoint start, std::uint32_t keys = 1) noexcept {
+    finished(op, kind_of(r), r.ok() ? Errc{} : r.error().code, start, keys);
   }
 
   // Blocking form: parse runs on the calling thread.
@@ -100,8 +106,9 @@ class ClientCore {
     if (auto e = refuse_on_loop_thread(cmd.name)) return std::move(*e);  // not a call: unrecorded
     const auto start = clock_.now();
     const Op op = cmd.op;
+    const std::uint32_t keys = cmd.keys;
     Result<T> r = wait_for<T>(std::move(cmd), parse);
-    record(op, r, start);
+    record(op, r, start, keys);
     return r;
   }
 
@@ -109,11 +116,12 @@ class ClientCore {
   template <class T, class Parse>
   void call_async(Command&& cmd, Parse parse, Callback<T> cb) {
     const Op op = cmd.op;
+    const std::uint32_t keys = cmd.keys;
     const auto start = clock_.now();
-    Completion done = [this, op, start, name = cmd.name, parse = std::move(parse),
+    Completion done = [this, op, keys, start, name = cmd.name, parse = std::move(parse),
                        cb = std::move(cb)](Outcome&& o) mutable {
       Result<T> r = parse_safely<T>(name, parse, o);
-      record(op, r, start);
+      record(op, r, start, keys);
       if (cb) cb(std::move(r));
     };
     auto refused = executor_->execute(std::move(cmd), std::move(done));
@@ -152,6 +160,8 @@ class ClientCore {
   std::optional<Error> refuse_on_loop_thread(const char* what) const;
 
  private:
+  void notify_hook(Op op, ResultKind kind, Errc code, std::chrono::nanoseconds took,
+                   std::uint32_t keys) const noexcept;
   explicit ClientCore(Config cfg);
 
   template <class T, class Parse>

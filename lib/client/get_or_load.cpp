@@ -306,9 +306,7 @@ Result<Loaded> Client::get_or_load(std::string_view key_view, const LoadOptions&
          r->source == Loaded::Source::near_cache || r->source == Loaded::Source::near_cache_stale)
           ? detail::ResultKind::hit
           : detail::ResultKind::miss;
-  const auto now = core_->clock().now();
-  core_->metrics().record(Op::get_or_load, kind, r.ok() ? Errc{} : r.error().code, now - start,
-                          now);
+  core_->finished(Op::get_or_load, kind, r.ok() ? Errc{} : r.error().code, start);
   core_->metrics().load_result(load_source(r));
   return r;
 }

@@ -61,8 +61,7 @@ Result<Read> settle(ClientCore& core, NearCache& near, const std::string& nk,
 
 // A near-cache hit, recorded as the GET it answers (no copy of the value for it).
 void record_hit(ClientCore& core, TimePoint start) noexcept {
-  const auto now = core.clock().now();
-  core.metrics().record(Op::get, ResultKind::hit, Errc{}, now - start, now);
+  core.finished(Op::get, ResultKind::hit, Errc{}, start);
 }
 
 Result<OptString> value_of(Result<Read> r) {
@@ -144,7 +143,9 @@ struct NearMget {
 };
 
 Result<Command> mget_pttl_cmd(ClientCore& core, const std::vector<std::string>& keys) {
-  return command_of("MGET", mget_with_pttl_command(core.config(), keys), Op::mget);
+  auto cmd = command_of("MGET", mget_with_pttl_command(core.config(), keys), Op::mget);
+  if (cmd) cmd->keys = static_cast<std::uint32_t>(keys.size());
+  return cmd;
 }
 
 auto parse_mget_decoded(ClientCore& core, std::vector<std::string> keys) {
@@ -168,8 +169,7 @@ Result<Values> near_mget(ClientCore& core, NearCache& near, const std::vector<st
   const auto start = core.clock().now();
   NearMget m(core.config(), near, keys);
   if (m.missing.empty() && !keys.empty()) {
-    const auto now = core.clock().now();
-    core.metrics().record(Op::mget, ResultKind::ok, Errc{}, now - start, now);
+    core.finished(Op::mget, ResultKind::ok, Errc{}, start, static_cast<std::uint32_t>(keys.size()));
     return std::move(m.values);
   }
   auto missing = m.missing_keys();
@@ -183,8 +183,7 @@ void near_mget_async(ClientCore& core, NearCache& near, const std::vector<std::s
   const auto start = core.clock().now();
   auto m = std::make_shared<NearMget>(core.config(), near, keys);
   if (m->missing.empty() && !keys.empty()) {
-    const auto now = core.clock().now();
-    core.metrics().record(Op::mget, ResultKind::ok, Errc{}, now - start, now);
+    core.finished(Op::mget, ResultKind::ok, Errc{}, start, static_cast<std::uint32_t>(keys.size()));
     core.transport().post([m, cb = std::move(cb)]() mutable {
       if (cb) cb(Result<Values>(std::move(m->values)));
     });

@@ -95,7 +95,9 @@ Result<Command> set_cmd(detail::ClientCore& core, std::string_view key, std::str
 
 Result<Command> keys_cmd(detail::ClientCore& core, const char* name, Op op,
                          const std::vector<std::string>& keys) {
-  return command_of(name, detail::multi_key_command(core.config(), name, keys), op);
+  auto cmd = command_of(name, detail::multi_key_command(core.config(), name, keys), op);
+  if (cmd) cmd->keys = static_cast<std::uint32_t>(keys.size());
+  return cmd;
 }
 
 Result<detail::Wire> mset_wire(detail::ClientCore& core, const Client::Pairs& pairs,
@@ -121,11 +123,14 @@ Result<Command> mset_cmd(detail::ClientCore& core, const Client::Pairs& pairs,
   if (eager) {
     auto w = mset_wire(core, pairs, ttl);
     if (!w) return std::move(w).error();
-    return Command::of("MSET", std::move(*w), Op::mset);
+    Command c = Command::of("MSET", std::move(*w), Op::mset);
+    c.keys = static_cast<std::uint32_t>(pairs.size());
+    return c;
   }
   Command c;
   c.name = "MSET";
   c.op = Op::mset;
+  c.keys = static_cast<std::uint32_t>(pairs.size());
   c.build = [&core, &pairs, ttl] { return mset_wire(core, pairs, ttl); };
   return c;
 }

@@ -18,6 +18,7 @@ struct Command {
   const char* name = "";      // command name for messages (static string)
   bool idempotent = true;     // safe to send twice (INCRBY is not)
   Op op = Op::other;          // for metrics
+  std::uint32_t keys = 1;     // keys named, for the operation hook
   // Deferred bytes: when set, `wire` is empty and the executor calls this once the call is
   // admitted (disabled mode, bulkhead, breaker), inside the call's deadline and latency, to make
   // them (a SET compresses its value here, so a refused call costs no compression). It runs on

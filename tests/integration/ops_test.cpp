@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -340,6 +342,96 @@ TEST_F(Ops, ConnectionStateCommandsAreRefusedAndLaterCallsAreUnaffected) {
   // Harmless commands still go through.
   EXPECT_TRUE(client().command({"CLIENT", "ID"}).ok());
   EXPECT_TRUE(client().command({"DBSIZE"}).ok());
+}
+
+}  // namespace
+}  // namespace rcache::test
+
+namespace rcache::test {
+namespace {
+
+// The operation hook: one event per application call, with its op, key count, outcome, error
+// and node; get_or_load's own traffic is not reported; a throwing hook changes nothing.
+class OpHookTest : public RedisTest {
+ protected:
+  struct Seen {
+    std::string op, outcome, node;
+    std::uint32_t keys;
+    Errc error;
+    std::chrono::nanoseconds duration;
+  };
+  std::unique_ptr<Client> hooked(bool throwing = false) {
+    Config c = config_for(*server_);
+    c.op_hook = [this, throwing](const OpEvent& e) {
+      {
+        std::lock_guard l(mu_);
+        seen_.push_back(Seen{std::string(e.op), std::string(e.outcome), std::string(e.node), e.keys,
+                             e.error, e.duration});
+      }
+      if (throwing) throw std::runtime_error("tracer down");
+    };
+    return make_client(c);
+  }
+  std::vector<Seen> seen() {
+    std::lock_guard l(mu_);
+    return seen_;
+  }
+  std::mutex mu_;
+  std::vector<Seen> seen_;
+};
+
+TEST_F(OpHookTest, EachApplicationCallIsOneEventWithWhatASpanNeeds) {
+  auto c = hooked();
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->set("a", "1").ok());
+  ASSERT_TRUE(c->get("a")->has_value());
+  ASSERT_FALSE(c->get("nope")->has_value());
+  ASSERT_TRUE(c->mget({"a", "b", "c"}).ok());
+  ASSERT_EQ(*c->del(std::vector<std::string>{"a", "b"}), 1);
+  LoadOptions o;
+  o.ttl = 60s;
+  ASSERT_TRUE(c->get_or_load("gl", o, [] {
+                 return Result<std::optional<std::string>>(std::optional<std::string>("v"));
+               }).ok());
+  c->force_breaker_open();
+  ASSERT_FALSE(c->get("a").ok());
+  c->reset_breaker();
+  std::promise<void> done;
+  c->get_async("a", [&](Result<std::optional<std::string>>) { done.set_value(); });
+  ASSERT_EQ(done.get_future().wait_for(5s), std::future_status::ready);
+  ASSERT_TRUE(eventually(2s, [&] { return seen().size() >= 8; }));
+
+  const auto s = seen();
+  ASSERT_EQ(s.size(), 8u);
+  // ... the last one: the async call, reported from the loop thread.
+  const std::vector<std::string> ops = {"set", "get",         "get", "mget",
+                                        "del", "get_or_load", "get", "get"};
+  for (std::size_t i = 0; i < ops.size(); ++i) EXPECT_EQ(s[i].op, ops[i]) << i;
+  EXPECT_EQ(s[1].outcome, "hit");
+  EXPECT_EQ(s[2].outcome, "miss");
+  EXPECT_EQ(s[3].keys, 3u);
+  EXPECT_EQ(s[4].keys, 2u);
+  EXPECT_EQ(s[5].outcome, "miss");  // loaded: the loader ran
+  EXPECT_EQ(s[6].outcome, "error");
+  EXPECT_EQ(s[6].error, Errc::circuit_open);
+  const std::string node = "127.0.0.1:" + std::to_string(server_->port());
+  for (const auto& e : s) {
+    EXPECT_EQ(e.node, node) << e.op;
+    EXPECT_GT(e.duration.count(), 0) << e.op;
+    if (e.outcome != "error") {
+      EXPECT_EQ(e.error, Errc{}) << e.op;
+    }
+  }
+}
+
+TEST_F(OpHookTest, AThrowingHookChangesNoResult) {
+  auto c = hooked(/*throwing=*/true);
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->set("t", "1").ok());
+  auto r = c->get("t");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(**r, "1");
+  EXPECT_EQ(seen().size(), 2u);
 }
 
 }  // namespace
