@@ -13,9 +13,11 @@
 //     span->SetAttribute("db.system", "redis");  ... span->End();
 //   };
 //
-// The hook runs on the thread that completes the call: the caller's for blocking calls, the
-// client's loop thread for callbacks and futures. Keep it short and non-blocking (hand work to
-// another thread); it must not call back into the Client. An exception it throws is swallowed.
+// The hook runs on the thread that completes the call: the caller's for blocking calls and for
+// async calls answered at once from the near cache, the client's loop thread for other callbacks
+// and futures (and for delete_pattern). Argument errors (nothing attempted) are not reported.
+// Keep it short and non-blocking (hand work to another thread); it must not call back into the
+// Client. An exception it throws is swallowed.
 // examples/tracing_hook.cpp records spans this way.
 //
 // Thread safety: the hook may be called from several threads at once.

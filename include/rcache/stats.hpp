@@ -142,19 +142,22 @@ struct RCACHE_API Stats {
   // Calls are being served by Redis: a connection is ready, the breaker lets calls through
   // (closed, half-open or switched off) and the client is not disabled (Prometheus: rcache_up).
   bool up = false;
-  // Config::client_name: the `client` label of every Prometheus series of this client.
+  // The `client` label of every Prometheus series of this client: Config::client_name ("rcache"
+  // when empty), with a suffix ("api_2") while another live client holds that name. Fixed for the
+  // client's life.
   std::string client;
 
-  // The shape of the services' /cache/stats, extended:
+  // The shape of the services' /cache/stats, extended (keys in this order; docs/METRICS.md):
   // {"hits":60,"misses":40,"hit_rate":0.6,"total_requests":205,"errors":5,"avg_latency_ms":0.1,
   //  "latency_ms":{"p50":..,"p90":..,"p99":..,"p999":..,"samples":..,"window_seconds":60},
-  //  "ops":{"get":{"calls":100,"errors":0},...},"errors_by_kind":{"circuit_open":5},
-  //  "retries":0,"retry_budget_exhausted":0,
-  //  "rejected":{"bulkhead":0,"circuit_open":5,"disabled":0},"fallback_served":0,
+  //  "ops":{"get":{"calls":100,"errors":0,"retries":0},...every op},
+  //  "errors_by_kind":{"circuit_open":5},
+  //  "retries":0,"retry_budget_exhausted":0,"fallback_served":0,
+  //  "rejected":{"bulkhead":0,"circuit_open":5,"disabled":0},
   //  "compression":{"bytes_in":..,"bytes_out":..,"ratio":..},
-  //  "get_or_load":{"loader_calls":..,"singleflight_shared":..,"bypassed":..,
-  //                 "loader_errors":..,"early_refreshes":..,"stale_served":..,
-  //                 "outage_loads_refused":..,"negative_reads":..},
+  //  "get_or_load":{"loader_calls":..,"loader_errors":..,"singleflight_shared":..,"bypassed":..,
+  //                 "early_refreshes":..,"stale_served":..,"outage_loads_refused":..,
+  //                 "negative_reads":..},
   //  "get_or_load_sources":{"cache":..,"near_cache":..,...,"error":..},
   //  "loader":{"calls":..,"seconds":..},
   //  "circuit_breaker":{"state":"closed","transitions":2},
@@ -162,7 +165,8 @@ struct RCACHE_API Stats {
   //  "tls_resumed":0,"master_switches":0,"discovery_failures":0},"up":true}
   // and, with the near cache, "near_cache":{"coherent":true,"hits":..,"misses":..,
   //  "stale_served":..,"fills":..,"fills_refused":..,"invalidations":..,"evictions":..,
-  //  "flushes":{"tracking_lost":..,"flushall":..},"bytes":..,"entries":..} before "up".
+  //  "flushes":{"tracking_lost":..,"flushall":..},"bytes":..,"entries":..,"pending_keys":..}
+  //  before "up".
   // Numbers are written with '.' whatever the C locale.
   std::string to_json() const;
 };

@@ -44,8 +44,7 @@ void Logger::event(LogLevel l, std::string_view name, std::string_view endpoint,
     }
     std::string line = message;
     if (dropped > 0) {
-      line += " (" + std::to_string(dropped) + " more like this in the last " +
-              std::to_string(kRepeatWindow.count()) + " s not shown)";
+      line += " (" + std::to_string(dropped) + " more like this not shown since the last one)";
     }
     if (events_) {
       events_(LogEvent{l, name, endpoint, from, to, line, dropped});

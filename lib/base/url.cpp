@@ -155,7 +155,9 @@ Result<void> apply_query(std::string_view query, Config& cfg, UrlMode mode) {
       if (!v) return std::move(v).error();
       *field = std::move(*v);
     } else {
-      auto foreign = detail::apply_foreign_option(key, raw, cfg);
+      auto decoded = percent_decode(raw, key, false);
+      if (!decoded) return std::move(decoded).error();
+      auto foreign = detail::apply_foreign_option(key, *decoded, cfg);
       if (!foreign) return std::move(foreign).error();
       if (*foreign == detail::Foreign::mapped) continue;
       if (mode == UrlMode::strict) {
@@ -168,7 +170,11 @@ Result<void> apply_query(std::string_view query, Config& cfg, UrlMode mode) {
                             ? " has no meaning in rcache (strict URL mode; see docs/URLS.md)"
                             : " (strict URL mode; supported options: docs/URLS.md)"));
       }
-      cfg.url_ignored_options.emplace_back(key.substr(0, 64));
+      std::string name(key.substr(0, 64));
+      for (char& ch : name) {
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';  // for the log line
+      }
+      cfg.url_ignored_options.push_back(std::move(name));
     }
   }
   return {};

@@ -54,43 +54,66 @@ constexpr std::array<std::string_view, 24> kIgnored = {"max_connections",
 }  // namespace
 
 Result<std::chrono::milliseconds> parse_url_duration(std::string_view key, std::string_view raw) {
-  std::string_view num = raw;
-  double scale = 1000.0;  // a bare number is seconds (redis-py, go-redis, Lettuce)
-  if (raw.size() > 2 && raw.substr(raw.size() - 2) == "ms") {
-    num = raw.substr(0, raw.size() - 2);
-    scale = 1.0;
-  } else if (!raw.empty() && raw.back() == 's') {
-    num = raw.substr(0, raw.size() - 1);
-  } else if (!raw.empty() && raw.back() == 'm') {
-    num = raw.substr(0, raw.size() - 1);
-    scale = 60000.0;
-  }
-  double v = 0;
-  const auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
-  const double ms = v * scale;
-  if (num.empty() || ec != std::errc() || end != num.data() + num.size() || !(ms >= 1.0) ||
-      ms > 3600.0 * 1000.0) {
+  auto bad = [&] {
     return invalid("url: " + std::string(key) + " = " + quote(raw) +
-                   " (expected a duration from 1 ms to 1 hour: seconds such as 5 or 0.5, or "
-                   "250ms, 5s, 1m)");
+                   " (expected a duration from 1 ms to 1 hour: seconds such as 5 or 0.5, or with "
+                   "units such as 250ms, 5s, 1m30s; units ns, us, ms, s, m, h)");
+  };
+  // A bare number is seconds (redis-py, go-redis, Lettuce); else number-unit pairs (Go's form).
+  double ms = 0;
+  double v = 0;
+  if (auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), v);
+      !raw.empty() && ec == std::errc() && end == raw.data() + raw.size()) {
+    ms = v * 1000.0;
+  } else {
+    std::string_view rest = raw;
+    if (rest.empty()) return bad();
+    // Longer units first: "ms" must not be read as "m" followed by "s".
+    constexpr std::pair<std::string_view, double> kUnits[] = {
+        {"ns", 1e-6}, {"us", 1e-3}, {"ms", 1.0}, {"s", 1000.0}, {"m", 60000.0}, {"h", 3600000.0}};
+    while (!rest.empty()) {
+      const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), v);
+      if (ec != std::errc() || end == rest.data() || !(v >= 0)) return bad();
+      rest.remove_prefix(static_cast<std::size_t>(end - rest.data()));
+      double scale = 0;
+      for (const auto& [unit, factor] : kUnits) {
+        if (rest.substr(0, unit.size()) == unit) {
+          scale = factor;
+          rest.remove_prefix(unit.size());
+          break;
+        }
+      }
+      if (scale == 0) return bad();
+      ms += v * scale;
+    }
   }
+  if (!(ms >= 1.0) || ms > 3600.0 * 1000.0) return bad();
   return std::chrono::milliseconds(std::llround(ms));
 }
 
 Result<Foreign> apply_foreign_option(std::string_view key, std::string_view raw, Config& cfg) {
-  // The command timeout covers a whole round trip: any of the others' read, write or socket
-  // timeouts sets it.
-  if (one_of(key,
-             {"timeout", "socket_timeout", "read_timeout", "write_timeout", "command_timeout"})) {
+  // The others' read, write or socket timeouts bound how long a call may take: rcache's whole-call
+  // deadline (each attempt still ends at command_timeout, and retries fit in the deadline).
+  // 0 or a negative value means "no timeout" to go-redis: nothing to map, named in the warning.
+  const bool timeout = one_of(
+      key, {"timeout", "socket_timeout", "read_timeout", "write_timeout", "command_timeout"});
+  const bool connect = one_of(key, {"connect_timeout", "socket_connect_timeout", "dial_timeout"});
+  if ((timeout || connect) && (raw == "0" || (!raw.empty() && raw.front() == '-'))) {
+    return Foreign::ignored;
+  }
+  if (timeout || connect) {
     auto d = parse_url_duration(key, raw);
     if (!d) return std::move(d).error();
-    cfg.command_timeout = *d;
+    (timeout ? cfg.deadline : cfg.connect_timeout) = *d;
     return Foreign::mapped;
   }
-  if (one_of(key, {"connect_timeout", "socket_connect_timeout", "dial_timeout"})) {
-    auto d = parse_url_duration(key, raw);
-    if (!d) return std::move(d).error();
-    cfg.connect_timeout = *d;
+  if (key == "ssl" || key == "tls") {  // TLS on or off: must agree with the scheme
+    auto b = parse_bool(key, raw);
+    if (!b) return std::move(b).error();
+    if (*b != cfg.tls) {
+      return invalid("url: " + std::string(key) + "=" + std::string(raw) +
+                     (cfg.tls ? " on a rediss:// URL" : " on a URL without TLS (use rediss://)"));
+    }
     return Foreign::mapped;
   }
   if (one_of(key, {"client_name", "clientName", "name"})) {

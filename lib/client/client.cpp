@@ -50,9 +50,10 @@ Result<std::unique_ptr<Client>> Client::create(Config config) {
 namespace {
 // Every live Client, for rcache::make_collectable() and metrics_text() without arguments.
 std::mutex g_live_mutex;
+// Never destroyed: a Client held by a static outlives any function-local static.
 std::vector<Client*>& live_clients() {
-  static std::vector<Client*> clients;
-  return clients;
+  static auto* clients = new std::vector<Client*>();
+  return *clients;
 }
 }  // namespace
 
@@ -62,7 +63,18 @@ void detail::visit_live_clients(const std::function<void(Client&)>& fn) {
 }
 
 Client::Client(std::unique_ptr<detail::ClientCore> core) : core_(std::move(core)) {
+  // The metrics label: client_name, or client_name_2, _3... while a live client holds it. Kept for
+  // the client's life, so that another client going away never renames its series.
+  const std::string base =
+      core_->config().client_name.empty() ? std::string("rcache") : core_->config().client_name;
   const std::lock_guard lock(g_live_mutex);
+  auto taken = [](const std::string& label) {
+    return std::any_of(live_clients().begin(), live_clients().end(),
+                       [&](const Client* c) { return c->core_->metrics_label() == label; });
+  };
+  std::string label = base;
+  for (std::size_t n = 2; taken(label); ++n) label = base + "_" + std::to_string(n);
+  core_->set_metrics_label(std::move(label));
   live_clients().push_back(this);
 }
 

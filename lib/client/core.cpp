@@ -130,7 +130,8 @@ void ClientCore::notify_hook(Op op, ResultKind kind, Errc code, std::chrono::nan
     e.duration = took;
     e.outcome = result_name(kind);
     e.error = code;
-    e.node = transport_ ? std::string_view(transport_->endpoint()) : std::string_view();
+    const std::string node = transport_ ? transport_->pool().current_endpoint() : std::string();
+    e.node = node;
     cfg_.op_hook(e);
   } catch (...) {
     // The application's hook failed: the call's result is unaffected.

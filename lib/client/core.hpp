@@ -43,6 +43,10 @@ class ClientCore {
   ClientCore& operator=(const ClientCore&) = delete;
 
   const Config& config() const noexcept { return cfg_; }
+  // The `client` label of this client's metrics: client_name, made unique among the live clients
+  // when the Client is built (set once, before the Client is published).
+  const std::string& metrics_label() const noexcept { return metrics_label_; }
+  void set_metrics_label(std::string label) { metrics_label_ = std::move(label); }
   const ClockSource& clock() const noexcept { return clock_; }
   Transport& transport() noexcept { return *transport_; }
   const Transport& transport() const noexcept { return *transport_; }
@@ -160,6 +164,7 @@ class ClientCore {
   std::optional<Error> refuse_on_loop_thread(const char* what) const;
 
  private:
+  std::string metrics_label_;
   void notify_hook(Op op, ResultKind kind, Errc code, std::chrono::nanoseconds took,
                    std::uint32_t keys) const noexcept;
   explicit ClientCore(Config cfg);

@@ -66,7 +66,7 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
       return;
     }
     send(Command::of("SCAN", detail::scan_command(cursor, match, core->config().scan_count),
-                     Op::other),
+                     Op::delete_pattern),
          &PatternDelete::on_scan);
   }
 
@@ -76,7 +76,7 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
     if (!page) return fail(std::move(page).error());
     cursor = std::move(page->cursor);
     if (page->keys.empty()) return next();
-    send(Command::of("UNLINK", detail::unlink_command(page->keys), Op::other),
+    send(Command::of("UNLINK", detail::unlink_command(page->keys), Op::delete_pattern),
          &PatternDelete::on_unlink);
     batch = std::move(page->keys);
   }

@@ -188,7 +188,8 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
     core.load_times().note(key, took);
     const std::string stale_key = key + std::string(detail::kStaleSuffix);
     if (!got.ok()) {
-      if (o.stale_if_error && !bypass) {
+      // A failed early refresh keeps the cached value, still good (below): no stale copy.
+      if (o.stale_if_error && !bypass && source != Loaded::Source::refreshed) {
         auto stale = read_value(core, stale_key);
         if (stale.ok() && stale->has_value()) {
           metrics.add(Counter::stale_served);

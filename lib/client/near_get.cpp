@@ -142,9 +142,12 @@ struct NearMget {
   }
 };
 
-Result<Command> mget_pttl_cmd(ClientCore& core, const std::vector<std::string>& keys) {
+// `named`: the keys the application's call named (the hook reports them), of which `keys` missed
+// the near cache.
+Result<Command> mget_pttl_cmd(ClientCore& core, const std::vector<std::string>& keys,
+                              std::size_t named) {
   auto cmd = command_of("MGET", mget_with_pttl_command(core.config(), keys), Op::mget);
-  if (cmd) cmd->keys = static_cast<std::uint32_t>(keys.size());
+  if (cmd) cmd->keys = static_cast<std::uint32_t>(named);
   return cmd;
 }
 
@@ -173,7 +176,7 @@ Result<Values> near_mget(ClientCore& core, NearCache& near, const std::vector<st
     return std::move(m.values);
   }
   auto missing = m.missing_keys();
-  auto r = run<std::vector<RawRead>>(core, mget_pttl_cmd(core, missing),
+  auto r = run<std::vector<RawRead>>(core, mget_pttl_cmd(core, missing, keys.size()),
                                      parse_mget_decoded(core, missing));
   return m.settle(core, std::move(r));
 }
@@ -191,7 +194,7 @@ void near_mget_async(ClientCore& core, NearCache& near, const std::vector<std::s
   }
   auto missing = m->missing_keys();
   run_async<std::vector<RawRead>>(
-      core, mget_pttl_cmd(core, missing), parse_mget_decoded(core, missing),
+      core, mget_pttl_cmd(core, missing, keys.size()), parse_mget_decoded(core, missing),
       Callback<std::vector<RawRead>>(
           [&core, m, cb = std::move(cb)](Result<std::vector<RawRead>> r) mutable {
             auto out = m->settle(core, std::move(r));

@@ -110,7 +110,7 @@ Stats Client::stats() const {
   s.discovery_failures = pool.discovery_failures;
   s.up = core_->availability().up() && s.breaker != BreakerState::open &&
          s.breaker != BreakerState::forced_open;
-  s.client = core_->config().client_name;
+  s.client = core_->metrics_label();
   return s;
 }
 

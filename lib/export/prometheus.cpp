@@ -153,9 +153,28 @@ void add_breaker_and_pool(const Stats& s, const Config& cfg, Families& f) {
             "Circuit breaker state: 1 for the current state, 0 for the others.",
             s.breaker == st ? 1.0 : 0.0, {{"state", std::string(to_string(st))}});
   }
+  // The breaker's own transitions are there at 0 from the start (so that increase() sees the
+  // first trip); operator-made ones appear when they happen.
+  const std::pair<BreakerState, BreakerState> automatic[] = {
+      {BreakerState::closed, BreakerState::open},
+      {BreakerState::open, BreakerState::half_open},
+      {BreakerState::half_open, BreakerState::open},
+      {BreakerState::half_open, BreakerState::closed}};
+  auto transition = [&](BreakerState from, BreakerState to, std::uint64_t n) {
+    f.counter("rcache_circuit_transitions_total", "Circuit breaker state changes.", n,
+              {{"from", std::string(to_string(from))}, {"to", std::string(to_string(to))}});
+  };
+  for (const auto& [from, to] : automatic) {
+    std::uint64_t n = 0;
+    for (const auto& t : s.transitions) {
+      if (t.from == from && t.to == to) n = t.count;
+    }
+    transition(from, to, n);
+  }
   for (const auto& t : s.transitions) {
-    f.counter("rcache_circuit_transitions_total", "Circuit breaker state changes.", t.count,
-              {{"from", std::string(to_string(t.from))}, {"to", std::string(to_string(t.to))}});
+    bool listed = false;
+    for (const auto& [from, to] : automatic) listed = listed || (t.from == from && t.to == to);
+    if (!listed) transition(t.from, t.to, t.count);
   }
   const char* conns_help = "Pool connections by state.";
   f.gauge("rcache_connections", conns_help, static_cast<double>(s.connections_ready),
@@ -167,7 +186,9 @@ void add_breaker_and_pool(const Stats& s, const Config& cfg, Families& f) {
   f.counter("rcache_reconnects_total", "Connections lost after being ready.", s.reconnects);
   if (cfg.tls) {
     const char* help = "TLS handshakes completed, by whether they resumed an earlier session.";
-    f.counter("rcache_tls_handshakes_total", help, s.tls_handshakes - s.tls_resumed,
+    // Two counters read apart: resumed may be ahead of a handshake count read just before.
+    f.counter("rcache_tls_handshakes_total", help,
+              s.tls_handshakes > s.tls_resumed ? s.tls_handshakes - s.tls_resumed : 0,
               {{"resumed", "false"}});
     f.counter("rcache_tls_handshakes_total", help, s.tls_resumed, {{"resumed", "true"}});
   }
@@ -211,9 +232,9 @@ void add_near_cache(const Stats& s, Families& f) {
           n.coherent ? 1.0 : 0.0);
 }
 
-void add_client(Client& client, const std::string& label, Families& f) {
+void add_client(Client& client, Families& f) {
   const Stats s = client.stats();
-  f.set_client(label);
+  f.set_client(s.client);
   add_requests(s, f);
   add_counters(s, f);
   add_breaker_and_pool(s, client.config(), f);
@@ -229,13 +250,8 @@ using Visit = std::function<void(const std::function<void(Client&)>&)>;
 
 std::vector<MetricFamily> collect(const Visit& visit) {
   Families f;
-  std::map<std::string, int> seen;  // client label -> how many so far
-  visit([&](Client& c) {
-    const std::string& name = c.config().client_name;
-    const int n = ++seen[name];
-    // Two clients with one name would make identical series: the later ones get a suffix.
-    add_client(c, n == 1 ? name : name + "_" + std::to_string(n), f);
-  });
+  // Labels are unique among live clients (the Client's constructor makes them so).
+  visit([&](Client& c) { add_client(c, f); });
   auto out = f.take();
   MetricFamily info;
   info.name = "rcache_build_info";
@@ -252,7 +268,14 @@ std::vector<MetricFamily> collect(const Visit& visit) {
 class ClientsCollectable final : public prometheus::Collectable {
  public:
   explicit ClientsCollectable(Visit visit) : visit_(std::move(visit)) {}
-  std::vector<MetricFamily> Collect() const override { return collect(visit_); }
+  // Called by prometheus-cpp from civetweb's C threads: nothing may escape.
+  std::vector<MetricFamily> Collect() const override {
+    try {
+      return collect(visit_);
+    } catch (...) {
+      return {};
+    }
+  }
 
  private:
   Visit visit_;
@@ -295,8 +318,14 @@ struct ExposerMembership {
   ExposerMembership& operator=(const ExposerMembership&) = delete;
   ~ExposerMembership() {
     if (!shared) return;
-    const std::lock_guard lock(shared->mutex);
-    std::erase(shared->clients, client);
+    // Under the map's lock, so that a client naming this address meanwhile either joins this
+    // exposer or finds it gone, its port released: never a bind against a closing socket.
+    const std::lock_guard map_lock(g_exposers_mutex);
+    {
+      const std::lock_guard lock(shared->mutex);
+      std::erase(shared->clients, client);
+    }
+    shared.reset();  // the last member stops the exposer here
   }
 };
 

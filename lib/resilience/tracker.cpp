@@ -169,8 +169,7 @@ void Tracker::on_closing(const Error& why) {
   lost_ = true;
   logger_.event(LogLevel::warning, "near_cache_invalidations_lost", transport_.endpoint(),
                 "redis " + transport_.endpoint() + ": near cache invalidations lost (" +
-                    why.to_string() + "); near-cache entries are stale until tracking is back",
-                {}, {}, true);
+                    why.to_string() + "); near-cache entries are stale until tracking is back");
 }
 
 void Tracker::on_push(Outcome&& o) {

@@ -173,6 +173,12 @@ void SentinelMonitor::on_answer(Outcome&& o) {
     return;
   }
   want_answer_ = false;
+  if (lookup_failed_logged_) {  // the end of master_lookup_failed, at its level
+    lookup_failed_logged_ = false;
+    logger_.event(LogLevel::error, "master_found", transport_.endpoint(),
+                  "redis " + transport_.endpoint() + ": master found at " +
+                      endpoint_of(Target{addr->host, addr->port}) + " (sentinel " + who + ")");
+  }
   if (rounds_->answered()) {  // the sentinel that answered goes first next time
     transport_.pool().set_discovery_error("");
     logger_.event(LogLevel::warning, "sentinel_answers_again", transport_.endpoint(),
@@ -201,8 +207,9 @@ void SentinelMonitor::after_round_failed(const SentinelRounds::RoundOver& over) 
   transport_.pool().count_failed_discovery();
   if (over.before_master) {
     transport_.pool().fail_discovery(over.why);
+    lookup_failed_logged_ = true;
     logger_.event(LogLevel::error, "master_lookup_failed", transport_.endpoint(),
-                  "redis " + transport_.endpoint() + ": " + over.why.message);
+                  "redis " + transport_.endpoint() + ": " + over.why.message, {}, {}, true);
   } else {
     if (over.newly_failing) {
       logger_.event(LogLevel::warning, "master_lookup_failing", transport_.endpoint(),

@@ -78,11 +78,12 @@ class SentinelMonitor {
   std::optional<SentinelRounds> rounds_;  // the decisions; empty without a valid sentinel
   std::unique_ptr<Observer> query_obs_, sub_obs_;
   std::unique_ptr<Link> query_link_, sub_link_;
-  bool querying_ = false;       // a query is in flight
-  bool redialling_ = false;     // next_query_sentinel() is closing the query link
-  bool want_answer_ = false;    // a query is wanted (sent when the query link is up)
-  bool again_ = false;          // asked again while one was in flight
-  bool want_subscribe_ = true;  // the subscriber link must (re)subscribe once ready
+  bool querying_ = false;              // a query is in flight
+  bool redialling_ = false;            // next_query_sentinel() is closing the query link
+  bool want_answer_ = false;           // a query is wanted (sent when the query link is up)
+  bool again_ = false;                 // asked again while one was in flight
+  bool lookup_failed_logged_ = false;  // master_lookup_failed said: master_found will end it
+  bool want_subscribe_ = true;         // the subscriber link must (re)subscribe once ready
   bool stopped_ = false;
   bool query_scheduled_ = false;
 };

@@ -236,6 +236,10 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
   }
   const std::size_t ready_now = ready_.load(std::memory_order_relaxed);
   if (to == S::ready) {
+    if (!logged_refusal_.empty()) {  // its end, at its level
+      logger_.event(LogLevel::error, "refusal_ended", endpoint_,
+                    "redis " + endpoint_ + " accepts this client again");
+    }
     logged_refusal_.clear();
     loss_ = 0;  // a drop from now on is a new event
   }

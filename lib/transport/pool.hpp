@@ -37,6 +37,11 @@ class Pool final : public LinkObserver {
   // on_available runs on the loop thread each time the pool goes from no ready connection to one
   // (the first time included). cfg and logger must outlive the Pool.
   // `clock` times the window of one loss (drop_id()).
+  // The address being served now ("host:port"; under Sentinel, the current master).
+  std::string current_endpoint() const {
+    std::lock_guard lock(status_mu_);
+    return current_endpoint_.empty() ? endpoint_ : current_endpoint_;
+  }
   Pool(const Config& cfg, const Logger& logger, std::string endpoint,
        std::function<void()> on_available, const ClockSource& clock = SteadyClock::instance());
   Pool(const Pool&) = delete;

@@ -304,6 +304,42 @@ TEST_F(GetOrLoad, HotKeyIsRefreshedEarlyWithoutStampedeOrMiss) {
   EXPECT_LE(loads.load() - 1, 2 * 4) << "more than a couple of loads per expiry period";
 }
 
+// An early refresh whose loader fails keeps serving the cached value, still within its TTL: not
+// the older stale copy, and not as a stale answer.
+TEST_F(GetOrLoad, AFailedEarlyRefreshServesTheCachedValueNotTheStaleCopy) {
+  LoadOptions o;
+  o.ttl = 2000ms;
+  o.ttl_jitter = 0;
+  o.early_refresh = true;
+  o.stale_if_error = true;
+  // A slow first load makes a refresh likely on every read (XFetch weighs the load time).
+  ASSERT_TRUE(client()
+                  .get_or_load("er", o,
+                               [] {
+                                 std::this_thread::sleep_for(1500ms);
+                                 return Result<std::optional<std::string>>(
+                                     std::optional<std::string>("cached"));
+                               })
+                  .ok());
+  std::atomic<int> attempts{0};
+  const Stats before = client().stats();
+  const auto end = std::chrono::steady_clock::now() + 500ms;  // well inside the 2 s TTL
+  while (std::chrono::steady_clock::now() < end) {
+    auto r = client().get_or_load("er", o, [&]() -> Result<std::optional<std::string>> {
+      attempts.fetch_add(1);
+      return Error{Errc::server, "upstream down"};
+    });
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_EQ(r->source, Source::cache);
+    ASSERT_EQ(r->value, std::optional<std::string>("cached"));
+    if (attempts.load() > 0) break;
+  }
+  EXPECT_GE(attempts.load(), 1) << "no early refresh was tried in 0.5 s";
+  const Stats after = client().stats();
+  EXPECT_EQ(after.stale_served, before.stale_served);
+  EXPECT_EQ(after.early_refreshes, before.early_refreshes);
+}
+
 TEST_F(GetOrLoad, StaleCopyIsServedWhenTheLoaderFails) {
   LoadOptions o;
   o.ttl = 60s;

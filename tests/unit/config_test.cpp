@@ -241,7 +241,8 @@ TEST(ConfigUrlCompat, OtherClientsOptionsWithAMeaningAreMapped) {
       "redis://h?timeout=2.5&connect_timeout=500ms&clientName=orders"
       "&database=3&protocol=2");
   ASSERT_TRUE(lettuce.ok()) << lettuce.error().message;
-  EXPECT_EQ(lettuce->command_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(lettuce->deadline, std::chrono::milliseconds(2500));
+  EXPECT_EQ(lettuce->command_timeout, Config{}.command_timeout);  // each attempt, unchanged
   EXPECT_EQ(lettuce->connect_timeout, std::chrono::milliseconds(500));
   EXPECT_EQ(lettuce->client_name, "orders");
   EXPECT_EQ(lettuce->db, 3);
@@ -251,15 +252,37 @@ TEST(ConfigUrlCompat, OtherClientsOptionsWithAMeaningAreMapped) {
       "redis://h/1?socket_timeout=0.2&socket_connect_timeout=3"
       "&client_name=worker");
   ASSERT_TRUE(py.ok()) << py.error().message;
-  EXPECT_EQ(py->command_timeout, std::chrono::milliseconds(200));
+  EXPECT_EQ(py->deadline, std::chrono::milliseconds(200));
   EXPECT_EQ(py->connect_timeout, std::chrono::milliseconds(3000));
   EXPECT_EQ(py->client_name, "worker");
   EXPECT_EQ(py->db, 1);
 
-  auto go = Config::from_url("redis://h?dial_timeout=5s&read_timeout=1m&write_timeout=750ms");
+  auto go = Config::from_url("redis://h?dial_timeout=5s&read_timeout=1m&write_timeout=1m30s");
   ASSERT_TRUE(go.ok()) << go.error().message;
   EXPECT_EQ(go->connect_timeout, std::chrono::milliseconds(5000));
-  EXPECT_EQ(go->command_timeout, std::chrono::milliseconds(750));  // the last one given
+  EXPECT_EQ(go->deadline, std::chrono::milliseconds(90000));  // the last one given
+  auto units = Config::from_url("redis://h?timeout=1500000us&connect_timeout=0.5h");
+  ASSERT_TRUE(units.ok()) << units.error().message;
+  EXPECT_EQ(units->deadline, std::chrono::milliseconds(1500));
+  EXPECT_EQ(units->connect_timeout, std::chrono::minutes(30));
+  // go-redis' "no timeout": the defaults stay, the option is named in the warning.
+  auto none = Config::from_url("redis://h?read_timeout=-1&dial_timeout=0");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(none->deadline, Config{}.deadline);
+  EXPECT_EQ(none->url_ignored_options, (std::vector<std::string>{"read_timeout", "dial_timeout"}));
+  // Values are percent-decoded like rcache's own.
+  auto named = Config::from_url("redis://h?client_name=orders%2Dv2");
+  ASSERT_TRUE(named.ok()) << named.error().message;
+  EXPECT_EQ(named->client_name, "orders-v2");
+}
+
+TEST(ConfigUrlCompat, AnSslSwitchMustAgreeWithTheScheme) {
+  expect_invalid("redis://h?ssl=true", "ssl=true on a URL without TLS");
+  expect_invalid("rediss://h?tls=false", "tls=false on a rediss:// URL");
+  auto ok = Config::from_url("rediss://h?ssl=true");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_TRUE(ok->tls);
+  EXPECT_TRUE(ok->url_ignored_options.empty());
 }
 
 TEST(ConfigUrlCompat, CertificateVerificationSwitchesApplyOnlyWithTls) {
@@ -298,18 +321,21 @@ TEST(ConfigUrlCompat, StrictModeRefusesWhatItWouldIgnore) {
   EXPECT_THAT(typo.error().message, HasSubstr("unknown query parameter 'tiemout'"));
   auto mapped = Config::from_url("redis://h?timeout=5&client_name=a", UrlMode::strict);
   ASSERT_TRUE(mapped.ok()) << mapped.error().message;
-  EXPECT_EQ(mapped->command_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(mapped->deadline, std::chrono::seconds(5));
 }
 
 TEST(ConfigUrlCompat, MalformedValuesOfMappedOptionsAreErrorsInEveryMode) {
   for (const auto& [query, says] : std::vector<std::pair<std::string, std::string>>{
            {"timeout=abc", "timeout = 'abc'"},
-           {"timeout=0", "from 1 ms to 1 hour"},
-           {"timeout=-1", "timeout = '-1'"},
            {"socket_timeout=2h", "socket_timeout = '2h'"},
            {"dial_timeout=7200", "from 1 ms to 1 hour"},
            {"connect_timeout=", "connect_timeout = ''"},
            {"read_timeout=1.5.2s", "read_timeout"},
+           {"timeout=500us", "from 1 ms to 1 hour"},
+           {"timeout=5x", "timeout = '5x'"},
+           {"timeout=ms", "timeout = 'ms'"},
+           {"timeout=1h1s", "from 1 ms to 1 hour"},
+           {"timeout=nan", "timeout = 'nan'"},
            {"client_name=", "client name cannot be empty"},
            {"protocol=4", "expected 2 or 3"},
            {"database=x", "database = 'x'"}}) {
@@ -534,7 +560,7 @@ TEST(ConfigSentinel, BadFormsNameTheProblem) {
         Case{"redis+sentinel://s1:/m", "port is empty"},
         Case{"redis+sentinel://::1:26379/m", "IPv6"},
         Case{"redis+sentinel://[::1/m", "without ']'"}, Case{"redis+sentinel://s1/m/-1", "db"},
-        Case{"redis+sentinel://s1/m?timeout=-1", "timeout = '-1'"}}) {
+        Case{"redis+sentinel://s1/m?timeout=abc", "timeout = 'abc'"}}) {
     auto c = Config::from_url(k.url);
     ASSERT_FALSE(c.ok()) << k.url;
     EXPECT_EQ(c.error().code, Errc::invalid_argument) << k.url;
