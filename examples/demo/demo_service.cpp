@@ -287,22 +287,6 @@ std::string absolute(const std::string& path) {
   return ec ? path : p.string();
 }
 
-const char* breaker_word(rcache::BreakerState s) {
-  switch (s) {
-    case rcache::BreakerState::closed:
-      return "closed";
-    case rcache::BreakerState::half_open:
-      return "half-open";
-    case rcache::BreakerState::open:
-      return "open";
-    case rcache::BreakerState::forced_open:
-      return "forced-open";
-    case rcache::BreakerState::disabled:
-      return "disabled";
-  }
-  return "?";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -517,7 +501,7 @@ int main(int argc, char** argv) {
         "  t=%2d-%2ds  answered %3ld  429 %3ld  errors %ld  API calls %2ld  from cache %4s  "
         "stale %3ld  breaker %s%s\n",
         sec - 1, sec, s.answered, s.rate_limited, s.errors, s.api_calls, no_api, s.stale,
-        breaker_word(s.breaker), s.redis_down > 0.5 ? "  (redis down)" : "");
+        demo::breaker_name(s.breaker), s.redis_down > 0.5 ? "  (redis down)" : "");
     if (restarted && !recovered) {
       const double resumed = timeline.redis_answers_resumed_after();
       if (resumed >= 0) {

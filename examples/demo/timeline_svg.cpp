@@ -58,22 +58,6 @@ double nice_ceiling(double v) {
   return 10 * p;
 }
 
-const char* breaker_name(rcache::BreakerState s) {
-  switch (s) {
-    case rcache::BreakerState::closed:
-      return "closed";
-    case rcache::BreakerState::half_open:
-      return "half-open";
-    case rcache::BreakerState::open:
-      return "open";
-    case rcache::BreakerState::forced_open:
-      return "forced-open";
-    case rcache::BreakerState::disabled:
-      return "disabled";
-  }
-  return "unknown";
-}
-
 const char* breaker_color(rcache::BreakerState s) {
   switch (s) {
     case rcache::BreakerState::closed:
@@ -335,6 +319,22 @@ class Svg {
 };
 
 }  // namespace
+
+const char* breaker_name(rcache::BreakerState s) {
+  switch (s) {
+    case rcache::BreakerState::closed:
+      return "closed";
+    case rcache::BreakerState::half_open:
+      return "half-open";
+    case rcache::BreakerState::open:
+      return "open";
+    case rcache::BreakerState::forced_open:
+      return "forced-open";
+    case rcache::BreakerState::disabled:
+      return "disabled";
+  }
+  return "unknown";
+}
 
 std::string timeline_svg(const Chart& chart) {
   return Svg(chart).render();

@@ -26,4 +26,7 @@ struct Chart {
 
 std::string timeline_svg(const Chart& chart);
 
+// "closed", "half-open", "open", "forced-open", "disabled": the word the table and chart use.
+const char* breaker_name(rcache::BreakerState s);
+
 }  // namespace demo
