@@ -80,6 +80,22 @@ struct RCACHE_API Config {
   std::string sentinel_username;
   std::string sentinel_password;  // never printed
 
+  // --- Redis Cluster ----------------------------------------------------------------------------
+  // When cluster_nodes is set, the client talks to a Redis Cluster and host/port are not used:
+  // the seeds ("host:port", "[v6]:port") are asked for the slot map (CLUSTER SLOTS), then every
+  // master gets a pool of pool_size connections and a circuit breaker of its own. A key goes to
+  // the master of its hash slot (key_prefix included: a prefix with {tag} pins every key to one
+  // slot). MOVED updates the map and the call goes on at once on the new node; ASK sends ASKING
+  // and the call to the importing node; TRYAGAIN and CLUSTERDOWN are retried with backoff within
+  // the deadline. The map is read again on MOVED, READONLY, CLUSTERDOWN, a connection error or
+  // timeout to a node, and every cluster_refresh_interval; refreshes run one at a time, at most
+  // one per cluster_refresh_min_interval, and a map is only ever replaced by a newer valid one.
+  // See docs/ARCHITECTURE.md "Cluster". db must be 0.
+  std::vector<std::string> cluster_nodes;
+  std::chrono::milliseconds cluster_refresh_interval{10000};  // > 0
+  std::chrono::milliseconds cluster_refresh_min_interval{100};
+  int cluster_max_redirects = 5;  // redirections (MOVED/ASK) one call may follow, 1..64
+
   // --- keys -------------------------------------------------------------------------------------
   // Prepended to every key, and to every delete_pattern() pattern (glob characters in the prefix
   // are escaped). Client::command() does not apply it.
@@ -205,6 +221,8 @@ struct RCACHE_API Config {
 
   // Parses redis://[[user]:password@]host[:port][/db], rediss://... (TLS, with redis-py's ssl_*
   // query spellings), unix:///path/to/socket[?db=N] (also ?password=...&username=...), and
+  // redis+cluster://[[user]:password@]n1[:port],n2[:port][?query] (rediss+cluster:// for TLS):
+  // seed nodes of a Redis Cluster (port 6379 by default).
   // redis+sentinel://[[user]:password@]s1[:port],s2[:port]/master[/db] (rediss+sentinel:// for
   // TLS), with percent-escapes in user, password and path; a query value may hold '@'. Other
   // fields keep their defaults. The result is validated.

@@ -41,6 +41,36 @@ Result<void> validate_tls(const Config& c) {
   return {};
 }
 
+Result<void> validate_cluster(const Config& c) {
+  if (c.cluster_nodes.empty()) return {};
+  if (!c.sentinel_master.empty()) {
+    return invalid("config: cluster_nodes and sentinel_master are both set (choose one)");
+  }
+  if (!c.unix_socket.empty()) {
+    return invalid("config: cluster_nodes with a unix_socket is not supported");
+  }
+  if (c.db != 0) {
+    return invalid("config: db = " + std::to_string(c.db) +
+                   " with cluster_nodes (a cluster has db 0 only)");
+  }
+  for (const auto& s : c.cluster_nodes) {
+    if (auto r = detail::parse_host_port(s, 6379, "config: cluster_nodes"); !r) {
+      return std::move(r).error();
+    }
+  }
+  if (c.cluster_refresh_interval.count() <= 0) {
+    return invalid("config: cluster_refresh_interval must be > 0");
+  }
+  if (c.cluster_refresh_min_interval.count() < 0) {
+    return invalid("config: cluster_refresh_min_interval must be >= 0");
+  }
+  if (c.cluster_max_redirects < 1 || c.cluster_max_redirects > 64) {
+    return invalid("config: cluster_max_redirects = " + std::to_string(c.cluster_max_redirects) +
+                   " (expected 1..64)");
+  }
+  return {};
+}
+
 Result<void> validate_sentinel(const Config& c) {
   if (c.sentinel_master.empty()) {
     if (!c.sentinels.empty()) {
@@ -90,6 +120,7 @@ Result<void> Config::validate() const {
   }
   if (auto r = validate_tls(*this); !r) return r;
   if (auto r = validate_sentinel(*this); !r) return r;
+  if (auto r = validate_cluster(*this); !r) return r;
   if (!username.empty() && password.empty()) {
     return invalid("config: username " + quote(username) + " is set without a password");
   }

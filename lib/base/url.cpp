@@ -327,6 +327,45 @@ Result<Config> parse_sentinel(std::string_view rest, bool tls, UrlMode mode) {
   return cfg;
 }
 
+// [[user]:password@]n1[:port],n2[:port][/0][?query]: seed nodes of a cluster (port 6379 by
+// default); the userinfo is every node's credentials.
+Result<Config> parse_cluster(std::string_view rest, bool tls, UrlMode mode) {
+  Config cfg;
+  cfg.tls = tls;
+  const auto at = userinfo_at(rest);
+  if (at != std::string_view::npos) {
+    auto r = apply_userinfo(rest.substr(0, at), tls ? "rediss+cluster" : "redis+cluster", cfg);
+    if (!r) return std::move(r).error();
+    rest = rest.substr(at + 1);
+  }
+  const auto q = rest.find('?');
+  const auto query = q == std::string_view::npos ? std::string_view{} : rest.substr(q + 1);
+  rest = rest.substr(0, q);
+  const auto slash = rest.find('/');
+  auto hosts = rest.substr(0, slash);
+  const auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+  while (!hosts.empty()) {
+    const auto comma = hosts.find(',');
+    const auto one = hosts.substr(0, comma);
+    hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);
+    if (one.empty()) continue;
+    auto hp = detail::parse_host_port(one, 6379, "url: cluster node");
+    if (!hp) return std::move(hp).error();
+    cfg.cluster_nodes.emplace_back(one);
+  }
+  if (cfg.cluster_nodes.empty()) {
+    return invalid("url: no cluster nodes (expected redis+cluster://host:port,host:port)");
+  }
+  if (!path.empty()) {
+    auto db = parse_db(path, "url");
+    if (!db) return std::move(db).error();
+    cfg.db = *db;
+  }
+  if (auto r = apply_query(query, cfg, mode); !r) return std::move(r).error();
+  if (auto r = cfg.validate(); !r) return std::move(r).error();
+  return cfg;
+}
+
 // The URL as it may be shown in a message: everything up to the last '@' (a userinfo, perhaps
 // with a password) replaced by "***".
 std::string redacted(std::string_view url) {
@@ -343,13 +382,14 @@ Result<Config> Config::from_url(std::string_view url, UrlMode mode) {
   const auto sep = url.find("://");
   if (sep == std::string_view::npos) {
     return invalid("url: " + redacted(url) +
-                   " has no scheme (expected redis://, rediss://, unix:// or redis+sentinel://)");
+                   " has no scheme (expected redis://, rediss://, unix://, redis+sentinel:// or "
+                   "redis+cluster://)");
   }
   const auto scheme = url.substr(0, sep);
   if (scheme.find('@') != std::string_view::npos || scheme.find(':') != std::string_view::npos) {
     return invalid("url: " + redacted(url) +
                    " does not start with a scheme (expected redis://, rediss://, unix:// or "
-                   "redis+sentinel://)");
+                   "redis+sentinel:// or redis+cluster://)");
   }
   const auto rest = url.substr(sep + 3);
   if (scheme == "redis") return parse_tcp(rest, false, mode);
@@ -357,8 +397,10 @@ Result<Config> Config::from_url(std::string_view url, UrlMode mode) {
   if (scheme == "unix") return parse_unix(rest, mode);
   if (scheme == "redis+sentinel") return parse_sentinel(rest, false, mode);
   if (scheme == "rediss+sentinel") return parse_sentinel(rest, true, mode);
+  if (scheme == "redis+cluster") return parse_cluster(rest, false, mode);
+  if (scheme == "rediss+cluster") return parse_cluster(rest, true, mode);
   return invalid("url: unknown scheme " + quote(scheme) +
-                 " (expected redis://, rediss://, unix:// or redis+sentinel://)");
+                 " (expected redis://, rediss://, unix://, redis+sentinel:// or redis+cluster://)");
 }
 
 Result<Config> Config::from_env() {

@@ -106,20 +106,46 @@ const Config& Client::config() const noexcept {
   return core_->config();
 }
 
+// With a cluster every node has a breaker: the state shown is the worst of them, and the
+// controls apply to all.
 BreakerState Client::breaker_state() const {
-  auto* b = core_->executor().breaker();
-  return b != nullptr ? b->state() : BreakerState::disabled;
+  auto rank = [](BreakerState b) {
+    switch (b) {
+      case BreakerState::forced_open:
+        return 4;
+      case BreakerState::open:
+        return 3;
+      case BreakerState::half_open:
+        return 2;
+      case BreakerState::closed:
+        return 1;
+      default:
+        return 0;
+    }
+  };
+  BreakerState worst = BreakerState::disabled;
+  for (auto* ex : core_->executors()) {
+    if (auto* b = ex->breaker(); b != nullptr && rank(b->state()) > rank(worst)) worst = b->state();
+  }
+  return worst;
 }
 void Client::force_breaker_open() {
-  if (auto* b = core_->executor().breaker()) b->force_open();
+  for (auto* ex : core_->executors()) {
+    if (auto* b = ex->breaker()) b->force_open();
+  }
 }
 void Client::disable_breaker() {
-  if (auto* b = core_->executor().breaker()) b->disable();
+  for (auto* ex : core_->executors()) {
+    if (auto* b = ex->breaker()) b->disable();
+  }
 }
 void Client::reset_breaker() {
-  if (auto* b = core_->executor().breaker()) b->reset();
+  for (auto* ex : core_->executors()) {
+    if (auto* b = ex->breaker()) b->reset();
+  }
 }
 PoolStatus Client::pool_status() const {
+  if (const auto* router = core_->cluster()) return router->topology().status();
   return core_->transport().status();
 }
 

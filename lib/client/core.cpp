@@ -30,16 +30,34 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
   });
   if (!transport) return std::move(transport).error();
   core->transport_ = std::move(*transport);
-  availability.attach(core->transport_->pool());
-  core->executor_ = std::make_unique<Executor>(
-      core->cfg_, *core->transport_, availability, *core->metrics_, core->clock_, core->logger_,
-      core->transport_->endpoint(), [self](BreakerState from, BreakerState to) {
-        self->metrics_->breaker_transition(from, to);
-        self->availability_->on_breaker_change(from, to);
-        if (self->cfg_.on_breaker_change) self->cfg_.on_breaker_change(from, to);
-      });
-  core->reachable_.store(core->executor_.get(), std::memory_order_release);
+  auto on_breaker = [self](BreakerState from, BreakerState to) {
+    self->metrics_->breaker_transition(from, to);
+    self->availability_->on_breaker_change(from, to);
+    if (self->cfg_.on_breaker_change) self->cfg_.on_breaker_change(from, to);
+  };
   auto wait = core->cfg_.connect_timeout + std::chrono::milliseconds(100);
+  if (!core->cfg_.cluster_nodes.empty()) {
+    // A cluster: the slot map first (asked of the seeds), then a pool and an executor per node.
+    core->router_ =
+        std::make_unique<ClusterRouter>(core->cfg_, core->logger_, *core->metrics_, availability,
+                                        core->clock_, *core->transport_, on_breaker, [self] {
+                                          self->availability_->on_pool_available();
+                                          if (self->router_) self->router_->on_reachable();
+                                        });
+    core->dispatch_ = core->router_.get();
+    availability.attach(core->router_->topology());
+    core->router_->start();
+    wait += core->cfg_.command_timeout;
+    const bool reached = core->router_->topology().wait_ready(wait);
+    if (auto r = availability.start(reached); !r) return std::move(r).error();
+    return core;
+  }
+  availability.attach(core->transport_->pool());
+  core->executor_ = std::make_unique<Executor>(core->cfg_, *core->transport_, availability,
+                                               *core->metrics_, core->clock_, core->logger_,
+                                               core->transport_->endpoint(), std::move(on_breaker));
+  core->dispatch_ = core->executor_.get();
+  core->reachable_.store(core->executor_.get(), std::memory_order_release);
   if (!core->cfg_.sentinel_master.empty()) {
     // The master is found first: a sentinel's answer, then the connection to the master.
     core->sentinel_ = std::make_unique<SentinelMonitor>(core->cfg_, core->logger_, core->clock_,
@@ -78,6 +96,7 @@ ClientCore::~ClientCore() {
   shutdown();
   executor_.reset();  // completions reach into the executor: only after the join
   transport_.reset();
+  router_.reset();  // its node senders go with the transport's pools (nothing uses them now)
 }
 
 Encoded ClientCore::encode(std::string_view value) {
@@ -87,6 +106,15 @@ Encoded ClientCore::encode(std::string_view value) {
     metrics_->add(Counter::compressed_bytes_out, e.bytes.size());
   }
   return e;
+}
+
+std::vector<Executor*> ClientCore::executors() const {
+  if (executor_) return {executor_.get()};
+  std::vector<Executor*> out;
+  if (router_) {
+    for (const auto& e : router_->executors()) out.push_back(e.executor);
+  }
+  return out;
 }
 
 std::optional<Error> ClientCore::refuse_on_loop_thread(const char* what) const {
@@ -130,7 +158,9 @@ void ClientCore::notify_hook(Op op, ResultKind kind, Errc code, std::chrono::nan
     e.duration = took;
     e.outcome = result_name(kind);
     e.error = code;
-    const std::string node = transport_ ? transport_->pool().current_endpoint() : std::string();
+    const std::string node = router_ != nullptr ? router_->topology().where()
+                             : transport_       ? transport_->pool().current_endpoint()
+                                                : std::string();
     e.node = node;
     cfg_.op_hook(e);
   } catch (...) {

@@ -26,6 +26,7 @@
 #include "rcache/callback.hpp"
 #include "rcache/config.hpp"
 #include "resilience/availability.hpp"
+#include "resilience/cluster_router.hpp"
 #include "resilience/executor.hpp"
 #include "resilience/tracker.hpp"
 #include "topology/sentinel.hpp"
@@ -50,7 +51,15 @@ class ClientCore {
   const ClockSource& clock() const noexcept { return clock_; }
   Transport& transport() noexcept { return *transport_; }
   const Transport& transport() const noexcept { return *transport_; }
-  Executor& executor() noexcept { return *executor_; }
+  // The one executor (null with a cluster: each node has its own, see executors()).
+  Executor* executor() noexcept { return executor_.get(); }
+  // Every executor: the one, or each cluster node's so far.
+  std::vector<Executor*> executors() const;
+  // Where calls go: the executor, or the cluster router.
+  Dispatcher& dispatcher() noexcept { return *dispatch_; }
+  // With Config::cluster_nodes: the router; else null.
+  ClusterRouter* cluster() noexcept { return router_.get(); }
+  const ClusterRouter* cluster() const noexcept { return router_.get(); }
   Availability& availability() noexcept { return *availability_; }
   const Availability& availability() const noexcept { return *availability_; }
   Metrics& metrics() noexcept { return *metrics_; }
@@ -128,7 +137,7 @@ class ClientCore {
       record(op, r, start, keys);
       if (cb) cb(std::move(r));
     };
-    auto refused = executor_->execute(std::move(cmd), std::move(done));
+    auto refused = dispatch_->execute(std::move(cmd), std::move(done));
     if (!refused) {
       // Refused: execute() left `done` untouched (its contract), so it is still ours; it runs on
       // the loop thread like any other completion.
@@ -175,7 +184,7 @@ class ClientCore {
     Waiter w;
     waiters_.fetch_add(1, std::memory_order_relaxed);
     auto refused =
-        executor_->execute(std::move(cmd), [&w](Outcome&& o) { w.deliver(std::move(o)); });
+        dispatch_->execute(std::move(cmd), [&w](Outcome&& o) { w.deliver(std::move(o)); });
     if (refused) wait(w);
     waiters_.fetch_sub(1, std::memory_order_relaxed);
     if (!refused) return std::move(refused).error();
@@ -227,7 +236,9 @@ class ClientCore {
   std::unique_ptr<Tracker> tracker_;            // with the near cache; outlives the loop thread
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Executor> executor_;
-  std::atomic<int> waiters_{0};  // blocking calls waiting for their reply
+  std::unique_ptr<ClusterRouter> router_;  // with a cluster, instead of executor_
+  Dispatcher* dispatch_ = nullptr;         // executor_ or router_
+  std::atomic<int> waiters_{0};            // blocking calls waiting for their reply
   // executor_ once it exists, for the pool's "reachable again" callback on the loop thread.
   std::atomic<Executor*> reachable_{nullptr};
 };

@@ -13,22 +13,29 @@ using detail::Outcome;
 
 namespace {
 
-// One deletion job. The first SCAN is submitted from the caller's thread (so it keeps its place
-// among the caller's commands); every later step runs on the loop thread, and the user's
-// callback always does (a refusal of the first SCAN is posted there).
-struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
+// One deletion job: a scan per master (one with a single Redis), each with its own cursor; the
+// job ends when every scan has. The first SCANs are submitted from the caller's thread (so they
+// keep their place among the caller's commands); every later step runs on the loop thread, and
+// the user's callback always does (a refusal of a first SCAN is posted there).
+struct PatternDelete {
   ClientCore* core = nullptr;
   std::string match;
-  std::string cursor = "0";
-  std::uint64_t removed = 0;
-  std::uint64_t rounds = 0;
-  std::vector<std::string> batch;  // the keys of the UNLINK in flight (as Redis names them)
+  std::uint64_t removed = 0;   // loop thread
+  std::size_t scans_left = 0;  // loop thread (set before the first SCAN is sent)
+  std::optional<Error> error;  // loop thread: the first scan that failed
   Callback<std::uint64_t> cb;
   detail::TimePoint start{};
 
-  static constexpr std::uint64_t kMaxRounds = std::uint64_t{1} << 32;  // a guard, not a limit
-
-  void finish(Result<std::uint64_t> r) {
+  void scan_done(std::optional<Error> e) {
+    if (e && !error) error = std::move(e);
+    if (--scans_left > 0) return;
+    Result<std::uint64_t> r = removed;
+    if (error) {
+      Error out = std::move(*error);
+      out.message = "delete_pattern stopped after removing " + std::to_string(removed) +
+                    " keys: " + out.message;
+      r = std::move(out);
+    }
     core->record(Op::delete_pattern, r, start);
     Callback<std::uint64_t> done = std::move(cb);
     cb = nullptr;
@@ -39,25 +46,70 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
       // Like every callback: an exception is discarded, never propagated into libuv.
     }
   }
+};
 
-  void fail(Error e) {
-    e.message =
-        "delete_pattern stopped after removing " + std::to_string(removed) + " keys: " + e.message;
-    finish(std::move(e));
-  }
+// The scan of one node. With a cluster, a SCAN that fails because its master is unreachable is
+// tried again (kResumes times, kResumeDelay apart) on the master that serves `slot` by then: on a
+// replacement after a failover it starts again from cursor 0 (cursors are per server), which
+// keeps the count exact (UNLINK counts only the keys it removed).
+struct NodeScan : std::enable_shared_from_this<NodeScan> {
+  std::shared_ptr<PatternDelete> job;
+  detail::ClusterNode* node = nullptr;  // null: the single Redis
+  std::uint16_t slot = 0;               // a slot `node` served when the job began
+  std::string cursor = "0";
+  std::uint64_t rounds = 0;
+  int resumes = 0;
+  std::vector<std::string> batch;  // the keys of the UNLINK in flight (as Redis names them)
 
-  void send(Command&& cmd, void (PatternDelete::*next)(Outcome&&)) {
-    auto refused = core->executor().execute(
-        std::move(cmd),
-        [self = shared_from_this(), next](Outcome&& o) { ((*self).*next)(std::move(o)); });
+  static constexpr std::uint64_t kMaxRounds = std::uint64_t{1} << 32;  // a guard, not a limit
+  static constexpr int kResumes = 50;
+  static constexpr std::chrono::milliseconds kResumeDelay{100};
+
+  ClientCore& core() const { return *job->core; }
+  void fail(Error e) { job->scan_done(std::move(e)); }
+
+  void send(Command&& cmd, bool on_node, void (NodeScan::*next)(Outcome&&)) {
+    auto self = shared_from_this();
+    detail::Completion done = [self, next](Outcome&& o) { ((*self).*next)(std::move(o)); };
+    auto refused = on_node && node != nullptr
+                       ? core().cluster()->execute_on(*node, std::move(cmd), std::move(done))
+                       : core().dispatcher().execute(std::move(cmd), std::move(done));
     if (refused) return;
-    if (core->on_loop_thread()) {
+    if (resume(refused.error())) return;
+    if (core().on_loop_thread()) {
       fail(std::move(refused).error());
     } else {
-      core->transport().post([self = shared_from_this(), e = std::move(refused).error()]() mutable {
-        self->fail(std::move(e));
-      });
+      core().transport().post(
+          [self, e = std::move(refused).error()]() mutable { self->fail(std::move(e)); });
     }
+  }
+
+  // A cluster master could not be reached: try again soon, on whoever serves `slot` then.
+  bool resume(const Error& e) {
+    if (node == nullptr || !detail::unavailable(e) || ++resumes > kResumes) return false;
+    if (!core().on_loop_thread()) {
+      core().transport().post([self = shared_from_this()] { self->resume_now(); });
+      return true;
+    }
+    core().cluster()->topology().refresh("delete_pattern: " + e.message);
+    core().transport().schedule_after(kResumeDelay,
+                                      [self = shared_from_this()] { self->resume_now(); });
+    return true;
+  }
+
+  void resume_now() {
+    if (core().transport().stopping()) {
+      fail(Error{Errc::shutdown, "client is shutting down"});
+      return;
+    }
+    if (auto v = core().cluster()->topology().view()) {
+      detail::ClusterNode* owner = v->master_of(slot);
+      if (owner != nullptr && owner != node) {
+        node = owner;
+        cursor = "0";
+      }
+    }
+    scan();
   }
 
   void scan() {
@@ -65,38 +117,41 @@ struct PatternDelete : std::enable_shared_from_this<PatternDelete> {
       fail(Error{Errc::protocol, "SCAN cursor never returned to 0"});
       return;
     }
-    send(Command::of("SCAN", detail::scan_command(cursor, match, core->config().scan_count),
+    send(Command::of("SCAN", detail::scan_command(cursor, job->match, core().config().scan_count),
                      Op::delete_pattern),
-         &PatternDelete::on_scan);
+         true, &NodeScan::on_scan);
   }
 
   void on_scan(Outcome&& o) {
-    if (o.error) return fail(std::move(*o.error));
+    if (o.error) {
+      if (resume(*o.error)) return;
+      return fail(std::move(*o.error));
+    }
     auto page = detail::parse_scan(*o.reply);
     if (!page) return fail(std::move(page).error());
     cursor = std::move(page->cursor);
     if (page->keys.empty()) return next();
-    send(Command::of("UNLINK", detail::unlink_command(page->keys), Op::delete_pattern),
-         &PatternDelete::on_unlink);
+    send(Command::of("UNLINK", detail::unlink_command(page->keys), Op::delete_pattern), false,
+         &NodeScan::on_unlink);
     batch = std::move(page->keys);
   }
 
   void on_unlink(Outcome&& o) {
     // Near cache: the batch is gone (or may be): its copies go before the call returns. The
     // keys came from SCAN, so they already carry the key prefix.
-    if (detail::NearCache* near = core->availability().near_cache()) {
+    if (detail::NearCache* near = core().availability().near_cache()) {
       for (const auto& k : batch) near->invalidate(k);
     }
     batch.clear();
     if (o.error) return fail(std::move(*o.error));
     auto n = detail::parse_integer("UNLINK", *o.reply);
     if (!n) return fail(std::move(n).error());
-    removed += static_cast<std::uint64_t>(*n);
+    job->removed += static_cast<std::uint64_t>(*n);
     next();
   }
 
   void next() {
-    if (cursor == "0") return finish(removed);  // the batch that came with cursor 0 is done too
+    if (cursor == "0") return job->scan_done(std::nullopt);  // the last batch is done too
     scan();
   }
 };
@@ -113,7 +168,31 @@ void start_pattern_delete(ClientCore& core, std::string_view pattern, Callback<s
   job->match.append(pattern);
   job->cb = std::move(cb);
   job->start = core.clock().now();
-  job->scan();
+  std::vector<std::shared_ptr<NodeScan>> scans;
+  if (auto* router = core.cluster()) {
+    auto view = router->topology().view();
+    if (view != nullptr) {
+      for (auto m : view->map.masters()) {
+        auto s = std::make_shared<NodeScan>();
+        s->job = job;
+        s->node = view->nodes[m];
+        for (std::uint32_t slot = 0; slot < detail::kClusterSlots; ++slot) {
+          if (view->map.master_of(static_cast<std::uint16_t>(slot)) == m) {
+            s->slot = static_cast<std::uint16_t>(slot);
+            break;
+          }
+        }
+        scans.push_back(std::move(s));
+      }
+    }
+  }
+  if (scans.empty()) {  // a single Redis, or a cluster with no map yet (the SCAN says why)
+    auto s = std::make_shared<NodeScan>();
+    s->job = job;
+    scans.push_back(std::move(s));
+  }
+  job->scans_left = scans.size();
+  for (auto& s : scans) s->scan();
 }
 
 }  // namespace

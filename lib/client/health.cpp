@@ -16,12 +16,23 @@ std::string_view to_string(Health::Status st) noexcept {
   return "unknown";
 }
 
+namespace {
+std::size_t masters_of(const detail::ClientCore& core) {
+  const auto* router = core.cluster();
+  if (router == nullptr) return 1;
+  auto v = router->topology().view();
+  return v == nullptr ? 1 : v->map.masters().size();
+}
+}  // namespace
+
 Health Client::health() {
+  auto expected_connections = [this] { return core_->config().pool_size * masters_of(*core_); };
   Health h;
   h.mode = core_->config().degraded_mode;
   h.breaker = breaker_state();
   h.pool = pool_status();
-  const std::string& where = core_->transport().endpoint();
+  const std::string where = core_->cluster() != nullptr ? core_->cluster()->topology().where()
+                                                        : core_->transport().endpoint();
   if (core_->availability().disabled()) {
     h.status = Health::Status::disabled;
     h.reason = core_->availability().disabled_reason();
@@ -48,9 +59,9 @@ Health Client::health() {
   } else if (h.breaker == BreakerState::half_open) {
     h.status = Health::Status::degraded;
     h.reason = "circuit breaker half_open: probing " + where;
-  } else if (h.pool.ready < core_->config().pool_size) {
+  } else if (h.pool.ready < expected_connections()) {
     h.status = Health::Status::degraded;
-    h.reason = std::to_string(h.pool.ready) + " of " + std::to_string(core_->config().pool_size) +
+    h.reason = std::to_string(h.pool.ready) + " of " + std::to_string(expected_connections()) +
                " connections ready";
   }
   return h;

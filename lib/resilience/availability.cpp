@@ -41,14 +41,14 @@ Availability::Availability(const Config& cfg, const Logger& logger, Metrics& met
   }
 }
 
-void Availability::attach(Pool& pool) noexcept {
+void Availability::attach(Reachability& pool) noexcept {
   pool_.store(&pool);
 }
 
 Result<void> Availability::start(bool reached) {
-  Pool* pool = pool_.load();
+  Reachability* pool = pool_.load();
   const Error last = pool != nullptr ? pool->last_error() : Error{Errc::connection, "no pool"};
-  const std::string where = pool != nullptr ? pool->endpoint() : std::string("redis");
+  const std::string where = pool != nullptr ? pool->where() : std::string("redis");
   const StartDecision d = decide_start(cfg_.degraded_mode, reached, last, where);
   switch (d.action) {
     case StartDecision::Action::serve:
@@ -79,39 +79,39 @@ Result<void> Availability::start(bool reached) {
 
 void Availability::set_disabled(bool on) {
   disabled_.store(on, std::memory_order_release);
-  if (Pool* pool = pool_.load()) pool->set_probing(on);
+  if (Reachability* pool = pool_.load()) pool->set_probing(on);
 }
 
 std::optional<Error> Availability::refusal(const char* cmd) {
   if (!disabled()) return std::nullopt;
   metrics_.add(Counter::rejected_disabled);
-  Pool* pool = pool_.load();
+  Reachability* pool = pool_.load();
   return Error{Errc::disabled, std::string(cmd) + ": client disabled, redis " +
-                                   (pool != nullptr ? pool->endpoint() : std::string()) +
+                                   (pool != nullptr ? pool->where() : std::string()) +
                                    " unreachable since start-up (" +
-                                   (pool != nullptr ? pool->status().last_error : std::string()) +
+                                   (pool != nullptr ? pool->last_error_text() : std::string()) +
                                    "); probing in the background"};
 }
 
 std::string Availability::disabled_reason() const {
-  Pool* pool = pool_.load();
+  Reachability* pool = pool_.load();
   if (pool == nullptr) return "client disabled";
-  return "redis " + pool->endpoint() + " unreachable since start-up (" + pool->status().last_error +
+  return "redis " + pool->where() + " unreachable since start-up (" + pool->last_error_text() +
          "); probing in the background";
 }
 
 bool Availability::up() const noexcept {
-  Pool* pool = pool_.load();
+  Reachability* pool = pool_.load();
   return pool != nullptr && pool->ready() > 0 && !disabled();
 }
 
 void Availability::on_pool_available() {
   if (near_) near_->outage_ended();
   if (disabled_.exchange(false)) {
-    if (Pool* pool = pool_.load()) {
+    if (Reachability* pool = pool_.load()) {
       pool->set_probing(false);
-      logger_.event(LogLevel::warning, "client_enabled", pool->endpoint(),
-                    "redis " + pool->endpoint() + " reachable: client enabled");
+      logger_.event(LogLevel::warning, "client_enabled", pool->where(),
+                    "redis " + pool->where() + " reachable: client enabled");
     }
   }
 }

@@ -63,7 +63,7 @@ class Availability {
 
   // The pool whose schedule this class drives and whose state it reads. Before attach() the
   // client counts as not reached.
-  void attach(Pool& pool) noexcept;
+  void attach(Reachability& pool) noexcept;
 
   // Applies the start-up decision; an Error is what Client::create returns.
   Result<void> start(bool reached);
@@ -108,7 +108,7 @@ class Availability {
   Metrics& metrics_;
   const bool local_;
   std::unique_ptr<NearCache> near_;
-  std::atomic<Pool*> pool_{nullptr};
+  std::atomic<Reachability*> pool_{nullptr};
   std::atomic<bool> disabled_{false};
 };
 

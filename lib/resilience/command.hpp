@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
+#include "base/clock.hpp"
 #include "metrics/metrics.hpp"
 #include "protocol/commands.hpp"
 
@@ -24,6 +26,11 @@ struct Command {
   // them (a SET compresses its value here, so a refused call costs no compression). It runs on
   // the calling thread before execute() returns, so it may hold views of the caller's arguments.
   std::function<Result<Wire>()> build;
+  // When set, the bytes to send instead of `wire`, shared with the caller (a cluster call keeps
+  // them to send again after a redirection).
+  std::shared_ptr<const std::string> shared_wire;
+  // When set, the call's deadline (a redirected call keeps its own); else now + Config::deadline.
+  TimePoint deadline{};
 
   static Command of(const char* name, Wire&& w, Op op, bool idempotent = true) {
     Command c;

@@ -8,7 +8,8 @@
 namespace rcache::detail {
 
 struct Executor::Call {
-  std::string bytes;  // the command, shared by every attempt
+  std::string bytes;                          // the command, shared by every attempt
+  std::shared_ptr<const std::string> shared;  // or these, the caller's
   std::uint32_t replies = 1;
   const char* name = "";
   bool idempotent = true;
@@ -71,12 +72,13 @@ Result<void> Executor::execute(Command&& cmd, Completion&& done) {
   }
   auto call = std::make_shared<Call>();
   call->bytes = std::move(cmd.wire);
+  call->shared = std::move(cmd.shared_wire);
   call->replies = cmd.replies;
   call->name = cmd.name;
   call->idempotent = cmd.idempotent;
   call->op = cmd.op;
   auto now = clock_.now();
-  call->deadline = now + cfg_.deadline;
+  call->deadline = cmd.deadline != TimePoint{} ? cmd.deadline : now + cfg_.deadline;
   if (cmd.build) {
     auto built = build(cmd, call->deadline);
     if (!built) {
@@ -116,7 +118,7 @@ void Executor::attempt(const std::shared_ptr<Call>& call, TimePoint now) {
   call->attempt_start = now;
   Request r;
   // Aliasing pointer: keeps the Call (and so its bytes) alive, no second allocation.
-  r.wire = std::shared_ptr<const std::string>(call, &call->bytes);
+  r.wire = call->shared ? call->shared : std::shared_ptr<const std::string>(call, &call->bytes);
   r.replies = call->replies;
   r.name = call->name;
   r.deadline = std::min(call->attempt_start + cfg_.command_timeout, call->deadline);

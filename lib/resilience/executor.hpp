@@ -26,12 +26,13 @@
 #include "resilience/availability.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/command.hpp"
+#include "resilience/dispatcher.hpp"
 #include "resilience/verdict.hpp"
 #include "transport/sender.hpp"
 
 namespace rcache::detail {
 
-class Executor {
+class Executor final : public Dispatcher {
  public:
   // Every reference must outlive the Executor. on_breaker_change runs after each breaker
   // transition (any thread), besides the log line.
@@ -41,7 +42,7 @@ class Executor {
 
   // An Error return means the call was refused: `done` is left untouched (the caller still owns
   // it) and the executor will never call it. Otherwise `done` is moved from.
-  [[nodiscard]] Result<void> execute(Command&& cmd, Completion&& done);
+  [[nodiscard]] Result<void> execute(Command&& cmd, Completion&& done) override;
 
   CircuitBreaker* breaker() noexcept { return breaker_.get(); }
   // The pool reached the endpoint again: an open breaker lets its probes through now.

@@ -22,7 +22,7 @@ void Pool::start(const LinkFactory& factory) {
     first_seen_.assign(cfg_.pool_size, false);
   }
   down_ = cfg_.pool_size;
-  if (!cfg_.sentinel_master.empty() && !target_) {
+  if ((!cfg_.sentinel_master.empty() || !cfg_.cluster_nodes.empty()) && !target_) {
     factory_ = factory;  // started by the first set_target()
     return;
   }

@@ -29,10 +29,11 @@
 #include "rcache/config.hpp"
 #include "rcache/status.hpp"
 #include "transport/link.hpp"
+#include "transport/reachability.hpp"
 
 namespace rcache::detail {
 
-class Pool final : public LinkObserver {
+class Pool final : public LinkObserver, public Reachability {
  public:
   // on_available runs on the loop thread each time the pool goes from no ready connection to one
   // (the first time included). cfg and logger must outlive the Pool.
@@ -47,9 +48,16 @@ class Pool final : public LinkObserver {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  // Makes cfg.pool_size links with `factory` and starts them; with Config::sentinel_master set,
-  // they start at the first set_target().
+  // Makes cfg.pool_size links with `factory` and starts them; with Config::sentinel_master or
+  // Config::cluster_nodes set and no preset target, they start at the first set_target().
   void start(const LinkFactory& factory);
+  // Before start(): the address to dial (a cluster node's), set quietly (no move is logged).
+  void preset_target(const Target& target, std::string via) {
+    target_ = target;
+    std::lock_guard lock(status_mu_);
+    current_endpoint_ = endpoint_of(target);
+    via_ = std::move(via);
+  }
 
   // Topology (loop thread). Where the links dial from now on: the first call starts them; a
   // change redials every link (what they hold fails with a connection error naming the move).
@@ -80,14 +88,16 @@ class Pool final : public LinkObserver {
   void stop(const Error& why);
 
   PoolStatus status() const;
-  Error last_error() const;
-  std::size_t ready() const noexcept { return ready_.load(std::memory_order_relaxed); }
+  Error last_error() const override;
+  std::size_t ready() const noexcept override { return ready_.load(std::memory_order_relaxed); }
+  std::string last_error_text() const override { return status().last_error; }
+  std::string where() const override { return endpoint_; }
   const std::string& endpoint() const noexcept { return endpoint_; }
   // Waits until a connection is ready or every connection has failed once (at most `limit`).
   // True if one is ready.
   bool wait_first_outcome(std::chrono::milliseconds limit);
   // Probing: reconnects follow the slower probe schedule (Config::probe_min..probe_max).
-  void set_probing(bool on) noexcept { probing_.store(on); }
+  void set_probing(bool on) noexcept override { probing_.store(on); }
 
   // LinkObserver
   void on_link_state(const Link& link, LinkState from, LinkState to) override;

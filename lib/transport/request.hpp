@@ -17,6 +17,8 @@
 
 namespace rcache::detail {
 
+class Pool;
+
 // What a request ends with: an error, or its replies.
 struct Outcome {
   std::optional<Error> error;
@@ -41,6 +43,7 @@ struct Request {
   const char* name = "";      // command name for error messages (static string)
   TimePoint deadline = TimePoint::max();
   Completion done;
+  Pool* pool = nullptr;  // the pool that sends it (a cluster node's); null: the Transport's own
 };
 
 // Invokes the completion; an exception from it is swallowed (it must never reach libuv).

@@ -1,6 +1,8 @@
 // The libuv loop thread: submit and post queues woken by one uv_async_t, timers, shutdown.
 #include "transport/transport.hpp"
 
+#include <algorithm>
+
 #include "transport/connection.hpp"
 
 namespace rcache::detail {
@@ -142,7 +144,63 @@ void Transport::drain() {
     shutdown_loop();
     return;
   }
-  pool_->dispatch(batch_);
+  if (node_pools_.empty()) {
+    pool_->dispatch(batch_);
+  } else {
+    dispatch_by_pool();
+  }
+}
+
+void Transport::dispatch_by_pool() {
+  for (auto& r : batch_) {
+    Pool* p = r.pool != nullptr ? r.pool : pool_.get();
+    auto it =
+        std::find_if(by_pool_.begin(), by_pool_.end(), [p](const auto& e) { return e.first == p; });
+    if (it == by_pool_.end()) it = by_pool_.insert(by_pool_.end(), {p, {}});
+    it->second.push_back(std::move(r));
+  }
+  batch_.clear();
+  for (auto& [p, requests] : by_pool_) {
+    if (!requests.empty()) p->dispatch(requests);
+    requests.clear();
+  }
+}
+
+Pool& Transport::add_pool(const Target& target, std::string via,
+                          std::function<void()> on_available) {
+  auto pool =
+      std::make_unique<Pool>(cfg_, logger_, endpoint_of(target), std::move(on_available), clock_);
+  pool->preset_target(target, std::move(via));
+  Pool* p = pool.get();
+  node_pools_.push_back(std::move(pool));
+  p->start([this, p](std::size_t index, LinkObserver& observer) -> std::unique_ptr<Link> {
+    return std::make_unique<Connection>(observer, &loop_, cfg_, clock_, p->endpoint(), index, tls_);
+  });
+  return *p;
+}
+
+namespace {
+class PoolSender final : public Sender {
+ public:
+  PoolSender(Transport& t, Pool& p) : t_(t), p_(p) {}
+  void submit(Request&& r) override {
+    r.pool = &p_;
+    t_.submit(std::move(r));
+  }
+  void post(std::function<void()> fn) override { t_.post(std::move(fn)); }
+  void schedule_after(std::chrono::microseconds d, std::function<void()> fn) override {
+    t_.schedule_after(d, std::move(fn));
+  }
+  bool on_loop_thread() const noexcept override { return t_.on_loop_thread(); }
+
+ private:
+  Transport& t_;
+  Pool& p_;
+};
+}  // namespace
+
+std::unique_ptr<Sender> Transport::sender_for(Pool& pool) {
+  return std::make_unique<PoolSender>(*this, pool);
 }
 
 std::unique_ptr<Link> Transport::make_link(const Config& cfg, LinkObserver& observer,
@@ -164,6 +222,7 @@ void Transport::shutdown_loop() {
   for (auto& r : batch_) complete(r, why);
   batch_.clear();
   pool_->stop(why);
+  for (auto& p : node_pools_) p->stop(why);
   {
     // Late submissions (from the callbacks above) are refused by submit() itself; collect any
     // that raced in before stopping_ was seen.
@@ -242,6 +301,7 @@ void Transport::on_timer_cb(uv_timer_t* handle) {
     }
     self->arm_timer();
     self->pool_->flush_all();
+    for (auto& p : self->node_pools_) p->flush_all();
   } catch (...) {
   }
 }

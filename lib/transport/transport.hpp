@@ -66,6 +66,13 @@ class Transport final : public Sender {
   // thread when the transport stops, before the pool does: it must stop such links.
   std::unique_ptr<Link> make_link(const Config& cfg, LinkObserver& observer, std::size_t index);
   void on_stop(std::function<void()> fn) { stop_hooks_.push_back(std::move(fn)); }
+
+  // For a cluster (loop thread): a pool of its own for one more node, dialling `target`, on this
+  // loop. It lives until the Transport is destroyed; on_available as for the main pool.
+  Pool& add_pool(const Target& target, std::string via, std::function<void()> on_available);
+  // A Sender whose requests go to `pool` (the main pool or one made by add_pool); it must not
+  // outlive the Transport.
+  std::unique_ptr<Sender> sender_for(Pool& pool);
   // shutdown() has begun (any thread): work posted or scheduled from now on runs at once, so a
   // topology must not start anything or schedule itself again.
   bool stopping() const {
@@ -97,6 +104,10 @@ class Transport final : public Sender {
   std::thread::id loop_thread_id_{};
   std::shared_ptr<TlsContext> tls_;  // when cfg.tls: shared by every connection
   std::unique_ptr<Pool> pool_;
+  std::vector<std::unique_ptr<Pool>> node_pools_;  // loop thread (a cluster's nodes)
+  // loop thread: a turn's requests by pool, when there are node pools
+  std::vector<std::pair<Pool*, std::vector<Request>>> by_pool_;
+  void dispatch_by_pool();
 
   mutable std::mutex mu_;
   std::vector<Request> queue_;                 // guarded by mu_

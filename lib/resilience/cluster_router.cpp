@@ -1,0 +1,198 @@
+// The cluster router: slot routing, redirections, failures that move a slot.
+#include "resilience/cluster_router.hpp"
+
+#include "protocol/cluster.hpp"
+#include "protocol/resp.hpp"
+#include "resilience/cluster_call.hpp"
+#include "resilience/verdict.hpp"
+
+namespace rcache::detail {
+
+ClusterRouter::ClusterRouter(const Config& cfg, const Logger& logger, Metrics& metrics,
+                             Availability& availability, const ClockSource& clock,
+                             Transport& transport, CircuitBreaker::Listener on_breaker_change,
+                             std::function<void()> on_available)
+    : cfg_(cfg),
+      logger_(logger),
+      metrics_(metrics),
+      availability_(availability),
+      clock_(clock),
+      transport_(transport),
+      on_breaker_change_(std::move(on_breaker_change)),
+      topology_(
+          cfg, logger, clock, transport, [this](ClusterNode& n) { make_node_state(n); },
+          std::move(on_available)) {}
+
+void ClusterRouter::start() {
+  transport_.post([this] { topology_.start(); });
+}
+
+void ClusterRouter::make_node_state(ClusterNode& node) {
+  std::lock_guard lock(states_mu_);
+  NodeState& s = states_.emplace_back();
+  s.name = node.name;
+  s.sender = transport_.sender_for(*node.pool);
+  s.executor = std::make_unique<Executor>(cfg_, *s.sender, availability_, metrics_, clock_, logger_,
+                                          node.name, on_breaker_change_);
+  s.executor->set_on_wrong_role(
+      [this, name = node.name] { topology_.refresh("READONLY from " + name); });
+  node.above = &s;
+}
+
+std::vector<ClusterRouter::NodeExecutor> ClusterRouter::executors() const {
+  std::lock_guard lock(states_mu_);
+  std::vector<NodeExecutor> out;
+  out.reserve(states_.size());
+  for (const auto& s : states_) out.push_back({s.name, s.executor.get()});
+  return out;
+}
+
+void ClusterRouter::on_reachable() {
+  for (auto& e : executors()) e.executor->on_reachable();
+}
+
+ClusterNode* ClusterRouter::any_master(const ClusterView& view) {
+  const auto masters = view.map.masters();
+  if (masters.empty()) return nullptr;
+  const auto i = next_master_.fetch_add(1, std::memory_order_relaxed) % masters.size();
+  return view.nodes[masters[i]];
+}
+
+Result<void> ClusterRouter::execute(Command&& cmd, Completion&& done) {
+  if (auto refused = availability_.refusal(cmd.name)) return std::move(*refused);
+  if (cmd.build) {
+    Result<Wire> w = Error{Errc::too_large, std::string(cmd.name) + ": out of memory building it"};
+    try {
+      w = cmd.build();
+    } catch (const std::bad_alloc&) {
+    }
+    if (!w) return std::move(w).error();
+    cmd.wire = std::move(w->bytes);
+    cmd.replies = w->replies;
+    cmd.build = nullptr;
+  }
+  auto view = topology_.view();
+  if (view == nullptr) {
+    const auto why = topology_.discovery_error();
+    return Error{Errc::connection, std::string(cmd.name) + ": no cluster slot map yet" +
+                                       (why.empty() ? std::string() : " (" + why + ")")};
+  }
+  auto wire = cmd.shared_wire ? std::move(cmd.shared_wire)
+                              : std::make_shared<const std::string>(std::move(cmd.wire));
+  auto routing = route_of(*wire);
+  if (!routing) {
+    Error e = std::move(routing).error();
+    e.message = std::string(cmd.name) + ": " + e.message;
+    return e;
+  }
+  if (routing->cross_slot && routing->splittable) return split(wire, cmd, done);
+  auto call = std::make_shared<Call>();
+  call->wire = std::move(wire);
+  call->replies = cmd.replies;
+  call->name = cmd.name;
+  call->idempotent = cmd.idempotent;
+  call->op = cmd.op;
+  call->slot = routing->slot;
+  call->deadline = cmd.deadline != TimePoint{} ? cmd.deadline : clock_.now() + cfg_.deadline;
+  call->done = std::move(done);
+  auto r = route(call, *view);
+  if (!r) done = std::move(call->done);
+  return r;
+}
+
+Result<void> ClusterRouter::route(const std::shared_ptr<Call>& call, const ClusterView& view) {
+  ClusterNode* node =
+      call->slot >= 0 ? view.master_of(static_cast<std::uint16_t>(call->slot)) : any_master(view);
+  if (node == nullptr) {
+    topology_.request_refresh("no master for slot " + std::to_string(call->slot));
+    return Error{Errc::connection, std::string(call->name) + ": no master serves slot " +
+                                       std::to_string(call->slot) + " in the cluster's map"};
+  }
+  auto r = send(call, *node, false);
+  // A master that refuses calls (its breaker is open, its pool is down) may have been replaced:
+  // the map is read again, at most once per cluster_refresh_min_interval.
+  if (!r && unavailable(r.error())) topology_.request_refresh(node->name + " refuses calls");
+  return r;
+}
+
+Result<void> ClusterRouter::execute_on(ClusterNode& node, Command&& cmd, Completion&& done) {
+  auto* state = static_cast<NodeState*>(node.above);
+  return state->executor->execute(std::move(cmd), std::move(done));
+}
+
+Result<void> ClusterRouter::send(const std::shared_ptr<Call>& call, ClusterNode& node,
+                                 bool asking) {
+  auto* state = static_cast<NodeState*>(node.above);
+  Command c;
+  if (asking) {
+    if (!call->asking_wire) call->asking_wire = with_asking(*call->wire);
+    c.shared_wire = call->asking_wire;
+  } else {
+    c.shared_wire = call->wire;
+  }
+  c.replies = call->replies + (asking ? 1 : 0);
+  c.name = call->name;
+  c.idempotent = call->idempotent;
+  c.op = call->op;
+  c.deadline = call->deadline;
+  ClusterNode* n = &node;
+  return state->executor->execute(std::move(c), [this, call, n, asking](Outcome&& o) {
+    on_outcome(call, *n, asking, std::move(o));
+  });
+}
+
+void ClusterRouter::on_outcome(const std::shared_ptr<Call>& call, ClusterNode& node, bool asking,
+                               Outcome&& o) {
+  if (asking && !o.error && !o.earlier.empty()) o.earlier.erase(o.earlier.begin());  // ASKING's OK
+  auto fail = [&](Error e) {
+    Outcome f;
+    f.sent = o.sent;
+    f.error = std::move(e);
+    complete(call->done, std::move(f));
+  };
+  if (!o.error) {
+    if (auto rd = find_redirect(o)) {
+      const std::string what = std::string(rd->kind == Redirect::Kind::moved ? "MOVED " : "ASK ") +
+                               std::to_string(rd->slot) + " " + rd->host + ":" +
+                               std::to_string(rd->port);
+      if (++call->redirects > cfg_.cluster_max_redirects) {
+        fail(Error{Errc::server, std::string(call->name) + ": more than " +
+                                     std::to_string(cfg_.cluster_max_redirects) +
+                                     " cluster redirections (last: " + what + " from " + node.name +
+                                     ")"});
+        return;
+      }
+      if (clock_.now() >= call->deadline) {
+        fail(Error{Errc::timeout, std::string(call->name) +
+                                      ": the deadline passed during a redirection (" + what + ")"});
+        return;
+      }
+      const NodeAddress to{rd->host.empty() ? node.address.host : rd->host, rd->port, {}};
+      ClusterNode& target =
+          rd->kind == Redirect::Kind::moved ? topology_.moved(rd->slot, to) : topology_.node(to);
+      if (auto r = send(call, target, rd->kind == Redirect::Kind::ask); !r) {
+        fail(std::move(r).error());
+      }
+      return;
+    }
+    if (o.reply != nullptr) {
+      const auto word = cluster_word(*o.reply);
+      if (word == ClusterWord::clusterdown) topology_.refresh("CLUSTERDOWN from " + node.name);
+    }
+  } else if (o.error->code == Errc::connection || o.error->code == Errc::timeout) {
+    topology_.refresh(std::string(call->name) + " failed on " + node.name);
+    // The map may already name another master for the slot (a failover it has seen).
+    if (call->slot >= 0 && call->redirects < cfg_.cluster_max_redirects &&
+        clock_.now() < call->deadline && (call->idempotent || !o.sent)) {
+      auto v = topology_.view();
+      ClusterNode* owner = v ? v->master_of(static_cast<std::uint16_t>(call->slot)) : nullptr;
+      if (owner != nullptr && owner != &node) {
+        ++call->redirects;
+        if (send(call, *owner, false)) return;
+      }
+    }
+  }
+  complete(call->done, std::move(o));
+}
+
+}  // namespace rcache::detail
