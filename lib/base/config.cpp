@@ -58,6 +58,11 @@ Result<void> validate_cluster(const Config& c) {
       return std::move(r).error();
     }
   }
+  if (c.near_cache_bytes > 0 || c.degraded_mode == DegradedMode::local) {
+    return invalid(
+        "config: the near cache (near_cache_bytes, degraded_mode local) is not supported with "
+        "cluster_nodes yet: its invalidations would have to follow every master");
+  }
   if (c.cluster_refresh_interval.count() <= 0) {
     return invalid("config: cluster_refresh_interval must be > 0");
   }

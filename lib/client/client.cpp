@@ -124,7 +124,7 @@ BreakerState Client::breaker_state() const {
     }
   };
   BreakerState worst = BreakerState::disabled;
-  for (auto* ex : core_->executors()) {
+  for (auto* ex : core_->executors(true)) {
     if (auto* b = ex->breaker(); b != nullptr && rank(b->state()) > rank(worst)) worst = b->state();
   }
   return worst;

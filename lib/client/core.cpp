@@ -38,12 +38,9 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
   auto wait = core->cfg_.connect_timeout + std::chrono::milliseconds(100);
   if (!core->cfg_.cluster_nodes.empty()) {
     // A cluster: the slot map first (asked of the seeds), then a pool and an executor per node.
-    core->router_ =
-        std::make_unique<ClusterRouter>(core->cfg_, core->logger_, *core->metrics_, availability,
-                                        core->clock_, *core->transport_, on_breaker, [self] {
-                                          self->availability_->on_pool_available();
-                                          if (self->router_) self->router_->on_reachable();
-                                        });
+    core->router_ = std::make_unique<ClusterRouter>(
+        core->cfg_, core->logger_, *core->metrics_, availability, core->clock_, *core->transport_,
+        on_breaker, [self] { self->availability_->on_pool_available(); });
     core->dispatch_ = core->router_.get();
     availability.attach(core->router_->topology());
     core->router_->start();
@@ -108,8 +105,9 @@ Encoded ClientCore::encode(std::string_view value) {
   return e;
 }
 
-std::vector<Executor*> ClientCore::executors() const {
+std::vector<Executor*> ClientCore::executors(bool masters_only) const {
   if (executor_) return {executor_.get()};
+  if (router_ && masters_only) return router_->master_executors();
   std::vector<Executor*> out;
   if (router_) {
     for (const auto& e : router_->executors()) out.push_back(e.executor);

@@ -53,8 +53,9 @@ class ClientCore {
   const Transport& transport() const noexcept { return *transport_; }
   // The one executor (null with a cluster: each node has its own, see executors()).
   Executor* executor() noexcept { return executor_.get(); }
-  // Every executor: the one, or each cluster node's so far.
-  std::vector<Executor*> executors() const;
+  // Every executor: the one, or each cluster node's so far (masters_only: those of the current
+  // map's masters).
+  std::vector<Executor*> executors(bool masters_only = false) const;
   // Where calls go: the executor, or the cluster router.
   Dispatcher& dispatcher() noexcept { return *dispatch_; }
   // With Config::cluster_nodes: the router; else null.

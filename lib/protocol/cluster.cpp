@@ -77,7 +77,8 @@ Result<std::optional<NodeAddress>> parse_node(const redisReply* n, std::string_v
   }
   const redisReply* ip = n->element[0];
   const redisReply* port = n->element[1];
-  if (!is_text(ip)) return slots_error(where + ": the ip is not a string");
+  const bool nil_ip = ip != nullptr && ip->type == REDIS_REPLY_NIL;  // unknown-endpoint: asked
+  if (!nil_ip && !is_text(ip)) return slots_error(where + ": the ip is not a string");
   if (port == nullptr || port->type != REDIS_REPLY_INTEGER) {
     return slots_error(where + ": the port is not an integer");
   }
@@ -86,7 +87,7 @@ Result<std::optional<NodeAddress>> parse_node(const redisReply* n, std::string_v
     if (!is_text(n->element[2])) return slots_error(where + ": the node id is not a string");
     id = std::string(text(*n->element[2]));
   }
-  const std::string_view host = text(*ip);
+  const std::string_view host = nil_ip ? std::string_view() : text(*ip);
   if (host == "?") return std::optional<NodeAddress>{};
   if (has_control_or_space(host)) return slots_error(where + ": bad ip " + quote(host));
   if (port->integer < 1 || port->integer > 65535) {

@@ -22,7 +22,8 @@ namespace rcache::detail {
 
 struct ClusterRouter::Call {
   std::shared_ptr<const std::string> wire;
-  std::shared_ptr<const std::string> asking_wire;  // ASKING + wire, made at the first ASK
+  std::shared_ptr<const std::string> asking_wire;  // with_asking(wire), made at the first ASK
+  std::uint32_t asking_extra = 0;
   std::uint32_t replies = 1;
   const char* name = "";
   bool idempotent = true;
@@ -43,8 +44,17 @@ struct Routing {
 };
 Result<Routing> route_of(std::string_view wire);
 
-// ASKING followed by `wire`.
-std::shared_ptr<const std::string> with_asking(const std::string& wire);
+// `wire` for the importing node of an ASK: ASKING counts for the next command only, so it goes
+// before each command (a MULTI ... EXEC needs one: Redis keeps it for the transaction).
+// `extra`: the replies it adds (one per ASKING).
+struct AskingWire {
+  std::shared_ptr<const std::string> wire;
+  std::uint32_t extra = 1;
+};
+AskingWire with_asking(const std::string& wire);
+// Drops the ASKING replies of an outcome of with_asking(): the first reply when extra == 1,
+// else every other one starting with the first.
+void strip_asking(Outcome& o, std::uint32_t extra);
 
 // The first MOVED/ASK among an outcome's replies.
 std::optional<Redirect> find_redirect(const Outcome& o);

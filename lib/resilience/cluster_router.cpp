@@ -21,7 +21,12 @@ ClusterRouter::ClusterRouter(const Config& cfg, const Logger& logger, Metrics& m
       on_breaker_change_(std::move(on_breaker_change)),
       topology_(
           cfg, logger, clock, transport, [this](ClusterNode& n) { make_node_state(n); },
-          std::move(on_available)) {}
+          [on_available = std::move(on_available)](ClusterNode& n) {
+            // This node's pool reached it: the degraded modes recover, and its own breaker (no
+            // other node's) may probe at once.
+            if (on_available) on_available();
+            if (n.above != nullptr) static_cast<NodeState*>(n.above)->executor->on_reachable();
+          }) {}
 
 void ClusterRouter::start() {
   transport_.post([this] { topology_.start(); });
@@ -47,8 +52,14 @@ std::vector<ClusterRouter::NodeExecutor> ClusterRouter::executors() const {
   return out;
 }
 
-void ClusterRouter::on_reachable() {
-  for (auto& e : executors()) e.executor->on_reachable();
+std::vector<Executor*> ClusterRouter::master_executors() const {
+  std::vector<Executor*> out;
+  if (auto v = topology_.view()) {
+    for (auto m : v->map.masters()) {
+      if (auto* s = static_cast<NodeState*>(v->nodes[m]->above)) out.push_back(s->executor.get());
+    }
+  }
+  return out;
 }
 
 ClusterNode* ClusterRouter::any_master(const ClusterView& view) {
@@ -73,6 +84,7 @@ Result<void> ClusterRouter::execute(Command&& cmd, Completion&& done) {
   }
   auto view = topology_.view();
   if (view == nullptr) {
+    topology_.request_refresh("a call and no slot map");
     const auto why = topology_.discovery_error();
     return Error{Errc::connection, std::string(cmd.name) + ": no cluster slot map yet" +
                                        (why.empty() ? std::string() : " (" + why + ")")};
@@ -125,12 +137,16 @@ Result<void> ClusterRouter::send(const std::shared_ptr<Call>& call, ClusterNode&
   auto* state = static_cast<NodeState*>(node.above);
   Command c;
   if (asking) {
-    if (!call->asking_wire) call->asking_wire = with_asking(*call->wire);
+    if (!call->asking_wire) {
+      auto a = with_asking(*call->wire);
+      call->asking_wire = std::move(a.wire);
+      call->asking_extra = a.extra;
+    }
     c.shared_wire = call->asking_wire;
   } else {
     c.shared_wire = call->wire;
   }
-  c.replies = call->replies + (asking ? 1 : 0);
+  c.replies = call->replies + (asking ? call->asking_extra : 0);
   c.name = call->name;
   c.idempotent = call->idempotent;
   c.op = call->op;
@@ -143,7 +159,7 @@ Result<void> ClusterRouter::send(const std::shared_ptr<Call>& call, ClusterNode&
 
 void ClusterRouter::on_outcome(const std::shared_ptr<Call>& call, ClusterNode& node, bool asking,
                                Outcome&& o) {
-  if (asking && !o.error && !o.earlier.empty()) o.earlier.erase(o.earlier.begin());  // ASKING's OK
+  if (asking) strip_asking(o, call->asking_extra);  // the ASKING replies
   auto fail = [&](Error e) {
     Outcome f;
     f.sent = o.sent;

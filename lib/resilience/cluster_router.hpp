@@ -63,8 +63,8 @@ class ClusterRouter final : public Dispatcher {
   };
   // Every node's executor so far (breakers for health and control).
   std::vector<NodeExecutor> executors() const;
-  // A pool reached its node: its breaker may probe at once.
-  void on_reachable();
+  // The executors of the current map's masters (whose breakers say how the cluster is served).
+  std::vector<Executor*> master_executors() const;
 
  private:
   struct Call;

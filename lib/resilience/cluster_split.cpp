@@ -124,14 +124,43 @@ Result<Routing> route_of(std::string_view wire) {
   return r;
 }
 
-std::shared_ptr<const std::string> with_asking(const std::string& wire) {
+AskingWire with_asking(const std::string& wire) {
   std::string w;
   w.reserve(wire.size() + 20);
   RespWriter out(w);
-  out.begin(1);
-  out.arg("ASKING");
-  w += wire;
-  return std::make_shared<const std::string>(std::move(w));
+  AskingWire a;
+  auto first = parse_wire_command(wire);
+  if (!first || first->name == "MULTI" || first->next == wire.size()) {
+    out.begin(1);
+    out.arg("ASKING");
+    w += wire;
+    a.extra = 1;
+  } else {
+    a.extra = 0;
+    for (std::size_t at = 0; at < wire.size();) {
+      auto c = parse_wire_command(wire, at);
+      const std::size_t next = c ? c->next : wire.size();
+      out.begin(1);
+      out.arg("ASKING");
+      w.append(wire, at, next - at);
+      ++a.extra;
+      at = next;
+    }
+  }
+  a.wire = std::make_shared<const std::string>(std::move(w));
+  return a;
+}
+
+void strip_asking(Outcome& o, std::uint32_t extra) {
+  if (o.error || o.earlier.empty()) return;
+  if (extra == 1) {
+    o.earlier.erase(o.earlier.begin());
+    return;
+  }
+  std::vector<ReplyPtr> kept;
+  kept.reserve(o.earlier.size() / 2);
+  for (std::size_t i = 1; i < o.earlier.size(); i += 2) kept.push_back(std::move(o.earlier[i]));
+  o.earlier = std::move(kept);
 }
 
 std::optional<Redirect> find_redirect(const Outcome& o) {
@@ -280,7 +309,15 @@ Result<void> ClusterRouter::split(const std::shared_ptr<const std::string>& wire
   merge->left = n;
   merge->done = std::move(done);
   auto finish = [merge] {
-    complete(merge->done, merge_split(merge->plan, std::move(merge->parts)));
+    Outcome out;
+    try {
+      out = merge_split(merge->plan, std::move(merge->parts));
+    } catch (const std::bad_alloc&) {
+      out = Outcome{};
+      out.sent = true;
+      out.error = Error{Errc::too_large, "out of memory putting a split reply together"};
+    }
+    complete(merge->done, std::move(out));
   };
   const TimePoint deadline =
       meta.deadline != TimePoint{} ? meta.deadline : clock_.now() + cfg_.deadline;

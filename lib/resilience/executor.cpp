@@ -3,9 +3,19 @@
 
 #include <optional>
 
+#include "protocol/cluster.hpp"
 #include "protocol/replies.hpp"
 
 namespace rcache::detail {
+
+namespace {
+// A cluster's TRYAGAIN (a multi-key call during a slot migration) or CLUSTERDOWN: retried, but
+// no verdict on the node, whose breaker would otherwise open for all its slots.
+bool slot_state(const redisReply& r) noexcept {
+  const auto w = cluster_word(r);
+  return w == ClusterWord::tryagain || w == ClusterWord::clusterdown;
+}
+}  // namespace
 
 struct Executor::Call {
   std::string bytes;                          // the command, shared by every attempt
@@ -138,8 +148,11 @@ void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
         break;
       case Verdict::retryable:
       case Verdict::failure:
-        if (o.drop != 0 && drop_counted_.exchange(o.drop) == o.drop) {
-          breaker_->on_abandon(call->ticket);  // this drop was counted already
+        // No verdict on the node for a slot's state (it answered), or for a drop that was
+        // counted already.
+        if ((o.reply != nullptr && slot_state(*o.reply)) ||
+            (o.drop != 0 && drop_counted_.exchange(o.drop) == o.drop)) {
+          breaker_->on_abandon(call->ticket);
         } else {
           breaker_->on_failure(call->ticket);
         }

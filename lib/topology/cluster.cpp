@@ -35,7 +35,7 @@ const std::string& slots_wire() {
 
 ClusterTopology::ClusterTopology(const Config& cfg, const Logger& logger, const ClockSource& clock,
                                  Transport& transport, NewNode on_new_node,
-                                 std::function<void()> on_available)
+                                 std::function<void(ClusterNode&)> on_available)
     : cfg_(cfg),
       logger_(logger),
       clock_(clock),
@@ -63,7 +63,9 @@ ClusterNode& ClusterTopology::node(const NodeAddress& address) {
   ClusterNode& n = nodes_.emplace_back();
   n.address = address;
   n.name = address_of(address);
-  n.pool = &transport_.add_pool(Target{address.host, address.port}, "cluster", on_available_);
+  n.pool = &transport_.add_pool(Target{address.host, address.port}, "cluster", [this, at = &n] {
+    if (on_available_) on_available_(*at);
+  });
   n.pool->set_probing(probing_.load());
   {
     std::lock_guard lock(view_mu_);
@@ -136,7 +138,11 @@ std::vector<ClusterNode*> ClusterTopology::candidates() const {
 }
 
 void ClusterTopology::ask(std::size_t i) {
-  if (i >= asking_.size() || transport_.stopping()) {
+  if (transport_.stopping()) {
+    done(false, "client is shutting down");
+    return;
+  }
+  if (i >= asking_.size()) {
     if (partial_) {
       install(std::move(*partial_), partial_from_);
       partial_.reset();
@@ -158,6 +164,14 @@ void ClusterTopology::ask(std::size_t i) {
 }
 
 void ClusterTopology::on_slots(std::size_t i, ClusterNode* n, Outcome&& o) {
+  try {
+    read_slots(i, n, std::move(o));
+  } catch (const std::exception& e) {  // out of memory: this refresh ends, the map stays
+    done(false, std::string("reading the slot map: ") + e.what());
+  }
+}
+
+void ClusterTopology::read_slots(std::size_t i, ClusterNode* n, Outcome&& o) {
   std::string problem;
   if (o.error) {
     problem = o.error->message;
@@ -257,15 +271,15 @@ bool ClusterTopology::wait_ready(std::chrono::milliseconds limit) {
     v = view_;
   }
   if (v == nullptr) return false;
-  bool all = true;
+  bool any = false;
   for (auto m : v->map.masters()) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
-    if (!v->nodes[m]->pool->wait_first_outcome(std::max(left, std::chrono::milliseconds(0)))) {
-      all = false;
+    if (v->nodes[m]->pool->wait_first_outcome(std::max(left, std::chrono::milliseconds(0)))) {
+      any = true;
     }
   }
-  return all;
+  return any;
 }
 
 PoolStatus ClusterTopology::status() const {

@@ -69,7 +69,8 @@ class ClusterTopology final : public Reachability {
   // cfg.cluster_nodes must be set (validated). Every reference must outlive this object, which
   // must outlive the transport's loop thread. on_available: a node's pool reached its node.
   ClusterTopology(const Config& cfg, const Logger& logger, const ClockSource& clock,
-                  Transport& transport, NewNode on_new_node, std::function<void()> on_available);
+                  Transport& transport, NewNode on_new_node,
+                  std::function<void(ClusterNode&)> on_available);
   ClusterTopology(const ClusterTopology&) = delete;
   ClusterTopology& operator=(const ClusterTopology&) = delete;
 
@@ -89,7 +90,8 @@ class ClusterTopology final : public Reachability {
   // Loop thread: the node at `address`, made (with its pool) if it is new.
   ClusterNode& node(const NodeAddress& address);
   // Start-up: waits until the first map is in and each of its masters has a ready connection
-  // or failed once, or every node asked failed, within `limit`. True if every master is ready.
+  // or failed once, or every node asked failed, within `limit`. True if a master is ready (the
+  // others' slots then fail as in an outage of that master, and the rest of the cluster serves).
   bool wait_ready(std::chrono::milliseconds limit);
   // The masters' pools added up; endpoint: the seeds, via "cluster", discovery_error.
   PoolStatus status() const;
@@ -110,6 +112,7 @@ class ClusterTopology final : public Reachability {
  private:
   void ask(std::size_t i);
   void on_slots(std::size_t i, ClusterNode* node, Outcome&& o);
+  void read_slots(std::size_t i, ClusterNode* node, Outcome&& o);
   void done(bool ok, const std::string& why);
   void install(SlotMap map, const std::string& from);
   void schedule_periodic();
@@ -120,7 +123,7 @@ class ClusterTopology final : public Reachability {
   const ClockSource& clock_;
   Transport& transport_;
   NewNode on_new_node_;
-  std::function<void()> on_available_;
+  std::function<void(ClusterNode&)> on_available_;
   const std::string where_;
 
   // Loop thread.

@@ -173,6 +173,7 @@ Pool& Transport::add_pool(const Target& target, std::string via,
   pool->preset_target(target, std::move(via));
   Pool* p = pool.get();
   node_pools_.push_back(std::move(pool));
+  if (stopping()) return *p;  // made during the shutdown: never started, nothing to close
   p->start([this, p](std::size_t index, LinkObserver& observer) -> std::unique_ptr<Link> {
     return std::make_unique<Connection>(observer, &loop_, cfg_, clock_, p->endpoint(), index, tls_);
   });
@@ -222,7 +223,8 @@ void Transport::shutdown_loop() {
   for (auto& r : batch_) complete(r, why);
   batch_.clear();
   pool_->stop(why);
-  for (auto& p : node_pools_) p->stop(why);
+  // By index: a completion run by a stop may still make a (never started) pool.
+  for (std::size_t i = 0; i < node_pools_.size(); ++i) node_pools_[i]->stop(why);
   {
     // Late submissions (from the callbacks above) are refused by submit() itself; collect any
     // that raced in before stopping_ was seen.

@@ -591,4 +591,70 @@ TEST(ConfigSentinel, FieldsAreCheckedTogether) {
   EXPECT_THAT(r.error().message, HasSubstr("sentinel_master"));
 }
 
+TEST(ConfigCluster, TheUrlNamesSeedsCredentialsAndOptions) {
+  auto c = Config::from_url(
+      "rediss+cluster://app:p%40ss@10.0.0.1:7000,[::1]:7001,node3?client_name=svc&timeout=2s");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->cluster_nodes, (std::vector<std::string>{"10.0.0.1:7000", "[::1]:7001", "node3"}));
+  EXPECT_TRUE(c->tls);
+  EXPECT_EQ(c->username, "app");
+  EXPECT_EQ(c->password, "p@ss");
+  EXPECT_EQ(c->client_name, "svc");
+  EXPECT_EQ(c->deadline, std::chrono::milliseconds(2000));
+  auto plain = Config::from_url("redis+cluster://127.0.0.1:7000/0");
+  ASSERT_TRUE(plain.ok()) << plain.error().to_string();
+  EXPECT_FALSE(plain->tls);
+}
+
+TEST(ConfigCluster, BadFormsNameTheProblem) {
+  struct Case {
+    const char* url;
+    const char* says;
+  };
+  for (const Case& k :
+       {Case{"redis+cluster://", "no cluster nodes"},
+        Case{"redis+cluster://,,", "no cluster nodes"},
+        Case{"redis+cluster://n1:0", "out of range"}, Case{"redis+cluster://n1:/", "port is empty"},
+        Case{"redis+cluster://::1:7000", "IPv6"}, Case{"redis+cluster://n1:7000/2", "db = 2"},
+        Case{"redis+cluster://n1?timeout=abc", "timeout = 'abc'"}}) {
+    auto c = Config::from_url(k.url);
+    ASSERT_FALSE(c.ok()) << k.url;
+    EXPECT_EQ(c.error().code, Errc::invalid_argument) << k.url;
+    EXPECT_THAT(c.error().message, HasSubstr(k.says)) << k.url;
+  }
+}
+
+TEST(ConfigCluster, FieldsAreCheckedTogether) {
+  Config c;
+  c.cluster_nodes = {"127.0.0.1:7000"};
+  EXPECT_TRUE(c.validate().ok());
+  auto says = [](Config x, const char* what) {
+    auto r = x.validate();
+    ASSERT_FALSE(r.ok()) << what;
+    EXPECT_THAT(r.error().message, HasSubstr(what));
+  };
+  Config bad = c;
+  bad.cluster_nodes.push_back("bad host:1");
+  says(bad, "cluster_nodes");
+  bad = c;
+  bad.sentinel_master = "m";
+  bad.sentinels = {"127.0.0.1:26379"};
+  says(bad, "both set");
+  bad = c;
+  bad.near_cache_bytes = 1 << 20;
+  says(bad, "near cache");
+  bad = c;
+  bad.degraded_mode = rcache::DegradedMode::local;
+  says(bad, "near cache");
+  bad = c;
+  bad.cluster_max_redirects = 0;
+  says(bad, "cluster_max_redirects");
+  bad = c;
+  bad.cluster_refresh_interval = std::chrono::milliseconds(0);
+  says(bad, "cluster_refresh_interval");
+  bad = c;
+  bad.unix_socket = "/tmp/redis.sock";
+  says(bad, "unix_socket");
+}
+
 }  // namespace
