@@ -27,6 +27,10 @@ namespace rcache {
 // How Config::from_url treats query options it has no meaning for.
 enum class UrlMode { lenient, strict };
 
+// Where a cluster client sends reads (Config::read_from).
+enum class ReadFrom { master, prefer_replica, any };
+RCACHE_API std::string_view to_string(ReadFrom r) noexcept;
+
 struct RCACHE_API Config {
   // --- endpoint -------------------------------------------------------------------------------
   // Host name or IP literal (IPv6 without brackets). Ignored when unix_socket is set.
@@ -95,6 +99,12 @@ struct RCACHE_API Config {
   std::chrono::milliseconds cluster_refresh_interval{10000};  // > 0
   std::chrono::milliseconds cluster_refresh_min_interval{100};
   int cluster_max_redirects = 5;  // redirections (MOVED/ASK) one call may follow, 1..64
+  // Where reads (GET, MGET, EXISTS, PTTL, ... : commands that change nothing) go. `master`: the
+  // slot's master, always up to date. `prefer_replica`: a replica of the slot's master that has
+  // a ready connection (READONLY), else the master. `any`: the master and its replicas in turn.
+  // A replica lags its master by the replication delay: a read there may miss a write this
+  // client just made. Replicas get pools only when this is not `master`.
+  ReadFrom read_from = ReadFrom::master;
 
   // --- keys -------------------------------------------------------------------------------------
   // Prepended to every key, and to every delete_pattern() pattern (glob characters in the prefix

@@ -116,6 +116,21 @@ struct RCACHE_API Stats {
   std::uint64_t reconnects = 0;
   std::uint64_t tls_handshakes = 0, tls_resumed = 0;          // see PoolStatus
   std::uint64_t master_switches = 0, discovery_failures = 0;  // see PoolStatus
+  // Redis Cluster (Config::cluster_nodes; `enabled` false and all empty otherwise).
+  struct ClusterStats {
+    bool enabled = false;
+    std::uint64_t moved = 0, ask = 0;  // redirections followed
+    std::uint64_t refreshes = 0;       // slot-map reads started
+    std::uint64_t map_changes = 0;     // maps installed (the first included) and MOVED patches
+    struct Node {
+      std::string address;  // "host:port"
+      std::string role;     // "master" or "replica"
+      BreakerState breaker = BreakerState::closed;
+      std::size_t ready = 0;  // ready connections
+    };
+    std::vector<Node> nodes;  // the map's masters (and replicas that reads may go to)
+  };
+  ClusterStats cluster;
   // The near cache (Config::near_cache_bytes > 0; `enabled` false and all 0 otherwise).
   struct NearCacheStats {
     bool enabled = false;

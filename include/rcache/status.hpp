@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rcache/export.hpp"
 #include "rcache/resilience.hpp"
@@ -38,6 +39,16 @@ struct PoolStatus {
   std::uint64_t discovery_failures = 0;
 };
 
+// One node of a cluster, as health() sees it.
+struct NodeHealth {
+  std::string address;    // "host:port"
+  std::string role;       // "master" or "replica"
+  std::size_t slots = 0;  // slots it serves (a master)
+  BreakerState breaker = BreakerState::closed;
+  std::size_t ready = 0;   // ready connections
+  std::string last_error;  // its pool's most recent connection error, "" if none
+};
+
 // A health snapshot; see Client::health().
 struct RCACHE_API Health {
   enum class Status { ok, degraded, disabled };
@@ -47,11 +58,17 @@ struct RCACHE_API Health {
   BreakerState breaker = BreakerState::closed;
   DegradedMode mode = DegradedMode::disabled;
   PoolStatus pool;
+  // With a cluster: every master of the slot map, and the replicas when reads may go to them
+  // (Config::read_from); the client's status is degraded while a master has no ready connection
+  // or an open breaker. Empty for a single Redis.
+  std::vector<NodeHealth> nodes;
 
   // {"status":"ok","reason":"","ping_ms":0.21,"circuit_breaker":{"state":"closed"},
   //  "mode":"disabled","connections":{"ready":4,"connecting":0,"down":0,"reconnects":0,
   //  "tls_handshakes":0,"tls_resumed":0,"last_error":"","endpoint":"127.0.0.1:6379","via":"",
   //  "discovery_error":"","master_switches":0,"discovery_failures":0}}
+  // and, with a cluster, "nodes":[{"address":"127.0.0.1:7000","role":"master","slots":5461,
+  // "circuit_breaker":"closed","ready":4,"last_error":""},...] before the final brace.
   std::string to_json() const;
 };
 

@@ -41,8 +41,30 @@ Result<void> validate_tls(const Config& c) {
   return {};
 }
 
+}  // namespace
+
+std::string_view to_string(ReadFrom r) noexcept {
+  switch (r) {
+    case ReadFrom::master:
+      return "master";
+    case ReadFrom::prefer_replica:
+      return "prefer_replica";
+    case ReadFrom::any:
+      return "any";
+  }
+  return "unknown";
+}
+
+namespace {
+
 Result<void> validate_cluster(const Config& c) {
-  if (c.cluster_nodes.empty()) return {};
+  if (c.cluster_nodes.empty()) {
+    if (c.read_from != ReadFrom::master) {
+      return invalid("config: read_from = " + std::string(to_string(c.read_from)) +
+                     " is for a cluster (cluster_nodes is empty)");
+    }
+    return {};
+  }
   if (!c.sentinel_master.empty()) {
     return invalid("config: cluster_nodes and sentinel_master are both set (choose one)");
   }
@@ -276,7 +298,9 @@ Result<void> Config::validate() const {
 
 std::string Config::to_string() const {
   std::string out;
-  if (!sentinel_master.empty()) {
+  if (!cluster_nodes.empty()) {
+    out = tls ? "rediss+cluster://" : "redis+cluster://";
+  } else if (!sentinel_master.empty()) {
     out = tls ? "rediss+sentinel://" : "redis+sentinel://";
   } else if (unix_socket.empty()) {
     out = tls ? "rediss://" : "redis://";
@@ -288,7 +312,13 @@ std::string Config::to_string() const {
     if (!password.empty()) out += ":***";
     out += "@";
   }
-  if (!sentinel_master.empty()) {
+  if (!cluster_nodes.empty()) {
+    for (std::size_t i = 0; i < cluster_nodes.size(); ++i) {
+      out += (i > 0 ? "," : "") + cluster_nodes[i];
+    }
+    if (read_from != ReadFrom::master)
+      out += " read_from=" + std::string(rcache::to_string(read_from));
+  } else if (!sentinel_master.empty()) {
     for (std::size_t i = 0; i < sentinels.size(); ++i) out += (i > 0 ? "," : "") + sentinels[i];
     out += "/" + sentinel_master + "/" + std::to_string(db);
     if (!sentinel_password.empty()) out += " sentinel_password=***";

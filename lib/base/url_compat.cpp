@@ -124,6 +124,19 @@ Result<Foreign> apply_foreign_option(std::string_view key, std::string_view raw,
     cfg.client_name = std::string(raw);
     return Foreign::mapped;
   }
+  if (key == "read_from") {  // where a cluster client reads (Config::read_from)
+    if (raw == "master") {
+      cfg.read_from = ReadFrom::master;
+    } else if (raw == "prefer_replica") {
+      cfg.read_from = ReadFrom::prefer_replica;
+    } else if (raw == "any") {
+      cfg.read_from = ReadFrom::any;
+    } else {
+      return invalid("url: read_from = " + quote(raw) +
+                     " (expected master, prefer_replica or any)");
+    }
+    return Foreign::mapped;
+  }
   if (key == "database") {  // Lettuce's spelling of db
     std::int64_t db = 0;
     if (!parse_int(raw, db) || db < 0) {

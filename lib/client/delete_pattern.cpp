@@ -1,5 +1,8 @@
 // Client::delete_pattern(): SCAN + UNLINK per batch, chained on the loop thread, never KEYS.
+#include <algorithm>
+
 #include "client/calls.hpp"
+#include "protocol/cluster.hpp"
 #include "protocol/commands.hpp"
 #include "protocol/replies.hpp"
 #include "rcache/client.hpp"
@@ -59,7 +62,10 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
   std::string cursor = "0";
   std::uint64_t rounds = 0;
   int resumes = 0;
-  std::vector<std::string> batch;  // the keys of the UNLINK in flight (as Redis names them)
+  std::vector<std::string> batch;  // the keys of the UNLINKs in flight (as Redis names them)
+  std::size_t unlinks_left = 0;    // loop thread: UNLINKs of this page still in flight
+  std::uint64_t page_removed = 0;  // loop thread: what they removed so far
+  std::optional<Error> page_error;
 
   static constexpr std::uint64_t kMaxRounds = std::uint64_t{1} << 32;  // a guard, not a limit
   static constexpr int kResumes = 50;
@@ -75,6 +81,19 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
                        ? core().cluster()->execute_on(*node, std::move(cmd), std::move(done))
                        : core().dispatcher().execute(std::move(cmd), std::move(done));
     if (refused) return;
+    if (next == &NodeScan::on_unlink) {  // counted with the page's other UNLINKs
+      auto unlink_failed = [self, e = std::move(refused).error()]() mutable {
+        Outcome o;
+        o.error = std::move(e);
+        self->on_unlink(std::move(o));
+      };
+      if (core().on_loop_thread()) {
+        unlink_failed();
+      } else {
+        core().transport().post(std::move(unlink_failed));
+      }
+      return;
+    }
     if (resume(refused.error())) return;
     if (core().on_loop_thread()) {
       fail(std::move(refused).error());
@@ -131,22 +150,57 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
     if (!page) return fail(std::move(page).error());
     cursor = std::move(page->cursor);
     if (page->keys.empty()) return next();
-    send(Command::of("UNLINK", detail::unlink_command(page->keys), Op::delete_pattern), false,
-         &NodeScan::on_unlink);
     batch = std::move(page->keys);
+    // A cluster refuses a multi-key command across slots: one UNLINK per slot of the page, each
+    // counted as it succeeds, so that a page cut short by a failover counts exactly what went.
+    std::vector<std::vector<std::string>> groups;
+    if (node == nullptr) {
+      groups.push_back(batch);
+    } else {
+      std::vector<std::pair<std::uint16_t, std::size_t>> slots;  // slot -> index in groups
+      for (const auto& k : batch) {
+        const auto slot = detail::key_slot(k);
+        auto it = std::find_if(slots.begin(), slots.end(),
+                               [slot](const auto& e) { return e.first == slot; });
+        if (it == slots.end()) {
+          slots.emplace_back(slot, groups.size());
+          groups.emplace_back();
+          it = slots.end() - 1;
+        }
+        groups[it->second].push_back(k);
+      }
+    }
+    unlinks_left = groups.size();
+    page_removed = 0;
+    page_error.reset();
+    for (auto& g : groups) {
+      send(Command::of("UNLINK", detail::unlink_command(g), Op::delete_pattern), false,
+           &NodeScan::on_unlink);
+    }
   }
 
   void on_unlink(Outcome&& o) {
+    if (o.error) {
+      if (!page_error) page_error = std::move(*o.error);
+    } else if (auto n = detail::parse_integer("UNLINK", *o.reply); n) {
+      page_removed += static_cast<std::uint64_t>(*n);
+    } else if (!page_error) {
+      page_error = std::move(n).error();
+    }
+    if (--unlinks_left > 0) return;
     // Near cache: the batch is gone (or may be): its copies go before the call returns. The
     // keys came from SCAN, so they already carry the key prefix.
     if (detail::NearCache* near = core().availability().near_cache()) {
       for (const auto& k : batch) near->invalidate(k);
     }
     batch.clear();
-    if (o.error) return fail(std::move(*o.error));
-    auto n = detail::parse_integer("UNLINK", *o.reply);
-    if (!n) return fail(std::move(n).error());
-    job->removed += static_cast<std::uint64_t>(*n);
+    job->removed += page_removed;
+    if (page_error) {
+      // A master lost mid-page: the scan starts again on its replacement, which finds what is
+      // left (the keys removed are counted already and are gone).
+      if (resume(*page_error)) return;
+      return fail(std::move(*page_error));
+    }
     next();
   }
 

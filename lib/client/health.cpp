@@ -31,8 +31,17 @@ Health Client::health() {
   h.mode = core_->config().degraded_mode;
   h.breaker = breaker_state();
   h.pool = pool_status();
-  const std::string where = core_->cluster() != nullptr ? core_->cluster()->topology().where()
-                                                        : core_->transport().endpoint();
+  std::string where = core_->transport().endpoint();
+  if (const auto* router = core_->cluster()) {
+    where = router->topology().where();
+    h.nodes = router->node_health();
+    for (const auto& n : h.nodes) {  // name the master whose breaker is the one shown
+      if (n.role == "master" && n.breaker == h.breaker) {
+        where = n.address;
+        break;
+      }
+    }
+  }
   if (core_->availability().disabled()) {
     h.status = Health::Status::disabled;
     h.reason = core_->availability().disabled_reason();

@@ -108,6 +108,17 @@ Stats Client::stats() const {
     n.pending_keys = c.pending_keys;
   }
   s.discovery_failures = pool.discovery_failures;
+  if (const auto* router = core_->cluster()) {
+    auto& c = s.cluster;
+    c.enabled = true;
+    c.moved = router->redirections(false);
+    c.ask = router->redirections(true);
+    c.refreshes = router->topology().refreshes();
+    if (auto v = router->topology().view()) c.map_changes = v->version;
+    for (auto& n : router->node_health()) {
+      c.nodes.push_back({std::move(n.address), std::move(n.role), n.breaker, n.ready});
+    }
+  }
   s.up = core_->availability().up() && s.breaker != BreakerState::open &&
          s.breaker != BreakerState::forced_open;
   s.client = core_->metrics_label();

@@ -121,6 +121,23 @@ std::string Stats::to_json() const {
          "},\"bytes\":" + std::to_string(n.bytes) + ",\"entries\":" + std::to_string(n.entries) +
          ",\"pending_keys\":" + std::to_string(n.pending_keys) + "}";
   }
+  if (cluster.enabled) {
+    const auto& c = cluster;
+    o += ",\"cluster\":{\"redirections\":{\"moved\":" + std::to_string(c.moved) +
+         ",\"ask\":" + std::to_string(c.ask) + "},\"refreshes\":" + std::to_string(c.refreshes) +
+         ",\"map_changes\":" + std::to_string(c.map_changes) + ",\"nodes\":[";
+    for (std::size_t i = 0; i < c.nodes.size(); ++i) {
+      if (i > 0) o += ',';
+      o += "{\"address\":";
+      append_json_string(o, c.nodes[i].address);
+      o += ",\"role\":";
+      append_json_string(o, c.nodes[i].role);
+      o += ",\"circuit_breaker\":";
+      append_json_string(o, rcache::to_string(c.nodes[i].breaker));
+      o += ",\"ready\":" + std::to_string(c.nodes[i].ready) + "}";
+    }
+    o += "]}";
+  }
   o += ",\"up\":";
   o += up ? "true" : "false";
   o += "}";
@@ -156,7 +173,25 @@ std::string Health::to_json() const {
   out += ",\"discovery_error\":";
   append_json_string(out, pool.discovery_error);
   out += ",\"master_switches\":" + std::to_string(pool.master_switches) +
-         ",\"discovery_failures\":" + std::to_string(pool.discovery_failures) + "}}";
+         ",\"discovery_failures\":" + std::to_string(pool.discovery_failures) + "}";
+  if (!nodes.empty()) {
+    out += ",\"nodes\":[";
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const NodeHealth& n = nodes[i];
+      if (i > 0) out += ',';
+      out += "{\"address\":";
+      append_json_string(out, n.address);
+      out += ",\"role\":";
+      append_json_string(out, n.role);
+      out += ",\"slots\":" + std::to_string(n.slots) + ",\"circuit_breaker\":";
+      append_json_string(out, rcache::to_string(n.breaker));
+      out += ",\"ready\":" + std::to_string(n.ready) + ",\"last_error\":";
+      append_json_string(out, n.last_error);
+      out += '}';
+    }
+    out += ']';
+  }
+  out += '}';
   return out;
 }
 

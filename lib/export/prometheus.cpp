@@ -232,6 +232,38 @@ void add_near_cache(const Stats& s, Families& f) {
           n.coherent ? 1.0 : 0.0);
 }
 
+// One series per node address of the cluster's map (masters, and replicas that reads may go to):
+// bounded by the cluster's size.
+void add_cluster(const Stats& s, Families& f) {
+  if (!s.cluster.enabled) return;
+  const auto& c = s.cluster;
+  const char* redirects =
+      "Cluster redirections followed, by kind (moved: the slot has a new master).";
+  f.counter("rcache_cluster_redirections_total", redirects, c.moved, {{"kind", "moved"}});
+  f.counter("rcache_cluster_redirections_total", redirects, c.ask, {{"kind", "ask"}});
+  f.counter("rcache_cluster_refreshes_total", "Reads of the cluster's slot map started.",
+            c.refreshes);
+  f.counter("rcache_cluster_map_changes_total",
+            "Slot maps installed (the first included) and single-slot MOVED updates.",
+            c.map_changes);
+  constexpr BreakerState states[] = {BreakerState::closed, BreakerState::half_open,
+                                     BreakerState::open, BreakerState::forced_open,
+                                     BreakerState::disabled};
+  for (const auto& n : c.nodes) {
+    f.gauge("rcache_cluster_node_up",
+            "1 while the cluster node has a ready connection (one series per node address).",
+            n.ready > 0 ? 1.0 : 0.0, {{"node", n.address}, {"role", n.role}});
+    f.gauge("rcache_cluster_node_connections", "Ready connections to the cluster node.",
+            static_cast<double>(n.ready), {{"node", n.address}});
+    for (const BreakerState st : states) {
+      f.gauge("rcache_cluster_node_circuit_state",
+              "The cluster node's circuit breaker: 1 for its current state, 0 for the others.",
+              n.breaker == st ? 1.0 : 0.0,
+              {{"node", n.address}, {"state", std::string(to_string(st))}});
+    }
+  }
+}
+
 void add_client(Client& client, Families& f) {
   const Stats s = client.stats();
   f.set_client(s.client);
@@ -239,6 +271,7 @@ void add_client(Client& client, Families& f) {
   add_counters(s, f);
   add_breaker_and_pool(s, client.config(), f);
   add_near_cache(s, f);
+  add_cluster(s, f);
   f.gauge("rcache_up",
           "1 while calls are being served by Redis: a connection is ready, the breaker lets calls "
           "through and the client is not disabled.",

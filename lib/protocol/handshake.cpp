@@ -5,7 +5,7 @@
 
 namespace rcache::detail {
 
-Handshake build_handshake(const Config& cfg) {
+Handshake build_handshake(const Config& cfg, bool readonly) {
   Handshake hs;
   RespWriter w(hs.wire);
   if (!cfg.password.empty()) {
@@ -38,6 +38,11 @@ Handshake build_handshake(const Config& cfg) {
     w.arg("ROLE");
     hs.steps.push_back("ROLE");
     hs.master_name = cfg.sentinel_master;
+  }
+  if (readonly) {
+    w.begin(1);
+    w.arg("READONLY");
+    hs.steps.push_back("READONLY");
   }
   if (hs.steps.empty()) {
     w.begin(1);

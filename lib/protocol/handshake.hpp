@@ -1,7 +1,8 @@
 // The connection handshake: AUTH, SELECT, CLIENT SETNAME pipelined in one write (a PING when
 // there is nothing else, so that "ready" always means the server has answered on the connection),
 // then ROLE when the master was found through Sentinel (a connection that reaches a replica, e.g.
-// an old master back after a failover, must not serve a call), and the check of its replies.
+// an old master back after a failover, must not serve a call), READONLY for a cluster connection
+// that may read from a replica, and the check of its replies.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -22,7 +23,8 @@ struct Handshake {
   std::string master_name;         // non-empty: ROLE is the last step and must say "master"
 };
 
-Handshake build_handshake(const Config& cfg);
+// `readonly`: end with READONLY (a cluster connection that may read from a replica).
+Handshake build_handshake(const Config& cfg, bool readonly = false);
 
 // Checks the replies (earlier..., last) against the steps; the first error reply becomes an
 // Error naming its step and the endpoint (auth refusals are Errc::auth). A ROLE other than

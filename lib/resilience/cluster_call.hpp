@@ -29,6 +29,7 @@ struct ClusterRouter::Call {
   bool idempotent = true;
   Op op = Op::other;
   int slot = -1;  // -1: no key
+  bool read_only = false;
   int redirects = 0;
   TimePoint deadline{};
   Completion done;
@@ -41,7 +42,13 @@ struct Routing {
   int slot = -1;
   bool cross_slot = false;
   bool splittable = false;
+  bool read_only = false;  // every command of it only reads (it may go to a replica)
+  // One command for the whole keyspace (FLUSHALL, FLUSHDB, DBSIZE, KEYS, SCRIPT LOAD/FLUSH): it
+  // goes to every master.
+  bool broadcast = false;
 };
+// A command that changes nothing (GET, MGET, EXISTS, PTTL, HGETALL, ...).
+bool read_only_command(std::string_view name) noexcept;
 Result<Routing> route_of(std::string_view wire);
 
 // `wire` for the importing node of an ASK: ASKING counts for the next command only, so it goes
@@ -67,13 +74,17 @@ struct SplitPart {
   std::string wire;
   std::uint32_t replies = 1;
 };
-enum class SplitKind { values, count, ok, transaction };
+enum class SplitKind { values, count, ok, transaction, first, concat };
 struct SplitPlan {
   SplitKind kind = SplitKind::values;
   std::size_t total = 0;  // keys (values, count), pairs (ok) or commands (transaction)
   std::vector<SplitPart> parts;
 };
 Result<SplitPlan> plan_split(std::string_view wire);
+// A broadcast wire as one part per master (`slots`: one slot of each): DBSIZE's counts are
+// summed, KEYS' arrays put end to end, anything else answers with the first master's reply
+// when no master answered an error.
+SplitPlan plan_broadcast(std::string_view wire, const std::vector<std::uint16_t>& slots);
 // The parts' outcomes (in plan order) as one outcome shaped like the unsplit command's: an
 // error, or a reply that is not the expected shape, is the first such part's outcome as it is.
 Outcome merge_split(const SplitPlan& plan, std::vector<Outcome>&& parts);

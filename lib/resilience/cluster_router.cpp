@@ -62,6 +62,32 @@ std::vector<Executor*> ClusterRouter::master_executors() const {
   return out;
 }
 
+std::vector<NodeHealth> ClusterRouter::node_health() const {
+  std::vector<NodeHealth> out;
+  auto v = topology_.view();
+  if (v == nullptr) return out;
+  std::vector<std::size_t> slots(v->nodes.size(), 0);
+  for (std::uint32_t s = 0; s < kClusterSlots; ++s) {
+    const auto m = v->map.master_of(static_cast<std::uint16_t>(s));
+    if (m != SlotMap::kNone && m < slots.size()) ++slots[m];
+  }
+  for (std::size_t i = 0; i < v->nodes.size(); ++i) {
+    const ClusterNode* n = v->nodes[i];
+    if (n == nullptr) continue;
+    NodeHealth h;
+    h.address = n->name;
+    h.role = slots[i] > 0 ? "master" : "replica";
+    h.slots = slots[i];
+    h.ready = n->pool->ready();
+    h.last_error = n->pool->last_error_text();
+    const auto* s = static_cast<const NodeState*>(n->above);
+    const CircuitBreaker* b = s != nullptr ? s->executor->breaker() : nullptr;
+    h.breaker = b != nullptr ? b->state() : BreakerState::disabled;
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
 ClusterNode* ClusterRouter::any_master(const ClusterView& view) {
   const auto masters = view.map.masters();
   if (masters.empty()) return nullptr;
@@ -97,7 +123,10 @@ Result<void> ClusterRouter::execute(Command&& cmd, Completion&& done) {
     e.message = std::string(cmd.name) + ": " + e.message;
     return e;
   }
-  if (routing->cross_slot && routing->splittable) return split(wire, cmd, done);
+  if (routing->broadcast) return broadcast(wire, cmd, *view, done);
+  if (routing->cross_slot && routing->splittable) {
+    return split(wire, cmd, routing->read_only, done);
+  }
   auto call = std::make_shared<Call>();
   call->wire = std::move(wire);
   call->replies = cmd.replies;
@@ -105,6 +134,7 @@ Result<void> ClusterRouter::execute(Command&& cmd, Completion&& done) {
   call->idempotent = cmd.idempotent;
   call->op = cmd.op;
   call->slot = routing->slot;
+  call->read_only = routing->read_only;
   call->deadline = cmd.deadline != TimePoint{} ? cmd.deadline : clock_.now() + cfg_.deadline;
   call->done = std::move(done);
   auto r = route(call, *view);
@@ -115,6 +145,9 @@ Result<void> ClusterRouter::execute(Command&& cmd, Completion&& done) {
 Result<void> ClusterRouter::route(const std::shared_ptr<Call>& call, const ClusterView& view) {
   ClusterNode* node =
       call->slot >= 0 ? view.master_of(static_cast<std::uint16_t>(call->slot)) : any_master(view);
+  if (node != nullptr && call->read_only && cfg_.read_from != ReadFrom::master) {
+    node = reader(view, call->slot, node);
+  }
   if (node == nullptr) {
     topology_.request_refresh("no master for slot " + std::to_string(call->slot));
     return Error{Errc::connection, std::string(call->name) + ": no master serves slot " +
@@ -125,6 +158,21 @@ Result<void> ClusterRouter::route(const std::shared_ptr<Call>& call, const Clust
   // the map is read again, at most once per cluster_refresh_min_interval.
   if (!r && unavailable(r.error())) topology_.request_refresh(node->name + " refuses calls");
   return r;
+}
+
+ClusterNode* ClusterRouter::reader(const ClusterView& view, int slot, ClusterNode* master) {
+  if (slot < 0) return master;
+  const auto m = view.map.master_of(static_cast<std::uint16_t>(slot));
+  if (m == SlotMap::kNone) return master;
+  ClusterNode* ready[16];
+  std::size_t n = 0;
+  if (cfg_.read_from == ReadFrom::any) ready[n++] = master;
+  for (auto r : view.map.replicas_of(m)) {
+    ClusterNode* node = r < view.nodes.size() ? view.nodes[r] : nullptr;
+    if (node != nullptr && node->pool->ready() > 0 && n < std::size(ready)) ready[n++] = node;
+  }
+  if (n == 0) return master;
+  return ready[next_reader_.fetch_add(1, std::memory_order_relaxed) % n];
 }
 
 Result<void> ClusterRouter::execute_on(ClusterNode& node, Command&& cmd, Completion&& done) {
@@ -183,6 +231,7 @@ void ClusterRouter::on_outcome(const std::shared_ptr<Call>& call, ClusterNode& n
                                       ": the deadline passed during a redirection (" + what + ")"});
         return;
       }
+      (rd->kind == Redirect::Kind::moved ? moves_ : asks_).fetch_add(1, std::memory_order_relaxed);
       const NodeAddress to{rd->host.empty() ? node.address.host : rd->host, rd->port, {}};
       ClusterNode& target =
           rd->kind == Redirect::Kind::moved ? topology_.moved(rd->slot, to) : topology_.node(to);

@@ -17,6 +17,9 @@
 //              sent as one command per slot, in parallel, and their replies put back together in
 //              the caller's order (counts summed). mset with a TTL (MULTI + SET PX... + EXEC) is
 //              one transaction per slot: all-or-nothing holds per slot, not across slots.
+//   broadcast  FLUSHALL, FLUSHDB, DBSIZE, KEYS, SCRIPT LOAD and SCRIPT FLUSH go to every master
+//              (DBSIZE summed, KEYS put end to end); any other keyless command to one master,
+//              the masters in turn.
 //
 // Thread safety: execute() and executors() from any thread; the rest on the loop thread.
 #pragma once
@@ -32,6 +35,7 @@
 #include "base/log.hpp"
 #include "metrics/metrics.hpp"
 #include "rcache/config.hpp"
+#include "rcache/status.hpp"
 #include "resilience/availability.hpp"
 #include "resilience/dispatcher.hpp"
 #include "resilience/executor.hpp"
@@ -39,6 +43,8 @@
 #include "transport/transport.hpp"
 
 namespace rcache::detail {
+
+struct SplitPlan;
 
 class ClusterRouter final : public Dispatcher {
  public:
@@ -65,6 +71,12 @@ class ClusterRouter final : public Dispatcher {
   std::vector<NodeExecutor> executors() const;
   // The executors of the current map's masters (whose breakers say how the cluster is served).
   std::vector<Executor*> master_executors() const;
+  // The current map's masters (and replicas with a node), for health().
+  std::vector<NodeHealth> node_health() const;
+  // Redirections followed: MOVED (ask false) or ASK.
+  std::uint64_t redirections(bool ask) const noexcept {
+    return (ask ? asks_ : moves_).load(std::memory_order_relaxed);
+  }
 
  private:
   struct Call;
@@ -79,7 +91,12 @@ class ClusterRouter final : public Dispatcher {
   void on_outcome(const std::shared_ptr<Call>& call, ClusterNode& node, bool asking, Outcome&& o);
   Result<void> route(const std::shared_ptr<Call>& call, const ClusterView& view);
   Result<void> split(const std::shared_ptr<const std::string>& wire, const Command& meta,
-                     Completion& done);
+                     bool read_only, Completion& done);
+  Result<void> broadcast(const std::shared_ptr<const std::string>& wire, const Command& meta,
+                         const ClusterView& view, Completion& done);
+  Result<void> run_split(SplitPlan plan, const Command& meta, bool read_only, Completion& done);
+  // A replica of `master` for a read, per Config::read_from, or `master` itself.
+  ClusterNode* reader(const ClusterView& view, int slot, ClusterNode* master);
   ClusterNode* any_master(const ClusterView& view);
 
   const Config& cfg_;
@@ -93,6 +110,8 @@ class ClusterRouter final : public Dispatcher {
   mutable std::mutex states_mu_;
   std::deque<NodeState> states_;  // guarded by states_mu_ (appended on the loop thread)
   std::atomic<std::size_t> next_master_{0};
+  std::atomic<std::size_t> next_reader_{0};
+  std::atomic<std::uint64_t> moves_{0}, asks_{0};
 };
 
 }  // namespace rcache::detail

@@ -1,5 +1,6 @@
 // Routing a wire by its keys, and calls split by slot and put back together.
 #include <algorithm>
+#include <cctype>
 #include <mutex>
 
 #include "protocol/resp.hpp"
@@ -99,10 +100,40 @@ ReplyPtr reply_of(const std::string& resp) {
 
 }  // namespace
 
+bool read_only_command(std::string_view name) noexcept {
+  static constexpr std::string_view kReads[] = {
+      "GET",    "MGET",    "EXISTS", "PTTL",      "TTL",      "STRLEN",     "GETRANGE",
+      "TYPE",   "HGET",    "HMGET",  "HGETALL",   "HEXISTS",  "HLEN",       "HKEYS",
+      "HVALS",  "HSTRLEN", "SCARD",  "SISMEMBER", "SMEMBERS", "ZCARD",      "ZSCORE",
+      "ZRANGE", "LLEN",    "LRANGE", "LINDEX",    "DUMP",     "PEXPIRETIME"};
+  for (auto r : kReads) {
+    if (name == r) return true;
+  }
+  return false;
+}
+
+bool broadcast_command(const WireCommand& c) {
+  if (c.name == "FLUSHALL" || c.name == "FLUSHDB" || c.name == "DBSIZE" || c.name == "KEYS") {
+    return true;
+  }
+  if (c.name != "SCRIPT" || c.args.empty()) return false;
+  std::string sub(c.args[0]);
+  for (auto& ch : sub) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return sub == "LOAD" || sub == "FLUSH";
+}
+
 Result<Routing> route_of(std::string_view wire) {
   auto first = parse_wire_command(wire);
   if (!first) return std::move(first).error();
   Routing r;
+  r.broadcast = broadcast_command(*first) && first->next == wire.size();
+  r.read_only = read_only_command(first->name);
+  for (std::size_t at = first->next; r.read_only && at < wire.size();) {
+    auto c = parse_wire_command(wire, at);
+    if (!c) return std::move(c).error();
+    r.read_only = read_only_command(c->name);
+    at = c->next;
+  }
   if (first->name == "MULTI") {
     auto inner = transaction_of(wire, first->next);
     if (!inner) return r;  // not one we built: the first key decides (none: any master)
@@ -229,9 +260,42 @@ Result<SplitPlan> plan_split(std::string_view wire) {
   return plan;
 }
 
+SplitPlan plan_broadcast(std::string_view wire, const std::vector<std::uint16_t>& slots) {
+  SplitPlan plan;
+  auto first = parse_wire_command(wire);
+  const std::string name = first ? first->name : std::string();
+  plan.kind = name == "DBSIZE" ? SplitKind::count
+              : name == "KEYS" ? SplitKind::concat
+                               : SplitKind::first;
+  for (auto slot : slots) plan.parts.push_back(SplitPart{slot, {}, std::string(wire), 1});
+  return plan;
+}
+
 Outcome merge_split(const SplitPlan& plan, std::vector<Outcome>&& parts) {
   for (auto& p : parts) {
     if (p.error || p.reply == nullptr) return std::move(p);
+  }
+  if (plan.kind == SplitKind::first || plan.kind == SplitKind::concat) {
+    std::size_t total = 0;
+    for (auto& p : parts) {
+      if (p.reply->type == REDIS_REPLY_ERROR) return std::move(p);
+      if (plan.kind == SplitKind::concat) {
+        if (p.reply->type != REDIS_REPLY_ARRAY) return std::move(p);
+        total += p.reply->elements;
+      }
+    }
+    if (plan.kind == SplitKind::first) return std::move(parts.front());
+    std::string all = "*" + std::to_string(total) + "\r\n";
+    for (auto& p : parts) {
+      for (std::size_t i = 0; i < p.reply->elements; ++i) append_resp(all, *p.reply->element[i]);
+    }
+    Outcome out;
+    out.sent = true;
+    out.reply = reply_of(all);
+    if (out.reply == nullptr) {
+      out.error = Error{Errc::too_large, "out of memory putting a split reply together"};
+    }
+    return out;
   }
   std::string resp;
   std::int64_t sum = 0;
@@ -247,6 +311,9 @@ Outcome merge_split(const SplitPlan& plan, std::vector<Outcome>&& parts) {
       case SplitKind::ok:
         if (r.type != REDIS_REPLY_STATUS) return std::move(parts[g]);
         break;
+      case SplitKind::first:
+      case SplitKind::concat:
+        break;  // handled above
       case SplitKind::values:
       case SplitKind::transaction:
         if (r.type != REDIS_REPLY_ARRAY || r.elements != items.size()) return std::move(parts[g]);
@@ -295,15 +362,37 @@ struct ClusterRouter::Merge {
 };
 
 Result<void> ClusterRouter::split(const std::shared_ptr<const std::string>& wire,
-                                  const Command& meta, Completion& done) {
+                                  const Command& meta, bool read_only, Completion& done) {
   auto plan = plan_split(*wire);
   if (!plan) {
     Error e = std::move(plan).error();
     e.message = std::string(meta.name) + ": " + e.message;
     return e;
   }
+  return run_split(std::move(*plan), meta, read_only, done);
+}
+
+Result<void> ClusterRouter::broadcast(const std::shared_ptr<const std::string>& wire,
+                                      const Command& meta, const ClusterView& view,
+                                      Completion& done) {
+  std::vector<std::uint16_t> slots;  // one of each master
+  std::vector<bool> seen(view.nodes.size(), false);
+  for (std::uint32_t s = 0; s < kClusterSlots; ++s) {
+    const auto m = view.map.master_of(static_cast<std::uint16_t>(s));
+    if (m == SlotMap::kNone || m >= seen.size() || seen[m]) continue;
+    seen[m] = true;
+    slots.push_back(static_cast<std::uint16_t>(s));
+  }
+  if (slots.empty()) {
+    return Error{Errc::connection, std::string(meta.name) + ": no master in the cluster's map"};
+  }
+  return run_split(plan_broadcast(*wire, slots), meta, false, done);
+}
+
+Result<void> ClusterRouter::run_split(SplitPlan plan, const Command& meta, bool read_only,
+                                      Completion& done) {
   auto merge = std::make_shared<Merge>();
-  merge->plan = std::move(*plan);
+  merge->plan = std::move(plan);
   const std::size_t n = merge->plan.parts.size();
   merge->parts.resize(n);
   merge->left = n;
@@ -331,6 +420,7 @@ Result<void> ClusterRouter::split(const std::shared_ptr<const std::string>& wire
     call->idempotent = meta.idempotent;
     call->op = meta.op;
     call->slot = merge->plan.parts[g].slot;
+    call->read_only = read_only;
     call->deadline = deadline;
     call->done = [merge, g, finish](Outcome&& o) {
       bool last = false;

@@ -63,9 +63,12 @@ ClusterNode& ClusterTopology::node(const NodeAddress& address) {
   ClusterNode& n = nodes_.emplace_back();
   n.address = address;
   n.name = address_of(address);
-  n.pool = &transport_.add_pool(Target{address.host, address.port}, "cluster", [this, at = &n] {
-    if (on_available_) on_available_(*at);
-  });
+  n.pool = &transport_.add_pool(
+      Target{address.host, address.port}, "cluster",
+      [this, at = &n] {
+        if (on_available_) on_available_(*at);
+      },
+      cfg_.read_from != ReadFrom::master);
   n.pool->set_probing(probing_.load());
   {
     std::lock_guard lock(view_mu_);
@@ -130,7 +133,9 @@ std::vector<ClusterNode*> ClusterTopology::candidates() const {
   };
   if (auto v = view()) {
     for (auto m : v->map.masters()) add(v->nodes[m]);
-    for (auto* n : v->nodes) add(n);
+    for (auto* n : v->nodes) {
+      if (n != nullptr) add(n);
+    }
   }
   for (auto* s : seeds_) add(s);
   ready.insert(ready.end(), others.begin(), others.end());
@@ -209,7 +214,11 @@ void ClusterTopology::install(SlotMap map, const std::string& from) {
   if (current != nullptr && current->map.same_layout(map)) return;
   auto v = std::make_shared<ClusterView>();
   v->nodes.reserve(map.nodes().size());
-  for (const auto& n : map.nodes()) v->nodes.push_back(&node(n.address));
+  // Replicas get a node (and a pool) only when reads may go to them.
+  const bool replicas = cfg_.read_from != ReadFrom::master;
+  for (const auto& n : map.nodes()) {
+    v->nodes.push_back(n.master || replicas ? &node(n.address) : nullptr);
+  }
   v->map = std::move(map);
   v->version = ++version_;
   logger_.event(current == nullptr ? LogLevel::info : LogLevel::warning, "cluster_map", where_,
@@ -245,10 +254,14 @@ ClusterNode& ClusterTopology::moved(std::uint16_t slot, const NodeAddress& to) {
     if (index >= v->nodes.size()) v->nodes.resize(index + 1, nullptr);
     v->nodes[index] = &target;
     v->version = ++version_;
-    std::lock_guard lock(view_mu_);
-    view_ = std::move(v);
+    {
+      std::lock_guard lock(view_mu_);
+      view_ = std::move(v);
+    }
+    // A slot moved: usually more did (a resharding, a failover). A MOVED that the map already
+    // agrees with (a command whose first argument is not its key) asks for nothing.
+    refresh("MOVED " + std::to_string(slot) + " " + target.name);
   }
-  refresh("MOVED " + std::to_string(slot) + " " + target.name);
   return target;
 }
 

@@ -53,7 +53,7 @@ struct ClusterNode {
 // One published map: the slots and, for each of the map's node indexes, its ClusterNode.
 struct ClusterView {
   SlotMap map;
-  std::vector<ClusterNode*> nodes;
+  std::vector<ClusterNode*> nodes;  // null for a replica when reads never go to replicas
   std::uint64_t version = 0;
   // The node serving `slot`, or nullptr (no owner).
   ClusterNode* master_of(std::uint16_t slot) const noexcept {

@@ -60,7 +60,7 @@ Connection::Connection(LinkObserver& observer, uv_loop_t* loop, const Config& cf
       host_(cfg.host),
       port_(cfg.port),
       pipeline_(limits_of(cfg), endpoint_),
-      handshake_(build_handshake(cfg)),
+      handshake_(build_handshake(cfg, observer.readonly())),
       tls_ctx_(std::move(tls)),
       reconnect_backoff_(observer.reconnect_shape(),
                          static_cast<std::uint64_t>(std::random_device{}()) + index) {

@@ -69,6 +69,8 @@ class LinkObserver {
   virtual BackoffShape reconnect_shape() const = 0;
   // Where the link dials on its next attempt; nullptr: the config's host and port (or socket).
   virtual const Target* target() const { return nullptr; }
+  // The link's connections may serve reads as a cluster replica (READONLY in the handshake).
+  virtual bool readonly() const { return false; }
   // The id `link` gives what its drop fails (Outcome::drop), asked as it drops from `from`.
   virtual std::uint64_t drop_id(const Link& link, LinkState from) {
     (void)link;

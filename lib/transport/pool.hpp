@@ -51,9 +51,11 @@ class Pool final : public LinkObserver, public Reachability {
   // Makes cfg.pool_size links with `factory` and starts them; with Config::sentinel_master or
   // Config::cluster_nodes set and no preset target, they start at the first set_target().
   void start(const LinkFactory& factory);
-  // Before start(): the address to dial (a cluster node's), set quietly (no move is logged).
-  void preset_target(const Target& target, std::string via) {
+  // Before start(): the address to dial (a cluster node's), set quietly (no move is logged);
+  // `readonly`: its connections say READONLY (they may read from a cluster replica).
+  void preset_target(const Target& target, std::string via, bool readonly = false) {
     target_ = target;
+    readonly_ = readonly;
     std::lock_guard lock(status_mu_);
     current_endpoint_ = endpoint_of(target);
     via_ = std::move(via);
@@ -103,6 +105,7 @@ class Pool final : public LinkObserver, public Reachability {
   void on_link_state(const Link& link, LinkState from, LinkState to) override;
   BackoffShape reconnect_shape() const override;
   const Target* target() const override { return target_ ? &*target_ : nullptr; }
+  bool readonly() const override { return readonly_; }
   // Links that were ready and drop within kLossWindow of the first of them, before any link is
   // ready again, share one id: losing the whole pool at once (CLIENT KILL, a proxy restart) is
   // one signal, not pool_size of them; drops further apart are events of their own. A failed
@@ -123,6 +126,7 @@ class Pool final : public LinkObserver, public Reachability {
   std::vector<std::unique_ptr<Link>> links_;
   LinkFactory factory_;                           // until the links exist (deferred start)
   std::optional<Target> target_;                  // loop thread
+  bool readonly_ = false;                         // set before start()
   std::function<void(const Error&)> on_failure_;  // loop thread
   std::function<void()> on_move_;                 // loop thread
   std::size_t next_ = 0;

@@ -166,11 +166,11 @@ void Transport::dispatch_by_pool() {
   }
 }
 
-Pool& Transport::add_pool(const Target& target, std::string via,
-                          std::function<void()> on_available) {
+Pool& Transport::add_pool(const Target& target, std::string via, std::function<void()> on_available,
+                          bool readonly) {
   auto pool =
       std::make_unique<Pool>(cfg_, logger_, endpoint_of(target), std::move(on_available), clock_);
-  pool->preset_target(target, std::move(via));
+  pool->preset_target(target, std::move(via), readonly);
   Pool* p = pool.get();
   node_pools_.push_back(std::move(pool));
   if (stopping()) return *p;  // made during the shutdown: never started, nothing to close

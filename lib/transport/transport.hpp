@@ -69,7 +69,9 @@ class Transport final : public Sender {
 
   // For a cluster (loop thread): a pool of its own for one more node, dialling `target`, on this
   // loop. It lives until the Transport is destroyed; on_available as for the main pool.
-  Pool& add_pool(const Target& target, std::string via, std::function<void()> on_available);
+  // `readonly`: see Pool::preset_target.
+  Pool& add_pool(const Target& target, std::string via, std::function<void()> on_available,
+                 bool readonly = false);
   // A Sender whose requests go to `pool` (the main pool or one made by add_pool); it must not
   // outlive the Transport.
   std::unique_ptr<Sender> sender_for(Pool& pool);

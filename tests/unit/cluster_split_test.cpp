@@ -44,6 +44,21 @@ TEST(ClusterRoute, SingleKeyCommandsGoToTheirKeysSlot) {
   EXPECT_FALSE(r->splittable);
 }
 
+TEST(ClusterRoute, ReadsAreKnownByEveryCommandOfTheWire) {
+  auto r = route_of(wire_of({"GET", kA}) + wire_of({"PTTL", kA}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->read_only);
+  r = route_of(wire_of({"GET", kA}) + wire_of({"DEL", kA}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->read_only);
+  r = route_of(wire_of({"MGET", kA, kB}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->read_only);
+  for (auto w : {"SET", "INCRBY", "EXPIRE", "EVALSHA", "UNLINK", "MULTI", "GETEX", "GETDEL"}) {
+    EXPECT_FALSE(read_only_command(w)) << w;
+  }
+}
+
 TEST(ClusterRoute, CrossSlotMultiKeyCommandsAreSplittableOthersAreNot) {
   auto r = route_of(wire_of({"MGET", kA, kB, kC}));
   ASSERT_TRUE(r.ok());
@@ -181,6 +196,39 @@ TEST(ClusterSplit, AMsetTransactionMergesIntoOneExecInOrder) {
   auto r = parse_mset(failed.earlier, *failed.reply, 3);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message, HasSubstr("OOM"));
+}
+
+TEST(ClusterSplit, BroadcastsGoToEveryMasterAndAnswerOnce) {
+  auto r = route_of(wire_of({"DBSIZE"}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->broadcast);
+  EXPECT_TRUE(route_of(wire_of({"script", "load", "return 1"}))->broadcast);
+  EXPECT_FALSE(route_of(wire_of({"SCRIPT", "EXISTS", "abc"}))->broadcast);
+  EXPECT_FALSE(route_of(wire_of({"PING"}))->broadcast);
+  const std::vector<std::uint16_t> slots = {0, 5461, 10923};
+  auto outcomes = [](std::initializer_list<const char*> replies) {
+    std::vector<Outcome> parts;
+    for (auto* r : replies) {
+      Outcome o;
+      o.reply = parse_reply(r);
+      parts.push_back(std::move(o));
+    }
+    return parts;
+  };
+  const auto size = plan_broadcast(wire_of({"DBSIZE"}), slots);
+  ASSERT_EQ(size.parts.size(), 3u);
+  EXPECT_EQ(size.parts[1].slot, 5461);
+  EXPECT_EQ(merge_split(size, outcomes({":3\r\n", ":4\r\n", ":5\r\n"})).reply->integer, 12);
+  const auto keys = plan_broadcast(wire_of({"KEYS", "*"}), slots);
+  Outcome all =
+      merge_split(keys, outcomes({"*1\r\n$1\r\na\r\n", "*0\r\n", "*2\r\n$1\r\nb\r\n$1\r\nc\r\n"}));
+  ASSERT_EQ(all.reply->type, REDIS_REPLY_ARRAY);
+  EXPECT_EQ(all.reply->elements, 3u);
+  const auto flush = plan_broadcast(wire_of({"FLUSHALL"}), slots);
+  EXPECT_EQ(merge_split(flush, outcomes({"+OK\r\n", "+OK\r\n", "+OK\r\n"})).reply->type,
+            REDIS_REPLY_STATUS);
+  Outcome failed = merge_split(flush, outcomes({"+OK\r\n", "-READONLY no\r\n", "+OK\r\n"}));
+  EXPECT_EQ(failed.reply->type, REDIS_REPLY_ERROR);
 }
 
 TEST(ClusterRedirect, TheFirstRedirectOfAnyReplyIsFound) {

@@ -601,9 +601,16 @@ TEST(ConfigCluster, TheUrlNamesSeedsCredentialsAndOptions) {
   EXPECT_EQ(c->password, "p@ss");
   EXPECT_EQ(c->client_name, "svc");
   EXPECT_EQ(c->deadline, std::chrono::milliseconds(2000));
+  auto reads = Config::from_url("redis+cluster://127.0.0.1:7000?read_from=prefer_replica");
+  ASSERT_TRUE(reads.ok()) << reads.error().to_string();
+  EXPECT_EQ(reads->read_from, rcache::ReadFrom::prefer_replica);
+  EXPECT_THAT(Config::from_url("redis+cluster://n1?read_from=replica").error().message,
+              HasSubstr("read_from = 'replica'"));
   auto plain = Config::from_url("redis+cluster://127.0.0.1:7000/0");
   ASSERT_TRUE(plain.ok()) << plain.error().to_string();
   EXPECT_FALSE(plain->tls);
+  EXPECT_THAT(c->to_string(), HasSubstr("rediss+cluster://app:***@10.0.0.1:7000,[::1]:7001,node3"));
+  EXPECT_THAT(c->to_string(), ::testing::Not(HasSubstr("p@ss")));
 }
 
 TEST(ConfigCluster, BadFormsNameTheProblem) {
@@ -655,6 +662,9 @@ TEST(ConfigCluster, FieldsAreCheckedTogether) {
   bad = c;
   bad.unix_socket = "/tmp/redis.sock";
   says(bad, "unix_socket");
+  Config single;
+  single.read_from = rcache::ReadFrom::prefer_replica;
+  says(single, "read_from");
 }
 
 }  // namespace
