@@ -14,7 +14,14 @@
 // redis-server on a free loopback port, stopped at exit. If none can run, everything still
 // works degraded (uncached) and says so.
 //
-//   demo_service [--short] [--clients N] [--serve SECONDS] [--svg PATH] [--dump DIR]
+// --cluster: a private Redis Cluster instead (3 masters with a replica each on 127.0.0.1; REDIS_URL
+// is ignored, and the near cache is off: rcache does not support it with a cluster yet). Phase 2
+// ("failover") kills -9 ONE master: its replica is promoted after ~2-2.5 s, and only that
+// master's share of the keys goes to the API meanwhile; phase 3 restarts the killed node, which
+// rejoins as a replica of the promoted one. The tables and the timeline split the keys: the
+// killed master's, the others'. If no cluster can start: degraded, as without Redis.
+//
+//   demo_service [--short] [--cluster] [--clients N] [--serve SECONDS] [--svg PATH] [--dump DIR]
 //                [--no-near-cache]
 //   --svg PATH: where to write the timeline (default ./demo-timeline.svg, or
 //               /tmp/rcache-demo-timeline.svg when the current directory is not writable)
@@ -33,21 +40,23 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <filesystem>
-#include <functional>
 #include <initializer_list>
+#include <memory>
 #include <mutex>
 #include <random>
-#include <rcache/prometheus.hpp>
 #include <rcache/rcache.hpp>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "cluster_process.hpp"
+#include "cluster_story.hpp"
 #include "http.hpp"
 #include "loopback.hpp"
 #include "redis_process.hpp"
+#include "report.hpp"
+#include "service.hpp"
 #include "timeline.hpp"
 #include "timeline_svg.hpp"
 
@@ -55,177 +64,6 @@ namespace {
 
 using demo::Clock;
 using namespace std::chrono_literals;
-
-// ---- the slow upstream ------------------------------------------------------------------------
-
-class SlowApi {
- public:
-  // on_call(refused) is called for every call that reaches it, from its worker threads.
-  SlowApi(int port, std::chrono::milliseconds latency, int per_second,
-          std::function<void(bool refused)> on_call)
-      : server_(port, 64),
-        latency_(latency),
-        per_second_(per_second),
-        on_call_(std::move(on_call)) {
-    server_.route("/v0/", [this](const demo::Request& r) { return handle(r); });
-  }
-  bool ok() const { return server_.error().empty(); }
-
- private:
-  demo::Response handle(const demo::Request& r) {
-    // Airtable's limit: per_second requests in any 1 s window, else 429.
-    {
-      std::lock_guard l(mu_);
-      const auto now = Clock::now();
-      while (!window_.empty() && now - window_.front() >= 1s) window_.pop_front();
-      const bool refused = static_cast<int>(window_.size()) >= per_second_;
-      on_call_(refused);
-      if (refused) return {429, R"({"errors":[{"error":"RATE_LIMIT_REACHED"}]})"};
-      window_.push_back(now);
-    }
-    thread_local std::mt19937 rng(std::random_device{}());
-    const auto jitter = std::chrono::milliseconds(static_cast<int>(rng() % 61) - 30);
-    std::this_thread::sleep_for(latency_ + jitter);
-    const std::string id = r.path.substr(r.path.rfind('/') + 1);
-    if (id.rfind("rec", 0) != 0) return {404, R"({"error":"NOT_FOUND"})"};
-    std::string body = R"({"id":")" + id + R"(","createdTime":"2026-11-23T10:00:00.000Z",)" +
-                       R"("fields":{"Name":"Customer )" + id + R"(","Status":"Active",)" +
-                       R"("Seats":42,"Notes":"renewal discussed; wants annual billing",)" +
-                       R"("Tags":["enterprise","emea"]}})";
-    return {200, std::move(body)};
-  }
-
-  demo::HttpServer server_;
-  std::chrono::milliseconds latency_;
-  int per_second_;
-  std::function<void(bool)> on_call_;
-  std::mutex mu_;
-  std::deque<Clock::time_point> window_;
-};
-
-// ---- the service in front of it ---------------------------------------------------------------
-
-class CacheService {
- public:
-  CacheService(int port, rcache::Client& cache, int upstream_port)
-      : server_(port, 32), cache_(cache), upstream_(upstream_port) {
-    server_.route("/records/", [this](const demo::Request& r) { return record(r); });
-    // Liveness: the process serves HTTP. Nothing else: restarting it would not bring Redis back.
-    server_.route("/healthz", [](const demo::Request&) {
-      return demo::Response{200, R"({"status":"ok"})"};
-    });
-    server_.route("/readyz", [this](const demo::Request&) { return ready(); });
-    server_.route("/cache/stats", [this](const demo::Request&) {
-      return demo::Response{200, cache_.stats().to_json()};
-    });
-    // The cache's own health, for people and dashboards: always 200 (the service works without
-    // its cache); "ok" or "degraded" with the reason.
-    server_.route("/cache/health", [this](const demo::Request&) {
-      rcache::Health h = cache_.health();
-      if (h.status == rcache::Health::Status::disabled) {
-        h.status = rcache::Health::Status::degraded;
-        h.reason += "; the service answers without the cache";
-      }
-      return demo::Response{200, h.to_json()};
-    });
-    server_.route("/metrics", [this](const demo::Request&) {
-      return demo::Response{200, rcache::metrics_text(cache_), "text/plain; version=0.0.4"};
-    });
-    server_.route("/cache", [this](const demo::Request& r) { return purge(r); });
-  }
-  bool ok() const { return server_.error().empty(); }
-  // From now on /readyz answers 503: the load balancer stops sending traffic before the
-  // servers stop.
-  void begin_shutdown() { shutting_down_ = true; }
-
- private:
-  // Readiness: whether to send this replica traffic. Without Redis it still answers (near cache,
-  // API with loads capped): ready, "degraded"; taking every replica out for a cache outage would
-  // turn it into a full one. Only a service that cannot serve (shutting down) is not ready.
-  demo::Response ready() {
-    if (shutting_down_.load()) return {503, R"({"status":"shutting_down"})"};
-    if (cache_.stats().up) return {200, R"({"status":"ok","cache":"up"})"};
-    return {200, R"({"status":"degraded","cache":"unavailable",)"
-                 R"("detail":"redis unreachable: answering from the near cache and the API"})"};
-  }
-
-  demo::Response record(const demo::Request& r) {
-    if (r.method != "GET") return {405, R"({"error":"method not allowed"})"};
-    const std::string id = r.path.substr(std::strlen("/records/"));
-    if (id.empty() || id.size() > 64) return {400, R"({"error":"bad id"})"};
-    rcache::LoadOptions o;
-    o.ttl = 5min;
-    o.negative_cache = true;
-    o.negative_ttl = 30s;
-    auto loaded =
-        cache_.get_or_load("rec:" + id, o, [&]() -> rcache::Result<std::optional<std::string>> {
-          const auto up = demo::http_call(upstream_, "GET", "/v0/appDemo/Customers/" + id, 3000);
-          if (up.status == 200) return std::optional<std::string>(up.body);
-          if (up.status == 404) return std::optional<std::string>{};
-          if (up.status == 429) return rcache::Error{rcache::Errc::rejected, "upstream 429"};
-          return rcache::Error{rcache::Errc::connection, "upstream unavailable"};
-        });
-    using demo::Outcome;
-    auto answer = [](int status, std::string body, Outcome o) {
-      demo::Response resp{status, std::move(body)};
-      resp.headers.emplace_back("X-Cache", demo::cache_header(o));
-      return resp;
-    };
-    if (!loaded) {
-      if (loaded.error().message == "upstream 429") {
-        return answer(429, R"({"error":"upstream rate limit"})", Outcome::api_429);
-      }
-      if (loaded.error().code == rcache::Errc::rejected) {
-        // The outage load cap: the service sheds the load itself, as a rate limit, rather than
-        // let the API answer 429 (or lock the base out).
-        return answer(429,
-                      R"({"error":"cache unavailable; upstream load cap reached, retry later"})",
-                      Outcome::shed);
-      }
-      return answer(502, R"({"error":"upstream failed"})", Outcome::error);
-    }
-    Outcome from = Outcome::api;
-    switch (loaded->source) {
-      case rcache::Loaded::Source::cache:
-        from = Outcome::redis;
-        break;
-      case rcache::Loaded::Source::near_cache:
-        from = Outcome::near;
-        break;
-      case rcache::Loaded::Source::near_cache_stale:
-        from = Outcome::near_stale;
-        break;
-      case rcache::Loaded::Source::negative_cache:
-        from = Outcome::negative;
-        break;
-      case rcache::Loaded::Source::stale:
-        from = Outcome::stale;
-        break;
-      case rcache::Loaded::Source::loader:
-      case rcache::Loaded::Source::refreshed:
-        break;
-    }
-    if (!loaded->value) return answer(404, R"({"error":"not found"})", from);
-    return answer(200, std::move(*loaded->value), from);
-  }
-
-  demo::Response purge(const demo::Request& r) {
-    if (r.method != "DELETE") return {405, R"({"error":"method not allowed"})"};
-    const std::string pattern = demo::query_param(r.query, "pattern");
-    if (demo::query_param(r.query, "confirm") != "true") {
-      return {400, R"({"error":"refusing a pattern delete without confirm=true"})"};
-    }
-    if (pattern.empty()) return {400, R"({"error":"pattern is required"})"};
-    auto n = cache_.delete_pattern(pattern);
-    if (!n) return {503, R"({"error":"delete failed"})"};
-    return {200, "{\"deleted\":" + std::to_string(*n) + "}"};
-  }
-
-  demo::HttpServer server_;
-  rcache::Client& cache_;
-  int upstream_;
-  std::atomic<bool> shutting_down_{false};
-};
 
 // ---- the load driver --------------------------------------------------------------------------
 
@@ -242,12 +80,6 @@ struct Zipf {
   std::vector<double> cdf;
 };
 
-double pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
 struct Options {
   int clients = 8;
   // Seconds of each phase; the outage phases only with a private redis-server.
@@ -256,7 +88,20 @@ struct Options {
   std::string dump;
   std::string svg;
   bool near_cache = true;  // --no-near-cache: the same run without it, to compare
+  bool cluster = false;    // --cluster: a private Redis Cluster, one master killed in phase 2
 };
+
+// Calls straight to the API, within its rate limit: what every request costs without a cache.
+std::vector<double> measure_api(int upstream_port) {
+  std::vector<double> took;
+  for (int i = 0; i < 6; ++i) {
+    const auto t0 = Clock::now();
+    demo::http_call(upstream_port, "GET", "/v0/appDemo/Customers/recD" + std::to_string(i), 3000);
+    took.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    std::this_thread::sleep_for(210ms);
+  }
+  return took;
+}
 
 // What the health endpoints answered, one line each: "<path> <status> <body>".
 std::string probe(int port, std::initializer_list<const char*> paths) {
@@ -291,12 +136,12 @@ std::string absolute(const std::string& path) {
 
 int main(int argc, char** argv) {
   Options opt;
+  bool short_run = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--short") == 0) {
-      opt.warmup = 2;
-      opt.steady = 3;
-      opt.down = 3;
-      opt.after = 4;
+      short_run = true;
+    } else if (std::strcmp(argv[i], "--cluster") == 0) {
+      opt.cluster = true;
     } else if (std::strcmp(argv[i], "--clients") == 0 && i + 1 < argc) {
       opt.clients = std::max(1, std::atoi(argv[++i]));
     } else if (std::strcmp(argv[i], "--serve") == 0 && i + 1 < argc) {
@@ -307,61 +152,129 @@ int main(int argc, char** argv) {
       opt.svg = argv[++i];
     } else if (std::strcmp(argv[i], "--no-near-cache") == 0) {
       opt.near_cache = false;
+    } else if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      demo::print_usage(stdout, argv[0]);
+      return 0;
     } else {
-      std::fprintf(stderr,
-                   "usage: %s [--short] [--clients N] [--serve SECONDS] [--svg PATH] "
-                   "[--dump DIR] [--no-near-cache]\n",
-                   argv[0]);
+      demo::print_usage(stderr, argv[0]);
       return 2;
     }
   }
+  if (short_run) {
+    // A cluster's failover takes ~2-2.5 s: its phase 2 is longer, the others shorter.
+    opt.warmup = 2;
+    opt.steady = opt.cluster ? 2 : 3;
+    opt.down = opt.cluster ? 4 : 3;
+    opt.after = opt.cluster ? 2 : 4;
+  }
   if (opt.svg.empty()) opt.svg = default_svg_path();
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-
-  // Redis: given, private, or none.
-  std::unique_ptr<demo::RedisProcess> redis;
-  const char* given = std::getenv("REDIS_URL");
-  std::string url;
-  if (given != nullptr && *given != '\0') {
-    url = given;
-    std::printf("redis: using REDIS_URL (it will not be killed: no outage phases)\n");
-  } else if ((redis = demo::RedisProcess::start()) != nullptr) {
-    url = redis->url();
-    std::printf("redis: private redis-server pid %d on 127.0.0.1:%d\n", redis->pid(),
-                redis->port());
-  } else {
-    url = "redis://127.0.0.1:" + std::to_string(demo::free_port());
-    std::printf("redis: NO redis-server could be started: running DEGRADED (uncached)\n");
-  }
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   if (opt.serve > 0) {
     // Serving: SIGINT/SIGTERM start a graceful shutdown (main waits for them below). Blocked
-    // before any thread starts, so every thread inherits it; redis-server was spawned before.
+    // before any thread starts, so every thread inherits it (redis-server does not: it is spawned
+    // with nothing blocked).
     ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   }
+
+  // The API stand-in first: the calls straight to it run while a cluster starts. What reaches it
+  // is counted on the timeline once there is one.
+  std::unique_ptr<demo::Timeline> timeline_owner;
+  std::atomic<demo::Timeline*> timeline_ptr{nullptr};
+  const int upstream_port = demo::free_port();
+  demo::SlowApi upstream(upstream_port, 150ms, 5, [&timeline_ptr](bool refused) {
+    if (demo::Timeline* t = timeline_ptr.load()) t->api_call(refused);
+  });
+  if (!upstream.ok()) {
+    std::fprintf(stderr, "cannot start the HTTP servers\n");
+    return 2;
+  }
+  std::vector<double> direct;
+  auto measure_direct = [&] {
+    if (opt.serve <= 0) direct = measure_api(upstream_port);
+  };
+
+  // Redis: given, a private cluster, a private server, or none.
+  std::unique_ptr<demo::RedisProcess> redis;
+  std::unique_ptr<demo::RedisCluster> cluster;
+  const char* env_url = std::getenv("REDIS_URL");
+  const bool given = env_url != nullptr && *env_url != '\0' && !opt.cluster;
+  std::string url;
+  if (opt.cluster) {
+    if (env_url != nullptr && *env_url != '\0') {
+      std::printf("redis: --cluster: REDIS_URL ignored\n");
+    }
+    std::string why;
+    std::thread starter;
+    try {
+      starter = std::thread([&] { cluster = demo::RedisCluster::start(why); });
+    } catch (...) {  // no thread: one after the other
+    }
+    measure_direct();
+    if (starter.joinable()) {
+      starter.join();
+    } else {
+      cluster = demo::RedisCluster::start(why);
+    }
+    if (cluster != nullptr) {
+      url = cluster->url();
+    } else {
+      url = "redis://127.0.0.1:" + std::to_string(demo::free_port());
+      std::printf("redis: NO Redis Cluster could be started (%s): running DEGRADED (uncached)\n",
+                  why.c_str());
+    }
+  } else {
+    if (given) {
+      url = env_url;
+      std::printf("redis: using REDIS_URL (it will not be killed: no outage phases)\n");
+    } else if ((redis = demo::RedisProcess::start()) != nullptr) {
+      url = redis->url();
+      std::printf("redis: private redis-server pid %d on 127.0.0.1:%d\n", redis->pid(),
+                  redis->port());
+    } else {
+      url = "redis://127.0.0.1:" + std::to_string(demo::free_port());
+      std::printf("redis: NO redis-server could be started: running DEGRADED (uncached)\n");
+    }
+    measure_direct();
+  }
+  const auto direct_done = Clock::now();
 
   // The phases, as whole seconds of one continuous load.
   std::vector<demo::Phase> phases;
   phases.push_back({"warm-up", 0, opt.warmup, false});
   int kill_at = -1, restart_at = -1;
-  if (redis) {
+  const bool killable = redis || cluster;
+  if (killable) {
     kill_at = opt.warmup + opt.steady;
     restart_at = kill_at + opt.down;
     phases.push_back({"steady", opt.warmup, kill_at, true});
-    phases.push_back({"redis down", kill_at, restart_at, true});
+    phases.push_back({cluster ? "failover" : "redis down", kill_at, restart_at, true});
     phases.push_back({"after restart", restart_at, restart_at + opt.after, true});
   } else {
     phases.push_back({"steady", opt.warmup, opt.warmup + opt.steady + opt.down + opt.after, true});
   }
   const int total = phases.back().end;
-  demo::Timeline timeline(total);
+  timeline_owner = std::make_unique<demo::Timeline>(total, cluster ? 2 : 0);
+  demo::Timeline& timeline = *timeline_owner;
+  timeline_ptr = &timeline;
+
+  const Zipf zipf(300, 1.1);
+  auto key_of = [](int id) { return "demo:rec:rec" + std::to_string(id); };  // prefix + service's
+  std::unique_ptr<demo::ClusterStory> story;
+  if (cluster) {
+    std::vector<double> weights;
+    for (std::size_t i = 0; i < zipf.cdf.size(); ++i) {
+      weights.push_back(zipf.cdf[i] - (i == 0 ? 0 : zipf.cdf[i - 1]));
+    }
+    story = std::make_unique<demo::ClusterStory>(*cluster, timeline, weights, key_of);
+    story->print_layout();
+  }
 
   // REDIS_URL (with REDIS_PASSWORD / REDIS_DB) when given, else the private or absent server.
-  auto cfg = given != nullptr && *given != '\0' ? rcache::Config::from_env()
-                                                : rcache::Config::from_url(url);
+  auto cfg = given ? rcache::Config::from_env() : rcache::Config::from_url(url);
   if (!cfg) {
     std::fprintf(stderr, "config: %s\n", cfg.error().to_string().c_str());
     return 2;
@@ -373,17 +286,20 @@ int main(int argc, char** argv) {
   cfg->probe_min = 300ms;
   cfg->probe_max = 1s;
   // The near cache: hot records served in-process, kept coherent by Redis, and served while
-  // Redis is down (up to max_stale); loads during an outage stay under the API's 5/s.
-  cfg->near_cache_bytes = opt.near_cache ? 16u << 20 : 0;
+  // Redis is down (up to max_stale); loads during an outage stay under the API's 5/s. Not with a
+  // cluster (rcache refuses it there for now).
+  cfg->near_cache_bytes = opt.near_cache && !cluster ? 16u << 20 : 0;
   cfg->max_stale = 5min;
   cfg->outage_loads_per_second = 4;
   cfg->log_level = rcache::LogLevel::warning;
   cfg->log_sink = [](rcache::LogLevel, std::string_view m) {
     std::printf("  [rcache] %.*s\n", static_cast<int>(m.size()), m.data());
   };
-  cfg->on_breaker_change = [&timeline](rcache::BreakerState, rcache::BreakerState to) {
-    timeline.breaker(to);
-  };
+  if (!story) {
+    cfg->on_breaker_change = [&timeline](rcache::BreakerState, rcache::BreakerState to) {
+      timeline.breaker(to);
+    };
+  }
   auto client = rcache::Client::create(*cfg);
   if (!client) {
     std::fprintf(stderr, "client: %s\n", client.error().to_string().c_str());
@@ -392,12 +308,9 @@ int main(int argc, char** argv) {
   rcache::Client& cache = **client;
   (void)cache.delete_pattern("*");
 
-  const int upstream_port = demo::free_port();
   const int service_port = demo::free_port();
-  SlowApi upstream(upstream_port, 150ms, 5,
-                   [&timeline](bool refused) { timeline.api_call(refused); });
-  CacheService service(service_port, cache, upstream_port);
-  if (!upstream.ok() || !service.ok()) {
+  demo::CacheService service(service_port, cache, upstream_port);
+  if (!service.ok()) {
     std::fprintf(stderr, "cannot start the HTTP servers\n");
     return 2;
   }
@@ -424,25 +337,19 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(1s);
     return 0;
   }
-
-  // Direct to the upstream, within its rate limit: what every request costs without a cache.
-  std::vector<double> direct;
-  for (int i = 0; i < 6; ++i) {
-    const auto t0 = Clock::now();
-    demo::http_call(upstream_port, "GET", "/v0/appDemo/Customers/recD" + std::to_string(i), 3000);
-    direct.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    std::this_thread::sleep_for(210ms);
-  }
-  std::this_thread::sleep_for(1s);  // let the upstream's window empty
+  std::this_thread::sleep_until(direct_done + 1s);  // let the upstream's window empty
 
   // The clients: one continuous load through every phase; each request is counted in the
   // second (and so the phase) it completed in.
-  const Zipf zipf(300, 1.1);
   std::atomic<bool> stop{false}, in_outage{false};
   std::mutex ids_mu;
   std::set<int> outage_ids;  // distinct ids requested while Redis was down
   timeline.start();
-  if (!redis && !(given != nullptr && *given != '\0')) timeline.redis_down();  // no redis at all
+  if (story) {
+    story->watch_breaker([&cache] { return cache.breaker_state(); });
+    story->probe_with([&cache](int id) { return cache.get("rec:rec" + std::to_string(id)).ok(); });
+  }
+  if (!killable && !given) timeline.redis_down();  // no redis at all
   std::vector<std::thread> clients;
   for (int c = 0; c < opt.clients; ++c) {
     clients.emplace_back([&, c] {
@@ -457,51 +364,25 @@ int main(int argc, char** argv) {
         const auto t0 = Clock::now();
         const auto r = demo::http_call(service_port, "GET", path, 5000);
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-        timeline.request(demo::classify(r.status, r.header("X-Cache")), ms);
+        timeline.request(demo::classify(r.status, r.header("X-Cache")), ms,
+                         story ? story->group_of(id) : -1);
         // A well-behaved client: a short think time, and it backs off when rate limited.
         std::this_thread::sleep_for(r.status == 429 ? 200ms : 2ms);
       }
     });
   }
-
-  auto announce = [&](const demo::Phase& p) {
-    const int len = p.end - p.begin;
-    if (p.name == "warm-up") {
-      std::printf(
-          "\nwarming up (%d s, not counted in the table): %d clients, Zipf(1.1) over 300 ids, "
-          "cold cache; the API's 5/s limit caps how fast the cache fills\n",
-          len, opt.clients);
-    } else if (p.name == "steady") {
-      std::printf("\nsteady (%d s): the same load, redis up\n", len);
-    } else if (p.name == "redis down") {
-      std::printf("\nredis down (%d s): redis-server killed with kill -9, restarted after %d s\n",
-                  len, len);
-    } else {
-      std::printf(
-          "\nafter restart (%d s): redis-server back on the same port, empty (no persistence): "
-          "the cache refills at the API's 5/s\n",
-          len);
-    }
-  };
-  announce(phases.front());
+  demo::announce(phases.front(), opt.clients, cluster != nullptr);
   std::string outage_probes;
   bool restarted = false, recovered = false;
   std::size_t phase = 0;
   for (int sec = 1; sec <= total; ++sec) {
     // The second just ended (requests are counted as they complete, so it is complete now).
     std::this_thread::sleep_until(timeline.t0() + std::chrono::seconds(sec));
-    const auto all = timeline.seconds();
-    const demo::Second& s = all[static_cast<std::size_t>(sec - 1)];
-    char no_api[16] = "-";
-    if (s.answered > 0) {
-      std::snprintf(no_api, sizeof no_api, "%.0f%%",
-                    100.0 * static_cast<double>(s.no_api) / static_cast<double>(s.answered));
-    }
-    std::printf(
-        "  t=%2d-%2ds  answered %3ld  429 %3ld  errors %ld  API calls %2ld  from cache %4s  "
-        "stale %3ld  breaker %s%s\n",
-        sec - 1, sec, s.answered, s.rate_limited, s.errors, s.api_calls, no_api, s.stale,
-        demo::breaker_name(s.breaker), s.redis_down > 0.5 ? "  (redis down)" : "");
+    const auto i = static_cast<std::size_t>(sec - 1);
+    const auto killed =
+        story ? timeline.group_seconds(demo::ClusterStory::kKilled) : std::vector<demo::Second>{};
+    demo::print_second(sec, timeline.seconds()[i], killed.empty() ? nullptr : &killed[i]);
+    if (story) story->report();
     if (restarted && !recovered) {
       const double resumed = timeline.redis_answers_resumed_after();
       if (resumed >= 0) {
@@ -510,115 +391,81 @@ int main(int argc, char** argv) {
       }
     }
     if (sec == total) break;
-    if (phase + 1 < phases.size() && sec == phases[phase + 1].begin) announce(phases[++phase]);
-    if (redis && sec == kill_at) {
-      std::printf("  >>> kill -9 redis-server pid %d\n", redis->pid());
+    if (phase + 1 < phases.size() && sec == phases[phase + 1].begin) {
+      demo::announce(phases[++phase], opt.clients, cluster != nullptr);
+    }
+    if (killable && sec == kill_at) {
       in_outage = true;
-      timeline.redis_down();
-      redis->kill9();
-    }
-    if (redis && sec == restart_at) {
-      in_outage = false;
-      restarted = redis->restart();
-      if (restarted) {
-        timeline.redis_up();
-        std::printf("  >>> redis-server restarted on the same port (pid %d)\n", redis->pid());
+      if (story) {
+        story->kill();
       } else {
-        std::printf("  >>> redis-server did NOT restart\n");
+        std::printf("  >>> kill -9 redis-server pid %d\n", redis->pid());
+        timeline.redis_down();
+        redis->kill9();
       }
     }
-    if (redis && sec == kill_at + opt.down / 2) {
-      outage_probes = probe(service_port, {"/healthz", "/readyz", "/cache/health"});
-      std::printf("  >>> redis is down, the service stays live and ready:");
-      for (std::size_t at = 0, end; (end = outage_probes.find('\n', at)) != std::string::npos;
-           at = end + 1) {
-        const std::string line = outage_probes.substr(at, end - at);
-        const auto st = line.find("\"status\":\"");
-        const auto sp = line.find(' ', line.find(' ') + 1);
-        std::printf("%s%s %s", at == 0 ? " " : ", ", line.substr(0, sp).c_str(),
-                    st == std::string::npos
-                        ? ""
-                        : line.substr(st + 10, line.find('"', st + 10) - (st + 10)).c_str());
+    if (killable && sec == restart_at) {
+      in_outage = false;
+      if (story) {
+        story->restart();
+      } else {
+        restarted = redis->restart();
+        if (restarted) {
+          timeline.redis_up();
+          std::printf("  >>> redis-server restarted on the same port (pid %d)\n", redis->pid());
+        } else {
+          std::printf("  >>> redis-server did NOT restart\n");
+        }
       }
-      std::printf("\n");
+    }
+    if (killable && sec == kill_at + opt.down / 2) {
+      outage_probes = probe(service_port, {"/healthz", "/readyz", "/cache/health"});
+      demo::print_probes(story ? "a master was killed" : "redis is down", outage_probes);
     }
   }
   stop = true;
   for (auto& t : clients) t.join();
   if (restarted && !recovered) std::printf("  >>> NOT recovered within the run\n");
+  if (story) story->finish();
 
   // ---- the table ------------------------------------------------------------------------------
   const auto seconds = timeline.seconds();
-  std::vector<demo::PhaseSummary> rows;
-  for (const auto& p : phases) rows.push_back(demo::summarize(seconds, p));
-  std::printf("\n%-13s %4s %8s %8s %5s %6s %10s %6s %6s %10s %5s %9s %5s\n", "phase", "secs",
-              "requests", "answered", "429", "errors", "answered/s", "p50 ms", "p99 ms",
-              "from cache", "stale", "API calls", "redis");
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& r = rows[i];
-    if (!phases[i].counted) continue;
-    char from_cache[16] = "-";
-    if (r.total.answered > 0) {
-      std::snprintf(from_cache, sizeof from_cache, "%.1f%%", 100 * r.no_api_share);
-    }
-    std::printf("%-13s %4d %8ld %8ld %5ld %6ld %10.1f %6.2f %6.1f %10s %5ld %9ld %5s\n",
-                r.name.c_str(), r.seconds, r.total.requests, r.total.answered, r.total.rate_limited,
-                r.total.errors, r.answered_per_s, r.p50_ms, r.p99_ms, from_cache, r.total.stale,
-                r.total.api_calls, r.redis_down_seconds > 0.5 * r.seconds ? "down" : "up");
-  }
+  const auto rows = demo::print_table(seconds, phases, opt.clients, cluster != nullptr, direct);
   const auto& w = rows.front();
-  std::printf(
-      "(not in the table: the %d s warm-up, %ld requests, %ld answered, %ld 429, %ld API calls)\n",
-      w.seconds, w.total.requests, w.total.answered, w.total.rate_limited, w.total.api_calls);
-  std::printf(
-      "the API itself, no cache: %zu calls within its 5/s limit, p50 %.1f ms, p99 %.1f ms\n",
-      direct.size(), pct(direct, 0.5), pct(direct, 0.99));
-  std::printf(
-      "\nrequests = answered (200/404) + 429 (rate limited, retried later) + errors, as the %d "
-      "clients saw them.\n"
-      "p50/p99: latency of the answered requests only. from cache: the share of answered "
-      "requests served\n"
-      "without calling the API (from Redis or the near cache); stale: answers from the near "
-      "cache's stale copy\n"
-      "while Redis was unreachable. API calls: calls that reached the API (5/s allowed; the rest "
-      "got its 429).\n",
-      opt.clients);
+  if (story) story->print_tables(phases);
 
   const demo::PhaseSummary* steady = &rows[1];
-  const demo::PhaseSummary* outage = redis ? &rows[2] : nullptr;
-  const demo::PhaseSummary* after = redis ? &rows[3] : nullptr;
+  const demo::PhaseSummary* outage = killable ? &rows[2] : nullptr;
+  const demo::PhaseSummary* after = killable ? &rows[3] : nullptr;
   long distinct = 0;
   {
     std::lock_guard l(ids_mu);
     distinct = static_cast<long>(outage_ids.size());
   }
-  if (outage != nullptr) {
-    std::printf(
-        "\nredis down %d s: %.1f answered/s vs %.1f/s steady (%.0f %%), %ld of them stale copies "
-        "from the near cache;\n  %ld API calls for %ld distinct ids requested; %ld requests "
-        "turned away (429) by the outage load cap\n",
-        outage->seconds, outage->answered_per_s, steady->answered_per_s,
-        steady->answered_per_s > 0 ? 100 * outage->answered_per_s / steady->answered_per_s : 0,
-        outage->total.stale, outage->total.api_calls, distinct, outage->total.shed);
-    std::printf(
-        "after restart %d s: redis came back empty: %.1f answered/s (%.0f %% of steady) while the "
-        "cache refills at the API's 5/s\n",
-        after->seconds, after->answered_per_s,
-        steady->answered_per_s > 0 ? 100 * after->answered_per_s / steady->answered_per_s : 0);
-  }
+  if (redis) demo::print_outage(*steady, *outage, *after, distinct);
 
   // ---- the picture ----------------------------------------------------------------------------
   demo::Chart chart;
   chart.title = "rcache demo: " + std::to_string(opt.clients) +
                 " clients in front of a slow API (150 ms, 5 requests/s, 429 beyond)";
   chart.subtitle = std::string("Zipf(1.1) over 300 ids; ") +
-                   (opt.near_cache ? "near cache on" : "no near cache") +
-                   (redis ? "; redis-server killed with kill -9, then restarted empty"
-                          : "; redis not killed in this run");
+                   (opt.near_cache && !cluster ? "near cache on" : "no near cache") +
+                   (redis     ? "; redis-server killed with kill -9, then restarted empty"
+                    : cluster ? "; Redis Cluster of 3 masters + 3 replicas: one master killed with "
+                                "kill -9, its replica promoted"
+                              : "; redis not killed in this run");
   chart.seconds = seconds;
   chart.phases = phases;
   chart.redis_down = timeline.redis_down_intervals();
   chart.api_limit = 5;
+  if (story) {
+    chart.down_label = "master down";
+    chart.group = timeline.group_seconds(demo::ClusterStory::kKilled);
+    chart.group_label = "killed master's keys (%)";
+    chart.group_title =
+        "answered without an API call, the killed master's keys only (%, right axis)";
+    chart.marks = timeline.marks();
+  }
   if (save(opt.svg, demo::timeline_svg(chart))) {
     std::printf("\ntimeline (SVG, open it in a browser): %s\n", absolute(opt.svg).c_str());
   } else {
@@ -632,12 +479,13 @@ int main(int argc, char** argv) {
       "RESULT steady_requests=%ld steady_answered=%ld steady_429=%ld steady_errors=%ld "
       "steady_from_cache=%.3f outage_errors=%ld after_restart_errors=%ld "
       "outage_answered_per_s=%.1f steady_answered_per_s=%.1f outage_api_calls=%ld "
-      "outage_distinct_ids=%ld outage_stale=%ld seconds=%d warmup_answered=%ld\n",
+      "outage_distinct_ids=%ld outage_stale=%ld seconds=%d warmup_answered=%ld%s\n",
       steady->total.requests, steady->total.answered, steady->total.rate_limited,
       steady->total.errors, steady->no_api_share, count(outage, &demo::Second::errors),
       count(after, &demo::Second::errors), outage ? outage->answered_per_s : 0,
       steady->answered_per_s, count(outage, &demo::Second::api_calls), distinct,
-      count(outage, &demo::Second::stale), total, w.total.answered);
+      count(outage, &demo::Second::stale), total, w.total.answered,
+      story ? story->result_fields().c_str() : "");
 
   if (!opt.dump.empty()) {
     const std::string d = opt.dump + "/";

@@ -42,6 +42,7 @@ class HttpServer {
     HttpServer* server;
     Handler handler;
   };
+  int port_ = 0;
   mg_context* ctx_ = nullptr;
   std::vector<std::unique_ptr<Route>> routes_;
   std::string error_;

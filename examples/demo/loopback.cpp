@@ -8,9 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <random>
 
 namespace demo {
 namespace {
@@ -23,7 +26,41 @@ sockaddr_in loopback_address(int port) {
   return addr;
 }
 
+// Whether a listener could bind 127.0.0.1:port now (with SO_REUSEADDR, as redis-server does, so
+// connections in TIME_WAIT do not count).
+bool can_bind(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  const sockaddr_in addr = loopback_address(port);
+  const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
 }  // namespace
+
+int free_port_pair(int offset, const std::vector<int>& avoid) {
+  int lo = 10000, hi = 65536 - offset;  // [lo, hi)
+  int eph_lo = 0, eph_hi = 0;
+  if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(f, "%d %d", &eph_lo, &eph_hi) == 2 && eph_lo - offset - lo >= 1000) {
+      hi = std::min(hi, eph_lo - offset);
+    }
+    std::fclose(f);
+  }
+  if (hi <= lo) return 0;
+  thread_local std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
+  std::uniform_int_distribution<int> pick(lo, hi - 1);
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    const int p = pick(rng);
+    bool clash = false;
+    for (const int a : avoid) clash = clash || p == a || p == a + offset || p + offset == a;
+    if (!clash && can_bind(p) && can_bind(p + offset)) return p;
+  }
+  return 0;
+}
 
 int free_port() {
   // Bind to port 0, ask the kernel which port it picked, and give it back.

@@ -2,12 +2,19 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace demo {
 
 // A TCP port on 127.0.0.1 that was unused a moment ago (someone may still take it first); 0 on
 // failure.
 int free_port();
+
+// A port p on 127.0.0.1 such that p and p + offset (a Redis Cluster node and its bus) were both
+// free a moment ago, neither is p or p + offset of a port in `avoid`, and p + offset <= 65535;
+// picked below the kernel's ephemeral range when there is room, so that the demo's own
+// outgoing connections cannot hold it while a node is down. 0 if none was found.
+int free_port_pair(int offset, const std::vector<int>& avoid);
 
 // A connected TCP socket to 127.0.0.1:port (the caller closes it), or -1 when nothing accepts.
 int connect_loopback(int port);

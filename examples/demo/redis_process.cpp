@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "loopback.hpp"
 
@@ -27,12 +28,29 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// The running server's pid, for the signal handler: a Ctrl-C of the demo must not orphan it.
-std::atomic<pid_t> g_running{-1};
+// The running servers' pids, for the signal handler: a Ctrl-C of the demo must not orphan them.
+constexpr int kTracked = 16;
+std::atomic<pid_t> g_running[kTracked];
 
-void kill_server_then_die(int sig) {
-  const pid_t pid = g_running.load();
-  if (pid > 0 && ::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
+void track(pid_t pid) {
+  for (auto& slot : g_running) {
+    pid_t empty = 0;
+    if (slot.compare_exchange_strong(empty, pid)) return;
+  }
+}
+
+void untrack(pid_t pid) {
+  for (auto& slot : g_running) {
+    pid_t mine = pid;
+    if (slot.compare_exchange_strong(mine, 0)) return;
+  }
+}
+
+void kill_servers_then_die(int sig) {
+  for (auto& slot : g_running) {
+    const pid_t pid = slot.load();
+    if (pid > 0 && ::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
+  }
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }
@@ -40,7 +58,7 @@ void kill_server_then_die(int sig) {
 void guard_against_orphans() {
   static const bool installed = [] {
     struct sigaction action {};
-    action.sa_handler = kill_server_then_die;
+    action.sa_handler = kill_servers_then_die;
     sigemptyset(&action.sa_mask);
     for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGABRT, SIGSEGV}) ::sigaction(sig, &action, nullptr);
     return true;
@@ -62,17 +80,19 @@ bool answers_ping(int port) {
 
 }  // namespace
 
-std::unique_ptr<RedisProcess> RedisProcess::start() {
+std::unique_ptr<RedisProcess> RedisProcess::start(const Options& options) {
   std::string dir = (std::filesystem::temp_directory_path() / "rcache-demo-redis-XXXXXX").string();
   if (::mkdtemp(dir.data()) == nullptr) {
     std::fprintf(stderr, "redis-server: no temporary directory: %s\n", std::strerror(errno));
     return nullptr;
   }
-  std::unique_ptr<RedisProcess> redis(new RedisProcess(std::move(dir)));
+  std::unique_ptr<RedisProcess> redis(new RedisProcess(std::move(dir), options.args));
   guard_against_orphans();
   // The free port can be grabbed by someone else before redis-server binds it: try a few.
   for (int attempt = 0; attempt < 5; ++attempt) {
-    redis->port_ = free_port();
+    redis->port_ =
+        options.bus_offset > 0 ? free_port_pair(options.bus_offset, options.avoid) : free_port();
+    if (redis->port_ == 0) break;
     if (const int err = redis->spawn(); err != 0) {
       std::fprintf(stderr, "redis-server: cannot run it: %s\n", std::strerror(err));
       return nullptr;
@@ -86,21 +106,31 @@ std::unique_ptr<RedisProcess> RedisProcess::start() {
 int RedisProcess::spawn() {
   const std::string port = std::to_string(port_);
   const std::string log = dir_ + "/redis.log";
-  const char* argv[] = {"redis-server", "--port",      port.c_str(), "--bind",
-                        "127.0.0.1",    "--save",      "",           "--appendonly",
-                        "no",           "--daemonize", "no",         "--dir",
-                        dir_.c_str(),   "--logfile",   log.c_str(),  nullptr};
+  std::vector<const char*> argv = {"redis-server", "--port",      port.c_str(), "--bind",
+                                   "127.0.0.1",    "--save",      "",           "--appendonly",
+                                   "no",           "--daemonize", "no",         "--dir",
+                                   dir_.c_str(),   "--logfile",   log.c_str()};
+  for (const auto& a : args_) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
   // Its log goes to the file; keep anything else it prints out of the demo's output.
   posix_spawn_file_actions_t quiet;
   posix_spawn_file_actions_init(&quiet);
   posix_spawn_file_actions_addopen(&quiet, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  // No signal blocked in the child, whatever the demo blocks (--serve waits for SIGINT/SIGTERM).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
   const int err =
-      ::posix_spawnp(&pid, argv[0], &quiet, nullptr, const_cast<char* const*>(argv), environ);
+      ::posix_spawnp(&pid, argv[0], &quiet, &attr, const_cast<char* const*>(argv.data()), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&quiet);
   if (err != 0) return err;
   pid_ = pid;
-  g_running = pid;
+  track(pid);
   return 0;
 }
 
@@ -119,8 +149,12 @@ bool RedisProcess::wait_until_up() {
 }
 
 void RedisProcess::forget() {
+  untrack(pid_);
   pid_ = -1;
-  g_running = -1;
+}
+
+void RedisProcess::terminate() {
+  if (pid_ > 0) ::kill(pid_, SIGTERM);
 }
 
 void RedisProcess::kill9() {

@@ -102,46 +102,54 @@ Second* Timeline::slot(double t) {
   return i < seconds_.size() ? &seconds_[i] : nullptr;
 }
 
-void Timeline::request(Outcome o, double latency_ms) noexcept {
+void Timeline::request(Outcome o, double latency_ms, int group) noexcept {
   const double t = now();
   std::lock_guard l(mu_);
   Second* s = slot(t);
   if (s == nullptr) return;
-  ++s->requests;
+  count(*s, o, latency_ms);
+  const bool grouped = group >= 0 && static_cast<std::size_t>(group) < groups_.size();
+  if (grouped)
+    count(groups_[static_cast<std::size_t>(group)][static_cast<std::size_t>(t)], o, latency_ms);
+  if (o == Outcome::redis && first_redis_answer_ < 0 && !down_.empty() &&
+      down_.back().second >= 0 && (watched_ < 0 || watched_ == group)) {
+    first_redis_answer_ = t - down_.back().second;
+  }
+}
+
+void Timeline::count(Second& s, Outcome o, double latency_ms) noexcept {
+  ++s.requests;
   switch (o) {
     case Outcome::api_429:
-      ++s->rate_limited;
+      ++s.rate_limited;
       return;
     case Outcome::shed:
-      ++s->rate_limited;
-      ++s->shed;
+      ++s.rate_limited;
+      ++s.shed;
       return;
     case Outcome::error:
-      ++s->errors;
+      ++s.errors;
       return;
     case Outcome::redis:
-      ++s->from_redis;
-      if (first_redis_answer_ < 0 && !down_.empty() && down_.back().second >= 0) {
-        first_redis_answer_ = t - down_.back().second;
-      }
+      ++s.from_redis;
       [[fallthrough]];
     case Outcome::near:
     case Outcome::negative:
-      ++s->no_api;
+      ++s.no_api;
       break;
     case Outcome::near_stale:
-      ++s->no_api;
-      ++s->stale;
+      ++s.no_api;
+      ++s.stale;
       break;
     case Outcome::stale:
-      ++s->stale;
+      ++s.stale;
       break;
     case Outcome::api:
       break;
   }
-  ++s->answered;
+  ++s.answered;
   try {
-    s->latencies_ms.push_back(latency_ms);
+    s.latencies_ms.push_back(latency_ms);
   } catch (...) {  // out of memory: the latency is left out, the counts stay right
   }
 }
@@ -178,6 +186,31 @@ void Timeline::redis_up() noexcept {
   std::lock_guard l(mu_);
   if (!down_.empty() && down_.back().second < 0) down_.back().second = t;
   first_redis_answer_ = -1;
+}
+
+void Timeline::watch(int group) noexcept {
+  std::lock_guard l(mu_);
+  watched_ = group;
+}
+
+void Timeline::mark(const std::string& label, double at) noexcept {
+  const double t = at >= 0 ? at : now();
+  std::lock_guard l(mu_);
+  try {
+    marks_.emplace_back(t, label);
+  } catch (...) {  // out of memory: no line on the chart
+  }
+}
+
+std::vector<std::pair<double, std::string>> Timeline::marks() const {
+  std::lock_guard l(mu_);
+  return marks_;
+}
+
+std::vector<Second> Timeline::group_seconds(int g) const {
+  std::lock_guard l(mu_);
+  if (g < 0 || static_cast<std::size_t>(g) >= groups_.size()) return {};
+  return groups_[static_cast<std::size_t>(g)];
 }
 
 double Timeline::redis_answers_resumed_after() const {

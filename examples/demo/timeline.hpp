@@ -3,6 +3,7 @@
 // per-phase sums of those seconds that make the demo's table.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -73,33 +74,45 @@ PhaseSummary summarize(const std::vector<Second>& seconds, const Phase& phase);
 // Records events from any thread (one mutex: a few hundred events per second).
 class Timeline {
  public:
-  explicit Timeline(int seconds) : seconds_(static_cast<std::size_t>(seconds)) {}
+  // `groups`: requests can also be counted per group of keys (with --cluster: the killed
+  // master's keys, the others), each with seconds of its own.
+  explicit Timeline(int seconds, int groups = 0)
+      : seconds_(static_cast<std::size_t>(seconds)),
+        groups_(static_cast<std::size_t>(std::max(0, groups)), seconds_) {}
   void start() { t0_ = Clock::now().time_since_epoch().count(); }
   Clock::time_point t0() const { return Clock::time_point(Clock::duration(t0_.load())); }
   // Seconds since start(); -1 before it.
   double at(Clock::time_point t) const;
   double now() const { return at(Clock::now()); }
 
-  // Events outside [0, seconds) are dropped. None of these throws.
-  void request(Outcome o, double latency_ms) noexcept;
+  // Events outside [0, seconds) are dropped. None of these throws. A request of group g (when
+  // 0 <= g < groups) is counted in the whole run's seconds and in its group's.
+  void request(Outcome o, double latency_ms, int group = -1) noexcept;
   void api_call(bool refused) noexcept;
   void breaker(rcache::BreakerState to) noexcept;  // at each transition
   void redis_down() noexcept;                      // at kill -9
   void redis_up() noexcept;                        // when it answers again
 
-  // Seconds from the last redis_up() to the first request answered from Redis after it; < 0
-  // while there has been none.
+  // Seconds from the last redis_up() to the first request answered from Redis after it (of the
+  // watched group only, after watch(g)); < 0 while there has been none.
   double redis_answers_resumed_after() const;
+  void watch(int group) noexcept;
+  // A moment worth a line on the chart ("promoted", ...), at `at` seconds (< 0: now()).
+  void mark(const std::string& label, double at = -1) noexcept;
+  std::vector<std::pair<double, std::string>> marks() const;
 
   // Every second, with the breaker state and Redis' downtime filled in.
   std::vector<Second> seconds() const;
+  // Every second of a group's requests (request counts and latencies only); empty if no group g.
+  std::vector<Second> group_seconds(int g) const;
   // Redis' down intervals [from, to) in seconds since start (`to` is the end of the run when it
   // never came back).
   std::vector<std::pair<double, double>> redis_down_intervals() const;
   int length() const { return static_cast<int>(seconds_.size()); }
 
  private:
-  Second* slot(double t);  // under mu_
+  Second* slot(double t);                                        // under mu_
+  void count(Second& s, Outcome o, double latency_ms) noexcept;  // under mu_
 
   std::atomic<Clock::rep> t0_{-1};  // -1: not started
   mutable std::mutex mu_;
@@ -107,6 +120,9 @@ class Timeline {
   std::vector<std::pair<double, rcache::BreakerState>> transitions_;
   std::vector<std::pair<double, double>> down_;  // to < 0: still down
   double first_redis_answer_ = -1;               // since the last redis_up()
+  std::vector<std::vector<Second>> groups_;
+  int watched_ = -1;  // the group redis_answers_resumed_after() is about; -1: every request
+  std::vector<std::pair<double, std::string>> marks_;
 };
 
 }  // namespace demo

@@ -18,6 +18,7 @@ constexpr const char* kRateLimitedColor = "#d62728";
 constexpr const char* kUpstreamColor = "#1f77b4";
 constexpr const char* kHitRateColor = "#9467bd";
 constexpr const char* kDownColor = "#d62728";
+constexpr const char* kGroupColor = "#ff7f0e";
 
 std::string esc(const std::string& s) {
   std::string out;
@@ -75,7 +76,7 @@ const char* breaker_color(rcache::BreakerState s) {
 
 struct Series {
   const char* id;
-  const char* label;  // in the legend and the tooltips
+  std::string label;  // in the legend and the tooltips
   const char* color;
   const char* dash;  // stroke-dasharray, "" for a solid line
   bool right_axis;   // a percentage
@@ -111,6 +112,7 @@ class Svg {
     redis_band();
     axes();
     for (const auto& s : series_) line(s);
+    marks();
     breaker_strip();
     out_ += "</svg>\n";
     return std::move(out_);
@@ -129,16 +131,19 @@ class Svg {
          true,
          {}},
     };
+    auto share = [](const Second& sec) -> std::optional<double> {
+      if (sec.answered == 0) return std::nullopt;
+      return 100.0 * static_cast<double>(sec.no_api) / static_cast<double>(sec.answered);
+    };
     for (const Second& sec : c.seconds) {
       s[0].values.emplace_back(static_cast<double>(sec.answered));
       s[1].values.emplace_back(static_cast<double>(sec.rate_limited));
       s[2].values.emplace_back(static_cast<double>(sec.api_calls));
-      if (sec.answered > 0) {
-        s[3].values.emplace_back(100.0 * static_cast<double>(sec.no_api) /
-                                 static_cast<double>(sec.answered));
-      } else {
-        s[3].values.emplace_back(std::nullopt);
-      }
+      s[3].values.push_back(share(sec));
+    }
+    if (!c.group.empty()) {
+      s.push_back({"series-hit-rate-group", c.group_label, kGroupColor, "3 2", true, {}});
+      for (const Second& sec : c.group) s.back().values.push_back(share(sec));
     }
     return s;
   }
@@ -191,7 +196,7 @@ class Svg {
     if (c_.api_limit > 0) {
       line_item(86, kUpstreamColor, "2 3", "API limit (" + num(c_.api_limit, 0) + "/s)");
     }
-    box_item(86, "#f0c8c8", "Redis down");
+    box_item(86, "#f0c8c8", c_.down_label);
     box_item(86, "#eeeeee", "warm-up (not in the table)");
     text(lx, 86, "breaker:");
     lx += 60;
@@ -223,7 +228,23 @@ class Svg {
     for (const auto& [from, to] : c_.redis_down) {
       rect(x(from), kTop, std::max(1.0, x(to) - x(from)), kBottom - kTop,
            std::string("fill=\"") + kDownColor + "\" fill-opacity=\"0.16\"",
-           "Redis down from t=" + num(from) + " s to t=" + num(to) + " s");
+           c_.down_label + " from t=" + num(from) + " s to t=" + num(to) + " s");
+    }
+    out_ += "</g>\n";
+  }
+
+  void marks() {
+    out_ += "<g id=\"marks\">\n";
+    double row = 0;
+    for (const auto& [at, label] : c_.marks) {
+      const double mx = x(at);
+      vline(mx, kTop, kBottom, R"(stroke="#333333" stroke-width="1" stroke-dasharray="1 2")");
+      const bool left = mx > (kLeft + kRight) / 2;  // the label on the side with room
+      text(left ? mx - 4 : mx + 4, kTop + 14 + 14 * row, label + " (t=" + num(at) + " s)",
+           std::string("font-size=\"11\" fill=\"#333333\" stroke=\"#ffffff\" "
+                       "stroke-width=\"3\" paint-order=\"stroke\" text-anchor=\"") +
+               (left ? "end" : "start") + "\"");
+      row = row >= 7 ? 0 : row + 1;  // one row each, so labels never overlap
     }
     out_ += "</g>\n";
   }
@@ -281,11 +302,14 @@ class Svg {
               " s: " + num(*v, s.right_axis ? 1 : 0) + (s.right_axis ? " % " : " ") + esc(s.label) +
               "</title></circle>\n";
     }
-    out_ += "<polyline id=\"" + std::string(s.id) + "\" data-values=\"" + values +
-            "\" fill=\"none\" stroke=\"" + s.color + "\" stroke-width=\"2\"" +
-            (*s.dash ? std::string(" stroke-dasharray=\"") + s.dash + "\"" : "") +
-            " stroke-linejoin=\"round\" points=\"" + points + "\"><title>" + esc(s.label) +
-            "</title></polyline>\n";
+    out_ +=
+        "<polyline id=\"" + std::string(s.id) + "\" data-values=\"" + values +
+        "\" fill=\"none\" stroke=\"" + s.color + "\" stroke-width=\"2\"" +
+        (*s.dash ? std::string(" stroke-dasharray=\"") + s.dash + "\"" : "") +
+        " stroke-linejoin=\"round\" points=\"" + points + "\"><title>" +
+        esc(std::string(s.id) == "series-hit-rate-group" && !c_.group_title.empty() ? c_.group_title
+                                                                                    : s.label) +
+        "</title></polyline>\n";
     out_ += "<g fill=\"" + std::string(s.color) + "\">\n" + dots + "</g>\n";
   }
 

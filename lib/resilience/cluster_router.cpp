@@ -111,9 +111,11 @@ Result<void> ClusterRouter::execute(Command&& cmd, Completion&& done) {
   auto view = topology_.view();
   if (view == nullptr) {
     topology_.request_refresh("a call and no slot map");
-    const auto why = topology_.discovery_error();
-    return Error{Errc::connection, std::string(cmd.name) + ": no cluster slot map yet" +
-                                       (why.empty() ? std::string() : " (" + why + ")")};
+    const auto why = topology_.discovery_failure();
+    return Error{why.code, std::string(cmd.name) + ": no cluster slot map yet" +
+                               (topology_.discovery_error().empty()
+                                    ? std::string()
+                                    : " (" + topology_.discovery_error() + ")")};
   }
   auto wire = cmd.shared_wire ? std::move(cmd.shared_wire)
                               : std::make_shared<const std::string>(std::move(cmd.wire));

@@ -119,6 +119,8 @@ void ClusterTopology::refresh(const std::string& why) {
   partial_.reset();
   partial_from_.clear();
   failures_.clear();
+  failed_others_.clear();
+  failure_code_ = Errc::connection;
   ask(0);
 }
 
@@ -153,7 +155,15 @@ void ClusterTopology::ask(std::size_t i) {
       partial_.reset();
       done(true, {});
     } else {
-      done(false, failures_.empty() ? std::string("no node to ask") : failures_);
+      std::string why = failures_.empty() ? std::string("no node to ask") : failures_;
+      if (!failed_others_.empty()) {
+        why += " (also failed: ";
+        for (std::size_t k = 0; k < failed_others_.size(); ++k) {
+          why += (k > 0 ? ", " : "") + failed_others_[k];
+        }
+        why += ")";
+      }
+      done(false, why);
     }
     return;
   }
@@ -178,8 +188,10 @@ void ClusterTopology::on_slots(std::size_t i, ClusterNode* n, Outcome&& o) {
 
 void ClusterTopology::read_slots(std::size_t i, ClusterNode* n, Outcome&& o) {
   std::string problem;
+  Errc code = Errc::protocol;
   if (o.error) {
     problem = o.error->message;
+    code = o.error->code;
   } else if (o.reply == nullptr) {
     problem = "no reply";
   } else {
@@ -203,8 +215,29 @@ void ClusterTopology::read_slots(std::size_t i, ClusterNode* n, Outcome&& o) {
       }
     }
   }
-  if (!failures_.empty()) failures_ += "; ";
-  failures_ += n->name + ": " + problem;
+  // The most telling failure is the one reported (a refused certificate or password before a
+  // refused connection), the other nodes by name only: one message, not one per seed.
+  auto rank = [](Errc e) {
+    switch (e) {
+      case Errc::tls:
+      case Errc::auth:
+      case Errc::invalid_argument:
+        return 3;
+      case Errc::connection:
+      case Errc::timeout:
+        return 1;
+      default:
+        return 2;
+    }
+  };
+  if (failures_.empty() || rank(code) > rank(failure_code_)) {
+    if (!failures_.empty()) failed_others_.push_back(failed_first_);
+    failures_ = problem;
+    failure_code_ = code;
+    failed_first_ = n->name;
+  } else {
+    failed_others_.push_back(n->name);
+  }
   ask(i + 1);
 }
 
@@ -232,6 +265,7 @@ void ClusterTopology::done(bool ok, const std::string& why) {
   {
     std::lock_guard lock(view_mu_);
     discovery_error_ = ok ? std::string() : why;
+    discovery_code_ = ok ? Errc::connection : failure_code_;
     first_done_ = true;
   }
   first_cv_.notify_all();
@@ -312,6 +346,9 @@ PoolStatus ClusterTopology::status() const {
     s.master_switches = v->version > 0 ? v->version - 1 : 0;
   }
   s.last_error = last_error_text();
+  const auto [handshakes, resumed] = transport_.tls_counts();
+  s.tls_handshakes = handshakes;
+  s.tls_resumed = resumed;
   return s;
 }
 
@@ -332,7 +369,7 @@ Error ClusterTopology::last_error() const {
   auto v = view();
   if (v == nullptr) {
     std::lock_guard lock(view_mu_);
-    return Error{Errc::connection,
+    return Error{discovery_error_.empty() ? Errc::connection : discovery_code_,
                  discovery_error_.empty() ? "no slot map yet" : "no slot map: " + discovery_error_};
   }
   for (auto m : v->map.masters()) {

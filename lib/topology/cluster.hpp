@@ -100,6 +100,9 @@ class ClusterTopology final : public Reachability {
     std::lock_guard lock(view_mu_);
     return discovery_error_;
   }
+  // Why there is no map, as an error: the most telling failure of the last refresh
+  // (Errc::tls, auth, ... before connection).
+  Error discovery_failure() const { return last_error(); }
 
   // Reachability: the masters of the current map taken together (ready: the fewest ready
   // connections of any master, 0 while one has none or there is no map).
@@ -132,7 +135,10 @@ class ClusterTopology final : public Reachability {
   std::vector<ClusterNode*> asking_;  // the nodes one refresh asks, in turn
   std::optional<SlotMap> partial_;    // the best partial answer of this refresh
   std::string partial_from_;
-  std::string failures_;  // what the nodes asked in this refresh answered
+  std::string failures_;  // the most telling answer of the nodes asked in this refresh
+  Errc failure_code_ = Errc::connection;
+  std::string failed_first_;                // the node that gave it
+  std::vector<std::string> failed_others_;  // the other nodes that failed
   bool in_flight_ = false;
   bool again_ = false;
   bool held_ = false;  // a refresh is scheduled for the end of the min interval
@@ -143,6 +149,7 @@ class ClusterTopology final : public Reachability {
   mutable std::mutex view_mu_;
   std::shared_ptr<const ClusterView> view_;  // guarded by view_mu_
   std::string discovery_error_;              // guarded by view_mu_
+  Errc discovery_code_ = Errc::connection;   // guarded by view_mu_
   std::vector<Pool*> all_pools_;             // guarded by view_mu_ (for set_probing)
   bool first_done_ = false;                  // guarded by view_mu_: the first refresh ended
   std::condition_variable first_cv_;

@@ -94,6 +94,11 @@ void Transport::shutdown() {
   thread_.join();
 }
 
+std::pair<std::uint64_t, std::uint64_t> Transport::tls_counts() const {
+  if (tls_ == nullptr) return {0, 0};
+  return {tls_->handshakes(), tls_->resumed()};
+}
+
 PoolStatus Transport::status() const {
   PoolStatus s = pool_->status();
   if (tls_ != nullptr) {

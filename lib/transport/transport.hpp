@@ -60,6 +60,8 @@ class Transport final : public Sender {
   const std::string& endpoint() const noexcept { return pool_->endpoint(); }
   // The pool's status with the TLS handshake counts.
   PoolStatus status() const;
+  // TLS handshakes of every connection of this transport, and how many resumed; 0 without TLS.
+  std::pair<std::uint64_t, std::uint64_t> tls_counts() const;
 
   // For a topology (loop thread): a connection on this loop with its own config and observer
   // (a sentinel), both of which must outlive it; TLS as for the pool. `on_stop` runs on the loop

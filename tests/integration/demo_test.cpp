@@ -1,7 +1,8 @@
 // The main job in short mode: its warm-up, its table (columns that add up, the outage in its own
 // rows), its SVG timeline, its health endpoints with Redis killed and without Redis at all, and
-// its other HTTP endpoints. DEMO_BIN names the demo_service binary, PYTHON3 a Python 3 to check
-// the SVG with (both set by meson).
+// its other HTTP endpoints; and --cluster --short: a private cluster, one master failed over.
+// DEMO_BIN names the demo_service binary, PYTHON3 a Python 3 to check the SVG with (both set by
+// meson).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -379,6 +380,119 @@ TEST(Demo, WithoutRedisTheServiceIsLiveAndReadyAndCacheHealthIsNever503) {
   const int status = ::pclose(p);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
   std::printf("%s", out.c_str());
+}
+
+// --cluster --short: a private cluster of 3 masters with a replica each; phase 2 kills one master,
+// its replica is promoted and the calls on its slots are served again; only its keys are shed
+// meanwhile; restarted, the killed node rejoins as a replica. About 14 s.
+TEST(DemoCluster, OneMasterFailsOverAndOnlyItsKeysAreAffected) {
+  const char* bin = std::getenv("DEMO_BIN");
+  ASSERT_NE(bin, nullptr) << "DEMO_BIN not set";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("rcache-demo-cluster-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string cmd =
+      std::string(bin) + " --cluster --short --svg " + (dir / "timeline.svg").string() + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = ::pclose(p);
+  std::printf("%s", out.c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "demo failed";
+
+  // The cluster started, and its layout was printed: 3 masters, each with a replica.
+  EXPECT_THAT(out, HasSubstr("redis: a private Redis Cluster on 127.0.0.1, 3 masters with one "
+                             "replica each, ready in"));
+  const std::regex layout(
+      R"(slots +\d+- *\d+  master 127\.0\.0\.1:\d+ \(pid \d+\)  replica 127\.0\.0\.1:\d+ \(pid \d+\))");
+  EXPECT_EQ(
+      std::distance(std::sregex_iterator(out.begin(), out.end(), layout), std::sregex_iterator()),
+      3);
+  // One master killed, its replica promoted (asked of the node), its slots served again.
+  EXPECT_THAT(out, HasSubstr(">>> kill -9 master 127.0.0.1:"));
+  EXPECT_THAT(out, HasSubstr(">>> promoted: 127.0.0.1:"));
+  EXPECT_THAT(out, HasSubstr(">>> served again: a GET on its slots"));
+  EXPECT_THAT(out, HasSubstr(">>> recovered: the load's calls on its slots answered from Redis"));
+  EXPECT_THAT(out, HasSubstr(">>> rejoined: 127.0.0.1:"));
+  std::map<std::string, double> result;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(RESULT (.*))")));
+  const std::string fields = m[1];
+  const std::regex kv(R"((\w+)=([0-9.]+))");
+  for (auto it = std::sregex_iterator(fields.begin(), fields.end(), kv);
+       it != std::sregex_iterator(); ++it) {
+    result[(*it)[1]] = std::stod((*it)[2]);
+  }
+  EXPECT_EQ(result["cluster"], 1);
+  ASSERT_EQ(result.count("promoted_after_s"), 1u) << "not promoted";
+  EXPECT_GT(result["promoted_after_s"], 0.5);  // cluster-node-timeout is 1 s
+  EXPECT_LT(result["promoted_after_s"], 10);
+  ASSERT_EQ(result.count("served_again_after_promotion_s"), 1u) << "not served again";
+  EXPECT_LT(result["served_again_after_promotion_s"], 5);
+  EXPECT_EQ(result.count("load_from_redis_after_promotion_s"), 1u) << "the load did not recover";
+  EXPECT_EQ(result.count("rejoined_after_s"), 1u) << "the killed node did not rejoin";
+
+  // The main table: a master down for part of phase 2 only.
+  const std::regex row(
+      R"(^(steady|failover|after restart) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +[0-9.]+ +[0-9.]+ +)"
+      R"([0-9.]+ +[0-9.]+% +\d+ +\d+ +(up|part)$)");
+  // The table by keys: phase, keys, requests, answered, answered/s, from cache, from API, 429,
+  // shed, errors, p99.
+  const std::regex by_keys(
+      R"(^(steady|failover|after restart) +(killed master|other masters) +(\d+) +(\d+) +[0-9.]+ +)"
+      R"((\d+) +(\d+) +(\d+) +(\d+) +(\d+) +[0-9.]+$)");
+  std::map<std::string, std::string> redis_column;
+  struct Keys {
+    long requests = 0, answered = 0, cache = 0, api = 0, too_many = 0, shed = 0, errors = 0;
+  };
+  std::map<std::string, Keys> keys;
+  for (const auto& line : lines_of(out)) {
+    if (std::regex_match(line, m, row)) {
+      redis_column[m[1]] = m[7];
+      EXPECT_EQ(std::stol(m[4]) + std::stol(m[5]) + std::stol(m[6]), std::stol(m[3])) << line;
+    } else if (std::regex_match(line, m, by_keys)) {
+      Keys k{std::stol(m[3]), std::stol(m[4]), std::stol(m[5]), std::stol(m[6]),
+             std::stol(m[7]), std::stol(m[8]), std::stol(m[9])};
+      EXPECT_EQ(k.answered + k.too_many + k.errors, k.requests) << line;
+      EXPECT_EQ(k.cache + k.api, k.answered) << line;
+      EXPECT_LE(k.shed, k.too_many) << line;
+      keys[std::string(m[1]) + "/" + std::string(m[2])] = k;
+    }
+  }
+  EXPECT_EQ(redis_column["steady"], "up");
+  EXPECT_EQ(redis_column["failover"], "part");
+  EXPECT_EQ(redis_column["after restart"], "up");
+  ASSERT_EQ(keys.size(), 6u) << "the table by keys";
+  // Only the killed master's keys were turned away by the outage load cap, and only in phase 2;
+  // the other masters' keys went on from Redis.
+  EXPECT_GT(keys["failover/killed master"].shed, 0);
+  for (const char* phase : {"steady", "failover", "after restart"}) {
+    SCOPED_TRACE(phase);
+    EXPECT_EQ(keys[std::string(phase) + "/other masters"].shed, 0);
+    EXPECT_EQ(keys[std::string(phase) + "/other masters"].errors, 0);
+    EXPECT_GT(keys[std::string(phase) + "/other masters"].cache, 0);
+  }
+  EXPECT_EQ(keys["steady/killed master"].shed, 0);
+  EXPECT_EQ(keys["after restart/killed master"].shed, 0);
+  // The promoted replica had the data: the killed master's keys come from the cache again.
+  EXPECT_GT(keys["after restart/killed master"].cache, keys["after restart/killed master"].api);
+
+  // The timeline: well-formed, with the killed master's keys as a line of their own and the
+  // failover's moments marked.
+  const auto svg_path = dir / "timeline.svg";
+  const char* py = std::getenv("PYTHON3");
+  const std::string check =
+      std::string(py != nullptr && *py != '\0' ? py : "python3") +
+      " -c 'import xml.dom.minidom,sys; xml.dom.minidom.parse(sys.argv[1])' " + svg_path.string() +
+      " > " + (dir / "xml.txt").string() + " 2>&1";
+  EXPECT_EQ(std::system(check.c_str()), 0) << "not well-formed XML: " << slurp(dir / "xml.txt");
+  const std::string svg = slurp(svg_path);
+  EXPECT_THAT(svg, HasSubstr("id=\"series-hit-rate-group\""));
+  EXPECT_THAT(svg, HasSubstr("master down"));
+  EXPECT_THAT(svg, HasSubstr("replica promoted (t="));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <utility>
@@ -294,9 +295,13 @@ int free_cluster_port(const std::vector<int>& taken) {
     if (range >> eph_lo >> eph_hi && eph_lo - kBusOffset - lo >= 2000) hi = eph_lo - kBusOffset;
   }
   static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
+  static std::mutex rng_mu;  // sets may be started from several threads at once
   std::uniform_int_distribution<int> pick(lo, hi - 1);
   for (int attempt = 0; attempt < 500; ++attempt) {
-    const int p = pick(rng);
+    const int p = [&] {
+      std::lock_guard lock(rng_mu);
+      return pick(rng);
+    }();
     bool clash = false;
     for (int t : taken) {
       clash = clash || p == t || p == t + kBusOffset || p + kBusOffset == t;
@@ -315,6 +320,14 @@ std::unique_ptr<ClusterSet> ClusterSet::start(const Options& options) {
       options.node_timeout_ms < 1) {
     std::fprintf(stderr, "cluster set: bad options (masters %d, replicas per master %d)\n",
                  options.masters, options.replicas_per_master);
+    return nullptr;
+  }
+  if (!options.tls_cert_file.empty() &&
+      (options.tls_key_file.empty() || options.tls_ca_file.empty() ||
+       options.tls_client_cert_file.empty() || options.tls_client_key_file.empty())) {
+    std::fprintf(stderr,
+                 "cluster set: TLS needs tls_key_file, tls_ca_file and a client certificate "
+                 "(tls_client_cert_file, tls_client_key_file) for the cluster bus\n");
     return nullptr;
   }
   const std::size_t total = static_cast<std::size_t>(options.masters) *
@@ -343,6 +356,16 @@ std::unique_ptr<ClusterSet> ClusterSet::start(const Options& options) {
                 // CLUSTER SLOTS lists a replica only once its replication offset is not 0, and
                 // on an idle master only the master's PINGs move it (every 10 s by default).
                 "--repl-ping-replica-period", "1"};
+      if (!options.tls_cert_file.empty()) {
+        o.tls_cert_file = options.tls_cert_file;
+        o.tls_key_file = options.tls_key_file;
+        o.tls_ca_file = options.tls_ca_file;
+        // The bus port would be tls-port + 10000 otherwise (the TLS port is any free one).
+        o.args.insert(o.args.end(), {"--tls-cluster", "yes", "--tls-replication", "yes",
+                                     "--cluster-port", std::to_string(port + kBusOffset),
+                                     "--tls-client-cert-file", options.tls_client_cert_file,
+                                     "--tls-client-key-file", options.tls_client_key_file});
+      }
       o.args.insert(o.args.end(), options.extra_args.begin(), options.extra_args.end());
       server = RedisServer::start(o);
       if (server != nullptr) break;
@@ -602,6 +625,12 @@ std::vector<std::string> ClusterSet::seeds() const {
   return out;
 }
 
+std::vector<std::string> ClusterSet::tls_seeds() const {
+  std::vector<std::string> out;
+  for (const auto& n : nodes_) out.push_back("127.0.0.1:" + std::to_string(n->tls_port()));
+  return out;
+}
+
 std::string ClusterSet::id_for(int port) const {
   for (std::size_t i = 0; i < nodes_.size() && i < ids_.size(); ++i) {
     if (nodes_[i]->port() == port) return ids_[i];
@@ -689,7 +718,9 @@ bool ClusterSet::migrate_keys(int slot, int to_port, const std::vector<std::stri
     std::fprintf(stderr, "cluster set: migrate_keys(%d, %d): slot owner %d\n", slot, to_port, from);
     return false;
   }
-  std::vector<std::string> argv = {"MIGRATE", "127.0.0.1", std::to_string(to_port), "", "0",
+  const RedisServer* target = node_by_port(to_port);
+  const int dial = tls() && target != nullptr ? target->tls_port() : to_port;
+  std::vector<std::string> argv = {"MIGRATE", "127.0.0.1", std::to_string(dial), "", "0",
                                    "5000",    "KEYS"};
   argv.insert(argv.end(), keys.begin(), keys.end());
   return expect_ok(from, argv, milliseconds(10000), "NOKEY");

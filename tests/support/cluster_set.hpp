@@ -36,6 +36,18 @@ class ClusterSet {
     int replicas_per_master = 0;
     int node_timeout_ms = 1000;
     std::vector<std::string> extra_args;  // for every node
+    // Non-empty: every node also listens with TLS on its own port (this certificate and key;
+    // clients are not asked for one) and the cluster bus (tls-cluster) and replication
+    // (tls-replication) run over TLS; the bus port stays port() + 10000 (--cluster-port). Redis
+    // then names the TLS ports to a client on a TLS connection (CLUSTER SLOTS, CLUSTER NODES,
+    // MOVED, ASK) and the plain ports to a plaintext one: the set's own checks, on the plain
+    // ports, see the plain ports as without TLS.
+    std::string tls_cert_file, tls_key_file, tls_ca_file;
+    // Required with TLS: the certificate the nodes show as clients (tls-client-cert-file), signed
+    // by tls_ca_file with extendedKeyUsage clientAuth. Redis 7.0 always asks a node dialling its
+    // cluster bus for a certificate, whatever tls-auth-clients says, and OpenSSL refuses one
+    // made for serverAuth only ("certificate verify failed": the nodes never meet).
+    std::string tls_client_cert_file, tls_client_key_file;
   };
 
   static constexpr int kSlots = 16384;
@@ -56,6 +68,9 @@ class ClusterSet {
   RedisServer* node_by_port(int port);  // nullptr if not one of ours
   const Options& options() const { return options_; }
   std::vector<std::string> seeds() const;  // "127.0.0.1:port" of every node started (even dead)
+  bool tls() const { return !options_.tls_cert_file.empty(); }
+  int tls_port(std::size_t i) const { return nodes_.at(i)->tls_port(); }  // 0 without TLS
+  std::vector<std::string> tls_seeds() const;  // "127.0.0.1:tls_port" of every node started
 
   // Queries of the live cluster. A node is live when its process runs (RedisServer::running());
   // a paused node counts as live but does not answer (each query waits at most 500 ms for it).
@@ -71,7 +86,8 @@ class ClusterSet {
   bool begin_migration(int slot, int to_port);  // IMPORTING on the target, then MIGRATING on
                                                 // the source
   // MIGRATE ... KEYS from the source to the target; every key must hash to `slot`. A key that is
-  // not on the source (NOKEY) counts as moved.
+  // not on the source (NOKEY) counts as moved. With TLS, to the target's TLS port (a node of a
+  // tls-cluster MIGRATEs over TLS).
   bool migrate_keys(int slot, int to_port, const std::vector<std::string>& keys);
   // CLUSTER SETSLOT slot NODE <target> on the target, the source, then every other live master;
   // then waits (at most 5 s) until every live node's CLUSTER SLOTS names the target.
