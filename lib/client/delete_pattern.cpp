@@ -1,5 +1,5 @@
 // Client::delete_pattern(): SCAN + UNLINK per batch, chained on the loop thread, never KEYS.
-#include <algorithm>
+#include <unordered_map>
 
 #include "client/calls.hpp"
 #include "protocol/cluster.hpp"
@@ -53,8 +53,10 @@ struct PatternDelete {
 
 // The scan of one node. With a cluster, a SCAN that fails because its master is unreachable is
 // tried again (kResumes times, kResumeDelay apart) on the master that serves `slot` by then: on a
-// replacement after a failover it starts again from cursor 0 (cursors are per server), which
-// keeps the count exact (UNLINK counts only the keys it removed).
+// replacement after a failover (cursors are per server), and on the same master too (a page
+// whose UNLINKs failed was already past its cursor; a restarted server has a new hash seed), it
+// starts again from cursor 0, which keeps the count exact (UNLINK counts only the keys it
+// removed, and those are gone).
 struct NodeScan : std::enable_shared_from_this<NodeScan> {
   std::shared_ptr<PatternDelete> job;
   detail::ClusterNode* node = nullptr;  // null: the single Redis
@@ -123,11 +125,9 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
     }
     if (auto v = core().cluster()->topology().view()) {
       detail::ClusterNode* owner = v->master_of(slot);
-      if (owner != nullptr && owner != node) {
-        node = owner;
-        cursor = "0";
-      }
+      if (owner != nullptr) node = owner;
     }
+    cursor = "0";
     scan();
   }
 
@@ -141,7 +141,16 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
          true, &NodeScan::on_scan);
   }
 
+  // A completion that throws (out of memory grouping a page) would never end the job: it fails.
   void on_scan(Outcome&& o) {
+    try {
+      read_page(std::move(o));
+    } catch (const std::exception& e) {
+      fail(Error{Errc::too_large, std::string("out of memory reading a SCAN page: ") + e.what()});
+    }
+  }
+
+  void read_page(Outcome&& o) {
     if (o.error) {
       if (resume(*o.error)) return;
       return fail(std::move(*o.error));
@@ -157,16 +166,10 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
     if (node == nullptr) {
       groups.push_back(batch);
     } else {
-      std::vector<std::pair<std::uint16_t, std::size_t>> slots;  // slot -> index in groups
+      std::unordered_map<std::uint16_t, std::size_t> slots;  // slot -> index in groups
       for (const auto& k : batch) {
-        const auto slot = detail::key_slot(k);
-        auto it = std::find_if(slots.begin(), slots.end(),
-                               [slot](const auto& e) { return e.first == slot; });
-        if (it == slots.end()) {
-          slots.emplace_back(slot, groups.size());
-          groups.emplace_back();
-          it = slots.end() - 1;
-        }
+        auto [it, added] = slots.try_emplace(detail::key_slot(k), groups.size());
+        if (added) groups.emplace_back();
         groups[it->second].push_back(k);
       }
     }

@@ -28,7 +28,8 @@ struct ClusterRouter::Call {
   const char* name = "";
   bool idempotent = true;
   Op op = Op::other;
-  int slot = -1;  // -1: no key
+  int slot = -1;                // -1: no key
+  ClusterNode* node = nullptr;  // set: this node, whatever the slot (a broadcast's part)
   bool read_only = false;
   int redirects = 0;
   TimePoint deadline{};
@@ -70,6 +71,7 @@ std::optional<Redirect> find_redirect(const Outcome& o);
 // caller's order, and its wire.
 struct SplitPart {
   std::uint16_t slot = 0;
+  ClusterNode* node = nullptr;  // set: sent to this node (a broadcast), not by slot
   std::vector<std::size_t> items;
   std::string wire;
   std::uint32_t replies = 1;
@@ -84,7 +86,8 @@ Result<SplitPlan> plan_split(std::string_view wire);
 // A broadcast wire as one part per master (`slots`: one slot of each): DBSIZE's counts are
 // summed, KEYS' arrays put end to end, anything else answers with the first master's reply
 // when no master answered an error.
-SplitPlan plan_broadcast(std::string_view wire, const std::vector<std::uint16_t>& slots);
+SplitPlan plan_broadcast(std::string_view wire, const std::vector<std::uint16_t>& slots,
+                         const std::vector<ClusterNode*>& nodes = {});
 // The parts' outcomes (in plan order) as one outcome shaped like the unsplit command's: an
 // error, or a reply that is not the expected shape, is the first such part's outcome as it is.
 Outcome merge_split(const SplitPlan& plan, std::vector<Outcome>&& parts);

@@ -21,12 +21,22 @@ ClusterRouter::ClusterRouter(const Config& cfg, const Logger& logger, Metrics& m
       on_breaker_change_(std::move(on_breaker_change)),
       topology_(
           cfg, logger, clock, transport, [this](ClusterNode& n) { make_node_state(n); },
-          [on_available = std::move(on_available)](ClusterNode& n) {
-            // This node's pool reached it: the degraded modes recover, and its own breaker (no
-            // other node's) may probe at once.
-            if (on_available) on_available();
+          [this, on_available = std::move(on_available)](ClusterNode& n) {
+            // This node's pool reached it: its own breaker (no other node's) may probe at once,
+            // and, if it serves slots (or no map is known yet), the degraded modes recover: a
+            // replica that reads may go to does not make a client without masters "enabled".
+            if (on_available && serves_slots(n)) on_available();
             if (n.above != nullptr) static_cast<NodeState*>(n.above)->executor->on_reachable();
           }) {}
+
+bool ClusterRouter::serves_slots(const ClusterNode& n) const {
+  auto v = topology_.view();
+  if (v == nullptr) return true;
+  for (auto m : v->map.masters()) {
+    if (v->nodes[m] == &n) return true;
+  }
+  return false;
+}
 
 void ClusterRouter::start() {
   transport_.post([this] { topology_.start(); });
@@ -111,11 +121,10 @@ Result<void> ClusterRouter::execute(Command&& cmd, Completion&& done) {
   auto view = topology_.view();
   if (view == nullptr) {
     topology_.request_refresh("a call and no slot map");
-    const auto why = topology_.discovery_failure();
-    return Error{why.code, std::string(cmd.name) + ": no cluster slot map yet" +
-                               (topology_.discovery_error().empty()
-                                    ? std::string()
-                                    : " (" + topology_.discovery_error() + ")")};
+    return Error{topology_.discovery_code(), std::string(cmd.name) + ": no cluster slot map yet" +
+                                                 (topology_.discovery_error().empty()
+                                                      ? std::string()
+                                                      : " (" + topology_.discovery_error() + ")")};
   }
   auto wire = cmd.shared_wire ? std::move(cmd.shared_wire)
                               : std::make_shared<const std::string>(std::move(cmd.wire));
@@ -145,10 +154,17 @@ Result<void> ClusterRouter::execute(Command&& cmd, Completion&& done) {
 }
 
 Result<void> ClusterRouter::route(const std::shared_ptr<Call>& call, const ClusterView& view) {
+  if (call->node != nullptr) return send(call, *call->node, false);  // a broadcast's part
   ClusterNode* node =
       call->slot >= 0 ? view.master_of(static_cast<std::uint16_t>(call->slot)) : any_master(view);
   if (node != nullptr && call->read_only && cfg_.read_from != ReadFrom::master) {
-    node = reader(view, call->slot, node);
+    ClusterNode* master = node;
+    node = reader(view, call->slot, master);
+    if (node != master) {
+      auto r = send(call, *node, false);
+      if (r || !unavailable(r.error())) return r;
+      node = master;  // the replica refuses (its breaker, its bulkhead): the master reads too
+    }
   }
   if (node == nullptr) {
     topology_.request_refresh("no master for slot " + std::to_string(call->slot));
@@ -171,7 +187,12 @@ ClusterNode* ClusterRouter::reader(const ClusterView& view, int slot, ClusterNod
   if (cfg_.read_from == ReadFrom::any) ready[n++] = master;
   for (auto r : view.map.replicas_of(m)) {
     ClusterNode* node = r < view.nodes.size() ? view.nodes[r] : nullptr;
-    if (node != nullptr && node->pool->ready() > 0 && n < std::size(ready)) ready[n++] = node;
+    if (node == nullptr || node->pool->ready() == 0 || n >= std::size(ready)) continue;
+    const auto* s = static_cast<const NodeState*>(node->above);
+    const CircuitBreaker* b = s != nullptr ? s->executor->breaker() : nullptr;
+    const BreakerState st = b != nullptr ? b->state() : BreakerState::closed;
+    if (st == BreakerState::open || st == BreakerState::forced_open) continue;  // sick: skip it
+    ready[n++] = node;
   }
   if (n == 0) return master;
   return ready[next_reader_.fetch_add(1, std::memory_order_relaxed) % n];
@@ -237,6 +258,11 @@ void ClusterRouter::on_outcome(const std::shared_ptr<Call>& call, ClusterNode& n
       const NodeAddress to{rd->host.empty() ? node.address.host : rd->host, rd->port, {}};
       ClusterNode& target =
           rd->kind == Redirect::Kind::moved ? topology_.moved(rd->slot, to) : topology_.node(to);
+      if (rd->kind == Redirect::Kind::moved && call->read_only && &target != &node) {
+        // A replica sent us on to the master the map already names: it may replicate another
+        // master now (a replica migration), which only a new map says.
+        topology_.refresh("MOVED from " + node.name);
+      }
       if (auto r = send(call, target, rd->kind == Redirect::Kind::ask); !r) {
         fail(std::move(r).error());
       }
@@ -249,7 +275,7 @@ void ClusterRouter::on_outcome(const std::shared_ptr<Call>& call, ClusterNode& n
   } else if (o.error->code == Errc::connection || o.error->code == Errc::timeout) {
     topology_.refresh(std::string(call->name) + " failed on " + node.name);
     // The map may already name another master for the slot (a failover it has seen).
-    if (call->slot >= 0 && call->redirects < cfg_.cluster_max_redirects &&
+    if (call->node == nullptr && call->slot >= 0 && call->redirects < cfg_.cluster_max_redirects &&
         clock_.now() < call->deadline && (call->idempotent || !o.sent)) {
       auto v = topology_.view();
       ClusterNode* owner = v ? v->master_of(static_cast<std::uint16_t>(call->slot)) : nullptr;

@@ -94,9 +94,11 @@ class ClusterRouter final : public Dispatcher {
                      bool read_only, Completion& done);
   Result<void> broadcast(const std::shared_ptr<const std::string>& wire, const Command& meta,
                          const ClusterView& view, Completion& done);
-  Result<void> run_split(SplitPlan plan, const Command& meta, bool read_only, Completion& done);
+  Result<void> run_split(SplitPlan plan, const Command& meta, bool read_only, Completion& done,
+                         const ClusterView& view);
   // A replica of `master` for a read, per Config::read_from, or `master` itself.
   ClusterNode* reader(const ClusterView& view, int slot, ClusterNode* master);
+  bool serves_slots(const ClusterNode& n) const;
   ClusterNode* any_master(const ClusterView& view);
 
   const Config& cfg_;

@@ -212,7 +212,7 @@ Result<SplitPlan> plan_split(std::string_view wire) {
     for (auto& p : plan.parts) {
       if (p.slot == slot) return p;
     }
-    plan.parts.push_back(SplitPart{slot, {}, {}, 1});
+    plan.parts.push_back(SplitPart{slot, nullptr, {}, {}, 1});
     return plan.parts.back();
   };
   if (first->name == "MULTI") {
@@ -260,20 +260,29 @@ Result<SplitPlan> plan_split(std::string_view wire) {
   return plan;
 }
 
-SplitPlan plan_broadcast(std::string_view wire, const std::vector<std::uint16_t>& slots) {
+SplitPlan plan_broadcast(std::string_view wire, const std::vector<std::uint16_t>& slots,
+                         const std::vector<ClusterNode*>& nodes) {
   SplitPlan plan;
   auto first = parse_wire_command(wire);
   const std::string name = first ? first->name : std::string();
   plan.kind = name == "DBSIZE" ? SplitKind::count
               : name == "KEYS" ? SplitKind::concat
                                : SplitKind::first;
-  for (auto slot : slots) plan.parts.push_back(SplitPart{slot, {}, std::string(wire), 1});
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    plan.parts.push_back(
+        SplitPart{slots[i], i < nodes.size() ? nodes[i] : nullptr, {}, std::string(wire), 1});
+  }
   return plan;
 }
 
 Outcome merge_split(const SplitPlan& plan, std::vector<Outcome>&& parts) {
+  bool sent = false;  // a part that failed unsent does not make the whole call unsent
+  for (const auto& p : parts) sent = sent || p.sent;
   for (auto& p : parts) {
-    if (p.error || p.reply == nullptr) return std::move(p);
+    if (p.error || p.reply == nullptr) {
+      p.sent = sent;
+      return std::move(p);
+    }
   }
   if (plan.kind == SplitKind::first || plan.kind == SplitKind::concat) {
     std::size_t total = 0;
@@ -369,28 +378,31 @@ Result<void> ClusterRouter::split(const std::shared_ptr<const std::string>& wire
     e.message = std::string(meta.name) + ": " + e.message;
     return e;
   }
-  return run_split(std::move(*plan), meta, read_only, done);
+  auto view = topology_.view();
+  return run_split(std::move(*plan), meta, read_only, done, *view);
 }
 
 Result<void> ClusterRouter::broadcast(const std::shared_ptr<const std::string>& wire,
                                       const Command& meta, const ClusterView& view,
                                       Completion& done) {
-  std::vector<std::uint16_t> slots;  // one of each master
+  std::vector<std::uint16_t> slots;  // one of each master, and the master itself
+  std::vector<ClusterNode*> nodes;
   std::vector<bool> seen(view.nodes.size(), false);
   for (std::uint32_t s = 0; s < kClusterSlots; ++s) {
     const auto m = view.map.master_of(static_cast<std::uint16_t>(s));
-    if (m == SlotMap::kNone || m >= seen.size() || seen[m]) continue;
+    if (m == SlotMap::kNone || m >= seen.size() || seen[m] || view.nodes[m] == nullptr) continue;
     seen[m] = true;
     slots.push_back(static_cast<std::uint16_t>(s));
+    nodes.push_back(view.nodes[m]);
   }
   if (slots.empty()) {
     return Error{Errc::connection, std::string(meta.name) + ": no master in the cluster's map"};
   }
-  return run_split(plan_broadcast(*wire, slots), meta, false, done);
+  return run_split(plan_broadcast(*wire, slots, nodes), meta, false, done, view);
 }
 
 Result<void> ClusterRouter::run_split(SplitPlan plan, const Command& meta, bool read_only,
-                                      Completion& done) {
+                                      Completion& done, const ClusterView& view) {
   auto merge = std::make_shared<Merge>();
   merge->plan = std::move(plan);
   const std::size_t n = merge->plan.parts.size();
@@ -410,7 +422,6 @@ Result<void> ClusterRouter::run_split(SplitPlan plan, const Command& meta, bool 
   };
   const TimePoint deadline =
       meta.deadline != TimePoint{} ? meta.deadline : clock_.now() + cfg_.deadline;
-  auto view = topology_.view();
   std::vector<std::optional<Error>> refusals(n);
   for (std::size_t g = 0; g < n; ++g) {
     auto call = std::make_shared<Call>();
@@ -420,6 +431,7 @@ Result<void> ClusterRouter::run_split(SplitPlan plan, const Command& meta, bool 
     call->idempotent = meta.idempotent;
     call->op = meta.op;
     call->slot = merge->plan.parts[g].slot;
+    call->node = merge->plan.parts[g].node;
     call->read_only = read_only;
     call->deadline = deadline;
     call->done = [merge, g, finish](Outcome&& o) {
@@ -431,7 +443,7 @@ Result<void> ClusterRouter::run_split(SplitPlan plan, const Command& meta, bool 
       }
       if (last) finish();
     };
-    if (auto r = route(call, *view); !r) refusals[g] = std::move(r).error();
+    if (auto r = route(call, view); !r) refusals[g] = std::move(r).error();
   }
   bool last = false;
   bool all_refused = false;

@@ -100,9 +100,12 @@ class ClusterTopology final : public Reachability {
     std::lock_guard lock(view_mu_);
     return discovery_error_;
   }
-  // Why there is no map, as an error: the most telling failure of the last refresh
-  // (Errc::tls, auth, ... before connection).
-  Error discovery_failure() const { return last_error(); }
+  // The code of the most telling failure of the last refresh that failed (Errc::tls, auth, ...
+  // before connection); Errc::connection when none has.
+  Errc discovery_code() const {
+    std::lock_guard lock(view_mu_);
+    return discovery_code_;
+  }
 
   // Reachability: the masters of the current map taken together (ready: the fewest ready
   // connections of any master, 0 while one has none or there is no map).

@@ -363,12 +363,15 @@ TEST_F(ClusterReplicas, ReadsGoToReplicasWhenAskedAndWritesNever) {
   ASSERT_NE(replica, nullptr);
   master->command({"WAIT", "1", "2000"});  // the replica has the write
   // The replicas' connections come up in the background: wait for them (bounded).
-  for (int i = 0; i < 500; ++i) {
-    std::size_t ready = 0;
-    for (const auto& n : client->health().nodes) ready += n.role == "replica" && n.ready > 0;
-    if (ready == 3) break;
-    std::this_thread::sleep_for(10ms);
+  std::size_t replicas_ready = 0;
+  for (int i = 0; i < 500 && replicas_ready < 3; ++i) {
+    replicas_ready = 0;
+    for (const auto& n : client->health().nodes) {
+      replicas_ready += n.role == "replica" && n.ready > 0;
+    }
+    if (replicas_ready < 3) std::this_thread::sleep_for(10ms);
   }
+  ASSERT_EQ(replicas_ready, 3u);
   const long long master_before = get_calls(*master), replica_before = get_calls(*replica);
   for (int i = 0; i < 50; ++i) {
     auto r = client->get(key);
@@ -377,8 +380,19 @@ TEST_F(ClusterReplicas, ReadsGoToReplicasWhenAskedAndWritesNever) {
   }
   EXPECT_EQ(get_calls(*replica) - replica_before, 50);
   EXPECT_EQ(get_calls(*master) - master_before, 0);
-  ASSERT_TRUE(client->set(key, "w").ok());  // writes go to the master
+  // A SET sent to a replica would be refused there (MOVED: rejected_calls); the replica's own
+  // calls count the replication stream, which is fine.
+  auto rejected_sets = [](RedisServer& node) {
+    const std::string info = node.command({"INFO", "commandstats"});
+    const auto line = info.find("cmdstat_set:");
+    const auto at = line == std::string::npos ? line : info.find("rejected_calls=", line);
+    return at == std::string::npos ? 0LL : std::stoll(info.substr(at + 15));
+  };
+  const long long rejected = rejected_sets(*replica);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(client->set(key, "w").ok());  // to the master only
   EXPECT_EQ(master->command({"GET", key}), "w");
+  EXPECT_EQ(rejected_sets(*replica), rejected);
+  EXPECT_EQ(client->stats().cluster.moved, 0u);
   const Health h = client->health();
   EXPECT_EQ(h.nodes.size(), 6u) << h.to_json();
   EXPECT_THAT(h.to_json(), HasSubstr("\"role\":\"replica\""));
@@ -410,6 +424,7 @@ TEST_F(ClusterReplicas, DeletePatternGoesOnOnTheReplacementOfAMasterThatDies) {
   const int victim = set_->port(1);
   auto result = client->delete_pattern_async("dpf:gone:*");
   std::this_thread::sleep_for(30ms);
+  ASSERT_NE(result.wait_for(0s), std::future_status::ready);  // the kill lands mid-scan
   set_->node(1).kill9();
   ASSERT_EQ(result.wait_for(30s), std::future_status::ready);
   auto removed = result.get();
