@@ -456,11 +456,12 @@ TEST_F(ClusterReplicas, DeletePatternGoesOnOnTheReplacementOfAMasterThatDies) {
   }
   EXPECT_EQ(left, 0);
   EXPECT_EQ(kept, kKeys / 2);
-  // Exact, except for keys whose deletion the dead master acknowledged but had not yet
-  // replicated: they are back on its replica, deleted there again, and counted again.
+  // Exact, except for the UNLINKs in flight when the master died: one it ran but whose reply was
+  // lost is not counted (the keys are gone), one it acknowledged but had not replicated is
+  // counted again on its replica. Both are bounded by one page per slot in flight.
   std::printf("delete_pattern across a failover: removed %llu of %d\n",
               static_cast<unsigned long long>(*removed), kKeys / 2);
-  EXPECT_GE(*removed, static_cast<std::uint64_t>(kKeys / 2));
+  EXPECT_GE(*removed, static_cast<std::uint64_t>(kKeys / 2 - 500));
   EXPECT_LE(*removed, static_cast<std::uint64_t>(kKeys / 2 + 500));
 }
 
@@ -609,6 +610,50 @@ TEST_F(ClusterReplicas, AHungMasterIsLeftForItsReplicaAfterThePromotion) {
               static_cast<long long>(
                   std::chrono::duration_cast<std::chrono::milliseconds>(served).count()));
   EXPECT_LT(served, 3s);
+}
+
+// In cluster mode a demoted master answers MOVED for keys, but READONLY for a keyless write
+// (FLUSHALL): that reply too makes the client read the map again.
+TEST_F(ClusterReplicas, AReadonlyReplyFromADemotedMasterMakesTheMapBeReadAgain) {
+  ASSERT_TRUE(set_->wait_ok(20s));
+  int master = 0, replica = 0;
+  for (int m : set_->master_ports()) {
+    if (const int r = set_->replica_of(m); r != 0) {
+      master = m;
+      replica = r;
+      break;
+    }
+  }
+  ASSERT_NE(replica, 0) << "no master with a live replica left";
+  Config c = cluster_config(*set_);
+  c.deadline = 1s;
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  const auto before = client->stats().cluster.refreshes;
+  // A manual failover (TAKEOVER: no vote, so it cannot stall): the replica takes the slots, the
+  // master hears of it and becomes its replica.
+  EXPECT_EQ(set_->node_by_port(replica)->command({"CLUSTER", "FAILOVER", "TAKEOVER"}), "OK");
+  bool demoted = false;
+  for (int i = 0; i < 1000 && !demoted; ++i) {
+    demoted = set_->node_by_port(master)->command({"ROLE"}).rfind("slave", 0) == 0;
+    if (!demoted) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(demoted);
+  auto first = client->command({"FLUSHALL"});  // the client's map still names the old master
+  ASSERT_FALSE(first.ok()) << "the map was new already: nothing was tested";
+  EXPECT_THAT(first.error().message, HasSubstr("READONLY"));
+  Result<Reply> again = Error{Errc::timeout, "not tried"};
+  for (int i = 0; i < 100 && !again.ok(); ++i) {
+    again = client->command({"FLUSHALL"});
+    if (!again.ok()) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  EXPECT_GT(client->stats().cluster.refreshes, before);
+  bool listed = false;
+  for (const auto& n : client->health().nodes) {
+    listed = listed || (n.address == "127.0.0.1:" + std::to_string(replica) && n.role == "master");
+  }
+  EXPECT_TRUE(listed) << client->health().to_json();
 }
 
 }  // namespace
