@@ -279,6 +279,21 @@ Result<Config> parse_tcp(std::string_view rest, bool tls, UrlMode mode) {
   return cfg;
 }
 
+// "h1[:port],h2[:port],...": each one checked, appended to `out` as written (empty ones skipped).
+Result<void> parse_host_list(std::string_view hosts, int default_port, std::string_view field,
+                             std::vector<std::string>& out) {
+  while (!hosts.empty()) {
+    const auto comma = hosts.find(',');
+    const auto one = hosts.substr(0, comma);
+    hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);
+    if (one.empty()) continue;
+    auto hp = detail::parse_host_port(one, default_port, field);
+    if (!hp) return std::move(hp).error();
+    out.emplace_back(one);
+  }
+  return {};
+}
+
 // [[user]:password@]s1[:port],s2[:port]/master[/db][?query]: sentinels (port 26379 by default),
 // the master's name, the data nodes' db; the userinfo is the data nodes' credentials.
 Result<Config> parse_sentinel(std::string_view rest, bool tls, UrlMode mode) {
@@ -297,15 +312,7 @@ Result<Config> parse_sentinel(std::string_view rest, bool tls, UrlMode mode) {
   const auto slash = rest.find('/');
   auto hosts = rest.substr(0, slash);
   auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
-  while (!hosts.empty()) {
-    const auto comma = hosts.find(',');
-    const auto one = hosts.substr(0, comma);
-    hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);
-    if (one.empty()) continue;
-    auto hp = detail::parse_host_port(one, 26379, "url: sentinel");
-    if (!hp) return std::move(hp).error();
-    cfg.sentinels.emplace_back(one);
-  }
+  if (auto r = parse_host_list(hosts, 26379, "url: sentinel", cfg.sentinels); !r) return r.error();
   if (cfg.sentinels.empty()) {
     return invalid("url: no sentinels (expected redis+sentinel://host:26379,.../master_name)");
   }
@@ -344,14 +351,8 @@ Result<Config> parse_cluster(std::string_view rest, bool tls, UrlMode mode) {
   const auto slash = rest.find('/');
   auto hosts = rest.substr(0, slash);
   const auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
-  while (!hosts.empty()) {
-    const auto comma = hosts.find(',');
-    const auto one = hosts.substr(0, comma);
-    hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);
-    if (one.empty()) continue;
-    auto hp = detail::parse_host_port(one, 6379, "url: cluster node");
-    if (!hp) return std::move(hp).error();
-    cfg.cluster_nodes.emplace_back(one);
+  if (auto r = parse_host_list(hosts, 6379, "url: cluster node", cfg.cluster_nodes); !r) {
+    return r.error();
   }
   if (cfg.cluster_nodes.empty()) {
     return invalid("url: no cluster nodes (expected redis+cluster://host:port,host:port)");
