@@ -747,10 +747,16 @@ bool ClusterSet::finish_migration(int slot, int to_port) {
   }
   const std::vector<std::string> argv = {"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", to_id};
   // The target first (it bumps its epoch and claims the slot), then the source, then the rest.
-  std::vector<int> order = {to_port};
+  // The target's bump must give the greatest epoch every node knows of (see the header).
+  if (wait_epochs(0, std::chrono::seconds(5)) < 0) return false;
+  if (!expect_ok(to_port, argv)) return false;
+  const long long claimed =
+      std::atoll(info_field(text(query(to_port, {"CLUSTER", "INFO"})), "cluster_my_epoch").c_str());
+  if (wait_epochs(claimed, std::chrono::seconds(5)) < 0) return false;
+  std::vector<int> order;
   if (from != 0 && from != to_port) order.push_back(from);
   for (int p : master_ports()) {
-    if (std::find(order.begin(), order.end(), p) == order.end()) order.push_back(p);
+    if (p != to_port && std::find(order.begin(), order.end(), p) == order.end()) order.push_back(p);
   }
   for (int p : order) {
     if (!expect_ok(p, argv)) return false;
@@ -780,6 +786,29 @@ bool ClusterSet::finish_migration(int slot, int to_port) {
                    "cluster set: finish_migration(%d, %d): node %d still names %d after 5 s\n",
                    slot, to_port, disagree, seen);
       return false;
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+}
+
+long long ClusterSet::wait_epochs(long long floor, milliseconds limit) const {
+  const auto deadline = Clock::now() + limit;
+  for (;;) {
+    long long low = -1;
+    long long high = -1;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (!live(i)) continue;
+      const std::string e =
+          info_field(text(query(port(i), {"CLUSTER", "INFO"})), "cluster_current_epoch");
+      const long long epoch = e.empty() ? -1 : std::atoll(e.c_str());
+      low = low < 0 || epoch < low ? epoch : low;
+      high = std::max(high, epoch);
+    }
+    if (low >= floor && low == high) return low;
+    if (Clock::now() >= deadline) {
+      std::fprintf(stderr, "cluster set: current epochs still from %lld to %lld (want >= %lld)\n",
+                   low, high, floor);
+      return -1;
     }
     std::this_thread::sleep_for(kPoll);
   }

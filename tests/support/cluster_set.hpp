@@ -90,7 +90,11 @@ class ClusterSet {
   // tls-cluster MIGRATEs over TLS).
   bool migrate_keys(int slot, int to_port, const std::vector<std::string>& keys);
   // CLUSTER SETSLOT slot NODE <target> on the target, the source, then every other live master;
-  // then waits (at most 5 s) until every live node's CLUSTER SLOTS names the target.
+  // then waits (at most 5 s) until every live node's CLUSTER SLOTS names the target. Before the
+  // target claims the slot (and bumps its config epoch) every live node must agree on the
+  // cluster's current epoch, and after it every node must have heard the target's new epoch:
+  // otherwise a slot moved back at once can be claimed with an epoch lower than the one it left
+  // with, and a late gossip message from the old owner splits the cluster's view for good.
   bool finish_migration(int slot, int to_port);
   // All three, moving every key of the slot (CLUSTER GETKEYSINSLOT in rounds of 100). True at
   // once if `to_port` already owns the slot.
@@ -117,6 +121,9 @@ class ClusterSet {
   bool ready(Check check, std::chrono::steady_clock::time_point deadline,
              std::string& reason) const;
   bool live(std::size_t i) const;
+  // Waits until every live node's cluster_current_epoch is at least `floor` and they all agree;
+  // returns that epoch, or -1 (reason on stderr) after `limit`.
+  long long wait_epochs(long long floor, std::chrono::milliseconds limit) const;
   void report_nodes() const;
   std::string id_for(int port) const;
 
