@@ -8,4 +8,5 @@
 #include "rcache/reply.hpp"
 #include "rcache/resilience.hpp"
 #include "rcache/stats.hpp"
+#include "rcache/stored_value.hpp"
 #include "rcache/version.hpp"

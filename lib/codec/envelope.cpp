@@ -65,6 +65,7 @@ std::string header(std::uint8_t codec, std::uint64_t length, std::uint32_t check
 }
 
 Error corrupt(std::string_view key, const std::string& why) {
+  if (key.empty()) return Error{Errc::corrupt_value, "value is corrupt: " + why};
   std::string shown(key.substr(0, 64));
   if (key.size() > 64) shown += "...";
   return Error{Errc::corrupt_value, "value of key '" + shown + "' is corrupt: " + why};
@@ -223,6 +224,25 @@ Encoded encode_value(std::string_view value, const EnvelopeOptions& o) {
   return e;
 }
 
+Result<EnvelopeHead> read_envelope_head(std::string_view stored, std::string_view key) {
+  if (stored.size() < kEnvelopeHeader) {
+    return corrupt(key, "envelope header truncated (" + std::to_string(stored.size()) + " bytes)");
+  }
+  const auto version = static_cast<std::uint8_t>(stored[4]);
+  const auto codec = static_cast<std::uint8_t>(stored[5]);
+  if (version != kVersion) {
+    return corrupt(key, "unsupported envelope version " + std::to_string(version));
+  }
+  if (codec != kStored && codec != kZlib) {
+    return corrupt(key, "unknown codec " + std::to_string(codec));
+  }
+  EnvelopeHead h;
+  h.compressed = codec == kZlib;
+  h.length = get_u64(stored.data() + 8);
+  h.checksum = get_u32(stored.data() + 16);
+  return h;
+}
+
 Result<std::string> decode_value(std::string&& stored, const EnvelopeOptions& o,
                                  std::string_view key) {
   if (!looks_like_envelope(stored)) {
@@ -232,22 +252,16 @@ Result<std::string> decode_value(std::string&& stored, const EnvelopeOptions& o,
     }
     return std::move(stored);
   }
-  if (stored.size() < kEnvelopeHeader) {
-    return corrupt(key, "envelope header truncated (" + std::to_string(stored.size()) + " bytes)");
-  }
-  const auto version = static_cast<std::uint8_t>(stored[4]);
-  const auto codec = static_cast<std::uint8_t>(stored[5]);
-  if (version != kVersion) {
-    return corrupt(key, "unsupported envelope version " + std::to_string(version));
-  }
-  const std::uint64_t length = get_u64(stored.data() + 8);
-  const std::uint32_t crc = get_u32(stored.data() + 16);
+  auto head = read_envelope_head(stored, key);
+  if (!head) return std::move(head).error();
+  const std::uint64_t length = head->length;
+  const std::uint32_t crc = head->checksum;
   if (length > o.max_decompressed) {
     return corrupt(key, "declared length " + std::to_string(length) +
                             " exceeds max_decompressed_size " + std::to_string(o.max_decompressed));
   }
   const std::string_view payload = std::string_view(stored).substr(kEnvelopeHeader);
-  if (codec == kStored) {
+  if (!head->compressed) {
     if (payload.size() != length) {
       return corrupt(key, "stored payload is " + std::to_string(payload.size()) +
                               " bytes, declared " + std::to_string(length));
@@ -255,7 +269,6 @@ Result<std::string> decode_value(std::string&& stored, const EnvelopeOptions& o,
     if (adler_of(payload) != crc) return corrupt(key, "checksum mismatch");
     return std::string(payload);
   }
-  if (codec != kZlib) return corrupt(key, "unknown codec " + std::to_string(codec));
   // Checked before anything is allocated: a few stored bytes cannot declare megabytes.
   if (!deflate_can_produce(length, payload.size())) {
     return corrupt(key, "declared length " + std::to_string(length) + " is more than " +

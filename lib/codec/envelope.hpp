@@ -61,6 +61,15 @@ Result<std::string> decode_value(std::string&& stored, const EnvelopeOptions& o,
 
 bool looks_like_envelope(std::string_view stored) noexcept;
 
+// The header of a value that looks like an envelope: checked for length, version and codec
+// (Errc::corrupt_value naming `key` otherwise); the payload is not read.
+struct EnvelopeHead {
+  bool compressed = false;   // codec 1 (zlib), else 0 (stored)
+  std::uint64_t length = 0;  // declared original length
+  std::uint32_t checksum = 0;
+};
+Result<EnvelopeHead> read_envelope_head(std::string_view stored, std::string_view key);
+
 // The most bytes deflate can expand one byte of stream into (rounded up from 1032).
 inline constexpr std::uint64_t kDeflateMaxRatio = 1032;
 // Whether `stream_bytes` of zlib data could inflate to `length` bytes at all.

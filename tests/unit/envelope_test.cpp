@@ -8,6 +8,9 @@
 #include <chrono>
 #include <random>
 
+#include "cache/xfetch.hpp"
+#include "rcache/stored_value.hpp"
+
 namespace rcache::detail {
 namespace {
 
@@ -306,3 +309,63 @@ TEST(Envelope, MutatedEnvelopesNeverCrash) {
 
 }  // namespace
 }  // namespace rcache::detail
+
+// ---- the public view for tools (rcache/stored_value.hpp) ----
+
+namespace rcache {
+namespace {
+
+TEST(StoredValue, NamesTheCodecAndSizesOfEachForm) {
+  detail::EnvelopeOptions o;
+  const std::string text = detail::json_like(8000);
+  const std::string z = detail::stored(text, o);
+  auto zi = inspect_stored(z);
+  ASSERT_TRUE(zi.ok()) << zi.error().to_string();
+  EXPECT_EQ(zi->codec, StoredValueInfo::Codec::zlib);
+  EXPECT_EQ(zi->original_bytes, text.size());
+  EXPECT_EQ(zi->stored_bytes, z.size());
+  EXPECT_GT(zi->ratio(), 2.0);
+  EXPECT_EQ(decode_stored(z).value(), text);
+
+  auto pi = inspect_stored("hello");
+  ASSERT_TRUE(pi.ok());
+  EXPECT_EQ(pi->codec, StoredValueInfo::Codec::plain);
+  EXPECT_EQ(pi->original_bytes, 5u);
+  EXPECT_DOUBLE_EQ(pi->ratio(), 1.0);
+  EXPECT_EQ(decode_stored("hello").value(), "hello");
+
+  // A short value that starts with the magic is wrapped as "stored" (codec 0).
+  const std::string magic("\xFFRCZ-user-bytes", 15);
+  const std::string s = detail::stored(magic, o);
+  EXPECT_EQ(inspect_stored(s).value().codec, StoredValueInfo::Codec::stored);
+  EXPECT_EQ(decode_stored(s).value(), magic);
+
+  const std::string marker(detail::kNegativeMarker);
+  EXPECT_EQ(inspect_stored(marker).value().codec, StoredValueInfo::Codec::not_found);
+  EXPECT_EQ(decode_stored(marker).error().code, Errc::invalid_argument);
+  EXPECT_EQ(to_string(StoredValueInfo::Codec::zlib), "zlib");
+}
+
+TEST(StoredValue, CorruptEnvelopesAreNamedNotDecoded) {
+  detail::EnvelopeOptions o;
+  const std::string z = detail::stored(detail::json_like(8000), o);
+  auto truncated = inspect_stored(z.substr(0, 10));
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_EQ(truncated.error().code, Errc::corrupt_value);
+  EXPECT_THAT(truncated.error().message, ::testing::HasSubstr("header truncated"));
+  std::string bad_codec = z;
+  bad_codec[5] = 7;
+  EXPECT_THAT(inspect_stored(bad_codec).error().message, ::testing::HasSubstr("unknown codec 7"));
+  std::string flipped = z;
+  flipped[flipped.size() / 2] ^= 0x55;
+  auto d = decode_stored(flipped);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().code, Errc::corrupt_value);
+  // A declared length past the cap is refused before anything is inflated.
+  auto capped = decode_stored(z, false, 1000);
+  ASSERT_FALSE(capped.ok());
+  EXPECT_THAT(capped.error().message, ::testing::HasSubstr("max_decompressed_size"));
+}
+
+}  // namespace
+}  // namespace rcache
