@@ -39,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "rcache/batch.hpp"
 #include "rcache/callback.hpp"
 #include "rcache/config.hpp"
 #include "rcache/error.hpp"
@@ -46,6 +47,8 @@
 #include "rcache/get_or_load.hpp"
 #include "rcache/reply.hpp"
 #include "rcache/resilience.hpp"
+#include "rcache/scan.hpp"
+#include "rcache/script.hpp"
 #include "rcache/stats.hpp"
 #include "rcache/status.hpp"
 #include "rcache/types.hpp"
@@ -188,15 +191,120 @@ class RCACHE_API Client {
   // Deletes every key matching the glob `pattern` (key_prefix prepended): SCAN cursor MATCH
   // pattern COUNT scan_count, then UNLINK of each non-empty batch, until the cursor returns to 0
   // (that last batch included). Never KEYS. Returns the number of keys removed. On an error the
-  // message says how many were removed before it.
+  // message says how many were removed before it. With a cluster, every master is scanned.
+  // PatternOptions: a dry run (count only), the COUNT hint, a progress callback.
   Result<std::uint64_t> delete_pattern(std::string_view pattern);
+  Result<std::uint64_t> delete_pattern(std::string_view pattern, const PatternOptions& options);
   void delete_pattern_async(std::string_view pattern, Callback<std::uint64_t> cb);
+  void delete_pattern_async(std::string_view pattern, const PatternOptions& options,
+                            Callback<std::uint64_t> cb);
   std::future<Result<std::uint64_t>> delete_pattern_async(std::string_view pattern);
+  // How many keys match the glob `pattern` (key_prefix prepended), by SCAN (never KEYS) over
+  // every master. Exact for keys that exist throughout the count; keys written or deleted during
+  // it may or may not be counted. The same as delete_pattern with PatternOptions::dry_run.
+  Result<std::uint64_t> count_pattern(std::string_view pattern);
+
+  // Iterates the keys matching ScanOptions::match by SCAN, a page per round trip (see
+  // rcache/scan.hpp): `for (const std::string& key : client.scan({.match = "user:*"}))`, then
+  // check the KeyScan's error(). The KeyScan must not outlive the Client.
+  KeyScan scan(ScanOptions options = {});
+
+  // ---- records (hashes) --------------------------------------------------------------------
+  // A record is a Redis hash. Field values go through the same envelope as string values (those
+  // of compression_threshold bytes or more are stored compressed and read back decoded; the size
+  // limits apply); field names are sent as they are. hincrby needs a field holding a plain
+  // integer (as hincrby or a short hset wrote it).
+  //
+  // HSET: the number of fields that were new (updated ones are not counted).
+  Result<std::int64_t> hset(std::string_view key, const Pairs& fields);
+  Result<bool> hset(std::string_view key, std::string_view field, std::string_view value);
+  void hset_async(std::string_view key, const Pairs& fields, Callback<std::int64_t> cb);
+  std::future<Result<std::int64_t>> hset_async(std::string_view key, const Pairs& fields);
+  // HGET: the field's value, or std::nullopt (no such field or record).
+  Result<std::optional<std::string>> hget(std::string_view key, std::string_view field);
+  void hget_async(std::string_view key, std::string_view field,
+                  Callback<std::optional<std::string>> cb);
+  std::future<Result<std::optional<std::string>>> hget_async(std::string_view key,
+                                                             std::string_view field);
+  // HMGET: one entry per field, std::nullopt for an absent one.
+  Result<Values> hmget(std::string_view key, const std::vector<std::string>& fields);
+  void hmget_async(std::string_view key, const std::vector<std::string>& fields,
+                   Callback<Values> cb);
+  std::future<Result<Values>> hmget_async(std::string_view key,
+                                          const std::vector<std::string>& fields);
+  // HGETALL: every field and value (in the server's order); empty for no such record.
+  Result<Pairs> hgetall(std::string_view key);
+  void hgetall_async(std::string_view key, Callback<Pairs> cb);
+  std::future<Result<Pairs>> hgetall_async(std::string_view key);
+  // HDEL: the number of fields removed.
+  Result<std::int64_t> hdel(std::string_view key, const std::vector<std::string>& fields);
+  void hdel_async(std::string_view key, const std::vector<std::string>& fields,
+                  Callback<std::int64_t> cb);
+  std::future<Result<std::int64_t>> hdel_async(std::string_view key,
+                                               const std::vector<std::string>& fields);
+  // HINCRBY: the field's new value.
+  Result<std::int64_t> hincrby(std::string_view key, std::string_view field, std::int64_t delta);
+  void hincrby_async(std::string_view key, std::string_view field, std::int64_t delta,
+                     Callback<std::int64_t> cb);
+  std::future<Result<std::int64_t>> hincrby_async(std::string_view key, std::string_view field,
+                                                  std::int64_t delta);
+  // Sets `fields` of the record and, with RecordOptions::ttl, renews its TTL, in one atomic step
+  // (a Lua script run by EVALSHA): no reader sees the fields without the new TTL, and fields not
+  // named keep their values. With RecordOptions::create = false a missing record stays missing.
+  // True: written; false: the record did not exist and create was false. Running it twice
+  // leaves the same record, so it is retried like SET.
+  Result<bool> update_record(std::string_view key, const Pairs& fields,
+                             const RecordOptions& options = {});
+  void update_record_async(std::string_view key, const Pairs& fields, const RecordOptions& options,
+                           Callback<bool> cb);
+  std::future<Result<bool>> update_record_async(std::string_view key, const Pairs& fields,
+                                                const RecordOptions& options = {});
+
+  // ---- scripts -----------------------------------------------------------------------------
+  // EVALSHA, and EVAL on NOSCRIPT (rcache/script.hpp). Keys get key_prefix; args are sent as
+  // they are. A top-level error reply is Errc::server with the script's message.
+  Result<Reply> eval(const Script& script, const std::vector<std::string>& keys = {},
+                     const std::vector<std::string>& args = {});
+  void eval_async(const Script& script, const std::vector<std::string>& keys,
+                  const std::vector<std::string>& args, Callback<Reply> cb);
+  std::future<Result<Reply>> eval_async(const Script& script, const std::vector<std::string>& keys,
+                                        const std::vector<std::string>& args);
+
+  // ---- batches -----------------------------------------------------------------------------
+  // Sends a Batch's commands together, on one connection, as one call (rcache/batch.hpp).
+  Result<BatchReplies> exec(const Batch& batch);
+  void exec_async(const Batch& batch, Callback<BatchReplies> cb);
+  std::future<Result<BatchReplies>> exec_async(const Batch& batch);
 
  private:
+  friend class CallDeadline;
   RCACHE_LOCAL explicit Client(std::unique_ptr<detail::ClientCore> core);
   std::unique_ptr<detail::ClientCore> core_;
   std::shared_ptr<void> exposer_;  // Config::metrics_address's exposer; released first
+};
+
+// A per-call deadline: every call this thread starts on `client` while the scope lives is bounded
+// by `deadline` instead of Config::deadline - blocking, callback and future forms alike, and
+// each Redis call of a multi-step one (the pages of delete_pattern, count_pattern and scan, the
+// read and write of get_or_load, a script's EVAL after NOSCRIPT). An async call keeps the
+// deadline it started with. Scopes nest (the innermost wins) and are per client. A deadline
+// <= 0 fails every call at once with Errc::timeout; nothing is sent.
+//
+//   { rcache::CallDeadline fast(client, 20ms); auto v = client.get("hot"); }
+//
+// Thread safety: a scope belongs to the thread that made it and must end on it (a local).
+class RCACHE_API CallDeadline {
+ public:
+  CallDeadline(Client& client, std::chrono::milliseconds deadline) noexcept;
+  ~CallDeadline();
+  CallDeadline(const CallDeadline&) = delete;
+  CallDeadline& operator=(const CallDeadline&) = delete;
+
+ private:
+  friend class detail::ClientCore;
+  const detail::ClientCore* core_;
+  std::chrono::milliseconds deadline_;
+  const CallDeadline* outer_;
 };
 
 }  // namespace rcache

@@ -27,9 +27,9 @@ struct StoredValueInfo {
   std::uint64_t original_bytes = 0;  // the value's length (declared by the envelope if any)
   // original / stored (1.0 for plain; > 1 means compression saved space).
   double ratio() const noexcept {
-    return stored_bytes == 0 ? 1.0
-                             : static_cast<double>(original_bytes) /
-                                   static_cast<double>(stored_bytes);
+    return stored_bytes == 0
+               ? 1.0
+               : static_cast<double>(original_bytes) / static_cast<double>(stored_bytes);
   }
 };
 
@@ -43,8 +43,8 @@ RCACHE_API Result<StoredValueInfo> inspect_stored(std::string_view stored, bool 
 // The value as Client::get() would return it: checked (length, checksum) and decompressed, at
 // most `max_decompressed` bytes (Config::max_decompressed_size). A "not found" marker is
 // Errc::invalid_argument (it is no value).
-RCACHE_API Result<std::string> decode_stored(
-    std::string stored, bool legacy_hex = false,
-    std::size_t max_decompressed = std::size_t{64} * 1024 * 1024);
+RCACHE_API Result<std::string> decode_stored(std::string stored, bool legacy_hex = false,
+                                             std::size_t max_decompressed = std::size_t{64} * 1024 *
+                                                                            1024);
 
 }  // namespace rcache

@@ -1,10 +1,13 @@
-// rcache — small value types of the string commands: SET options, a key's remaining TTL, and
-// a read that says where its answer came from.
+// rcache — small value types of the calls: SET, record, scan and pattern options, a key's
+// remaining TTL, and a read that says where its answer came from.
 //
 // Thread safety: plain value types.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -30,6 +33,39 @@ struct ReadOptions {
   // Redis is unavailable (its error is returned, in local mode too). What Redis answers still
   // refreshes the copy for the calls that use it. Without a near cache it changes nothing.
   bool near_cache = true;
+};
+
+// Options of Client::update_record().
+struct RecordOptions {
+  // > 0: the record's TTL is set to this (renewed) in the same atomic step as the update. Zero:
+  // the TTL is left as it is (none for a record this call creates).
+  std::chrono::milliseconds ttl{0};
+  // false: a record that does not exist is not created (the call returns false, nothing written).
+  bool create = true;
+};
+
+// Options of Client::scan().
+struct ScanOptions {
+  // Glob of the keys to visit (SCAN MATCH); Config::key_prefix is prepended (escaped, so it
+  // matches only itself) and stripped from the keys returned.
+  std::string match = "*";
+  // SCAN's COUNT hint: keys examined per round trip; 0: Config::scan_count.
+  std::size_t count = 0;
+  // Only keys of this type (SCAN TYPE: "string", "hash", "list", "set", "zset", "stream");
+  // empty: any.
+  std::string type;
+};
+
+// Options of Client::delete_pattern().
+struct PatternOptions {
+  // Delete nothing: count the keys that match (what a delete would remove now).
+  bool dry_run = false;
+  // SCAN's COUNT hint; 0: Config::scan_count.
+  std::size_t count = 0;
+  // Called after every SCAN page with the keys removed (or, dry, matched) so far. Runs on the
+  // client's loop thread: it must be quick and must not block or call the client's blocking
+  // functions. An exception it throws is discarded.
+  std::function<void(std::uint64_t so_far)> progress;
 };
 
 // What Client::get_with_source() returns: the value and where the answer came from.

@@ -198,4 +198,13 @@ std::future<Result<Reply>> Client::command_async(const std::vector<std::string>&
   return future_of<Reply>([&](Callback<Reply> cb) { command_async(argv, std::move(cb)); });
 }
 
+CallDeadline::CallDeadline(Client& client, std::chrono::milliseconds deadline) noexcept
+    : core_(client.core_.get()), deadline_(deadline), outer_(detail::t_call_deadlines) {
+  detail::t_call_deadlines = this;
+}
+
+CallDeadline::~CallDeadline() {
+  detail::t_call_deadlines = outer_;
+}
+
 }  // namespace rcache

@@ -1,6 +1,7 @@
 // Wiring of the layers behind Client, start-up, value encoding counters, and the blocking wait.
 #include "client/core.hpp"
 
+#include <algorithm>
 #include <string_view>
 #include <thread>
 
@@ -113,6 +114,23 @@ std::vector<Executor*> ClientCore::executors(bool masters_only) const {
     for (const auto& e : router_->executors()) out.push_back(e.executor);
   }
   return out;
+}
+
+thread_local const CallDeadline* t_call_deadlines = nullptr;
+
+std::optional<std::chrono::milliseconds> ClientCore::scoped_budget() const noexcept {
+  for (const CallDeadline* d = t_call_deadlines; d != nullptr; d = d->outer_) {
+    if (d->core_ == this) return d->deadline_;
+  }
+  return std::nullopt;
+}
+
+TimePoint ClientCore::scoped_deadline() const noexcept {
+  if (t_call_deadlines == nullptr) return TimePoint{};  // the common case: no scope at all
+  const auto budget = scoped_budget();
+  if (!budget) return TimePoint{};
+  // A deadline <= 0 is already past; TimePoint{} means "none", so never return it.
+  return std::max(clock_.now() + *budget, TimePoint{} + std::chrono::nanoseconds(1));
 }
 
 std::optional<Error> ClientCore::refuse_on_loop_thread(const char* what) const {

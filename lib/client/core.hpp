@@ -24,6 +24,7 @@
 #include "metrics/metrics.hpp"
 #include "protocol/replies.hpp"
 #include "rcache/callback.hpp"
+#include "rcache/client.hpp"
 #include "rcache/config.hpp"
 #include "resilience/availability.hpp"
 #include "resilience/cluster_router.hpp"
@@ -33,6 +34,9 @@
 #include "transport/transport.hpp"
 
 namespace rcache::detail {
+
+// The innermost CallDeadline of this thread (each links to the one it is nested in).
+extern thread_local const CallDeadline* t_call_deadlines;
 
 class ClientCore {
  public:
@@ -114,14 +118,30 @@ class ClientCore {
     finished(op, kind_of(r), r.ok() ? Errc{} : r.error().code, start, keys);
   }
 
+  // The deadline of a call this thread starts now: a CallDeadline scope's, or none (the
+  // executor applies Config::deadline).
+  TimePoint scoped_deadline() const noexcept;
+  // The scope's duration, if this thread has one for this client (multi-step calls keep it for
+  // their later steps, which run on the loop thread).
+  std::optional<std::chrono::milliseconds> scoped_budget() const noexcept;
+  void stamp(Command& cmd) const noexcept {
+    if (cmd.deadline == TimePoint{}) cmd.deadline = scoped_deadline();
+  }
+
   // Blocking form: parse runs on the calling thread.
   template <class T, class Parse>
   Result<T> call(Command&& cmd, Parse parse) {
+    return call_on<T>(nullptr, std::move(cmd), std::move(parse));
+  }
+  // The same on one cluster node (null: where the dispatcher routes it).
+  template <class T, class Parse>
+  Result<T> call_on(ClusterNode* node, Command&& cmd, Parse parse) {
     if (auto e = refuse_on_loop_thread(cmd.name)) return std::move(*e);  // not a call: unrecorded
     const auto start = clock_.now();
     const Op op = cmd.op;
     const std::uint32_t keys = cmd.keys;
-    Result<T> r = wait_for<T>(std::move(cmd), parse);
+    stamp(cmd);
+    Result<T> r = wait_for<T>(node, std::move(cmd), parse);
     record(op, r, start, keys);
     return r;
   }
@@ -132,6 +152,7 @@ class ClientCore {
     const Op op = cmd.op;
     const std::uint32_t keys = cmd.keys;
     const auto start = clock_.now();
+    stamp(cmd);
     Completion done = [this, op, keys, start, name = cmd.name, parse = std::move(parse),
                        cb = std::move(cb)](Outcome&& o) mutable {
       Result<T> r = parse_safely<T>(name, parse, o);
@@ -173,25 +194,6 @@ class ClientCore {
   // Refuses a blocking call made from the loop thread (it would wait for itself).
   std::optional<Error> refuse_on_loop_thread(const char* what) const;
 
- private:
-  std::string metrics_label_;
-  void notify_hook(Op op, ResultKind kind, Errc code, std::chrono::nanoseconds took,
-                   std::uint32_t keys) const noexcept;
-  explicit ClientCore(Config cfg);
-
-  template <class T, class Parse>
-  Result<T> wait_for(Command&& cmd, Parse& parse) {
-    const char* name = cmd.name;
-    Waiter w;
-    waiters_.fetch_add(1, std::memory_order_relaxed);
-    auto refused =
-        dispatch_->execute(std::move(cmd), [&w](Outcome&& o) { w.deliver(std::move(o)); });
-    if (refused) wait(w);
-    waiters_.fetch_sub(1, std::memory_order_relaxed);
-    if (!refused) return std::move(refused).error();
-    return parse_safely<T>(name, parse, w.out);
-  }
-
   // The outcome's error, or the parsed reply. Parsing allocates what the server sent (a value,
   // its decoded form): an allocation failure there is this call's error, never an exception out
   // of a blocking call or a callback that does not run.
@@ -205,6 +207,27 @@ class ClientCore {
       o.earlier.clear();
       return Error{Errc::too_large, std::string(name) + ": out of memory reading the reply"};
     }
+  }
+
+ private:
+  std::string metrics_label_;
+  void notify_hook(Op op, ResultKind kind, Errc code, std::chrono::nanoseconds took,
+                   std::uint32_t keys) const noexcept;
+  explicit ClientCore(Config cfg);
+
+  template <class T, class Parse>
+  Result<T> wait_for(ClusterNode* node, Command&& cmd, Parse& parse) {
+    const char* name = cmd.name;
+    Waiter w;
+    waiters_.fetch_add(1, std::memory_order_relaxed);
+    Completion deliver = [&w](Outcome&& o) { w.deliver(std::move(o)); };
+    auto refused = node != nullptr && router_
+                       ? router_->execute_on(*node, std::move(cmd), std::move(deliver))
+                       : dispatch_->execute(std::move(cmd), std::move(deliver));
+    if (refused) wait(w);
+    waiters_.fetch_sub(1, std::memory_order_relaxed);
+    if (!refused) return std::move(refused).error();
+    return parse_safely<T>(name, parse, w.out);
   }
 
   struct Waiter {

@@ -1,4 +1,5 @@
-// Client::delete_pattern(): SCAN + UNLINK per batch, chained on the loop thread, never KEYS.
+// Client::delete_pattern() and count_pattern(): SCAN (+ UNLINK per batch unless dry), chained on
+// the loop thread, never KEYS.
 #include <unordered_map>
 
 #include "client/calls.hpp"
@@ -23,11 +24,24 @@ namespace {
 struct PatternDelete {
   ClientCore* core = nullptr;
   std::string match;
+  PatternOptions options;
+  Op op = Op::delete_pattern;  // Op::scan for a dry run (count_pattern)
+  // A CallDeadline scope of the caller: each step's deadline (the steps run on the loop thread).
+  std::optional<std::chrono::milliseconds> budget;
   std::uint64_t removed = 0;   // loop thread
   std::size_t scans_left = 0;  // loop thread (set before the first SCAN is sent)
   std::optional<Error> error;  // loop thread: the first scan that failed
   Callback<std::uint64_t> cb;
   detail::TimePoint start{};
+
+  // After each page: the caller's progress callback (loop thread; its exceptions discarded).
+  void progressed() noexcept {
+    if (!options.progress) return;
+    try {
+      options.progress(removed);
+    } catch (...) {
+    }
+  }
 
   void scan_done(std::optional<Error> e) {
     if (e && !error) error = std::move(e);
@@ -35,11 +49,12 @@ struct PatternDelete {
     Result<std::uint64_t> r = removed;
     if (error) {
       Error out = std::move(*error);
-      out.message = "delete_pattern stopped after removing " + std::to_string(removed) +
-                    " keys: " + out.message;
+      out.message = (options.dry_run ? "count_pattern stopped after counting "
+                                     : "delete_pattern stopped after removing ") +
+                    std::to_string(removed) + " keys: " + out.message;
       r = std::move(out);
     }
-    core->record(Op::delete_pattern, r, start);
+    core->record(op, r, start);
     Callback<std::uint64_t> done = std::move(cb);
     cb = nullptr;
     if (!done) return;
@@ -77,6 +92,7 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
   void fail(Error e) { job->scan_done(std::move(e)); }
 
   void send(Command&& cmd, bool on_node, void (NodeScan::*next)(Outcome&&)) {
+    if (job->budget) cmd.deadline = core().clock().now() + *job->budget;
     auto self = shared_from_this();
     detail::Completion done = [self, next](Outcome&& o) { ((*self).*next)(std::move(o)); };
     auto refused = on_node && node != nullptr
@@ -136,9 +152,10 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
       fail(Error{Errc::protocol, "SCAN cursor never returned to 0"});
       return;
     }
-    send(Command::of("SCAN", detail::scan_command(cursor, job->match, core().config().scan_count),
-                     Op::delete_pattern),
-         true, &NodeScan::on_scan);
+    const std::size_t count =
+        job->options.count != 0 ? job->options.count : core().config().scan_count;
+    send(Command::of("SCAN", detail::scan_command(cursor, job->match, count), job->op), true,
+         &NodeScan::on_scan);
   }
 
   // A completion that throws (out of memory grouping a page) would never end the job: it fails.
@@ -158,6 +175,11 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
     auto page = detail::parse_scan(*o.reply);
     if (!page) return fail(std::move(page).error());
     cursor = std::move(page->cursor);
+    if (job->options.dry_run) {
+      job->removed += page->keys.size();
+      job->progressed();
+      return next();
+    }
     if (page->keys.empty()) return next();
     batch = std::move(page->keys);
     // A cluster refuses a multi-key command across slots: one UNLINK per slot of the page, each
@@ -198,6 +220,7 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
     }
     batch.clear();
     job->removed += page_removed;
+    job->progressed();
     if (page_error) {
       // A master lost mid-page: the scan starts again on its replacement, which finds what is
       // left (the keys removed are counted already and are gone).
@@ -213,14 +236,20 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
   }
 };
 
-void start_pattern_delete(ClientCore& core, std::string_view pattern, Callback<std::uint64_t> cb) {
+void start_pattern_delete(ClientCore& core, std::string_view pattern, PatternOptions options,
+                          Callback<std::uint64_t> cb) {
+  const char* name = options.dry_run ? "count_pattern" : "delete_pattern";
   if (pattern.size() > core.config().max_value_size) {
     core.fail_async<std::uint64_t>(
-        Error{Errc::too_large, "delete_pattern: pattern is over max_value_size"}, std::move(cb));
+        Error{Errc::too_large, std::string(name) + ": pattern is over max_value_size"},
+        std::move(cb));
     return;
   }
   auto job = std::make_shared<PatternDelete>();
   job->core = &core;
+  job->op = options.dry_run ? Op::scan : Op::delete_pattern;
+  job->options = std::move(options);
+  job->budget = core.scoped_budget();
   job->match = detail::escape_glob(core.config().key_prefix);
   job->match.append(pattern);
   job->cb = std::move(cb);
@@ -255,15 +284,34 @@ void start_pattern_delete(ClientCore& core, std::string_view pattern, Callback<s
 }  // namespace
 
 void Client::delete_pattern_async(std::string_view pattern, Callback<std::uint64_t> cb) {
-  start_pattern_delete(*core_, pattern, std::move(cb));
+  start_pattern_delete(*core_, pattern, {}, std::move(cb));
+}
+void Client::delete_pattern_async(std::string_view pattern, const PatternOptions& options,
+                                  Callback<std::uint64_t> cb) {
+  start_pattern_delete(*core_, pattern, options, std::move(cb));
 }
 std::future<Result<std::uint64_t>> Client::delete_pattern_async(std::string_view pattern) {
-  return detail::future_of<std::uint64_t>(
-      [&](Callback<std::uint64_t> cb) { start_pattern_delete(*core_, pattern, std::move(cb)); });
+  return detail::future_of<std::uint64_t>([&](Callback<std::uint64_t> cb) {
+    start_pattern_delete(*core_, pattern, {}, std::move(cb));
+  });
 }
 Result<std::uint64_t> Client::delete_pattern(std::string_view pattern) {
-  if (auto e = core_->refuse_on_loop_thread("delete_pattern")) return std::move(*e);
-  return delete_pattern_async(pattern).get();
+  return delete_pattern(pattern, PatternOptions{});
+}
+Result<std::uint64_t> Client::delete_pattern(std::string_view pattern,
+                                             const PatternOptions& options) {
+  if (auto e = core_->refuse_on_loop_thread(options.dry_run ? "count_pattern" : "delete_pattern")) {
+    return std::move(*e);
+  }
+  return detail::future_of<std::uint64_t>([&](Callback<std::uint64_t> cb) {
+           start_pattern_delete(*core_, pattern, options, std::move(cb));
+         })
+      .get();
+}
+Result<std::uint64_t> Client::count_pattern(std::string_view pattern) {
+  PatternOptions o;
+  o.dry_run = true;
+  return delete_pattern(pattern, o);
 }
 
 }  // namespace rcache

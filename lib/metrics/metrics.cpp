@@ -34,6 +34,20 @@ std::string_view op_name(Op op) noexcept {
       return "ping";
     case Op::command:
       return "command";
+    case Op::hget:
+      return "hget";
+    case Op::hset:
+      return "hset";
+    case Op::update:
+      return "update";
+    case Op::batch:
+      return "batch";
+    case Op::script:
+      return "script";
+    case Op::scan:
+      return "scan";
+    case Op::publish:
+      return "publish";
     case Op::delete_pattern:
       return "delete_pattern";
     case Op::get_or_load:
@@ -59,6 +73,11 @@ Op op_from_command(std::string_view n) noexcept {
   if (n == "MSET") return Op::mset;
   if (n == "PING") return Op::ping;
   if (n == "command") return Op::command;
+  if (n == "HGET" || n == "HMGET" || n == "HGETALL") return Op::hget;
+  if (n == "HSET" || n == "HDEL" || n == "HINCRBY") return Op::hset;
+  if (n == "EVALSHA" || n == "EVAL") return Op::script;
+  if (n == "SCAN") return Op::scan;
+  if (n == "PUBLISH") return Op::publish;
   return Op::other;
 }
 

@@ -41,6 +41,13 @@ enum class Op : std::uint8_t {
   command,
   delete_pattern,
   get_or_load,
+  hget,     // HGET, HMGET, HGETALL
+  hset,     // HSET, HDEL, HINCRBY
+  update,   // update_record
+  batch,    // a Batch: pipelined or MULTI/EXEC
+  script,   // Client::eval (EVALSHA, EVAL after NOSCRIPT)
+  scan,     // a page of Client::scan, count_pattern's pages
+  publish,  // PUBLISH
   other,
   internal
 };

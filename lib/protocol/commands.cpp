@@ -282,16 +282,84 @@ Result<Wire> mget_with_pttl_command(const Config& cfg, const std::vector<std::st
   return w;
 }
 
-Wire scan_command(std::string_view cursor, std::string_view match, std::size_t count) {
+Wire scan_command(std::string_view cursor, std::string_view match, std::size_t count,
+                  std::string_view type) {
   Wire w;
   RespWriter out(w.bytes);
-  out.begin(6);
+  out.begin(type.empty() ? 6 : 8);
   out.arg("SCAN");
   out.arg(cursor);
   out.arg("MATCH");
   out.arg(match);
   out.arg("COUNT");
   out.arg(static_cast<std::int64_t>(count));
+  if (!type.empty()) {
+    out.arg("TYPE");
+    out.arg(type);
+  }
+  return w;
+}
+
+Result<Wire> key_args_command(const Config& cfg, const char* cmd, std::string_view key,
+                              const std::vector<std::string_view>& args, std::size_t min_args) {
+  if (auto r = check_key(cfg, cmd, key); !r) return std::move(r).error();
+  if (args.size() < min_args) {
+    return Error{Errc::invalid_argument, std::string(cmd) + ": no fields given"};
+  }
+  for (const auto& a : args) {
+    if (a.size() > cfg.max_value_size) {
+      return Error{Errc::too_large, std::string(cmd) + ": an argument of " +
+                                        std::to_string(a.size()) + " bytes for key " +
+                                        shown_key(key) + " is over max_value_size (" +
+                                        std::to_string(cfg.max_value_size) + ")"};
+    }
+  }
+  Wire w;
+  RespWriter out(w.bytes);
+  out.begin(args.size() + 2);
+  out.arg(cmd);
+  out.arg(cfg.key_prefix, key);
+  for (const auto& a : args) out.arg(a);
+  return w;
+}
+
+Result<Wire> evalsha_command(const Config& cfg, std::string_view sha,
+                             const std::vector<std::string>& keys,
+                             const std::vector<std::string_view>& args) {
+  Wire w;
+  RespWriter out(w.bytes);
+  out.begin(3 + keys.size() + args.size());
+  out.arg("EVALSHA");
+  out.arg(sha);
+  out.arg(static_cast<std::int64_t>(keys.size()));
+  for (const auto& k : keys) {
+    if (auto r = check_key(cfg, "EVALSHA", k); !r) return std::move(r).error();
+    out.arg(cfg.key_prefix, k);
+  }
+  for (const auto& a : args) {
+    if (a.size() > cfg.max_value_size) {
+      return Error{Errc::too_large, "EVALSHA: an argument of " + std::to_string(a.size()) +
+                                        " bytes is over max_value_size (" +
+                                        std::to_string(cfg.max_value_size) + ")"};
+    }
+    out.arg(a);
+  }
+  return w;
+}
+
+std::string eval_from_evalsha(std::string_view evalsha_wire, std::string_view source) {
+  // "*<n>\r\n$7\r\nEVALSHA\r\n$<len>\r\n<sha>\r\n" then the tail both forms share.
+  std::size_t at = 0;
+  for (int lines = 0; lines < 5 && at != std::string_view::npos; ++lines) {
+    at = evalsha_wire.find("\r\n", at);
+    if (at != std::string_view::npos) at += 2;
+  }
+  const std::size_t argc_end = evalsha_wire.find("\r\n");
+  std::string w(evalsha_wire.substr(0, argc_end + 2));  // the same argument count
+  RespWriter out(w);
+  out.arg("EVAL");
+  out.arg(source);
+  if (at != std::string_view::npos) w.append(evalsha_wire.substr(at));
   return w;
 }
 

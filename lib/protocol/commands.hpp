@@ -70,8 +70,20 @@ Result<Wire> get_with_pttl_command(const Config& cfg, std::string_view key, bool
 // MGET prefix+k1 ... prefix+kn, then PTTL prefix+ki for each key, in one request (n + 1 replies):
 // the near cache's fill of several keys.
 Result<Wire> mget_with_pttl_command(const Config& cfg, const std::vector<std::string>& keys);
-// SCAN cursor MATCH match COUNT count.
-Wire scan_command(std::string_view cursor, std::string_view match, std::size_t count);
+// SCAN cursor MATCH match COUNT count [TYPE type].
+Wire scan_command(std::string_view cursor, std::string_view match, std::size_t count,
+                  std::string_view type = {});
+// CMD prefix+key a1 a2 ...: the arguments as given (hash fields, stored values, numbers). The
+// key is checked; each argument must be within max_value_size. `min_args` > 0: fewer is an
+// argument error naming the command.
+Result<Wire> key_args_command(const Config& cfg, const char* cmd, std::string_view key,
+                              const std::vector<std::string_view>& args, std::size_t min_args = 0);
+// EVALSHA sha numkeys prefix+k1 ... a1 ...: keys checked and prefixed, arguments as given.
+Result<Wire> evalsha_command(const Config& cfg, std::string_view sha,
+                             const std::vector<std::string>& keys,
+                             const std::vector<std::string_view>& args);
+// The EVAL form of an evalsha_command() wire: the same keys and arguments after `source`.
+std::string eval_from_evalsha(std::string_view evalsha_wire, std::string_view source);
 // UNLINK k1 k2 ... (keys as the server returned them: already prefixed).
 Wire unlink_command(const std::vector<std::string>& keys);
 

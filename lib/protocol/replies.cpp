@@ -110,11 +110,11 @@ Result<void> parse_status(const char* cmd, const redisReply& r) {
   return {};
 }
 
-Result<RawValues> parse_mget(const redisReply& r, std::size_t keys) {
-  if (auto e = reply_error("MGET", r)) return std::move(*e);
-  if (r.type != REDIS_REPLY_ARRAY) return unexpected_reply("MGET", r);
+Result<RawValues> parse_mget(const redisReply& r, std::size_t keys, const char* cmd) {
+  if (auto e = reply_error(cmd, r)) return std::move(*e);
+  if (r.type != REDIS_REPLY_ARRAY) return unexpected_reply(cmd, r);
   if (r.elements != keys) {
-    return Error{Errc::protocol, "MGET: " + std::to_string(keys) + " keys asked, " +
+    return Error{Errc::protocol, std::string(cmd) + ": " + std::to_string(keys) + " keys asked, " +
                                      std::to_string(r.elements) + " values returned"};
   }
   RawValues out;
@@ -126,10 +126,34 @@ Result<RawValues> parse_mget(const redisReply& r, std::size_t keys) {
     } else if (e.type == REDIS_REPLY_NIL) {
       out.emplace_back(std::nullopt);
     } else {
-      return unexpected_reply("MGET", e);
+      return unexpected_reply(cmd, e);
     }
   }
   return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> parse_pairs(const char* cmd,
+                                                                     const redisReply& r) {
+  if (auto e = reply_error(cmd, r)) return std::move(*e);
+  if (r.type != REDIS_REPLY_ARRAY) return unexpected_reply(cmd, r);
+  if (r.elements % 2 != 0) {
+    return Error{Errc::protocol, std::string(cmd) + ": an odd number of elements (" +
+                                     std::to_string(r.elements) + ")"};
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(r.elements / 2);
+  for (std::size_t i = 0; i < r.elements; i += 2) {
+    const redisReply& f = *r.element[i];
+    const redisReply& v = *r.element[i + 1];
+    if (f.type != REDIS_REPLY_STRING) return unexpected_reply(cmd, f);
+    if (v.type != REDIS_REPLY_STRING) return unexpected_reply(cmd, v);
+    out.emplace_back(std::string(f.str, f.len), std::string(v.str, v.len));
+  }
+  return out;
+}
+
+bool is_noscript(const redisReply& r) noexcept {
+  return r.type == REDIS_REPLY_ERROR && text(r).substr(0, 8) == "NOSCRIPT";
 }
 
 Result<void> parse_mset(const std::vector<ReplyPtr>& earlier, const redisReply& r,

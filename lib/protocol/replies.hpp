@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "protocol/resp.hpp"
@@ -61,7 +62,7 @@ Result<bool> parse_set(const redisReply& r);  // +OK true, nil false (NX/XX); el
 Result<Ttl> parse_pttl(const redisReply& r);
 Result<void> parse_status(const char* cmd, const redisReply& r);  // PING, +OK
 // MGET of `keys` keys: exactly that many elements, each a string or nil.
-Result<RawValues> parse_mget(const redisReply& r, std::size_t keys);
+Result<RawValues> parse_mget(const redisReply& r, std::size_t keys, const char* cmd = "MGET");
 // MSET -> +OK; MULTI, SET... -> +OK/+QUEUED... (`earlier`), then EXEC's array of `pairs` +OK
 // (or an error).
 Result<void> parse_mset(const std::vector<ReplyPtr>& earlier, const redisReply& last,
@@ -76,6 +77,12 @@ Result<RawRead> parse_get_with_pttl(const std::vector<ReplyPtr>& earlier, const 
 // The replies of mget_with_pttl_command() for `keys` keys: MGET's array, then a PTTL each.
 Result<std::vector<RawRead>> parse_mget_with_pttl(const std::vector<ReplyPtr>& earlier,
                                                   const redisReply& last, std::size_t keys);
+
+// HGETALL: field, value, field, value ... as pairs (stored values).
+Result<std::vector<std::pair<std::string, std::string>>> parse_pairs(const char* cmd,
+                                                                     const redisReply& r);
+// -NOSCRIPT: EVALSHA of a script the server does not know.
+bool is_noscript(const redisReply& r) noexcept;
 
 // SCAN: the next cursor and the keys of this batch.
 struct ScanPage {

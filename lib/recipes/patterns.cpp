@@ -1,4 +1,5 @@
-// Recipes over Client: sliding-window rate limiter and token lock, both as Lua scripts.
+// Recipes over Client: sliding-window rate limiter and token lock, both as Lua scripts run by
+// EVALSHA (Client::eval loads a script the server does not know).
 #include "rcache/patterns.hpp"
 
 #include <random>
@@ -11,8 +12,10 @@ namespace rcache {
 
 namespace {
 
-// KEYS[1] log key; ARGV: limit, window_ms, unique member. Uses the server clock.
-constexpr const char* kRateScript = R"lua(
+// KEYS[1] log key; ARGV: limit, window_ms, unique member. Uses the server clock. Not idempotent:
+// each run logs a call.
+const Script& rate_script() {
+  static const Script s(R"lua(
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -30,17 +33,28 @@ local reset = window
 if oldest[2] then reset = tonumber(oldest[2]) + window - now end
 redis.call('PEXPIRE', key, window)
 return {0, 0, reset, now}
-)lua";
+)lua");
+  return s;
+}
 
-constexpr const char* kUnlockScript = R"lua(
+// Not retried once sent: a second run would answer 0 ("not held") for a lock the first released.
+const Script& unlock_script() {
+  static const Script s(R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-)lua";
+)lua");
+  return s;
+}
 
-constexpr const char* kExtendScript = R"lua(
+// Idempotent: setting the same TTL twice is setting it once.
+const Script& extend_script() {
+  static const Script s(R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
-)lua";
+)lua",
+                        Script::Options{true});
+  return s;
+}
 
 std::string random_hex(int bytes) {
   thread_local std::mt19937_64 rng(std::random_device{}() ^
@@ -86,9 +100,8 @@ Result<RateDecision> RateLimiter::acquire(std::string_view key) {
                                              std::to_string(kMaxLimit) + ")"};
   }
   if (auto r = check_duration("RateLimiter", "window", window_); !r) return std::move(r).error();
-  auto r =
-      client_.command({"EVAL", kRateScript, "1", client_.config().key_prefix + std::string(key),
-                       std::to_string(limit_), std::to_string(window_.count()), random_hex(12)});
+  auto r = client_.eval(rate_script(), {std::string(key)},
+                        {std::to_string(limit_), std::to_string(window_.count()), random_hex(12)});
   if (!r) return std::move(r).error();
   if (r->kind != Reply::Kind::array || r->elements.size() != 4) {
     return Error{Errc::protocol, "RateLimiter: unexpected script reply"};
@@ -139,17 +152,14 @@ Result<std::optional<LockHandle>> lock(Client& client, std::string_view key,
 }
 
 Result<bool> unlock(Client& client, const LockHandle& h) {
-  auto n = int_reply(
-      client.command({"EVAL", kUnlockScript, "1", client.config().key_prefix + h.key, h.token}),
-      "unlock");
+  auto n = int_reply(client.eval(unlock_script(), {h.key}, {h.token}), "unlock");
   if (!n) return std::move(n).error();
   return *n == 1;
 }
 
 Result<bool> extend(Client& client, const LockHandle& h, std::chrono::milliseconds ttl) {
   if (auto r = check_duration("extend", "ttl", ttl); !r) return std::move(r).error();
-  auto n = int_reply(client.command({"EVAL", kExtendScript, "1", client.config().key_prefix + h.key,
-                                     h.token, std::to_string(ttl.count())}),
+  auto n = int_reply(client.eval(extend_script(), {h.key}, {h.token, std::to_string(ttl.count())}),
                      "extend");
   if (!n) return std::move(n).error();
   return *n == 1;
