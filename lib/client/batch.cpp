@@ -39,13 +39,17 @@ Batch::Ref<bool> Batch::set(std::string_view key, std::string_view value, SetOpt
 Batch::Ref<std::int64_t> Batch::del(std::string_view key) {
   return add<std::int64_t>(entry(Kind::del, key));
 }
-Batch::Ref<bool> Batch::exists(std::string_view key) { return add<bool>(entry(Kind::exists, key)); }
+Batch::Ref<bool> Batch::exists(std::string_view key) {
+  return add<bool>(entry(Kind::exists, key));
+}
 Batch::Ref<bool> Batch::expire(std::string_view key, std::chrono::milliseconds ttl) {
   BatchEntry e = entry(Kind::expire, key);
   e.number = ttl.count();
   return add<bool>(std::move(e));
 }
-Batch::Ref<Ttl> Batch::ttl(std::string_view key) { return add<Ttl>(entry(Kind::ttl, key)); }
+Batch::Ref<Ttl> Batch::ttl(std::string_view key) {
+  return add<Ttl>(entry(Kind::ttl, key));
+}
 Batch::Ref<std::int64_t> Batch::incrby(std::string_view key, std::int64_t delta) {
   BatchEntry e = entry(Kind::incrby, key);
   e.number = delta;
@@ -126,7 +130,9 @@ bool writes(Kind k) {
   return k == Kind::set || k == Kind::del || k == Kind::expire || k == Kind::incrby ||
          k == Kind::hset || k == Kind::hdel || k == Kind::hincrby || k == Kind::command;
 }
-bool idempotent(Kind k) { return k != Kind::incrby && k != Kind::hincrby && k != Kind::command; }
+bool idempotent(Kind k) {
+  return k != Kind::incrby && k != Kind::hincrby && k != Kind::command;
+}
 
 std::string label(std::size_t i, const BatchEntry& e) {
   return "batch command #" + std::to_string(i) + " (" + name_of(e.kind) + ")";
@@ -295,8 +301,8 @@ Result<detail::Command> exec_cmd(detail::ClientCore& core, const Batch& b) {
 
 auto parse_batch(detail::ClientCore& core, const Batch& b) {
   // The entries are copied: an async exec's Batch may be gone when the replies arrive.
-  return [&core, entries = b.entries(), atomic = b.is_atomic()](
-             detail::Outcome& o) -> Result<BatchReplies> {
+  return [&core, entries = b.entries(),
+          atomic = b.is_atomic()](detail::Outcome& o) -> Result<BatchReplies> {
     std::vector<const redisReply*> replies;
     replies.reserve(entries.size());
     if (!atomic) {
@@ -307,9 +313,9 @@ auto parse_batch(detail::ClientCore& core, const Batch& b) {
       for (std::size_t i = 1; i < o.earlier.size(); ++i) {
         const redisReply& q = *o.earlier[i];
         if (q.type == REDIS_REPLY_ERROR && i - 1 < entries.size()) {
-          return Error{Errc::server, "transaction aborted, nothing was applied: " +
-                                         label(i - 1, entries[i - 1]) + ": " +
-                                         std::string(detail::text(q))};
+          return Error{Errc::server,
+                       "transaction aborted, nothing was applied: " + label(i - 1, entries[i - 1]) +
+                           ": " + std::string(detail::text(q))};
         }
       }
       if (!o.earlier.empty()) {
@@ -319,7 +325,8 @@ auto parse_batch(detail::ClientCore& core, const Batch& b) {
       if (auto e = detail::reply_error("EXEC", exec)) return std::move(*e);
       if (exec.type != REDIS_REPLY_ARRAY || exec.elements != entries.size()) {
         return Error{Errc::protocol, "EXEC: expected " + std::to_string(entries.size()) +
-                                         " replies, got " + detail::unexpected_reply("EXEC", exec).message};
+                                         " replies, got " +
+                                         detail::unexpected_reply("EXEC", exec).message};
       }
       for (std::size_t i = 0; i < exec.elements; ++i) replies.push_back(exec.element[i]);
     }

@@ -75,7 +75,9 @@ Result<Command> key_args(ClientCore& core, const char* name, Op op, std::string_
   return Command::of(name, std::move(*w), op, idempotent);
 }
 
-std::vector<std::string_view> views(const Fields& f) { return {f.begin(), f.end()}; }
+std::vector<std::string_view> views(const Fields& f) {
+  return {f.begin(), f.end()};
+}
 
 auto parse_int(const char* cmd) {
   return on_reply<std::int64_t>(
@@ -83,11 +85,12 @@ auto parse_int(const char* cmd) {
 }
 
 auto parse_field(ClientCore& core, std::string key) {
-  return on_reply<OptString>([&core, key = std::move(key)](const redisReply& r) -> Result<OptString> {
-    auto raw = detail::parse_string_or_nil("HGET", r);
-    if (!raw || !raw->has_value()) return raw;
-    return core.decode_read(std::move(**raw), key);
-  });
+  return on_reply<OptString>(
+      [&core, key = std::move(key)](const redisReply& r) -> Result<OptString> {
+        auto raw = detail::parse_string_or_nil("HGET", r);
+        if (!raw || !raw->has_value()) return raw;
+        return core.decode_read(std::move(**raw), key);
+      });
 }
 
 auto parse_fields(ClientCore& core, std::string key, std::size_t n) {
@@ -168,8 +171,7 @@ Result<bool> Client::hset(std::string_view key, std::string_view field, std::str
 }
 void Client::hset_async(std::string_view key, const Pairs& fields, Callback<std::int64_t> cb) {
   cb = detail::forgetting<std::int64_t>(*core_, {std::string(key)}, std::move(cb));
-  run_async<std::int64_t>(*core_, hset_cmd(*core_, key, fields), parse_int("HSET"),
-                          std::move(cb));
+  run_async<std::int64_t>(*core_, hset_cmd(*core_, key, fields), parse_int("HSET"), std::move(cb));
 }
 std::future<Result<std::int64_t>> Client::hset_async(std::string_view key, const Pairs& fields) {
   return future_of<std::int64_t>(
@@ -219,15 +221,14 @@ std::future<Result<Pairs>> Client::hgetall_async(std::string_view key) {
 
 // HDEL
 Result<std::int64_t> Client::hdel(std::string_view key, const Fields& fields) {
-  auto r = run<std::int64_t>(*core_, key_args(*core_, "HDEL", Op::hset, key, views(fields), true, 1),
-                             parse_int("HDEL"));
+  auto r = run<std::int64_t>(
+      *core_, key_args(*core_, "HDEL", Op::hset, key, views(fields), true, 1), parse_int("HDEL"));
   detail::forget(*core_, key);
   return r;
 }
 void Client::hdel_async(std::string_view key, const Fields& fields, Callback<std::int64_t> cb) {
   cb = detail::forgetting<std::int64_t>(*core_, {std::string(key)}, std::move(cb));
-  run_async<std::int64_t>(*core_,
-                          key_args(*core_, "HDEL", Op::hset, key, views(fields), true, 1),
+  run_async<std::int64_t>(*core_, key_args(*core_, "HDEL", Op::hset, key, views(fields), true, 1),
                           parse_int("HDEL"), std::move(cb));
 }
 std::future<Result<std::int64_t>> Client::hdel_async(std::string_view key, const Fields& fields) {

@@ -55,10 +55,9 @@ struct ScanState {
     const std::size_t count = options.count != 0 ? options.count : core->config().scan_count;
     Command cmd = Command::of("SCAN", scan_command(cursor, match, count, options.type), Op::scan);
     cmd.keys = 0;
-    auto got = core->call_on<ScanPage>(target, std::move(cmd),
-                                       on_reply<ScanPage>([](const redisReply& r) {
-                                         return parse_scan(r);
-                                       }));
+    auto got = core->call_on<ScanPage>(
+        target, std::move(cmd),
+        on_reply<ScanPage>([](const redisReply& r) { return parse_scan(r); }));
     if (!got) return fail(std::move(got).error());
     cursor = std::move(got->cursor);
     if (cursor == "0") {
@@ -81,8 +80,8 @@ struct ScanState {
     std::string where = nodes.size() > 1 ? " (master " + std::to_string(node + 1) + " of " +
                                                std::to_string(nodes.size()) + ")"
                                          : std::string();
-    e.message = "scan stopped after " + std::to_string(visited) + " keys" + where + ": " +
-                e.message;
+    e.message =
+        "scan stopped after " + std::to_string(visited) + " keys" + where + ": " + e.message;
     error = e;
     return e;
   }
@@ -109,13 +108,19 @@ Result<std::optional<std::vector<std::string>>> KeyScan::next_page() {
   }
 }
 
-bool KeyScan::ok() const noexcept { return !state_->error.has_value(); }
+bool KeyScan::ok() const noexcept {
+  return !state_->error.has_value();
+}
 const Error& KeyScan::error() const noexcept {
   static const Error kNone{};
   return state_->error ? *state_->error : kNone;
 }
-bool KeyScan::done() const noexcept { return state_->finished || state_->error.has_value(); }
-std::uint64_t KeyScan::visited() const noexcept { return state_->visited; }
+bool KeyScan::done() const noexcept {
+  return state_->finished || state_->error.has_value();
+}
+std::uint64_t KeyScan::visited() const noexcept {
+  return state_->visited;
+}
 
 KeyScan::iterator::iterator(KeyScan* scan) : scan_(scan), page_(&scan->page_), pos_(0) {
   scan_->page_.clear();
@@ -141,6 +146,8 @@ void KeyScan::iterator::settle() {
   }
 }
 
-KeyScan Client::scan(ScanOptions options) { return KeyScan(*core_, std::move(options)); }
+KeyScan Client::scan(ScanOptions options) {
+  return KeyScan(*core_, std::move(options));
+}
 
 }  // namespace rcache

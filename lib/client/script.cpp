@@ -76,7 +76,8 @@ Result<Reply> Client::eval(const Script& script, const std::vector<std::string>&
   return detail::future_of<Reply>([&](Callback<Reply> cb) {
            detail::eval_async<Reply>(*core_, std::move(*cmd), script.shared_source(), reply_of(),
                                      std::move(cb));
-         }).get();
+         })
+      .get();
 }
 
 }  // namespace rcache

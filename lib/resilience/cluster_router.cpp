@@ -107,6 +107,11 @@ ClusterNode* ClusterRouter::any_master(const ClusterView& view) {
 
 Result<void> ClusterRouter::execute(Command&& cmd, Completion&& done) {
   if (auto refused = availability_.refusal(cmd.name)) return std::move(*refused);
+  if (cmd.deadline != TimePoint{} && clock_.now() >= cmd.deadline) {
+    return Error{Errc::timeout, std::string(cmd.name) +
+                                    ": the call's deadline passed before it "
+                                    "was sent; nothing was sent"};
+  }
   if (cmd.build) {
     Result<Wire> w = Error{Errc::too_large, std::string(cmd.name) + ": out of memory building it"};
     try {

@@ -63,6 +63,12 @@ Executor::Executor(const Config& cfg, Sender& sender, Availability& availability
 
 Result<void> Executor::execute(Command&& cmd, Completion&& done) {
   if (auto refused = availability_.refusal(cmd.name)) return std::move(*refused);
+  if (cmd.deadline != TimePoint{} && clock_.now() >= cmd.deadline) {
+    // A CallDeadline of 0, or a step of a multi-step call that ran out: nothing is sent.
+    return Error{Errc::timeout, std::string(cmd.name) +
+                                    ": the call's deadline passed before it "
+                                    "was sent; nothing was sent"};
+  }
   if (in_flight_.fetch_add(1, std::memory_order_relaxed) >= cfg_.max_in_flight) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     metrics_.add(Counter::rejected_bulkhead);
