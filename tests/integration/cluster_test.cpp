@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <future>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "cluster_set.hpp"
@@ -657,6 +658,61 @@ TEST_F(ClusterReplicas, AReadonlyReplyFromADemotedMasterMakesTheMapBeReadAgain) 
     listed = listed || (n.address == "127.0.0.1:" + std::to_string(replica) && n.role == "master");
   }
   EXPECT_TRUE(listed) << client->health().to_json();
+}
+
+// Records, scripts, batches and scans on a cluster: each routed by its key's slot, scans and
+// counts over every master, and a batch kept to one slot.
+TEST_F(ClusterShared, RecordsScriptsBatchesAndScansReachEveryMaster) {
+  auto client = make_client(cluster_config(*set_));
+  ASSERT_NE(client, nullptr);
+  std::set<int> owners;
+  for (int slot : {0, 8000, 16383}) {
+    const std::string key = ClusterSet::key_in_slot(slot, "rec:");
+    owners.insert(set_->owner_of_slot(slot));
+    ASSERT_TRUE(client->update_record(key, {{"a", "1"}, {"b", "2"}}, {60s, true}).ok()) << key;
+    EXPECT_EQ(client->hget(key, "b").value(), std::optional<std::string>("2"));
+    EXPECT_EQ(set_->node_by_port(set_->owner_of_slot(slot))->command({"HGET", key, "a"}), "1");
+    // Each master learns the script on its first NOSCRIPT.
+    const Script len("return redis.call('HLEN', KEYS[1])");
+    EXPECT_EQ(client->eval(len, {key}).value().integer, 2) << key;
+  }
+  EXPECT_EQ(owners.size(), 3u);
+
+  Batch same;
+  auto s = same.set("{acct9}.balance", "10");
+  auto h = same.hset("{acct9}.profile", {{"name", "ada"}});
+  auto g = same.get("{acct9}.balance");
+  auto r = client->exec(same);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_TRUE(r->get(s).value());
+  EXPECT_EQ(r->get(h).value(), 1);
+  EXPECT_EQ(r->get(g).value(), std::optional<std::string>("10"));
+  Batch tx = Batch::atomic();
+  tx.incrby("{acct9}.balance", -3);
+  auto after = tx.get("{acct9}.balance");
+  EXPECT_EQ(client->exec(tx).value().get(after).value(), std::optional<std::string>("7"));
+  Batch spread;
+  spread.get(ClusterSet::key_in_slot(0, "x:"));
+  spread.get(ClusterSet::key_in_slot(16383, "x:"));
+  auto refused = client->exec(spread);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::invalid_argument);
+  EXPECT_THAT(refused.error().message, HasSubstr("one slot"));
+
+  Client::Pairs pairs;
+  for (int i = 0; i < 3000; ++i) pairs.emplace_back("scan:" + std::to_string(i), "v");
+  ASSERT_TRUE(client->mset(pairs).ok());
+  std::set<std::string> seen;
+  auto keys = client->scan({.match = "scan:*", .count = 200, .type = ""});
+  for (const auto& k : keys) seen.insert(k);
+  ASSERT_TRUE(keys.ok()) << keys.error().to_string();
+  EXPECT_EQ(seen.size(), 3000u);
+  EXPECT_EQ(client->count_pattern("scan:*").value(), 3000u);
+  PatternOptions dry;
+  dry.dry_run = true;
+  EXPECT_EQ(client->delete_pattern("scan:1*", dry).value(), 1111u);
+  EXPECT_EQ(client->delete_pattern("scan:1*").value(), 1111u);
+  EXPECT_EQ(client->count_pattern("scan:*").value(), 3000u - 1111u);
 }
 
 }  // namespace
