@@ -35,7 +35,7 @@ struct PatternDelete {
   detail::TimePoint start{};
 
   // After each page: the caller's progress callback (loop thread; its exceptions discarded).
-  void progressed() noexcept {
+  void progressed() const noexcept {
     if (!options.progress) return;
     try {
       options.progress(removed);

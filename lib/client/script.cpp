@@ -1,8 +1,7 @@
 // Script (SHA1 of its source) and Client::eval(): EVALSHA, EVAL after NOSCRIPT.
 #include "rcache/script.hpp"
 
-#include <openssl/evp.h>
-
+#include "base/sha1.hpp"
 #include "client/calls.hpp"
 #include "client/script_call.hpp"
 #include "protocol/resp.hpp"
@@ -10,19 +9,7 @@
 
 namespace rcache {
 
-std::string sha1_hex(std::string_view bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha1(), nullptr) != 1) return {};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * len);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
+std::string sha1_hex(std::string_view bytes) { return detail::sha1_hex(bytes); }
 
 Script::Script(std::string source, Options options)
     : source_(std::make_shared<const std::string>(std::move(source))),
