@@ -127,8 +127,8 @@ class RCACHE_API Batch {
 // The replies of an executed Batch, one per command, in order.
 class RCACHE_API BatchReplies {
  public:
-  using Value = std::variant<std::optional<std::string>, bool, std::int64_t, Ttl, Batch::Pairs,
-                             Reply>;
+  using Value =
+      std::variant<std::optional<std::string>, bool, std::int64_t, Ttl, Batch::Pairs, Reply>;
 
   // The typed result of the command `ref` names: its value, or its own error (an error reply,
   // a value that cannot be decoded). A Ref of another batch, or out of range: invalid_argument.

@@ -9,7 +9,9 @@
 
 namespace rcache {
 
-std::string sha1_hex(std::string_view bytes) { return detail::sha1_hex(bytes); }
+std::string sha1_hex(std::string_view bytes) {
+  return detail::sha1_hex(bytes);
+}
 
 Script::Script(std::string source, Options options)
     : source_(std::make_shared<const std::string>(std::move(source))),

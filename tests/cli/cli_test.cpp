@@ -136,7 +136,8 @@ TEST_F(CliTest, KeyspaceCommandsCoverEveryMasterOfACluster) {
   auto client = make_client(c);
   ASSERT_NE(client, nullptr);
   Client::Pairs pairs;
-  for (int i = 0; i < 3000; ++i) pairs.emplace_back("c:" + std::to_string(i), "v" + std::to_string(i));
+  for (int i = 0; i < 3000; ++i)
+    pairs.emplace_back("c:" + std::to_string(i), "v" + std::to_string(i));
   ASSERT_TRUE(client->mset(pairs).ok());
   for (int port : set->master_ports()) {  // spread over every master
     EXPECT_GT(std::stoll(set->node_by_port(port)->command({"DBSIZE"})), 500);

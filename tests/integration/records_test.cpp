@@ -62,7 +62,8 @@ TEST_F(Records, FieldsRoundTripThroughTheEnvelope) {
   auto all = client().hgetall("user:7");
   ASSERT_TRUE(all.ok());
   std::map<std::string, std::string> m(all->begin(), all->end());
-  EXPECT_EQ(m, (std::map<std::string, std::string>{{"name", "ada"}, {"bio", big}, {"visits", "3"}}));
+  EXPECT_EQ(m,
+            (std::map<std::string, std::string>{{"name", "ada"}, {"bio", big}, {"visits", "3"}}));
   EXPECT_TRUE(client().hgetall("no-such-record").value().empty());
 
   EXPECT_EQ(client().hincrby("user:7", "visits", 4).value(), 7);
@@ -71,8 +72,7 @@ TEST_F(Records, FieldsRoundTripThroughTheEnvelope) {
   EXPECT_EQ(client().hdel("user:7", {"mail", "nope"}).value(), 1);
   EXPECT_EQ(client().hget("user:7", "name").value(), std::optional<std::string>("grace"));
   // The async forms take the same path.
-  EXPECT_EQ(client().hget_async("user:7", "visits").get().value(),
-            std::optional<std::string>("7"));
+  EXPECT_EQ(client().hget_async("user:7", "visits").get().value(), std::optional<std::string>("7"));
   EXPECT_EQ(client().hgetall_async("user:7").get().value().size(), 3u);
 }
 
@@ -98,7 +98,8 @@ TEST_F(Records, KeyPrefixArgumentsAndWrongTypes) {
   EXPECT_EQ(wrong.error().code, Errc::server);
   EXPECT_THAT(wrong.error().message, HasSubstr("WRONGTYPE"));
   // A corrupt stored field is named, never returned.
-  server_->command({"HSET", "t1:r", "bad", std::string("\xFFRCZ\x01\x01\0\0", 8) + "garbage!!!!!!!"});
+  server_->command(
+      {"HSET", "t1:r", "bad", std::string("\xFFRCZ\x01\x01\0\0", 8) + "garbage!!!!!!!"});
   auto corrupt = tenant->hget("r", "bad");
   ASSERT_FALSE(corrupt.ok());
   EXPECT_EQ(corrupt.error().code, Errc::corrupt_value);
@@ -202,7 +203,8 @@ TEST_F(Scripts, EvalshaLoadsOnNoscriptAndAfterScriptFlush) {
   // The async forms, through a flush too.
   ASSERT_EQ(server_->command({"SCRIPT", "FLUSH"}), "OK");
   std::promise<Result<Reply>> p;
-  client().eval_async(bump, {"n"}, {"10"}, [&p](Result<Reply> got) { p.set_value(std::move(got)); });
+  client().eval_async(bump, {"n"}, {"10"},
+                      [&p](Result<Reply> got) { p.set_value(std::move(got)); });
   EXPECT_EQ(p.get_future().get().value().integer, 18);
   EXPECT_EQ(client().eval_async(bump, {"n"}, {"1"}).get().value().integer, 19);
   EXPECT_EQ(op_calls(client(), "script"), 5u);  // one recorded call each, NOSCRIPT or not
@@ -472,7 +474,8 @@ TEST_F(Scans, TypeFilterPagesAndDone) {
   ASSERT_TRUE(client().set("t:s", "x").ok());
   ASSERT_TRUE(client().hset("t:h", "f", "v").ok());
   std::vector<std::string> hashes;
-  for (const auto& k : client().scan({.match = "t:*", .count = 0, .type = "hash"})) hashes.push_back(k);
+  for (const auto& k : client().scan({.match = "t:*", .count = 0, .type = "hash"}))
+    hashes.push_back(k);
   EXPECT_EQ(hashes, std::vector<std::string>{"t:h"});
   auto pages = client().scan({.match = "t:*", .count = 0, .type = ""});
   std::size_t total = 0;
@@ -485,7 +488,7 @@ TEST_F(Scans, TypeFilterPagesAndDone) {
   EXPECT_EQ(total, 2u);
   EXPECT_TRUE(pages.done());
   EXPECT_FALSE(pages.next_page().value().has_value());  // stays done
-  EXPECT_EQ(op_calls(client(), "scan"), 2u);  // a page per call; none once done
+  EXPECT_EQ(op_calls(client(), "scan"), 2u);            // a page per call; none once done
 }
 
 TEST_F(Scans, AnErrorStopsTheScanAndSaysWhere) {

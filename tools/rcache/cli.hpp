@@ -101,8 +101,7 @@ class Context {
 // The Client for a command (`doing` names it in messages), or the exit code of a failure
 // already reported. `fail_fast` as Context::client(). A bad URL is a usage error naming where it
 // came from.
-std::variant<Client*, int> open_client(Context& ctx, std::string_view doing,
-                                       bool fail_fast = true);
+std::variant<Client*, int> open_client(Context& ctx, std::string_view doing, bool fail_fast = true);
 
 // Seconds since `start`, for summaries.
 double seconds_since(std::chrono::steady_clock::time_point start);

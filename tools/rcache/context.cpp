@@ -112,8 +112,7 @@ int Context::fail(const Error& e, std::string_view doing) const {
   return fail(kFailure, m);
 }
 
-std::variant<Client*, int> open_client(Context& ctx, std::string_view doing,
-                                       bool fail_fast) {
+std::variant<Client*, int> open_client(Context& ctx, std::string_view doing, bool fail_fast) {
   auto cfg = ctx.config();
   if (!cfg) {
     const char* from = ctx.inv().global.url ? "--url" : "REDIS_URL";
