@@ -92,4 +92,13 @@ constexpr std::string_view to_string(Loaded::Source s) noexcept {
 // the key stop waiting at LoadOptions::wait_for_load), so give it its own timeout.
 using Loader = std::function<Result<std::optional<std::string>>()>;
 
+// The loader of get_or_load_async(): it starts the load and returns at once; `done` is called
+// with the result, exactly once, from any thread (later calls are ignored). The loader itself is
+// called on the client's loop thread: it must not block there. If it throws, or destroys `done`
+// without calling it, the load fails with Errc::invalid_argument saying so. Until `done` is
+// called the key's flight stays open: other callers of the key wait for it at most
+// LoadOptions::wait_for_load, so bound your load.
+using LoadDone = std::function<void(Result<std::optional<std::string>>)>;
+using AsyncLoader = std::function<void(LoadDone done)>;
+
 }  // namespace rcache

@@ -27,17 +27,59 @@ Result<Loaded> SingleFlight::run_as_leader(const std::string& key, const std::sh
     r = fn();
   } catch (const std::bad_alloc&) {
   }
+  finish(key, f, r);
+  return r;
+}
+
+void SingleFlight::finish(const std::string& key, const std::shared_ptr<Flight>& f,
+                          const Result<Loaded>& r) {
   {
     std::lock_guard lock(mu_);
-    flights_.erase(key);
+    auto it = flights_.find(key);
+    if (it != flights_.end() && it->second == f) flights_.erase(it);
   }
+  std::vector<Follower> followers;
   {
     std::lock_guard lock(f->mu);
+    if (f->done) return;
     f->result = r;
     f->done = true;
+    followers.swap(f->followers);
   }
   f->cv.notify_all();
-  return r;
+  for (auto& follow : followers) {
+    try {
+      follow(r);
+    } catch (...) {
+      // A follower is ours (it posts the result to its caller's callback); never let one stop
+      // the others.
+    }
+  }
+}
+
+std::shared_ptr<SingleFlight::Flight> SingleFlight::join(const std::string& key,
+                                                         Follower follower) {
+  std::shared_ptr<Flight> f;
+  {
+    std::lock_guard lock(mu_);
+    auto [it, inserted] = flights_.try_emplace(key);
+    if (inserted) {
+      it->second = std::make_shared<Flight>();
+      return it->second;
+    }
+    f = it->second;
+  }
+  metrics_.add(Counter::singleflight_shared);
+  {
+    std::lock_guard lock(f->mu);
+    if (!f->done) {
+      f->followers.push_back(std::move(follower));
+      return nullptr;
+    }
+  }
+  // It ended between the two locks: its result is there already.
+  follower(*f->result);
+  return nullptr;
 }
 
 Result<Loaded> SingleFlight::run(const std::string& key, TimePoint follower_deadline,

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "base/clock.hpp"
 #include "metrics/metrics.hpp"
@@ -36,13 +37,25 @@ class SingleFlight {
   std::optional<Result<Loaded>> lead_if_idle(const std::string& key,
                                              const std::function<Result<Loaded>()>& fn);
 
- private:
+  // The asynchronous form (get_or_load_async), sharing flights with the blocking one.
   struct Flight {
     std::mutex mu;
     std::condition_variable cv;
     bool done = false;
     std::optional<Result<Loaded>> result;
+    // Asynchronous followers: called once, on the thread that ends the flight, after `result`
+    // is set and the blocking followers are woken.
+    std::vector<std::function<void(const Result<Loaded>&)>> followers;
   };
+  using Follower = std::function<void(const Result<Loaded>&)>;
+  // When a flight of `key` runs: `follower` will get its result (counted as singleflight_shared)
+  // and null is returned. Otherwise a flight is started and returned: the caller leads it and
+  // must end it with finish(), whatever happens (every later caller of the key waits for it).
+  std::shared_ptr<Flight> join(const std::string& key, Follower follower);
+  // Ends a flight (once): the key is free again, every follower gets `r`.
+  void finish(const std::string& key, const std::shared_ptr<Flight>& f, const Result<Loaded>& r);
+
+ private:
   Result<Loaded> run_as_leader(const std::string& key, const std::shared_ptr<Flight>& f,
                                const std::function<Result<Loaded>()>& fn);
 

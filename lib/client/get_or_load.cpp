@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "client/calls.hpp"
+#include "client/load_steps.hpp"
 #include "protocol/commands.hpp"
 #include "protocol/replies.hpp"
 #include "rcache/client.hpp"
@@ -20,9 +21,9 @@ using detail::Op;
 using detail::Outcome;
 using detail::RawRead;
 
-namespace {
+namespace detail {
 
-Result<void> check(const LoadOptions& o) {
+Result<void> check_load_options(const LoadOptions& o) {
   auto bad = [](const std::string& m) {
     return Error{Errc::invalid_argument, "get_or_load: " + m};
   };
@@ -34,6 +35,12 @@ Result<void> check(const LoadOptions& o) {
   if (o.early_refresh && !(o.beta > 0)) return bad("beta must be > 0");
   return {};
 }
+
+}  // namespace detail
+
+namespace {
+using detail::from_cache;
+using detail::rate_text;
 
 // GET (+ PTTL) in one round trip, as stored.
 Result<RawRead> read_raw(ClientCore& core, const std::string& key, bool with_pttl) {
@@ -78,8 +85,10 @@ Result<std::optional<std::string>> read_value(ClientCore& core, const std::strin
   return std::optional<std::string>(std::move(*v));
 }
 
+}  // namespace
+
 // A stored form read from the key: the cached "not found", or the decoded value.
-Result<Loaded> from_cache(ClientCore& core, std::string&& raw, const std::string& key) {
+Result<Loaded> detail::from_cache(ClientCore& core, std::string&& raw, const std::string& key) {
   if (raw == detail::kNegativeMarker) {
     return Loaded{std::nullopt, Loaded::Source::negative_cache, false};
   }
@@ -87,6 +96,8 @@ Result<Loaded> from_cache(ClientCore& core, std::string&& raw, const std::string
   if (!value) return std::move(value).error();
   return Loaded{std::move(*value), Loaded::Source::cache, false};
 }
+
+namespace {
 
 // A near-cache fill around get_or_load's read (or, `outage`, around a load while Redis is
 // unavailable): ended with the value, or abandoned.
@@ -129,12 +140,16 @@ class NearFill {
   bool done_ = false;
 };
 
-std::string rate_text(double r) {
+}  // namespace
+
+std::string detail::rate_text(double r) {
   std::string s = std::to_string(r);
   s.erase(s.find_last_not_of('0') + 1);
   if (!s.empty() && s.back() == '.') s.pop_back();
   return s;
 }
+
+namespace {
 
 Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const LoadOptions& o,
                                 const Loader& loader, detail::TimePoint call_start) {
@@ -268,7 +283,9 @@ Result<Loaded> get_or_load_impl(ClientCore& core, const std::string& key, const 
   return core.single_flight().run(key, call_start + wait, lead);
 }
 
-detail::LoadSource load_source(const Result<Loaded>& r) {
+}  // namespace
+
+detail::LoadSource detail::load_source(const Result<Loaded>& r) {
   using detail::LoadSource;
   if (!r.ok()) return LoadSource::error;
   if (r->bypassed) return LoadSource::bypassed;
@@ -291,24 +308,26 @@ detail::LoadSource load_source(const Result<Loaded>& r) {
   return LoadSource::loader;
 }
 
-}  // namespace
+void detail::record_load(ClientCore& core, const Result<Loaded>& r, TimePoint start) {
+  // A hit is a value (or a cached "not found") served from Redis; a miss went to the loader.
+  const ResultKind kind =
+      !r.ok() ? ResultKind::error
+      : (r->source == Loaded::Source::cache || r->source == Loaded::Source::negative_cache ||
+         r->source == Loaded::Source::near_cache || r->source == Loaded::Source::near_cache_stale)
+          ? ResultKind::hit
+          : ResultKind::miss;
+  core.finished(Op::get_or_load, kind, r.ok() ? Errc{} : r.error().code, start);
+  core.metrics().load_result(load_source(r));
+}
 
 Result<Loaded> Client::get_or_load(std::string_view key_view, const LoadOptions& o,
                                    const Loader& loader) {
-  if (auto r = check(o); !r) return std::move(r).error();
+  if (auto r = detail::check_load_options(o); !r) return std::move(r).error();
   if (!loader) return Error{Errc::invalid_argument, "get_or_load: no loader"};
   if (auto e = core_->refuse_on_loop_thread("get_or_load")) return std::move(*e);
   const auto start = core_->clock().now();
   Result<Loaded> r = get_or_load_impl(*core_, std::string(key_view), o, loader, start);
-  // A hit is a value (or a cached "not found") served from Redis; a miss went to the loader.
-  const detail::ResultKind kind =
-      !r.ok() ? detail::ResultKind::error
-      : (r->source == Loaded::Source::cache || r->source == Loaded::Source::negative_cache ||
-         r->source == Loaded::Source::near_cache || r->source == Loaded::Source::near_cache_stale)
-          ? detail::ResultKind::hit
-          : detail::ResultKind::miss;
-  core_->finished(Op::get_or_load, kind, r.ok() ? Errc{} : r.error().code, start);
-  core_->metrics().load_result(load_source(r));
+  detail::record_load(*core_, r, start);
   return r;
 }
 

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <latch>
+#include <mutex>
 #include <thread>
 
 #include "fixtures.hpp"
@@ -434,6 +436,174 @@ TEST_F(GetOrLoad, NegativeCacheEntryReadsAsAMissThroughGetMgetGetRenewAndGetAs) 
   ASSERT_TRUE(t.ok()) << t.error().to_string();
   EXPECT_FALSE(t->has_value());
   EXPECT_EQ(client().stats().negative_reads, 4u);
+}
+
+// ---- get_or_load_async ----
+
+// An asynchronous loader finished later by another thread (as an HTTP client's callback would).
+struct DeferredLoads {
+  std::mutex mu;
+  std::vector<LoadDone> pending;
+  std::atomic<int> calls{0};
+  AsyncLoader loader() {
+    return [this](LoadDone done) {
+      calls.fetch_add(1);
+      std::lock_guard lock(mu);
+      pending.push_back(std::move(done));
+    };
+  }
+  // Completes every pending load with `value` (bounded wait for the first one to arrive).
+  bool complete_all(const std::optional<std::string>& value) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(mu);
+        if (!pending.empty()) {
+          for (auto& d : pending) d(value);
+          pending.clear();
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+};
+
+TEST_F(GetOrLoad, AsyncCallersOfAMissingKeyShareOneLoadWithTheBlockingOnes) {
+  DeferredLoads loads;
+  LoadOptions o;
+  o.ttl = 60s;
+  std::vector<std::future<Result<Loaded>>> futures;
+  for (int i = 0; i < 50; ++i)
+    futures.push_back(client().get_or_load_async("ak", o, loads.loader()));
+  // A blocking caller joins the same flight.
+  auto blocking = std::async(std::launch::async, [&] {
+    return client().get_or_load("ak", o, [&]() -> Result<std::optional<std::string>> {
+      loads.calls.fetch_add(1);
+      return std::optional<std::string>("from-the-blocking-loader");
+    });
+  });
+  std::this_thread::sleep_for(100ms);  // let every caller join before the load ends
+  ASSERT_TRUE(loads.complete_all("loaded-async"));
+  int loaded = 0;
+  int shared = 0;
+  for (auto& f : futures) {
+    auto r = f.get();
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->value, std::optional<std::string>("loaded-async"));
+    (r->source == Source::loader ? loaded : shared) += 1;
+  }
+  auto b = blocking.get();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->value, std::optional<std::string>("loaded-async"));
+  EXPECT_EQ(loads.calls.load(), 1);  // one load for all 51 callers
+  EXPECT_EQ(loaded + shared, 50);
+  EXPECT_EQ(client().get("ak").value(), std::optional<std::string>("loaded-async"));
+  EXPECT_GT(client().stats().singleflight_shared, 0u);
+  // Now cached: no load, source cache, through the callback form.
+  std::promise<Result<Loaded>> p;
+  client().get_or_load_async("ak", o, loads.loader(),
+                             [&p](Result<Loaded> r) { p.set_value(std::move(r)); });
+  auto again = p.get_future().get();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->source, Source::cache);
+  EXPECT_EQ(loads.calls.load(), 1);
+}
+
+TEST_F(GetOrLoad, AsyncLoaderErrorsThrowsAndDroppedCallbacksAreErrorsNotHangs) {
+  LoadOptions o;
+  o.ttl = 60s;
+  auto failed = client()
+                    .get_or_load_async("e1", o,
+                                       [](LoadDone done) {
+                                         std::thread([done] {
+                                           done(Error{Errc::server, "upstream 503"});
+                                         }).detach();
+                                       })
+                    .get();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().message, "upstream 503");
+  EXPECT_EQ(client().get("e1").value(), std::nullopt);  // errors are not cached
+  auto threw =
+      client().get_or_load_async("e2", o, [](LoadDone) { throw std::runtime_error("bad"); }).get();
+  ASSERT_FALSE(threw.ok());
+  EXPECT_THAT(threw.error().message, ::testing::HasSubstr("loader threw: bad"));
+  auto dropped = client().get_or_load_async("e3", o, [](LoadDone) {}).get();
+  ASSERT_FALSE(dropped.ok());
+  EXPECT_THAT(dropped.error().message, ::testing::HasSubstr("dropped its done callback"));
+  // Called twice: the second call is ignored.
+  auto twice = client()
+                   .get_or_load_async("e4", o,
+                                      [](LoadDone done) {
+                                        done(std::optional<std::string>("first"));
+                                        done(std::optional<std::string>("second"));
+                                      })
+                   .get();
+  EXPECT_EQ(twice.value().value, std::optional<std::string>("first"));
+  EXPECT_EQ(client().get("e4").value(), std::optional<std::string>("first"));
+  // The flights ended: the keys load again.
+  EXPECT_EQ(
+      client()
+          .get_or_load_async("e3", o, [](LoadDone done) { done(std::optional<std::string>("ok")); })
+          .get()
+          .value()
+          .value,
+      std::optional<std::string>("ok"));
+}
+
+TEST_F(GetOrLoad, AsyncFollowersTimeOutWhileTheLoadGoesOnAndStillFillsTheCache) {
+  DeferredLoads loads;
+  LoadOptions o;
+  o.ttl = 60s;
+  o.wait_for_load = 200ms;
+  auto leader = client().get_or_load_async("slowk", o, loads.loader());
+  std::this_thread::sleep_for(50ms);
+  auto follower = client().get_or_load_async("slowk", o, loads.loader());
+  auto f = follower.get();  // after ~200 ms, the load still running
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error().code, Errc::timeout);
+  ASSERT_TRUE(loads.complete_all("late"));
+  EXPECT_EQ(leader.get().value().value, std::optional<std::string>("late"));
+  EXPECT_EQ(client().get("slowk").value(), std::optional<std::string>("late"));
+  EXPECT_EQ(loads.calls.load(), 1);
+}
+
+TEST_F(GetOrLoad, AsyncNegativeCacheStaleCopyAndOutageBypass) {
+  LoadOptions o;
+  o.ttl = 60s;
+  o.negative_cache = true;
+  auto none = [](LoadDone done) { done(std::optional<std::string>{}); };
+  EXPECT_EQ(client().get_or_load_async("n1", o, none).get().value().source, Source::loader);
+  EXPECT_EQ(client().get_or_load_async("n1", o, none).get().value().source, Source::negative_cache);
+  LoadOptions s;
+  s.ttl = 60s;
+  s.stale_if_error = true;
+  ASSERT_TRUE(
+      client()
+          .get_or_load_async("s1", s, [](LoadDone done) { done(std::optional<std::string>("v1")); })
+          .get()
+          .ok());
+  ASSERT_TRUE(client().del("s1").ok());  // expired, say; the stale copy remains
+  auto stale = client()
+                   .get_or_load_async("s1", s,
+                                      [](LoadDone done) {
+                                        done(Error{Errc::server, "x"});
+                                      })
+                   .get();
+  ASSERT_TRUE(stale.ok()) << stale.error().to_string();
+  EXPECT_EQ(stale->source, Source::stale);
+  EXPECT_EQ(stale->value, std::optional<std::string>("v1"));
+  // Redis gone: the loader's value, marked bypassed, not cached.
+  server_->kill9();
+  auto bypassed =
+      client()
+          .get_or_load_async("b1", o, [](LoadDone done) { done(std::optional<std::string>("b")); })
+          .get();
+  ASSERT_TRUE(bypassed.ok()) << bypassed.error().to_string();
+  EXPECT_TRUE(bypassed->bypassed);
+  EXPECT_EQ(bypassed->value, std::optional<std::string>("b"));
+  EXPECT_EQ(client().get_or_load_async("b2", LoadOptions{.ttl = 0ms}, none).get().error().code,
+            Errc::invalid_argument);
 }
 
 }  // namespace

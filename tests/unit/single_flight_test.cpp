@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace rcache::detail {
 namespace {
@@ -148,6 +149,60 @@ TEST_F(SingleFlightTest, RefreshIsSkippedWhileAFlightRunsAndLedWhenIdle) {
   auto refreshed = flights_.lead_if_idle("k", [] { return value("refresh"); });
   ASSERT_TRUE(refreshed.has_value() && refreshed->ok());
   EXPECT_EQ((*refreshed)->value, std::optional<std::string>("refresh"));
+}
+
+// ---- the asynchronous form: join() and finish() ----
+
+TEST_F(SingleFlightTest, AsyncJoinLeadsWhenIdleAndFollowsWhenAFlightRuns) {
+  std::vector<std::string> got;
+  auto lead = flights_.join("k", [&](const Result<Loaded>&) { got.emplace_back("unexpected"); });
+  ASSERT_NE(lead, nullptr);  // nobody was flying: we lead
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(flights_.join("k", [&](const Result<Loaded>& r) { got.push_back(*r->value); }),
+              nullptr);
+  }
+  EXPECT_EQ(metrics_->count(Counter::singleflight_shared), 3u);
+  EXPECT_TRUE(got.empty());
+  flights_.finish("k", lead, value("async"));
+  EXPECT_EQ(got, (std::vector<std::string>{"async", "async", "async"}));
+  flights_.finish("k", lead, value("again"));  // a second finish changes nothing
+  EXPECT_EQ(got.size(), 3u);
+  // The key is free: the next caller leads a new flight.
+  auto next = flights_.join("k", [](const Result<Loaded>&) {});
+  EXPECT_NE(next, nullptr);
+  flights_.finish("k", next, value("x"));
+}
+
+TEST_F(SingleFlightTest, AsyncFollowersShareABlockingLeadersResultAndViceVersa) {
+  start_leader("mixed");  // a blocking leader, held
+  std::atomic<int> followed{0};
+  EXPECT_EQ(flights_.join("mixed",
+                          [&](const Result<Loaded>& r) {
+                            if (r.ok() && r->value == std::optional<std::string>("v")) ++followed;
+                          }),
+            nullptr);
+  release();
+  join_leader();
+  EXPECT_EQ(followed.load(), 1);
+  // An async leader, a blocking follower.
+  auto lead = flights_.join("mixed2", [](const Result<Loaded>&) {});
+  ASSERT_NE(lead, nullptr);
+  std::thread follower([&] {
+    auto r = flights_.run("mixed2", Clock::now() + 1h, [] { return value("not me"); });
+    EXPECT_EQ(r.value().value, std::optional<std::string>("from-async"));
+  });
+  wait_for_followers(2);
+  flights_.finish("mixed2", lead, value("from-async"));
+  follower.join();
+}
+
+TEST_F(SingleFlightTest, AFollowerThatThrowsDoesNotStopTheOthers) {
+  auto lead = flights_.join("t", [](const Result<Loaded>&) {});
+  int after = 0;
+  (void)flights_.join("t", [](const Result<Loaded>&) { throw std::runtime_error("x"); });
+  (void)flights_.join("t", [&](const Result<Loaded>&) { ++after; });
+  flights_.finish("t", lead, value("v"));
+  EXPECT_EQ(after, 1);
 }
 
 }  // namespace
