@@ -185,6 +185,16 @@ class RCACHE_API Client {
     return get_or_load(key, o, loader);
   }
 
+  // The asynchronous form, with an asynchronous loader (rcache/get_or_load.hpp): nothing blocks,
+  // the callback runs on the loop thread. Single-flight is shared with the blocking form:
+  // concurrent callers of one key, blocking or not, share one load. The same options, the same
+  // near cache, negative cache, stale copy, outage bypass and outage cap, except early_refresh,
+  // which only the blocking form applies (here the cached value is returned).
+  void get_or_load_async(std::string_view key, const LoadOptions& options, AsyncLoader loader,
+                         Callback<Loaded> cb);
+  std::future<Result<Loaded>> get_or_load_async(std::string_view key, const LoadOptions& options,
+                                                AsyncLoader loader);
+
   // GETEX key PX ttl: the value (std::nullopt on a miss), its TTL renewed ("sliding TTL").
   Result<std::optional<std::string>> get_renew(std::string_view key, std::chrono::milliseconds ttl);
 
@@ -270,6 +280,16 @@ class RCACHE_API Client {
   std::future<Result<Reply>> eval_async(const Script& script, const std::vector<std::string>& keys,
                                         const std::vector<std::string>& args);
 
+  // ---- pub/sub -----------------------------------------------------------------------------
+  // PUBLISH: the number of subscribers that received the message (with a cluster: those of the
+  // node it was published on; Redis forwards it to every node's subscribers). Channel names are
+  // sent as they are (no key_prefix). Subscribing takes a dedicated connection: rcache::Subscriber
+  // (rcache/pubsub.hpp).
+  Result<std::int64_t> publish(std::string_view channel, std::string_view message);
+  void publish_async(std::string_view channel, std::string_view message, Callback<std::int64_t> cb);
+  std::future<Result<std::int64_t>> publish_async(std::string_view channel,
+                                                  std::string_view message);
+
   // ---- batches -----------------------------------------------------------------------------
   // Sends a Batch's commands together, on one connection, as one call (rcache/batch.hpp).
   Result<BatchReplies> exec(const Batch& batch);
@@ -278,6 +298,7 @@ class RCACHE_API Client {
 
  private:
   friend class CallDeadline;
+  friend class Subscriber;
   RCACHE_LOCAL explicit Client(std::unique_ptr<detail::ClientCore> core);
   std::unique_ptr<detail::ClientCore> core_;
   std::shared_ptr<void> exposer_;  // Config::metrics_address's exposer; released first

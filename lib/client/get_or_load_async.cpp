@@ -99,7 +99,8 @@ class AsyncLoad : public std::enable_shared_from_this<AsyncLoad> {
   void join() {
     auto self = shared_from_this();
     flight_ = core_.single_flight().join(key_, [self](const Result<Loaded>& r) {
-      self->core_.transport().post([self, r]() mutable { self->end(std::move(r)); });
+      self->core_.transport().post(
+          [self, copy = Result<Loaded>(r)]() mutable { self->end(std::move(copy)); });
     });
     if (!flight_) {  // a follower: the leader's result, or a timeout
       const auto wait = o_.wait_for_load.count() > 0 ? o_.wait_for_load
