@@ -88,7 +88,13 @@ TEST_F(BackupTest, HundredThousandKeysRoundTripExactly) {
               static_cast<long long>(backup.elapsed.count()), backup.max_rss_kib,
               json_int(backup.out, "file_bytes"));
   EXPECT_LT(backup.elapsed.count(), 20000);
-  EXPECT_LT(backup.max_rss_kib, 64 * 1024) << "the backup must stream, not hold the keyspace";
+  // Sanitizer builds carry shadow memory and a quarantine of freed blocks: a wider bound.
+#if defined(RCACHE_SANITIZED)
+  constexpr long kMaxRssKib = 512 * 1024;
+#else
+  constexpr long kMaxRssKib = 64 * 1024;
+#endif
+  EXPECT_LT(backup.max_rss_kib, kMaxRssKib) << "the backup must stream, not hold the keyspace";
 
   ASSERT_EQ(redis({"FLUSHALL"}).str, "OK");
   ASSERT_EQ(dbsize(), 0);
