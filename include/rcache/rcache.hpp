@@ -5,6 +5,7 @@
 #include "rcache/config.hpp"
 #include "rcache/error.hpp"
 #include "rcache/log.hpp"
+#include "rcache/pubsub.hpp"
 #include "rcache/reply.hpp"
 #include "rcache/resilience.hpp"
 #include "rcache/stats.hpp"
