@@ -22,11 +22,15 @@ const char* unsafe_on_a_pool(const std::vector<std::string>& argv) {
   if (name == "SELECT") return "set Config::db: every pooled connection selects it";
   if (name == "MULTI" || name == "EXEC" || name == "DISCARD" || name == "WATCH" ||
       name == "UNWATCH") {
-    return "a transaction needs one connection: use mset() with a TTL, or one EVAL script";
+    return "a transaction needs one connection: use Batch::atomic() (rcache/batch.hpp) or a "
+           "Script (rcache/script.hpp)";
   }
-  if (name == "SUBSCRIBE" || name == "PSUBSCRIBE" || name == "SSUBSCRIBE" ||
-      name == "UNSUBSCRIBE" || name == "PUNSUBSCRIBE" || name == "SUNSUBSCRIBE" ||
-      name == "MONITOR" || name == "SYNC" || name == "PSYNC" || name == "REPLCONF") {
+  if (name == "SUBSCRIBE" || name == "PSUBSCRIBE" || name == "UNSUBSCRIBE" ||
+      name == "PUNSUBSCRIBE") {
+    return "it turns the connection into a stream: use rcache::Subscriber (rcache/pubsub.hpp)";
+  }
+  if (name == "SSUBSCRIBE" || name == "SUNSUBSCRIBE" || name == "MONITOR" || name == "SYNC" ||
+      name == "PSYNC" || name == "REPLCONF") {
     return "it turns the connection into a stream; use a dedicated connection outside rcache";
   }
   if (name == "AUTH") return "set Config::username and Config::password";

@@ -383,6 +383,10 @@ TEST_F(Batches, ArgumentErrorsAreNamedAndNothingIsSent) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::invalid_argument);
   EXPECT_THAT(r.error().message, HasSubstr("batch command #1"));
+  EXPECT_THAT(r.error().message, HasSubstr("rcache::Subscriber"));  // the alternative, named
+  auto multi = client().command({"MULTI"});
+  ASSERT_FALSE(multi.ok());
+  EXPECT_THAT(multi.error().message, HasSubstr("Batch::atomic()"));
   Batch e;
   e.expire("k", 0ms);
   auto zero = client().exec(e);
