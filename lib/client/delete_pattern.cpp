@@ -121,9 +121,18 @@ struct NodeScan : std::enable_shared_from_this<NodeScan> {
     }
   }
 
+  // Worth resuming: the master could not be reached, or the cluster said it is failing over
+  // (CLUSTERDOWN or TRYAGAIN as the answer, once the router's own retries within the deadline
+  // ran out: a promotion can take longer than one call's deadline).
+  static bool resumable(const Error& e) {
+    if (detail::unavailable(e)) return true;
+    return e.code == Errc::server && (e.message.find("CLUSTERDOWN") != std::string::npos ||
+                                      e.message.find("TRYAGAIN") != std::string::npos);
+  }
+
   // A cluster master could not be reached: try again soon, on whoever serves `slot` then.
   bool resume(const Error& e) {
-    if (node == nullptr || !detail::unavailable(e) || ++resumes > kResumes) return false;
+    if (node == nullptr || !resumable(e) || ++resumes > kResumes) return false;
     if (!core().on_loop_thread()) {
       core().transport().post([self = shared_from_this()] { self->resume_now(); });
       return true;

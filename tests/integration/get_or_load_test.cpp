@@ -474,9 +474,12 @@ TEST_F(GetOrLoad, AsyncCallersOfAMissingKeyShareOneLoadWithTheBlockingOnes) {
   LoadOptions o;
   o.ttl = 60s;
   std::vector<std::future<Result<Loaded>>> futures;
-  for (int i = 0; i < 50; ++i)
+  for (int i = 0; i < 50; ++i) {
     futures.push_back(client().get_or_load_async("ak", o, loads.loader()));
-  // A blocking caller joins the same flight.
+  }
+  // Once an async caller leads the flight (its loader was called), a blocking caller joins it.
+  for (int i = 0; i < 500 && loads.calls.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(loads.calls.load(), 1);
   auto blocking = std::async(std::launch::async, [&] {
     return client().get_or_load("ak", o, [&]() -> Result<std::optional<std::string>> {
       loads.calls.fetch_add(1);
