@@ -13,6 +13,7 @@
 namespace rcache::detail {
 namespace {
 
+using test::commands_in;
 using test::parse_reply;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -20,26 +21,6 @@ using Kind = Subscriptions::Kind;
 
 std::string bulk(std::string_view s) {
   return "$" + std::to_string(s.size()) + "\r\n" + std::string(s) + "\r\n";
-}
-
-// The words of every command in `wire`.
-std::vector<std::vector<std::string>> commands_in(const std::string& wire) {
-  redisReader* reader = create_reader();
-  EXPECT_EQ(redisReaderFeed(reader, wire.data(), wire.size()), REDIS_OK);
-  std::vector<std::vector<std::string>> out;
-  for (;;) {
-    void* p = nullptr;
-    EXPECT_EQ(redisReaderGetReply(reader, &p), REDIS_OK);
-    if (p == nullptr) break;
-    ReplyPtr r(static_cast<redisReply*>(p));
-    std::vector<std::string> words;
-    for (std::size_t i = 0; i < r->elements; ++i) {
-      words.emplace_back(r->element[i]->str, r->element[i]->len);
-    }
-    out.push_back(std::move(words));
-  }
-  redisReaderFree(reader);
-  return out;
 }
 
 TEST(PubSubFrames, AMessageGivesItsChannelAndBinaryPayload) {

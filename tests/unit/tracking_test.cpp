@@ -9,32 +9,14 @@
 namespace rcache::detail {
 namespace {
 
+using test::commands_in;
+
 using test::parse_reply;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 std::string invalidation(std::string_view payload) {
   return "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n" + std::string(payload);
-}
-
-// The wire read back as RESP: every command, each as its words.
-std::vector<std::vector<std::string>> commands_in(const std::string& wire) {
-  redisReader* reader = create_reader();
-  EXPECT_EQ(redisReaderFeed(reader, wire.data(), wire.size()), REDIS_OK);
-  std::vector<std::vector<std::string>> out;
-  for (;;) {
-    void* p = nullptr;
-    EXPECT_EQ(redisReaderGetReply(reader, &p), REDIS_OK);
-    if (p == nullptr) break;
-    ReplyPtr r(static_cast<redisReply*>(p));
-    std::vector<std::string> words;
-    for (std::size_t i = 0; i < r->elements; ++i) {
-      words.emplace_back(r->element[i]->str, r->element[i]->len);
-    }
-    out.push_back(std::move(words));
-  }
-  redisReaderFree(reader);
-  return out;
 }
 
 TEST(Tracking, TheCommandsAreBcastWithRedirectToItselfThenTheSubscription) {
