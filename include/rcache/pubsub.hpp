@@ -120,7 +120,7 @@ class RCACHE_API Subscriber {
   SubscriberStatus status() const;
 
  private:
-  Subscriber(detail::ClientCore& client, std::shared_ptr<detail::SubscriberCore> core);
+  RCACHE_LOCAL Subscriber(detail::ClientCore& client, std::shared_ptr<detail::SubscriberCore> core);
   detail::ClientCore* client_;  // read only while the client is alive (!core_->gone())
   std::shared_ptr<detail::SubscriberCore> core_;
 };

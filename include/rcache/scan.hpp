@@ -38,7 +38,7 @@ struct ScanState;
 
 class RCACHE_API KeyScan {
  public:
-  KeyScan(detail::ClientCore& core, ScanOptions options);
+  RCACHE_LOCAL KeyScan(detail::ClientCore& core, ScanOptions options);
   ~KeyScan();
   KeyScan(KeyScan&&) noexcept;
   KeyScan& operator=(KeyScan&&) noexcept;
