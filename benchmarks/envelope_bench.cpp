@@ -4,8 +4,14 @@
 #include <benchmark/benchmark.h>
 #include <zlib.h>
 
+#ifdef RCACHE_BENCH_LIBDEFLATE
+#include <libdeflate.h>
+#endif
+
+#include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "codec/envelope.hpp"
 
@@ -119,6 +125,88 @@ void BM_RawZlibUncompress(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
 }
 BENCHMARK(BM_RawZlibUncompress)->Arg(1)->Arg(6)->Arg(9);
+
+// The sizes of issue 11's table: a 4 KiB JSON value (compressed) and a 64 KiB random one
+// (stored plain), each beside what a fresh compress2() per value costs (the envelope before the
+// per-thread stream and the entropy sample) and beside copying the value plainly.
+std::string random_value(std::size_t n) {
+  std::mt19937_64 rng(11);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+const std::string& value_of(std::int64_t kind) {
+  static const std::string json4k = airtable_page(4096).substr(0, 4096);
+  static const std::string noise64k = random_value(std::size_t{64} * 1024);
+  if (kind == 2) return corpus();
+  return kind == 0 ? json4k : noise64k;
+}
+
+const char* label_of(std::int64_t kind) {
+  return kind == 0 ? "4 KiB JSON" : kind == 1 ? "64 KiB random" : "256 KiB JSON";
+}
+
+void BM_EncodeTableValue(benchmark::State& state) {
+  const auto& data = value_of(state.range(0));
+  const auto o = opts(1);
+  std::size_t stored = 0;
+  for (auto _ : state) {
+    auto e = rcache::detail::encode_value(data, o);
+    stored = e.view(data).size();
+    benchmark::DoNotOptimize(stored);
+  }
+  state.SetLabel(label_of(state.range(0)));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
+  state.counters["stored/original"] =
+      static_cast<double>(stored) / static_cast<double>(data.size());
+}
+BENCHMARK(BM_EncodeTableValue)->Arg(0)->Arg(1)->Arg(2);
+
+void BM_FreshCompress2TableValue(benchmark::State& state) {
+  const auto& data = value_of(state.range(0));
+  for (auto _ : state) {
+    uLongf n = compressBound(static_cast<uLong>(data.size()));
+    std::unique_ptr<char[]> z(new char[n]);
+    compress2(reinterpret_cast<Bytef*>(z.get()), &n, reinterpret_cast<const Bytef*>(data.data()),
+              static_cast<uLong>(data.size()), 1);
+    benchmark::DoNotOptimize(n);
+  }
+  state.SetLabel(label_of(state.range(0)));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
+}
+BENCHMARK(BM_FreshCompress2TableValue)->Arg(0)->Arg(1)->Arg(2);
+
+void BM_PlainCopyTableValue(benchmark::State& state) {
+  const auto& data = value_of(state.range(0));
+  for (auto _ : state) {
+    std::string copy(data);
+    benchmark::DoNotOptimize(copy.data());
+  }
+  state.SetLabel(label_of(state.range(0)));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
+}
+BENCHMARK(BM_PlainCopyTableValue)->Arg(0)->Arg(1);
+
+#ifdef RCACHE_BENCH_LIBDEFLATE
+// Issue 11 asked for zlib beside a faster zlib-compatible encoder packaged for Debian 12:
+// libdeflate (libdeflate-dev 1.14) writes zlib streams that plain zlib reads. Built only when
+// libdeflate-dev is installed; rcache itself does not use it (see benchmarks/README.md).
+void BM_LibdeflateTableValue(benchmark::State& state) {
+  const auto& data = value_of(state.range(0));
+  libdeflate_compressor* c = libdeflate_alloc_compressor(1);
+  std::vector<char> out(libdeflate_zlib_compress_bound(c, data.size()));
+  std::size_t n = 0;
+  for (auto _ : state) {
+    n = libdeflate_zlib_compress(c, data.data(), data.size(), out.data(), out.size());
+    benchmark::DoNotOptimize(n);
+  }
+  libdeflate_free_compressor(c);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
+  state.counters["stored/original"] = static_cast<double>(n) / static_cast<double>(data.size());
+}
+BENCHMARK(BM_LibdeflateTableValue)->Arg(0)->Arg(1)->Arg(2);
+#endif
 
 }  // namespace
 

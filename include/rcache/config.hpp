@@ -133,6 +133,14 @@ struct RCACHE_API Config {
   // --- timeouts ---------------------------------------------------------------------------------
   // TCP connect plus handshake (AUTH/SELECT/CLIENT SETNAME). Must be > 0.
   std::chrono::milliseconds connect_timeout{1000};
+  // How long Client::create waits for its first connection when degraded_mode is not fail_fast
+  // (and without Sentinel): a server that is ready within it is used at once. One that is not (a
+  // listener that accepts and never answers, a slow TLS handshake) does not hold create up for
+  // the whole connect_timeout: the outcome is applied in the background when the attempt ends
+  // (a connection: serve; a failure: the degraded mode), and calls made meanwhile wait for a
+  // connection within their deadline. fail_fast always waits up to connect_timeout, since it
+  // must know. Zero: return at once. Must be >= 0.
+  std::chrono::milliseconds startup_wait{50};
   // From submission of a command to its reply. Must be > 0. A connection whose oldest command
   // stays unanswered for twice this long is considered hung and is replaced.
   std::chrono::milliseconds command_timeout{100};

@@ -259,6 +259,9 @@ Result<void> Config::validate() const {
   if (max_stale.count() < 0) {
     return invalid("config: max_stale = " + ms(max_stale) + " must be >= 0");
   }
+  if (startup_wait.count() < 0) {
+    return invalid("config: startup_wait = " + ms(startup_wait) + " must be >= 0");
+  }
   if (blocking_spin.count() < 0) {
     return invalid("config: blocking_spin = " + std::to_string(blocking_spin.count()) +
                    "us must be >= 0");

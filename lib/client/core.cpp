@@ -5,6 +5,8 @@
 #include <string_view>
 #include <thread>
 
+#include "base/cpus.hpp"
+
 namespace rcache::detail {
 
 ClientCore::ClientCore(Config cfg)
@@ -78,8 +80,21 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
     Tracker* tracker = core->tracker_.get();
     core->transport_->post([tracker] { tracker->start(); });
   }
-  // Start-up: give the pool its connect timeout to reach Redis, then apply the mode.
-  const bool reached = core->transport_->pool().wait_first_outcome(wait);
+  // Start-up: fail_fast (and Sentinel, whose discovery must end first) gives the pool its connect
+  // timeout to reach Redis, then applies the mode. The other modes wait at most startup_wait: an
+  // outcome that comes later (a hung endpoint, a slow handshake) is applied on the loop thread when
+  // it comes, and calls made meanwhile wait for a connection within their deadline.
+  Pool& pool = core->transport_->pool();
+  if (core->cfg_.degraded_mode != DegradedMode::fail_fast && !core->sentinel_) {
+    const bool reached = pool.wait_first_outcome(std::min(wait, core->cfg_.startup_wait));
+    Availability* avail = &availability;
+    if (!reached && pool.when_first_outcome([avail](bool later) { (void)avail->start(later); })) {
+      return core;
+    }
+    if (auto r = availability.start(reached || pool.ready() > 0); !r) return std::move(r).error();
+    return core;
+  }
+  const bool reached = pool.wait_first_outcome(wait);
   if (auto r = availability.start(reached); !r) return std::move(r).error();
   return core;
 }
@@ -151,17 +166,54 @@ void ClientCore::wait(Waiter& w) {
 // to Config::blocking_spin before it sleeps, and stops as soon as another waiter appears; with
 // many blocking threads nobody spins, so they do not burn the cores that the loop thread and
 // the server need.
+//
+// The spin only pays when the loop thread has a CPU of its own to deliver the reply on. With one
+// usable CPU (a pinned process, a container limited to one CPU) the spinning caller starves the
+// very thread it waits for (issue 11 measured 4.7k GET/s against 14k without it), so it is off;
+// the CPU count is re-read about once a second. And where spins keep ending without the reply (a
+// busy machine, a slow server), spinning stops for a while and then tries again.
+bool ClientCore::spin_worthwhile() {
+  const auto now = clock_.now();
+  auto check = spin_check_at_.load(std::memory_order_relaxed);
+  if (now.time_since_epoch().count() >= check &&
+      spin_check_at_.compare_exchange_strong(
+          check, (now + std::chrono::seconds(1)).time_since_epoch().count(),
+          std::memory_order_relaxed)) {
+    spin_cpus_.store(usable_cpus(), std::memory_order_relaxed);
+  }
+  if (spin_cpus_.load(std::memory_order_relaxed) < 2) return false;
+  if (const int rest = spin_rest_.load(std::memory_order_relaxed); rest > 0) {
+    spin_rest_.store(rest - 1, std::memory_order_relaxed);
+    if (rest == 1) spin_credit_.store(kSpinCreditProbe, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
 void ClientCore::spin_until(const std::atomic<bool>& ready) {
   if (cfg_.blocking_spin.count() <= 0) return;
   if (waiters_.load(std::memory_order_relaxed) != 1) return;
+  // Only one caller spins at a time (waiters_ == 1); the bookkeeping is relaxed atomics because
+  // a caller arriving just as another leaves may still read it, which only skews a heuristic.
+  if (!spin_worthwhile()) return;
   const auto until = clock_.now() + cfg_.blocking_spin;
+  bool hit = true;
   for (unsigned i = 1; !ready.load(std::memory_order_acquire); ++i) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
     if ((i & 63) == 0 && (waiters_.load(std::memory_order_relaxed) != 1 || clock_.now() >= until)) {
+      hit = ready.load(std::memory_order_acquire);
       break;
     }
+  }
+  const int credit = spin_credit_.load(std::memory_order_relaxed);
+  if (hit) {
+    spin_credit_.store(std::min(credit + 1, kSpinCreditMax), std::memory_order_relaxed);
+  } else {
+    spin_credit_.store(credit - kSpinMissCost, std::memory_order_relaxed);
+    // Out of credit: sleep-wait the next kSpinRest calls, then probe again.
+    if (credit - kSpinMissCost < 0) spin_rest_.store(kSpinRest, std::memory_order_relaxed);
   }
 }
 

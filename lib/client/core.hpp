@@ -246,6 +246,7 @@ class ClientCore {
   };
   void wait(Waiter& w);
   void spin_until(const std::atomic<bool>& ready);
+  bool spin_worthwhile();
 
   const Config cfg_;
   const Logger logger_;
@@ -263,6 +264,15 @@ class ClientCore {
   std::unique_ptr<ClusterRouter> router_;  // with a cluster, instead of executor_
   Dispatcher* dispatch_ = nullptr;         // executor_ or router_
   std::atomic<int> waiters_{0};            // blocking calls waiting for their reply
+  // The spin's gate (see spin_until): usable CPUs, re-read when the clock passes spin_check_at_
+  // (nanoseconds of the clock's epoch); a credit that misses spend and hits earn; and how many
+  // waits to skip spinning after the credit ran out.
+  std::atomic<unsigned> spin_cpus_{1};
+  std::atomic<std::int64_t> spin_check_at_{0};
+  static constexpr int kSpinCreditMax = 16, kSpinCreditProbe = 4, kSpinMissCost = 4;
+  static constexpr int kSpinRest = 1024;
+  std::atomic<int> spin_credit_{kSpinCreditProbe};
+  std::atomic<int> spin_rest_{0};
   // executor_ once it exists, for the pool's "reachable again" callback on the loop thread.
   std::atomic<Executor*> reachable_{nullptr};
 };

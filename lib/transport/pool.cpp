@@ -227,12 +227,17 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
     }
   }
   if (to == S::ready || to == S::closing) {
-    std::lock_guard lock(first_mu_);
-    if (link.index() < first_seen_.size() && !first_seen_[link.index()]) {
-      first_seen_[link.index()] = true;
-      ++first_outcomes_;
+    std::function<void(bool)> decide;
+    {
+      std::lock_guard lock(first_mu_);
+      if (link.index() < first_seen_.size() && !first_seen_[link.index()]) {
+        first_seen_[link.index()] = true;
+        ++first_outcomes_;
+      }
+      if (on_first_outcome_ && first_outcome_known()) decide = std::move(on_first_outcome_);
+      first_cv_.notify_all();
     }
-    first_cv_.notify_all();
+    if (decide) decide(ready_.load(std::memory_order_relaxed) > 0);
   }
   const std::size_t ready_now = ready_.load(std::memory_order_relaxed);
   if (to == S::ready) {
@@ -262,12 +267,21 @@ void Pool::on_link_state(const Link& link, LinkState from, LinkState to) {
   }
 }
 
+bool Pool::first_outcome_known() const {
+  return ready_.load(std::memory_order_relaxed) > 0 || first_outcomes_ >= cfg_.pool_size;
+}
+
 bool Pool::wait_first_outcome(std::chrono::milliseconds limit) {
   std::unique_lock lock(first_mu_);
-  first_cv_.wait_for(lock, limit, [&] {
-    return ready_.load(std::memory_order_relaxed) > 0 || first_outcomes_ >= cfg_.pool_size;
-  });
+  first_cv_.wait_for(lock, limit, [&] { return first_outcome_known(); });
   return ready_.load(std::memory_order_relaxed) > 0;
+}
+
+bool Pool::when_first_outcome(std::function<void(bool)> fn) {
+  std::lock_guard lock(first_mu_);
+  if (first_outcome_known()) return false;
+  on_first_outcome_ = std::move(fn);
+  return true;
 }
 
 Error Pool::last_error() const {

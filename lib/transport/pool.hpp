@@ -98,6 +98,9 @@ class Pool final : public LinkObserver, public Reachability {
   // Waits until a connection is ready or every connection has failed once (at most `limit`).
   // True if one is ready.
   bool wait_first_outcome(std::chrono::milliseconds limit);
+  // Runs `fn(reached)` once that outcome is known (on the loop thread), or returns false without
+  // keeping `fn` when it is known already (the caller then decides at once). Any thread; once.
+  bool when_first_outcome(std::function<void(bool reached)> fn);
   // Probing: reconnects follow the slower probe schedule (Config::probe_min..probe_max).
   void set_probing(bool on) noexcept override { probing_.store(on); }
 
@@ -145,8 +148,10 @@ class Pool final : public LinkObserver, public Reachability {
   std::string current_endpoint_, via_, discovery_error_;  // guarded by status_mu_
   std::mutex first_mu_;
   std::condition_variable first_cv_;
-  std::vector<bool> first_seen_;    // guarded by first_mu_
-  std::size_t first_outcomes_ = 0;  // guarded by first_mu_
+  std::vector<bool> first_seen_;                // guarded by first_mu_
+  std::size_t first_outcomes_ = 0;              // guarded by first_mu_
+  std::function<void(bool)> on_first_outcome_;  // guarded by first_mu_
+  bool first_outcome_known() const;             // first_mu_ held
 };
 
 }  // namespace rcache::detail

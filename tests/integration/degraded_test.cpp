@@ -1,6 +1,10 @@
 // Degraded modes: disabled (with background probe), local, fail_fast; and health().
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -97,6 +101,131 @@ TEST(FailFast, CreateSucceedsWhenRedisIsUp) {
   auto client = make_client(c);
   ASSERT_NE(client, nullptr);
   EXPECT_TRUE(client->ping().ok());
+}
+
+// A "Redis" that accepts connections (the kernel completes them from the backlog) and never
+// answers: a hung server. Closed by the destructor.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+        ::listen(fd_, 64) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentListener() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+double ms_since(SteadyClock::time_point t) {
+  return std::chrono::duration<double, std::milli>(SteadyClock::now() - t).count();
+}
+
+// Issue 11: Client::create does not sit out connect_timeout against a hung endpoint unless asked
+// to. The outcome comes later, in the background: the client is disabled once the handshake has
+// timed out, and calls made meanwhile end within their deadline.
+TEST(StartupWait, AHungEndpointDoesNotHoldCreateForTheConnectTimeout) {
+  SilentListener hung;
+  ASSERT_GT(hung.port(), 0);
+  for (const DegradedMode mode : {DegradedMode::disabled, DegradedMode::local}) {
+    Config c = absent(hung.port());
+    c.degraded_mode = mode;
+    c.connect_timeout = 1500ms;
+    c.deadline = 200ms;
+    c.command_timeout = 200ms;
+    const auto t0 = SteadyClock::now();
+    auto client = make_client(c);
+    const double create_ms = ms_since(t0);
+    ASSERT_NE(client, nullptr);
+    std::printf("[ figures  ] create against a hung endpoint (%s): %.1f ms\n",
+                std::string(to_string(mode)).c_str(), create_ms);
+    EXPECT_LT(create_ms, 1000.0) << "create waited for the connect timeout";
+    // Meanwhile a call ends by its deadline (with a margin for a loaded machine), unanswered.
+    const auto t1 = SteadyClock::now();
+    auto early = client->get("k");
+    EXPECT_LT(ms_since(t1), 1000.0);
+    if (mode == DegradedMode::disabled) {
+      ASSERT_FALSE(early.ok());
+    }
+    // Once the handshake has timed out, the degraded mode applies: calls answer at once
+    // (disabled: refused; local: from the near cache, a miss here).
+    EXPECT_TRUE(eventually(5s, [&] { return client->health().status == Health::Status::disabled; }))
+        << "the background start-up decision never disabled the client";
+    const auto t2 = SteadyClock::now();
+    auto r = client->get("k");
+    EXPECT_LT(ms_since(t2), 100.0);
+    if (mode == DegradedMode::disabled) {
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.error().code, Errc::disabled);
+    } else {
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      EXPECT_FALSE(r->has_value());
+    }
+  }
+}
+
+TEST(StartupWait, AskedToWaitOrFailFastItWaitsForTheOutcome) {
+  SilentListener hung;
+  ASSERT_GT(hung.port(), 0);
+  Config c = absent(hung.port());
+  c.connect_timeout = 400ms;
+  c.startup_wait = 5s;  // more than connect_timeout: create learns the outcome first
+  auto t0 = SteadyClock::now();
+  auto client = make_client(c);
+  ASSERT_NE(client, nullptr);
+  EXPECT_GE(ms_since(t0), 350.0);
+  auto r = client->get("k");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::disabled) << r.error().to_string();
+
+  c.degraded_mode = DegradedMode::fail_fast;
+  t0 = SteadyClock::now();
+  auto failed = Client::create(c);
+  EXPECT_GE(ms_since(t0), 350.0);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, Errc::connection);
+  EXPECT_THAT(failed.error().message, HasSubstr("127.0.0.1:" + std::to_string(hung.port())));
+}
+
+// startup_wait 0 against a live server: create returns before the connection is ready, and the
+// first calls wait for it instead of failing.
+TEST(StartupWait, ZeroReturnsAtOnceAndFirstCallsWaitForTheConnection) {
+  auto server = RedisServer::start();
+  ASSERT_NE(server, nullptr);
+  Config c = config_for(*server);
+  c.startup_wait = 0ms;
+  for (int round = 0; round < 20; ++round) {
+    auto client = make_client(c);
+    ASSERT_NE(client, nullptr);
+    auto w = client->set("startup:" + std::to_string(round), "v");
+    ASSERT_TRUE(w.ok()) << "round " << round << ": " << w.error().to_string();
+    EXPECT_EQ(client->get("startup:" + std::to_string(round)).value(),
+              std::optional<std::string>("v"));
+    EXPECT_EQ(client->health().status, Health::Status::ok);
+  }
+}
+
+TEST(StartupWait, ANegativeWaitIsRefusedByName) {
+  Config c;
+  c.startup_wait = -1ms;
+  auto r = Client::create(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_THAT(r.error().message, HasSubstr("startup_wait"));
 }
 
 class Local : public RedisTest {

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include "cache/xfetch.hpp"
 #include "rcache/stored_value.hpp"
@@ -243,6 +245,79 @@ TEST(Envelope, LargeIncompressibleValuesAreStoredPlainAndCompressibleOnesCompres
   Encoded t = encode_value(text, o);
   EXPECT_TRUE(t.compressed);
   EXPECT_LT(t.bytes.size(), text.size() / 2);
+}
+
+// The sample decides by entropy: data that Huffman coding alone cannot shrink by min_saving is
+// stored plain; low-entropy data with random bytes mixed in, base64 of random bytes, and any
+// value when min_saving is 0 are still deflated; what is stored always decodes to the original.
+TEST(Envelope, TheIncompressibleSampleDecidesByEntropyAndNeverLosesBytes) {
+  EnvelopeOptions o;
+  for (const std::size_t n : {std::size_t{2048}, std::size_t{4096}, std::size_t{65536}}) {
+    const std::string noise = random_bytes(n, n);
+    EXPECT_TRUE(encode_value(noise, o).plain) << n;
+    // Random bytes in a JSON value: entropy well under 7.2 bits, still compressed.
+    std::string mixed = json_like(n);
+    const std::string salt = random_bytes(n / 16, 3);
+    for (std::size_t i = 0; i < salt.size(); ++i) mixed[i * 16] = salt[i];
+    EXPECT_TRUE(encode_value(mixed, o).compressed) << n;
+    ASSERT_TRUE(roundtrip(mixed, o)) << n;
+    EXPECT_EQ(*roundtrip(mixed, o), mixed);
+  }
+  // base64 of random bytes: 6 bits per byte, Huffman alone saves about 25 %.
+  const std::string raw = random_bytes(48 * 1024, 9);
+  static const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string b64;
+  for (std::size_t i = 0; i + 3 <= raw.size(); i += 3) {
+    const auto v = (static_cast<unsigned char>(raw[i]) << 16) |
+                   (static_cast<unsigned char>(raw[i + 1]) << 8) |
+                   static_cast<unsigned char>(raw[i + 2]);
+    for (int k = 3; k >= 0; --k) b64 += kB64[(v >> (6 * k)) & 63];
+  }
+  const Encoded e = encode_value(b64, o);
+  EXPECT_TRUE(e.compressed);
+  EXPECT_LT(e.bytes.size(), b64.size() * 85 / 100);
+  // min_saving 0: no sample verdict; random bytes are deflated, kept only if not larger.
+  EnvelopeOptions any = o;
+  any.min_saving = 0.0;
+  const std::string noise = random_bytes(8192, 5);
+  const auto r = decode_value(stored(noise, any), any, "k");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, noise);
+}
+
+// The per-thread deflate stream is reset between values and re-made when the level changes: the
+// stored bytes are exactly what a fresh zlib stream produces, in any order, on many threads.
+TEST(Envelope, AReusedDeflateStreamGivesTheSameBytesAsAFreshOne) {
+  const auto fresh = [](std::string_view v, int level) {
+    uLongf n = compressBound(static_cast<uLong>(v.size()));
+    std::string z(n, '\0');
+    EXPECT_EQ(
+        compress2(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(v.data()),
+                  static_cast<uLong>(v.size()), level),
+        Z_OK);
+    z.resize(n);
+    return z;
+  };
+  const auto check = [&](std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    for (int i = 0; i < 40; ++i) {
+      EnvelopeOptions o;
+      o.level = (i % 3 == 0) ? 9 : 1;
+      const std::string v = json_like(2048 + rng() % (3u << 20 >> (i % 4 == 0 ? 0 : 6)));
+      const Encoded e = encode_value(v, o);
+      if (!e.compressed) {
+        ADD_FAILURE() << "json of " << v.size() << " bytes was not compressed";
+        return;
+      }
+      if (e.bytes.substr(kEnvelopeHeader) != fresh(v, o.level)) {
+        ADD_FAILURE() << "stream differs at value " << i << " (" << v.size() << " bytes)";
+        return;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::uint64_t t = 0; t < 4; ++t) threads.emplace_back(check, t + 1);
+  for (auto& t : threads) t.join();
 }
 
 TEST(Envelope, LegacyHexIsReadWhenEnabled) {

@@ -68,7 +68,7 @@ TEST(PubSubFrames, ConfirmationsAndPongsAreRecognised) {
 }
 
 TEST(PubSubFrames, GarbageFramesGiveAClearProtocolError) {
-  for (const std::string bytes : {
+  for (const std::string& bytes : {
            std::string(":42\r\n"),                                          // not an array
            std::string("*0\r\n"),                                           // empty
            std::string("*1\r\n:1\r\n"),                                     // no kind word
