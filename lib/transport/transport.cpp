@@ -73,6 +73,8 @@ Result<void> Transport::start(std::function<void()> on_available) {
   async_.data = this;
   uv_timer_init(&loop_, &timer_);
   timer_.data = this;
+  uv_idle_init(&loop_, &idle_);
+  idle_.data = this;
   // Handles are set up here, before the loop thread exists; from then on only it touches them.
   pool_->start([this](std::size_t index, LinkObserver& observer) -> std::unique_ptr<Link> {
     return std::make_unique<Connection>(observer, &loop_, cfg_, clock_, pool_->endpoint(), index,
@@ -116,6 +118,7 @@ Transport::~Transport() {
     if (!thread_started_ && async_.loop != nullptr) {
       uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
       if (timer_.loop != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+      if (idle_.loop != nullptr) uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
       uv_run(&loop_, UV_RUN_NOWAIT);
     }
     uv_loop_close(&loop_);
@@ -124,6 +127,16 @@ Transport::~Transport() {
 
 void Transport::on_async_cb(uv_async_t* handle) {
   auto* self = static_cast<Transport*>(handle->data);
+  try {
+    self->drain();
+  } catch (...) {
+  }
+}
+
+void Transport::on_idle_cb(uv_idle_t* handle) {
+  auto* self = static_cast<Transport*>(handle->data);
+  uv_idle_stop(handle);
+  self->idle_armed_ = false;
   try {
     self->drain();
   } catch (...) {
@@ -263,6 +276,11 @@ void Transport::shutdown_loop() {
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&async_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   }
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&idle_))) {
+    uv_idle_stop(&idle_);
+    idle_armed_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
+  }
 }
 
 void Transport::schedule_after(std::chrono::microseconds delay, std::function<void()> fn) {
@@ -319,8 +337,19 @@ bool Transport::enqueue(std::vector<Item>& queue, Item& item) {
   if (stopping_) return false;
   const bool wake = queue_.empty() && posted_.empty();
   queue.push_back(std::move(item));
+  if (!wake) return true;  // a wake-up (async or idle) is pending already
+  if (std::this_thread::get_id() == loop_thread_id_) {
+    // The loop is awake: drain before it next polls. idle_ is only touched here and by the loop
+    // thread's own callbacks, and is closed (by shutdown_loop) only once stopping_ is set,
+    // which this thread sees under the lock.
+    if (!idle_armed_) {
+      idle_armed_ = true;
+      uv_idle_start(&idle_, on_idle_cb);
+    }
+    return true;
+  }
   // Under the lock, so that no send can follow the destructor's.
-  if (wake) uv_async_send(&async_);
+  uv_async_send(&async_);
   return true;
 }
 

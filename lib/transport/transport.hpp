@@ -93,6 +93,7 @@ class Transport final : public Sender {
   void drain();
   void shutdown_loop();
   static void on_async_cb(uv_async_t* handle);
+  static void on_idle_cb(uv_idle_t* handle);
   static void on_timer_cb(uv_timer_t* handle);
   void arm_timer();
 
@@ -103,6 +104,12 @@ class Transport final : public Sender {
   bool loop_ready_ = false;
   uv_async_t async_{};
   uv_timer_t timer_{};
+  // Work queued by the loop thread itself (a completion that submits the next call) needs no
+  // wake-up: the loop is awake. An idle handle, started on such a submit, drains the queue
+  // before the loop next polls (and keeps that poll from blocking), so all the submits of one
+  // loop turn go out together without an eventfd write and epoll wake-up each.
+  uv_idle_t idle_{};
+  bool idle_armed_ = false;  // loop thread
   std::thread thread_;
   bool thread_started_ = false;
   std::thread::id loop_thread_id_{};
