@@ -157,8 +157,7 @@ std::optional<Error> ClientCore::refuse_on_loop_thread(const char* what) const {
 
 void ClientCore::wait(Waiter& w) {
   spin_until(w.ready);
-  std::unique_lock lock(w.mu);
-  w.cv.wait(lock, [&] { return w.done; });
+  w.ready.wait();
 }
 
 // Adaptive wait: a reply on loopback often arrives within tens of microseconds, sooner than a
@@ -190,7 +189,7 @@ bool ClientCore::spin_worthwhile() {
   return true;
 }
 
-void ClientCore::spin_until(const std::atomic<bool>& ready) {
+void ClientCore::spin_until(const OneShotFutex& ready) {
   if (cfg_.blocking_spin.count() <= 0) return;
   if (waiters_.load(std::memory_order_relaxed) != 1) return;
   // Only one caller spins at a time (waiters_ == 1); the bookkeeping is relaxed atomics because
@@ -198,12 +197,12 @@ void ClientCore::spin_until(const std::atomic<bool>& ready) {
   if (!spin_worthwhile()) return;
   const auto until = clock_.now() + cfg_.blocking_spin;
   bool hit = true;
-  for (unsigned i = 1; !ready.load(std::memory_order_acquire); ++i) {
+  for (unsigned i = 1; !ready.is_set(); ++i) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
     if ((i & 63) == 0 && (waiters_.load(std::memory_order_relaxed) != 1 || clock_.now() >= until)) {
-      hit = ready.load(std::memory_order_acquire);
+      hit = ready.is_set();
       break;
     }
   }

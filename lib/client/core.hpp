@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "base/clock.hpp"
+#include "base/futex.hpp"
 #include "base/log.hpp"
 #include "cache/load_gate.hpp"
 #include "cache/single_flight.hpp"
@@ -230,22 +231,19 @@ class ClientCore {
     return parse_safely<T>(name, parse, w.out);
   }
 
+  // A blocking caller's wait for its reply: the outcome is moved in, then the futex word is set
+  // (release) and woken; the caller reads the outcome after seeing the word (acquire), and may
+  // return at once (see OneShotFutex for why waking a word that is gone is safe).
   struct Waiter {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::atomic<bool> ready{false};
+    OneShotFutex ready;
     Outcome out;
     void deliver(Outcome&& o) {
-      std::lock_guard lock(mu);  // notify under the lock: the Waiter dies as soon as we unlock
       out = std::move(o);
-      done = true;
-      ready.store(true, std::memory_order_release);
-      cv.notify_one();
+      ready.set();
     }
   };
   void wait(Waiter& w);
-  void spin_until(const std::atomic<bool>& ready);
+  void spin_until(const OneShotFutex& ready);
   bool spin_worthwhile();
 
   const Config cfg_;
