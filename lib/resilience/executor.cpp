@@ -17,7 +17,7 @@ bool slot_state(const redisReply& r) noexcept {
 }
 }  // namespace
 
-struct Executor::Call : std::enable_shared_from_this<Call> {
+struct Executor::Call {
   std::string bytes;                          // the command, shared by every attempt
   std::shared_ptr<const std::string> shared;  // or these, the caller's
   std::uint32_t replies = 1;
@@ -133,24 +133,16 @@ void Executor::attempt(const std::shared_ptr<Call>& call, TimePoint now) {
   ++call->attempts;
   call->attempt_start = now;
   Request r;
-  // Aliasing pointer: keeps the Call (and so its bytes, or the caller's shared bytes it holds)
-  // alive, no second allocation. The request's wire always owns the Call, and the transport
-  // keeps a request's wire until its completion has run (Pipeline::Done carries it), so the
-  // completion below can hold a plain pointer: 16 trivially copyable bytes, which std::function
-  // stores without allocating (a captured shared_ptr cost a malloc and a free per attempt).
-  r.wire =
-      std::shared_ptr<const std::string>(call, call->shared ? call->shared.get() : &call->bytes);
+  // Aliasing pointer: keeps the Call (and so its bytes) alive, no second allocation.
+  r.wire = call->shared ? call->shared : std::shared_ptr<const std::string>(call, &call->bytes);
   r.replies = call->replies;
   r.name = call->name;
   r.deadline = std::min(call->attempt_start + cfg_.command_timeout, call->deadline);
-  Call* raw = call.get();
-  r.done = [this, raw](Outcome&& o) { on_attempt(*raw, std::move(o)); };
+  r.done = [this, call](Outcome&& o) { on_attempt(call, std::move(o)); };
   sender_.submit(std::move(r));
 }
 
-void Executor::on_attempt(Call& c, Outcome&& o) {
-  // Alive: the request being completed owns it (see attempt()); kept from here on by `call`.
-  const std::shared_ptr<Call> call = c.shared_from_this();
+void Executor::on_attempt(const std::shared_ptr<Call>& call, Outcome&& o) {
   const Verdict v = classify(o);
   if (v == Verdict::retryable && on_wrong_role_ && o.reply != nullptr && is_readonly(*o.reply)) {
     on_wrong_role_();

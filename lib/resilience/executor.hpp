@@ -59,7 +59,7 @@ class Executor final : public Dispatcher {
   struct Call;
   Result<Wire> build(Command& cmd, TimePoint deadline);
   void attempt(const std::shared_ptr<Call>& call, TimePoint now);
-  void on_attempt(Call& call, Outcome&& o);
+  void on_attempt(const std::shared_ptr<Call>& call, Outcome&& o);
   void finish(Call& call, Outcome&& o);
 
   const Config& cfg_;

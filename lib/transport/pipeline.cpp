@@ -33,9 +33,7 @@ void Pipeline::push_handshake(Request&& r) {
 void Pipeline::stage(Request&& r) {
   buffer_.append(*r.wire);
   staged_total_ += r.wire->size();
-  // The wire is kept until the request completes, although its bytes are in the buffer now:
-  // its owner (the executor's Call, which holds them for a retry anyway) must stay alive for the
-  // completion (see Completion).
+  r.wire.reset();  // the bytes are in the buffer; a retry holds its own reference
   in_flight_.push_back(Entry{std::move(r), {}, staged_total_, false});
 }
 
@@ -112,7 +110,7 @@ Error Pipeline::over_budget() const {
 std::optional<Error> Pipeline::deliver(ReplyPtr reply, std::vector<Done>& out) {
   if (in_flight_.empty() || (on_push_ && is_pubsub_message(*reply))) {
     if (on_push_) {
-      out.push_back(Done{on_push_, Outcome{std::nullopt, true, std::move(reply), {}}, nullptr});
+      out.push_back(Done{on_push_, Outcome{std::nullopt, true, std::move(reply), {}}});
       return std::nullopt;
     }
     return Error{Errc::protocol, endpoint_ + ": reply received with no command pending"};
@@ -133,8 +131,7 @@ std::optional<Error> Pipeline::deliver(ReplyPtr reply, std::vector<Done>& out) {
     return std::nullopt;
   }
   out.push_back(Done{std::move(e.request.done),
-                     Outcome{std::nullopt, true, std::move(reply), std::move(e.earlier)},
-                     std::move(e.request.wire)});
+                     Outcome{std::nullopt, true, std::move(reply), std::move(e.earlier)}});
   return std::nullopt;
 }
 
@@ -160,7 +157,7 @@ std::optional<Error> Pipeline::expire(TimePoint now) {
                     : Error{Errc::timeout,
                             std::string(it->name) + ": no connection to " + endpoint_ + " within " +
                                 std::to_string(limits_.command_timeout.count()) + " ms (not sent)"};
-      done.push_back(Done{std::move(it->done), std::move(o), std::move(it->wire)});
+      done.push_back(Done{std::move(it->done), std::move(o)});
       it = waiting_.erase(it);
     } else {
       ++it;
@@ -174,7 +171,7 @@ std::optional<Error> Pipeline::expire(TimePoint now) {
       Outcome o;
       o.error = timeout_error(e.request);
       o.sent = true;
-      done.push_back(Done{std::move(e.request.done), std::move(o), e.request.wire});
+      done.push_back(Done{std::move(e.request.done), std::move(o)});
       e.request.done = nullptr;
     }
   }
@@ -213,19 +210,19 @@ void Pipeline::fail_all(const Error& why, std::uint64_t drop) {
     o.error = named(e.request, why);
     o.drop = drop;
     o.sent = e.end <= handed_total_;
-    done.push_back(Done{std::move(e.request.done), std::move(o), std::move(e.request.wire)});
+    done.push_back(Done{std::move(e.request.done), std::move(o)});
   }
   if (handshake_) {
     Outcome o;
     o.error = named(*handshake_, why);
     o.drop = drop;
-    done.push_back(Done{std::move(handshake_->done), std::move(o), std::move(handshake_->wire)});
+    done.push_back(Done{std::move(handshake_->done), std::move(o)});
   }
   for (auto& r : waiting_) {
     Outcome o;
     o.error = named(r, why);
     o.drop = drop;
-    done.push_back(Done{std::move(r.done), std::move(o), std::move(r.wire)});
+    done.push_back(Done{std::move(r.done), std::move(o)});
   }
   in_flight_.clear();
   waiting_.clear();

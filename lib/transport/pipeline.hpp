@@ -107,12 +107,9 @@ class Pipeline {
     std::uint64_t end = 0;  // stream offset just past its bytes
     bool abandoned = false;
   };
-  // A completion to run, with its request's wire: whoever completes may rely on the wire's
-  // owner (the executor's Call) being alive while the completion runs.
   struct Done {
     Completion done;
     Outcome outcome;
-    std::shared_ptr<const std::string> wire;
   };
 
   void stage(Request&& r);

@@ -34,8 +34,6 @@ struct Outcome {
 };
 
 // Runs exactly once, on the loop thread (or on the thread that submits after shutdown began).
-// The request's `wire` is kept alive until its completion has returned: a completion may hold a
-// plain pointer into what the wire's owner holds (the executor does).
 using Completion = std::function<void(Outcome&&)>;
 
 // One attempt of a command on the wire. Retries share the same bytes.

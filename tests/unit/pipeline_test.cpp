@@ -135,52 +135,6 @@ class PipelineTest : public ::testing::Test {
   std::vector<Completed> completed_;
 };
 
-// --- a completion may rely on its request's wire
-// ---------------------------------------------------
-
-// The executor's completion holds a plain pointer into the owner of its request's wire, so the
-// wire must outlive the completion's run on every path: a reply, the deadline of a request
-// waiting or in flight, and a lost connection (in flight, handshake, waiting).
-TEST_F(PipelineTest, EveryCompletionRunsWhileItsRequestsWireIsAlive) {
-  std::vector<std::string> dead;  // "<path>: wire gone" for each completion that saw it gone
-  const auto watched = [&](std::string path, TimePoint deadline) {
-    Request r = make(0, cmd({"GET", "k"}), deadline);
-    std::weak_ptr<const std::string> wire = r.wire;
-    r.done = [&dead, wire, path](Outcome&&) {
-      if (wire.expired()) dead.push_back(path + ": wire gone");
-    };
-    return r;
-  };
-  {  // a reply
-    auto p = make_pipeline();
-    p->open();
-    p->push(watched("reply", TimePoint::max()));
-    write_all(*p);
-    EXPECT_FALSE(feed(*p, "$1\r\nv\r\n"));
-  }
-  {  // expiry while waiting for a connection (never prepared), then while in flight
-    auto p = make_pipeline();
-    p->push(watched("waiting expiry", t0_ + 10ms));
-    EXPECT_FALSE(p->expire(t0_ + 20ms));
-    p->open();
-    p->push(watched("in-flight expiry", t0_ + 30ms));
-    write_all(*p);
-    EXPECT_FALSE(p->expire(t0_ + 40ms));
-  }
-  {  // a lost connection: in flight, the handshake and waiting ones
-    auto p = make_pipeline();
-    p->push_handshake(watched("handshake lost", TimePoint::max()));
-    p->push(watched("waiting lost", TimePoint::max()));
-    write_all(*p);
-    p->fail_all(Error{Errc::connection, "reset"});
-    p->open();
-    p->push(watched("in-flight lost", TimePoint::max()));
-    write_all(*p);
-    p->fail_all(Error{Errc::connection, "reset"});
-  }
-  EXPECT_TRUE(dead.empty()) << ::testing::PrintToString(dead);
-}
-
 // --- short writes -------------------------------------------------------------------------------
 
 TEST_F(PipelineTest, ShortWriteOffersExactlyTheRestNext) {
