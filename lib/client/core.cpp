@@ -85,16 +85,13 @@ Result<std::unique_ptr<ClientCore>> ClientCore::create(Config cfg) {
   // outcome that comes later (a hung endpoint, a slow handshake) is applied on the loop thread when
   // it comes, and calls made meanwhile wait for a connection within their deadline.
   Pool& pool = core->transport_->pool();
-  if (core->cfg_.degraded_mode != DegradedMode::fail_fast && !core->sentinel_) {
-    const bool reached = pool.wait_first_outcome(std::min(wait, core->cfg_.startup_wait));
+  const bool wait_all = core->cfg_.degraded_mode == DegradedMode::fail_fast || core->sentinel_;
+  bool reached = pool.wait_first_outcome(wait_all ? wait : std::min(wait, core->cfg_.startup_wait));
+  if (!reached && !wait_all) {
     Availability* avail = &availability;
-    if (!reached && pool.when_first_outcome([avail](bool later) { (void)avail->start(later); })) {
-      return core;
-    }
-    if (auto r = availability.start(reached || pool.ready() > 0); !r) return std::move(r).error();
-    return core;
+    if (pool.when_first_outcome([avail](bool later) { (void)avail->start(later); })) return core;
+    reached = pool.ready() > 0;  // the outcome came between the wait and the registration
   }
-  const bool reached = pool.wait_first_outcome(wait);
   if (auto r = availability.start(reached); !r) return std::move(r).error();
   return core;
 }
@@ -171,8 +168,7 @@ void ClientCore::wait(Waiter& w) {
 // very thread it waits for (issue 11 measured 4.7k GET/s against 14k without it), so it is off;
 // the CPU count is re-read about once a second. And where spins keep ending without the reply (a
 // busy machine, a slow server), spinning stops for a while and then tries again.
-bool ClientCore::spin_worthwhile() {
-  const auto now = clock_.now();
+bool ClientCore::spin_worthwhile(TimePoint now) {
   auto check = spin_check_at_.load(std::memory_order_relaxed);
   if (now.time_since_epoch().count() >= check &&
       spin_check_at_.compare_exchange_strong(
@@ -194,8 +190,9 @@ void ClientCore::spin_until(const OneShotFutex& ready) {
   if (waiters_.load(std::memory_order_relaxed) != 1) return;
   // Only one caller spins at a time (waiters_ == 1); the bookkeeping is relaxed atomics because
   // a caller arriving just as another leaves may still read it, which only skews a heuristic.
-  if (!spin_worthwhile()) return;
-  const auto until = clock_.now() + cfg_.blocking_spin;
+  const auto now = clock_.now();  // one clock read for the gate and the spin's end
+  if (!spin_worthwhile(now)) return;
+  const auto until = now + cfg_.blocking_spin;
   bool hit = true;
   for (unsigned i = 1; !ready.is_set(); ++i) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -244,7 +243,7 @@ class ClientCore {
   };
   void wait(Waiter& w);
   void spin_until(const OneShotFutex& ready);
-  bool spin_worthwhile();
+  bool spin_worthwhile(TimePoint now);
 
   const Config cfg_;
   const Logger logger_;

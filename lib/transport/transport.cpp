@@ -338,7 +338,7 @@ bool Transport::enqueue(std::vector<Item>& queue, Item& item) {
   const bool wake = queue_.empty() && posted_.empty();
   queue.push_back(std::move(item));
   if (!wake) return true;  // a wake-up (async or idle) is pending already
-  if (std::this_thread::get_id() == loop_thread_id_) {
+  if (on_loop_thread()) {
     // The loop is awake: drain before it next polls. idle_ is only touched here and by the loop
     // thread's own callbacks, and is closed (by shutdown_loop) only once stopping_ is set,
     // which this thread sees under the lock.
